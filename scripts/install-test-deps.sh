@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the real components the test suite runs against, when they are missing:
+# Mosquitto (broker), InfluxDB (store), socat (virtual serial pairs).
+set -euo pipefail
+
+declare -A binary_of=(
+  [mosquitto]=/usr/sbin/mosquitto
+  [mosquitto-clients]=/usr/bin/mosquitto_sub
+  [influxdb]=/usr/bin/influxd
+  [socat]=/usr/bin/socat
+)
+missing=()
+for pkg in "${!binary_of[@]}"; do
+  [ -x "${binary_of[$pkg]}" ] || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+  echo "Installing Debian packages for the tests: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+  echo "Installing Debian packages for the tests with sudo: ${missing[*]}"
+  sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "The tests need these Debian packages, which are missing: ${missing[*]}" >&2
+  echo "Install them as root:  apt-get install ${missing[*]}" >&2
+  exit 1
+fi
