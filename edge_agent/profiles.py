@@ -1,0 +1,130 @@
+"""Firmware profiles: what a sensor model's registers hold, as data rather than code.
+
+A new analyser on a station should need a YAML file in `firmware_profiles/`, not a release.
+The profile carries everything the datasheet says that a reader needs: register table and
+address, data type, word and byte order, scaling, unit, measuring range, and the serial
+settings the device ships with.
+"""
+
+from enum import StrEnum
+from importlib import resources
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from iotwire.configfile import load_model
+from iotwire.messages import Name
+
+Order = Literal["big", "little"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RegisterType(StrEnum):
+    INT16 = "int16"
+    UINT16 = "uint16"
+    INT32 = "int32"
+    UINT32 = "uint32"
+    FLOAT32 = "float32"
+    FLOAT64 = "float64"
+
+    @property
+    def width(self) -> int:
+        """Number of 16-bit registers the value spans."""
+        return {"int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "float32": 2, "float64": 4}[
+            self.value
+        ]
+
+
+class Table(StrEnum):
+    HOLDING = "holding"
+    INPUT = "input"
+
+
+class SerialSettings(_Strict):
+    baudrate: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
+
+
+class Point(_Strict):
+    """One measured parameter: engineering value = raw * scale + offset."""
+
+    parameter: Name
+    unit: Annotated[str, StringConstraints(max_length=24)]
+    table: Table = Table.HOLDING
+    address: Annotated[int, Field(ge=0, le=65535)]
+    type: RegisterType
+    scale: float = 1.0
+    offset: float = 0.0
+    word_order: Order | None = None
+    byte_order: Order | None = None
+    range: tuple[float, float] | None = Field(
+        default=None, description="measuring range from the datasheet; outside it is suspect"
+    )
+    typical: tuple[float, float] | None = Field(
+        default=None, description="values the simulator produces; no effect on reading"
+    )
+
+    @property
+    def end(self) -> int:
+        return self.address + self.type.width
+
+
+class Profile(_Strict):
+    model: Annotated[str, StringConstraints(min_length=1)]
+    manufacturer: Annotated[str, StringConstraints(min_length=1)]
+    source: Annotated[str, StringConstraints(min_length=1)] = Field(
+        description="where the register map comes from: datasheet title, revision, address"
+    )
+    protocol: Literal["modbus"] = "modbus"
+    serial: SerialSettings = SerialSettings()
+    word_order: Order = "big"
+    byte_order: Order = "big"
+    max_block: Annotated[int, Field(ge=1, le=125)] = Field(
+        default=125, description="most registers the device answers in one read"
+    )
+    points: Annotated[tuple[Point, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        names = [p.parameter for p in self.points]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"parameter names repeat: {', '.join(dupes)}")
+        for table in Table:
+            spans = sorted((p.address, p.end, p.parameter) for p in self.points if p.table == table)
+            for (_, end, first), (start, _, second) in pairwise(spans):
+                if start < end:
+                    raise ValueError(f"{table} registers of {first} and {second} overlap")
+        for p in self.points:
+            if p.type.width > self.max_block:
+                raise ValueError(f"{p.parameter} spans more registers than max_block")
+        return self
+
+
+def builtin_profiles_dir() -> Path:
+    return Path(str(resources.files("firmware_profiles")))
+
+
+def find_profile(name: str, search: list[Path], base_dir: Path) -> Path:
+    """Resolve a profile path (relative to `base_dir`) or name: search folders, then built-ins."""
+    direct = base_dir / name
+    if direct.suffix in (".yaml", ".yml") and direct.is_file():
+        return direct
+    folders = [*search, builtin_profiles_dir()]
+    for folder in folders:
+        candidate = folder / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")})
+    raise LookupError(f"no firmware profile {name!r}; known profiles: {', '.join(known)}")
+
+
+def load_profile(path: Path) -> Profile:
+    return load_model(path, Profile)

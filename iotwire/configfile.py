@@ -1,0 +1,102 @@
+"""Loading YAML files into validated models, with errors a technician can act on.
+
+Configs and firmware profiles are edited by hand in the field. A mistake must come back as
+one paragraph naming the file, the key path and what is wrong, never as a traceback, so
+both the agent and the collector load their files through here.
+"""
+
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
+
+from iotwire.codec import field_path
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A file that cannot be used, with where and why."""
+
+    def __init__(self, path: Path, problems: list[tuple[str, str]]) -> None:
+        self.path = path
+        self.problems = problems
+        lines = [f"{key}: {what}" if key else what for key, what in problems]
+        super().__init__(f"{path}: " + "; ".join(lines))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys: YAML silently keeps the last one otherwise."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a YAML mapping from `path`, turning every failure into a ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, [("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [("", f"cannot read file: {exc}")]) from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(path, [("", f"invalid YAML at {where}{problem}")]) from None
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else f"a {type(data).__name__}"
+        raise ConfigError(path, [("", f"expected a mapping of keys at the top, found {found}")])
+    return data
+
+
+def _describe(error: ErrorDetails) -> tuple[str, str]:
+    # Tagged unions (sources by `type`) add the tag to the location; it is not a key.
+    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ":" in p))
+    msg = error["msg"]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling and indentation)"
+    elif error["type"] == "missing":
+        msg = "required key is missing"
+    elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+        msg = f"{msg} (got {error['input']!r})"
+    return field_path(loc), msg
+
+
+def load_model(path: Path, model: type[T]) -> T:
+    """Load `path` into `model`; relative paths inside resolve against the file's folder."""
+    data = read_yaml(path)
+    try:
+        return model.model_validate(data, context={"base_dir": path.parent.resolve()})
+    except ValidationError as exc:
+        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        raise ConfigError(path, problems) from None
+
+
+def _resolve_against_file(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    return value if value.is_absolute() or base is None else (base / value)
+
+
+RelativePath = Annotated[Path, AfterValidator(_resolve_against_file)]
+"""A path in a config file, taken relative to that file's folder, so configs travel whole."""
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are typos, and typos are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

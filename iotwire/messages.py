@@ -1,0 +1,149 @@
+"""Message models for every payload on the wire.
+
+Every message carries the schema version, its kind, the device id and a per-device
+sequence number. Sequence numbers count the device's outbox stream (telemetry, plate,
+health): the collector uses them to count duplicates and gaps, which is how the system
+proves it lost nothing. Status and acknowledgement messages repeat the latest sequence
+number for context; they are not part of that stream.
+
+Times are timezone-aware and come from the device, with its clock-sync state, so the
+collector never has to guess when a sample was taken.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from iotwire.topics import IDENT_PATTERN, Channel
+
+SCHEMA_VERSION = 1
+MAX_SEQ = 2**63 - 1
+
+DeviceId = Annotated[str, StringConstraints(pattern=f"^{IDENT_PATTERN}$")]
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+Unit = Annotated[str, StringConstraints(min_length=0, max_length=24)]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+Count = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+Timestamp = AwareDatetime
+
+
+class Quality(StrEnum):
+    """Per-value status, mapped one to one onto the station data-file status codes."""
+
+    OK = "ok"
+    CALIBRATING = "calibrating"
+    FAULT = "fault"
+    OUT_OF_RANGE = "out_of_range"
+
+
+class ClockSync(StrEnum):
+    SYNCED = "synced"
+    UNSYNCED = "unsynced"
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class _Envelope(WireModel):
+    v: Literal[1] = SCHEMA_VERSION
+    device: DeviceId
+    seq: Seq
+
+
+class Reading(WireModel):
+    parameter: Name
+    value: float
+    unit: Unit
+    quality: Quality = Quality.OK
+
+
+class Sample(WireModel):
+    sensor: Name
+    ts: Timestamp
+    readings: Annotated[tuple[Reading, ...], Field(min_length=1, max_length=256)]
+
+
+class Telemetry(_Envelope):
+    kind: Literal["telemetry"] = "telemetry"
+    clock: ClockSync
+    samples: Annotated[tuple[Sample, ...], Field(min_length=1, max_length=1000)]
+
+
+class PlateRead(_Envelope):
+    kind: Literal["plate"] = "plate"
+    camera: Name
+    ts: Timestamp
+    clock: ClockSync
+    text: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]
+    display: Annotated[str, StringConstraints(min_length=5, max_length=20)]
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    box: tuple[
+        Annotated[int, Field(ge=0)],
+        Annotated[int, Field(ge=0)],
+        Annotated[int, Field(ge=1)],
+        Annotated[int, Field(ge=1)],
+    ]
+    colour: Literal["white", "yellow", "blue", "red"] | None = None
+    crop_jpeg_b64: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=131072)]
+        | None
+    ) = None
+
+
+class Health(_Envelope):
+    kind: Literal["health"] = "health"
+    ts: Timestamp
+    clock: ClockSync
+    boot_id: ShortText
+    uptime_s: Annotated[float, Field(ge=0)]
+    load1: Annotated[float, Field(ge=0)]
+    mem_used_pct: Percent
+    disk_used_pct: Percent
+    cpu_temp_c: Annotated[float, Field(ge=-60, le=150)] | None = None
+    outbox_depth: Count
+    outbox_dropped: Count
+    source_errors: Annotated[dict[Name, Count], Field(max_length=256)]
+
+
+class Status(_Envelope):
+    """Birth (online) and the retained last will (offline)."""
+
+    kind: Literal["status"] = "status"
+    state: Literal["online", "offline"]
+    ts: Timestamp
+    version: ShortText
+    boot_id: ShortText
+
+
+class Command(_Envelope):
+    """Collector to agent; `seq` counts the collector's commands to that device."""
+
+    kind: Literal["cmd"] = "cmd"
+    id: ShortText
+    name: Literal["reload_config", "read_sensor", "report_status"]
+    args: Annotated[dict[Name, str | int | float | bool], Field(max_length=32)]
+    ts: Timestamp
+
+
+class CommandAck(_Envelope):
+    kind: Literal["cmd_ack"] = "cmd_ack"
+    id: ShortText
+    ok: bool
+    ts: Timestamp
+    detail: Annotated[str, StringConstraints(max_length=4096)] = ""
+
+
+Message = Telemetry | PlateRead | Health | Status | Command | CommandAck
+
+MODEL_FOR_CHANNEL: dict[Channel, type[Message]] = {
+    Channel.TELEMETRY: Telemetry,
+    Channel.PLATE: PlateRead,
+    Channel.HEALTH: Health,
+    Channel.STATUS: Status,
+    Channel.CMD: Command,
+    Channel.CMD_ACK: CommandAck,
+}
