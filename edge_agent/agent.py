@@ -1,0 +1,101 @@
+"""One running agent: sources feed the outbox, the uplink empties it.
+
+The two halves meet only at the outbox, so sampling never waits on the network and the
+network never loses a sample: with the broker gone, readings pile up on disk and leave in
+order once it returns.
+"""
+
+import asyncio
+import logging
+import uuid
+from datetime import UTC, datetime
+
+from edge_agent.clock import clock_sync
+from edge_agent.config import LoadedAgent
+from edge_agent.outbox import Outbox
+from edge_agent.poller import SourceStats, poll
+from edge_agent.sources.host import read_host
+from edge_agent.sources.modbus import ModbusTcpReader
+from edge_agent.uplink import Uplink
+from iotwire.messages import Health, Sample, Telemetry
+from iotwire.topics import Channel
+
+log = logging.getLogger(__name__)
+
+
+class Agent:
+    def __init__(self, loaded: LoadedAgent) -> None:
+        self._config = loaded.config
+        self._device = loaded.config.device
+        self._config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.boot_id = uuid.uuid4().hex
+        self.outbox = Outbox(self._config.state_dir / "outbox.sqlite")
+        self.readers = {
+            s.name: ModbusTcpReader(s, loaded.profiles[s.name]) for s in self._config.sources
+        }
+        self.source_stats = {name: SourceStats() for name in self.readers}
+        self.uplink = Uplink(self._config.broker, self._device, self.outbox, self.boot_id)
+
+    def _commit_sample(self, sample: Sample) -> None:
+        clock = clock_sync()
+        self.outbox.append(
+            Channel.TELEMETRY,
+            lambda seq: Telemetry(device=self._device.id, seq=seq, clock=clock, samples=(sample,)),
+        )
+
+    def _commit_health(self) -> None:
+        host = read_host(self._config.state_dir)
+        depth = self.outbox.depth()
+        self.outbox.append(
+            Channel.HEALTH,
+            lambda seq: Health(
+                device=self._device.id,
+                seq=seq,
+                ts=datetime.now(UTC),
+                clock=clock_sync(),
+                boot_id=self.boot_id,
+                uptime_s=host.uptime_s,
+                load1=host.load1,
+                mem_used_pct=host.mem_used_pct,
+                disk_used_pct=host.disk_used_pct,
+                cpu_temp_c=host.cpu_temp_c,
+                outbox_depth=depth,
+                outbox_dropped=0,
+                source_errors={name: s.errors for name, s in self.source_stats.items()},
+            ),
+        )
+
+    async def _health_loop(self) -> None:
+        while True:
+            self._commit_health()
+            await asyncio.sleep(self._config.health.interval_s)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info(
+            "agent %s (%s) starting with %d source(s)",
+            self._device.id,
+            self._device.kind,
+            len(self.readers),
+        )
+        try:
+            async with asyncio.TaskGroup() as group:
+                workers = [
+                    group.create_task(
+                        poll(
+                            self.readers[s.name],
+                            s.interval_s,
+                            self.source_stats[s.name],
+                            self._commit_sample,
+                        )
+                    )
+                    for s in self._config.sources
+                ]
+                workers.append(group.create_task(self._health_loop()))
+                group.create_task(self.uplink.run(stop))
+                await stop.wait()
+                for worker in workers:
+                    worker.cancel()
+        finally:
+            for reader in self.readers.values():
+                await reader.close()
+            self.outbox.close()

@@ -1,0 +1,70 @@
+"""Reads each source on its own interval, with sample times aligned to that interval.
+
+Aligned ticks (12:00:00, 12:01:00, ...) make readings from different stations comparable
+and give the collector one timestamp per interval to deduplicate on. A read that runs past
+the next tick skips the missed ticks and counts them as overruns rather than drifting.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from edge_agent.sources.base import Source, SourceError
+from iotwire.messages import Reading, Sample
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SourceStats:
+    reads: int = 0
+    errors: int = 0
+    overruns: int = 0
+    last_error: str = ""
+    last_ok: datetime | None = None
+    last_readings: tuple[Reading, ...] = ()
+
+
+def first_tick(now: float, interval_s: float) -> float:
+    return math.ceil(now / interval_s) * interval_s
+
+
+async def poll(
+    source: Source,
+    interval_s: float,
+    stats: SourceStats,
+    emit: Callable[[Sample], None],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Run forever: read at every tick, emit a sample or count the error, keep the pace."""
+    tick = first_tick(clock(), interval_s)
+    while True:
+        await asyncio.sleep(max(0.0, tick - clock()))
+        try:
+            readings = await asyncio.wait_for(source.read(), timeout=interval_s)
+        except (SourceError, TimeoutError) as exc:
+            message = str(exc) or f"no answer within the {interval_s:g} s interval"
+            if message != stats.last_error:
+                log.warning("source %s: %s", source.name, message)
+            stats.errors += 1
+            stats.last_error = message
+        else:
+            sampled = datetime.fromtimestamp(tick, UTC)
+            emit(Sample(sensor=source.name, ts=sampled, readings=readings))
+            if stats.last_error:
+                log.info("source %s: reading again", source.name)
+            stats.reads += 1
+            stats.last_error = ""
+            stats.last_ok = sampled
+            stats.last_readings = readings
+        tick += interval_s
+        behind = clock() - tick
+        if behind >= 0:
+            missed = int(behind // interval_s) + 1
+            stats.overruns += missed
+            tick += missed * interval_s
+            log.warning("source %s: read overran, %d tick(s) skipped", source.name, missed)

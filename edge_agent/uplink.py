@@ -1,0 +1,149 @@
+"""The agent's MQTT session: announce itself, drain the outbox, survive the network.
+
+Messages go out in sequence order, a bounded window at a time, at QoS 1; a message is
+removed from the outbox only once the broker has acknowledged it. A session that breaks
+mid-window leaves the unacknowledged messages in the outbox to be sent again, so the
+collector may see a message twice but never misses one. The retained status topic holds
+"online" while the session lives and the broker publishes the last will, "offline", when
+it dies uncleanly.
+"""
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import aiomqtt
+
+from edge_agent import __version__
+from edge_agent.config import DeviceSettings
+from edge_agent.outbox import Entry, Outbox
+from iotwire.codec import encode
+from iotwire.connection import BrokerSettings
+from iotwire.messages import Status
+from iotwire.topics import Channel, topic_for
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_CAP_S = 60.0
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2**attempt))
+
+
+@dataclass
+class UplinkStats:
+    connected: bool = False
+    sessions: int = 0
+    published: int = 0
+    last_publish: datetime | None = None
+    last_error: str = ""
+
+
+class Uplink:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        device: DeviceSettings,
+        outbox: Outbox,
+        boot_id: str,
+        *,
+        window: int = 64,
+    ) -> None:
+        self._broker = broker
+        self._device = device
+        self._outbox = outbox
+        self._boot_id = boot_id
+        self._window = window
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self.stats = UplinkStats()
+
+    def _topic(self, channel: Channel) -> str:
+        return topic_for(self._broker.topic_prefix, self._device.site, self._device.id, channel)
+
+    def _status(self, state: Literal["online", "offline"]) -> bytes:
+        return encode(
+            Status(
+                device=self._device.id,
+                seq=self._outbox.last_seq(),
+                state=state,
+                ts=datetime.now(UTC),
+                version=__version__,
+                boot_id=self._boot_id,
+            )
+        )
+
+    async def run(self, stop: asyncio.Event, drain_timeout_s: float = 5.0) -> None:
+        """Keep a session up until `stop`; then drain for a while and say goodbye."""
+        attempt = 0
+        while not stop.is_set():
+            will = aiomqtt.Will(self._topic(Channel.STATUS), self._status("offline"), 1, True)
+            try:
+                async with aiomqtt.Client(
+                    **self._broker.client_kwargs(),
+                    identifier=self._device.id,
+                    will=will,
+                    clean_session=False,
+                    timeout=10,
+                ) as client:
+                    attempt = 0
+                    self.stats.connected = True
+                    self.stats.sessions += 1
+                    log.info("connected to %s:%s", self._broker.host, self._broker.port)
+                    await client.publish(
+                        self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
+                    )
+                    await self._drain(client, stop)
+                    await self._final_drain(client, drain_timeout_s)
+                    await client.publish(
+                        self._topic(Channel.STATUS), self._status("offline"), qos=1, retain=True
+                    )
+                    return
+            except aiomqtt.MqttError as exc:
+                self.stats.last_error = str(exc)
+            finally:
+                self.stats.connected = False
+            delay = backoff_delay(attempt, self._rng)
+            attempt += 1
+            log.warning("broker unreachable (%s); retrying in %.1f s", self.stats.last_error, delay)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                continue
+
+    async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        changed = self._outbox.changed
+        while not stop.is_set():
+            changed.clear()
+            batch = self._outbox.peek(self._window)
+            if batch:
+                await self._publish(client, batch)
+                continue
+            waiters = [asyncio.create_task(changed.wait()), asyncio.create_task(stop.wait())]
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+
+    async def _final_drain(self, client: aiomqtt.Client, timeout_s: float) -> None:
+        """On shutdown, send what is queued if the broker is quick; the rest waits on disk."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                while batch := self._outbox.peek(self._window):
+                    await self._publish(client, batch)
+        except TimeoutError:
+            log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
+
+    async def _publish(self, client: aiomqtt.Client, batch: list[Entry]) -> None:
+        # One task per message: QoS 1 acknowledgements come back independently, and a
+        # failure cancels the rest of the window, which stays in the outbox.
+        async with asyncio.TaskGroup() as group:
+            for entry in batch:
+                group.create_task(client.publish(self._topic(entry.channel), entry.payload, qos=1))
+        self._outbox.remove(entry.seq for entry in batch)
+        self.stats.published += len(batch)
+        self.stats.last_publish = datetime.now(UTC)
