@@ -21,19 +21,11 @@ from edge_agent import __version__
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Entry, Outbox
 from iotwire.codec import encode
-from iotwire.connection import BrokerSettings
+from iotwire.connection import BrokerSettings, backoff_delay
 from iotwire.messages import Status
 from iotwire.topics import Channel, topic_for
 
 log = logging.getLogger(__name__)
-
-BACKOFF_FIRST_S = 0.5
-BACKOFF_CAP_S = 60.0
-
-
-def backoff_delay(attempt: int, rng: random.Random) -> float:
-    """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
-    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2**attempt))
 
 
 @dataclass

@@ -4,6 +4,7 @@ Agents and collectors connect the same way, with one credential each, so the set
 the code that turns them into an MQTT client live here once.
 """
 
+import random
 import ssl
 from typing import Annotated, Any, Self
 
@@ -62,3 +63,12 @@ class BrokerSettings(StrictModel):
             "keepalive": self.keepalive_s,
             "tls_context": self.tls.context() if self.tls else None,
         }
+
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_CAP_S = 60.0
+
+
+def backoff_delay(attempt: int, rng: random.Random) -> float:
+    """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
+    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2**attempt))

@@ -1,0 +1,142 @@
+"""The collector's MQTT side: receive, validate, commit, and only then acknowledge.
+
+The session is persistent (clean_session off, a fixed client id) and acknowledgements are
+manual: a message is acknowledged to the broker after the store committed it, so a
+collector that dies mid-write leaves the message with the broker, which delivers it again.
+Invalid input is counted by reason, acknowledged and dropped: it must not stall the stream
+or take good messages down with it. A store failure is different: nothing is acknowledged,
+the session closes, and the broker keeps the messages until the store is back.
+"""
+
+import asyncio
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from collector.config import IngestSettings
+from collector.stores.base import Store
+from iotwire.codec import DecodeError, decode
+from iotwire.connection import BrokerSettings, backoff_delay
+from iotwire.messages import MODEL_FOR_CHANNEL, Health, Status, Telemetry
+from iotwire.topics import Channel, TopicError, parse_topic, subscription
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored_messages: int = 0
+    stored_rows: int = 0
+    duplicates: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    store_failures: int = 0
+
+
+def _manual_acks(client: aiomqtt.Client) -> None:
+    # aiomqtt has no public switch for application acknowledgements yet (aiomqtt#345);
+    # paho, underneath, has. These two calls are the only places that reach past aiomqtt.
+    client._client.manual_ack_set(True)
+
+
+def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
+
+
+class Ingest:
+    def __init__(self, broker: BrokerSettings, settings: IngestSettings, store: Store) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._store = store
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self.stats = IngestStats()
+        self.connected = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay subscribed until `stop`, reconnecting with backoff after any failure."""
+        attempt = 0
+        while not stop.is_set():
+            try:
+                async with aiomqtt.Client(
+                    **self._broker.client_kwargs(),
+                    identifier=self._settings.client_id,
+                    clean_session=False,
+                ) as client:
+                    attempt = 0
+                    await self._session(client, stop)
+                    return
+            except aiomqtt.MqttError as exc:
+                log.warning("broker session lost: %s", exc)
+            except Exception:
+                self.stats.store_failures += 1
+                log.exception("store failed; messages stay with the broker until it is back")
+            finally:
+                self.connected.clear()
+            delay = backoff_delay(attempt, self._rng)
+            attempt += 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                continue
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        _manual_acks(client)
+        prefix, group = self._broker.topic_prefix, self._settings.share_group
+        for channel in SUBSCRIBED:
+            await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
+        self.connected.set()
+        log.info("subscribed to %s/v1 on %s:%s", prefix, self._broker.host, self._broker.port)
+        messages = client.messages
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            while True:
+                receiving = asyncio.ensure_future(anext(messages))
+                done, _ = await asyncio.wait(
+                    {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
+                )
+                if receiving not in done:
+                    receiving.cancel()
+                    return
+                message = receiving.result()
+                await self.handle(str(message.topic), message.payload, datetime.now(UTC))
+                _ack(client, message)
+        finally:
+            stopping.cancel()
+
+    async def handle(self, topic_text: str, payload: object, received: datetime) -> None:
+        """Validate and store one message; raise only if the store itself failed."""
+        self.stats.received += 1
+        try:
+            topic = parse_topic(topic_text, self._broker.topic_prefix)
+        except TopicError as exc:
+            return self._reject("bad_topic", exc)
+        if not isinstance(payload, bytes | bytearray):
+            return self._reject("bad_payload", ValueError("payload is not bytes"))
+        try:
+            message = decode(bytes(payload), MODEL_FOR_CHANNEL[topic.channel])
+        except DecodeError as exc:
+            return self._reject(exc.reason.value, exc, topic_text)
+        if message.device != topic.device:
+            mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
+            return self._reject("device_mismatch", mismatch, topic_text)
+        if isinstance(message, Status):
+            await asyncio.to_thread(self._store.record_status, topic.site, message, received)
+        elif isinstance(message, Telemetry | Health):
+            outcome = await asyncio.to_thread(self._store.write, topic.site, message, received)
+            self.stats.duplicates += outcome.duplicate
+            self.stats.stored_messages += not outcome.duplicate
+            self.stats.stored_rows += outcome.rows
+        return None
+
+    def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
+        first = self.stats.invalid[reason] == 0
+        self.stats.invalid[reason] += 1
+        if first:
+            log.warning("dropped invalid message (%s) %s: %s", reason, topic, exc)
