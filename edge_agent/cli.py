@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edge_agent.agent import Agent
-from edge_agent.config import load_agent
+from edge_agent.config import LoadedAgent, load_agent
 from edge_agent.profiles import find_profile, load_profile
 from edge_agent.simulator import serve
 from edge_agent.sources.base import SourceError
@@ -37,7 +37,8 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-async def _run_until_signalled(agent: Agent) -> None:
+async def _run_until_signalled(loaded: LoadedAgent) -> None:
+    agent = Agent(loaded)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,10 +51,10 @@ def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
     """Run the agent: poll every source, keep everything in the outbox, publish it."""
     _setup_logging(log_level)
     try:
-        agent = Agent(load_agent(config))
+        loaded = load_agent(config)
     except ConfigError as exc:
         raise _fail(exc) from None
-    asyncio.run(_run_until_signalled(agent))
+    asyncio.run(_run_until_signalled(loaded))
 
 
 @app.command()
