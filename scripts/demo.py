@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+"""`make demo`: the whole path on one machine, with no root and nothing installed system-wide.
+
+An embedded broker (amqtt), four simulated stations of different kinds serving their
+firmware profiles over Modbus TCP, one real `edge-agent` process per station, and a real
+`collector` process writing to SQLite. The live view reads what reached the store; the
+summary counts, per station, what the agent produced against what the collector stored.
+"""
+
+import argparse
+import asyncio
+import shutil
+import socket
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from collector.query import ReadingQuery, ReadingRow
+from collector.stores.sqlite import SqliteStore
+from edge_agent.outbox import Outbox
+from edge_agent.profiles import builtin_profiles_dir, load_profile
+from edge_agent.simulator import serve
+
+console = Console(highlight=False)
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Station:
+    device: str
+    site: str
+    kind: str
+    name: str
+    profile: str
+    sensor: str
+    headline: tuple[str, ...]
+
+
+STATIONS = (
+    Station(
+        "air-dd-01",
+        "duong-dong",
+        "air",
+        "Air, Duong Dong market",
+        "pq-sim-air",
+        "aqms",
+        ("pm2_5", "pm10", "no2"),
+    ),
+    Station(
+        "dw-dd-01",
+        "duong-dong",
+        "domestic_water",
+        "Water plant outlet",
+        "pq-sim-water",
+        "sonde",
+        ("ph", "turbidity", "free_chlorine"),
+    ),
+    Station(
+        "ww-at-01",
+        "an-thoi",
+        "wastewater",
+        "An Thoi WWTP discharge",
+        "pq-sim-wastewater",
+        "panel",
+        ("cod", "nh4"),
+    ),
+    Station(
+        "noise-dd-01",
+        "duong-dong",
+        "noise",
+        "Night market noise",
+        "pq-sim-noise",
+        "slm",
+        ("laeq", "lamax"),
+    ),
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"nothing listens on port {port} after {timeout_s:g} s"
+                ) from None
+            await asyncio.sleep(0.2)
+        else:
+            writer.close()
+            return
+
+
+def write_yaml(path: Path, data: object) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+async def start(name: str, args: list[str], logs: Path) -> asyncio.subprocess.Process:
+    log = (logs / f"{name}.log").open("wb")
+    return await asyncio.create_subprocess_exec(*args, stdout=log, stderr=log)
+
+
+async def stop(process: asyncio.subprocess.Process, timeout_s: float = 15.0) -> None:
+    if process.returncode is None:
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), timeout_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def describe(rows: list[ReadingRow], headline: tuple[str, ...]) -> str:
+    by_name = {r.parameter: r for r in rows}
+    parts = [f"{p} {by_name[p].value:.3g} {by_name[p].unit}" for p in headline if p in by_name]
+    more = len(rows) - len(parts)
+    return " · ".join(parts) + (f" (+{more})" if more else "")
+
+
+class LiveView:
+    """Prints each sample once, as it appears in the store."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._after = datetime.now(UTC) - timedelta(minutes=1)
+        self._printed: set[tuple[str, datetime]] = set()
+        self._stations = {s.device: s for s in STATIONS}
+
+    def show_new(self) -> None:
+        rows = self._store.query(ReadingQuery(start=self._after, limit=100_000))
+        samples: dict[tuple[str, datetime], list[ReadingRow]] = defaultdict(list)
+        for row in rows:
+            if (row.device, row.ts) not in self._printed:
+                samples[(row.device, row.ts)].append(row)
+        for (device, ts), readings in sorted(samples.items(), key=lambda item: item[0][1]):
+            self._printed.add((device, ts))
+            station = self._stations[device]
+            console.print(
+                f"{ts:%H:%M:%S} [bold]{device:<11}[/bold] {station.kind:<14} "
+                f"{describe(readings, station.headline)}"
+            )
+
+
+async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
+    shutil.rmtree(workdir, ignore_errors=True)
+    logs = workdir / "logs"
+    logs.mkdir(parents=True)
+    broker_port = free_port()
+    store_path = workdir / "telemetry.sqlite"
+    broker = {"host": "127.0.0.1", "port": broker_port}
+
+    broker_config = write_yaml(
+        workdir / "broker.yaml",
+        {
+            "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{broker_port}"}},
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
+        },
+    )
+    processes = {
+        "broker": await start("broker", [str(BIN / "amqtt"), "-c", str(broker_config)], logs)
+    }
+    simulators = []
+    try:
+        await wait_for_port(broker_port)
+        collector_config = write_yaml(
+            workdir / "collector.yaml",
+            {
+                "broker": broker,
+                "store": {"kind": "sqlite", "path": str(store_path)},
+                "ingest": {"client_id": "collector-demo"},
+            },
+        )
+        processes["collector"] = await start(
+            "collector", [str(BIN / "collector"), "run", "-c", str(collector_config)], logs
+        )
+        for index, station in enumerate(STATIONS):
+            port = free_port()
+            profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")
+            simulators.append(await serve(profile, "127.0.0.1", port, seed=index))
+            config = write_yaml(
+                workdir / f"{station.device}.yaml",
+                {
+                    "device": {
+                        "id": station.device,
+                        "site": station.site,
+                        "kind": station.kind,
+                        "name": station.name,
+                    },
+                    "broker": broker,
+                    "state_dir": str(workdir / "state" / station.device),
+                    "sources": [
+                        {
+                            "name": station.sensor,
+                            "type": "modbus_tcp",
+                            "profile": station.profile,
+                            "host": "127.0.0.1",
+                            "port": port,
+                            "interval_s": interval_s,
+                        }
+                    ],
+                    "health": {"interval_s": 10},
+                },
+            )
+            processes[station.device] = await start(
+                station.device, [str(BIN / "edge-agent"), "run", "-c", str(config)], logs
+            )
+
+        console.print(
+            f"[bold]Phu Quoc field telemetry demo[/bold]: {len(STATIONS)} simulated "
+            f"stations, {duration_s:g} s, a sample every {interval_s:g} s per station"
+        )
+        console.print(f"  broker     amqtt (embedded) on 127.0.0.1:{broker_port}")
+        console.print(f"  collector  SQLite store {store_path}")
+        console.print(f"  logs       {logs}/\n")
+
+        store = SqliteStore(store_path)
+        view = LiveView(store)
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            view.show_new()
+            crashed = [n for n, p in processes.items() if p.returncode is not None]
+            if crashed:
+                console.print(f"[red]stopped unexpectedly: {', '.join(crashed)}; see {logs}/[/red]")
+                return 1
+
+        console.print("\nstopping agents (each drains its outbox before it exits)...")
+        await asyncio.gather(*(stop(processes[s.device]) for s in STATIONS))
+        produced = {}
+        for station in STATIONS:
+            outbox = Outbox(workdir / "state" / station.device / "outbox.sqlite")
+            produced[station.device] = (outbox.last_seq(), outbox.depth())
+            outbox.close()
+        expected = sum(p - left for p, left in produced.values())
+        for _ in range(50):  # the collector stores the last messages within moments
+            if sum(d.messages for d in store.devices()) >= expected:
+                break
+            await asyncio.sleep(0.2)
+        view.show_new()
+        return summary(store, produced)
+    finally:
+        for server in simulators:
+            await server.shutdown()
+        for process in reversed(processes.values()):
+            await stop(process)
+
+
+def summary(store: SqliteStore, produced: dict[str, tuple[int, int]]) -> int:
+    devices = {d.device: d for d in store.devices()}
+    table = Table(
+        "station",
+        "kind",
+        "samples",
+        "sent",
+        "stored",
+        "dups",
+        "gaps",
+        "queued",
+        "lost",
+        title="Messages per station: sent by the agent, stored by the collector",
+    )
+    total_lost, silent = 0, []
+    for station in STATIONS:
+        made, left = produced[station.device]
+        row = devices.get(station.device)
+        stored = row.messages if row else 0
+        rows = store.query(ReadingQuery(devices=(station.device,), limit=10_000_000))
+        samples = len({r.ts for r in rows})
+        lost = made - left - stored
+        total_lost += lost
+        if samples == 0:
+            silent.append(station.device)
+        table.add_row(
+            station.device,
+            station.kind,
+            str(samples),
+            str(made),
+            str(stored),
+            str(row.duplicates if row else 0),
+            str(row.gaps if row else 0),
+            str(left),
+            f"[red]{lost}[/red]" if lost else "0",
+        )
+    console.print(table)
+    store.close()
+    if total_lost or silent:
+        console.print(
+            f"[red]lost {total_lost} message(s); no readings from: {silent or 'none'}[/red]"
+        )
+        return 1
+    console.print("[green]every message the agents produced is in the store, exactly once.[/green]")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--duration", type=float, default=40, help="seconds of live data")
+    parser.add_argument("--interval", type=float, default=2, help="seconds between samples")
+    parser.add_argument("--workdir", type=Path, default=Path("demo-run"))
+    args = parser.parse_args()
+    sys.exit(asyncio.run(demo(args.duration, args.interval, args.workdir.resolve())))
+
+
+if __name__ == "__main__":
+    main()
