@@ -50,18 +50,28 @@ def decode(data: bytes, expect: type[M]) -> M:
     """Decode bytes that must be a message of type `expect`."""
     _check_size(data)
     try:
-        return expect.model_validate_json(data)
+        message = expect.model_validate_json(data)
     except ValidationError as exc:
         raise _classify(exc) from None
+    return _require_envelope(message)
 
 
 def decode_any(data: bytes) -> Message:
     """Decode bytes as whichever message kind they say they are."""
     _check_size(data)
     try:
-        return _ANY_MESSAGE.validate_json(data)
+        message = _ANY_MESSAGE.validate_json(data)
     except ValidationError as exc:
         raise _classify(exc, tagged=True) from None
+    return _require_envelope(message)
+
+
+def _require_envelope(message: M) -> M:
+    """Version and kind default in code, but a payload must state them to be trusted."""
+    for name in ("v", "kind"):
+        if name in type(message).model_fields and name not in message.model_fields_set:
+            raise DecodeError(DecodeReason.MISSING_FIELD, "Field required", name)
+    return message
 
 
 def _check_size(data: bytes) -> None:

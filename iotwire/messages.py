@@ -49,6 +49,8 @@ class WireModel(BaseModel):
 
 
 class _Envelope(WireModel):
+    """In code the class implies `v` and `kind`; on the wire the codec requires both."""
+
     v: Literal[1] = SCHEMA_VERSION
     device: DeviceId
     seq: Seq

@@ -1,0 +1,142 @@
+"""Fixtures that start real components on free loopback ports and stop them afterwards."""
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+MOSQUITTO = Path("/usr/sbin/mosquitto")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"nothing listens on 127.0.0.1:{port}") from None
+            time.sleep(0.05)
+
+
+def wait_until(predicate, timeout_s: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout_s:g} s")
+        time.sleep(0.1)
+
+
+class Mosquitto:
+    """A real Mosquitto broker process, which tests may stop, kill and start again."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self._config = workdir / "mosquitto.conf"
+        self._log = workdir / "mosquitto.log"
+        self._config.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            "max_queued_messages 100000\n"
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self._log.open("ab")
+        self.process = subprocess.Popen(
+            [str(MOSQUITTO), "-c", str(self._config)], stdout=log, stderr=log
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    if not MOSQUITTO.exists():
+        pytest.fail("mosquitto is not installed: run `make test`, which installs it")
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+class Processes:
+    """Starts project commands as real processes, logs each to a file, ends them all."""
+
+    def __init__(self, workdir: Path) -> None:
+        self._workdir = workdir
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        log = (self._workdir / f"{name}.log").open("ab")
+        process = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=log, stderr=log)
+        self._running.append(process)
+        return process
+
+    def log(self, name: str) -> str:
+        return (self._workdir / f"{name}.log").read_text(errors="replace")
+
+    def stop_all(self) -> None:
+        for process in reversed(self._running):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Processes]:
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()
+
+
+@pytest.fixture
+def simulated_device(processes: Processes):
+    """Start `edge-agent simulate PROFILE` on a free port; returns that port."""
+
+    def start(profile: str, unit: int = 1) -> int:
+        port = free_port()
+        processes.start(
+            f"sim-{profile}-{port}",
+            "edge-agent",
+            "simulate",
+            profile,
+            "--port",
+            str(port),
+            "--unit",
+            str(unit),
+        )
+        wait_for_port(port)
+        return port
+
+    return start
+
+
+def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / args[0]), *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
