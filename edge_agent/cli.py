@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from edge_agent.agent import Agent
@@ -33,7 +34,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {exc}", highlight=False)
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
     return typer.Exit(2)
 
 
@@ -85,7 +86,7 @@ def read(
                 console.print(table)
             except SourceError as exc:
                 ok = False
-                console.print(f"[red]{settings.name}: {exc}[/red]", highlight=False)
+                console.print(f"[red]{settings.name}: {escape(str(exc))}[/red]", highlight=False)
             finally:
                 await reader.close()
         return ok

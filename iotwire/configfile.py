@@ -64,9 +64,28 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _describe(error: ErrorDetails) -> tuple[str, str]:
-    # Tagged unions (sources by `type`) add the tag to the location; it is not a key.
-    loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and ":" in p))
+def _document_loc(data: object, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """The part of pydantic's location that names keys in the file.
+
+    Tagged unions (sources by `type`) insert the tag into the location; walking the
+    document tells a tag (not a key here, with more to follow) from a real or missing key.
+    """
+    kept: list[int | str] = []
+    node = data
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
+            node = node[part]  # type: ignore[index]
+        elif not last:
+            continue
+        kept.append(part)
+    return tuple(kept)
+
+
+def _describe(data: object, error: ErrorDetails) -> tuple[str, str]:
+    loc = _document_loc(data, error["loc"])
     msg = error["msg"]
     if error["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling and indentation)"
@@ -83,7 +102,7 @@ def load_model(path: Path, model: type[T]) -> T:
     try:
         return model.model_validate(data, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        problems = [_describe(e) for e in exc.errors(include_url=False)]
+        problems = [_describe(data, e) for e in exc.errors(include_url=False)]
         raise ConfigError(path, problems) from None
 
 

@@ -1,0 +1,118 @@
+"""Config mistakes come back as one paragraph naming the file, the key path and the problem."""
+
+from pathlib import Path
+
+import pytest
+
+from collector.config import load_collector
+from edge_agent.config import BoxKind, load_agent
+from iotwire.configfile import ConfigError
+from tests.helpers import run_cli
+
+CONFIGS = Path(__file__).parent.parent / "configs"
+
+GOOD = """\
+device: {id: air-t-01, site: test, kind: air, name: Test station}
+broker: {host: 127.0.0.1, port: 1883}
+state_dir: ./state
+sources:
+  - {name: aqms, type: modbus_tcp, profile: pq-sim-air, host: 127.0.0.1, port: 5020}
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "agent.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def problems(path: Path) -> list[tuple[str, str]]:
+    with pytest.raises(ConfigError) as caught:
+        load_agent(path)
+    assert str(path) in str(caught.value)
+    return caught.value.problems
+
+
+def test_every_example_config_loads():
+    agents = [p for p in CONFIGS.glob("*.yaml") if p.name != "collector.yaml"]
+    kinds = {load_agent(p).config.device.kind for p in agents}
+    assert kinds == set(BoxKind)
+    assert load_collector(CONFIGS / "collector.yaml").store.kind == "sqlite"
+
+
+def test_relative_paths_resolve_against_the_config_file(tmp_path):
+    loaded = load_agent(write(tmp_path, GOOD))
+    assert loaded.config.state_dir == tmp_path.resolve() / "state"
+    assert loaded.profiles["aqms"].model == "PQ-SIM-AQ1"
+
+
+def test_wrong_type_names_the_key(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("port: 5020", "port: fast")))
+    assert found[0][0] == "sources[0].port"
+    assert "'fast'" in found[0][1]
+
+
+def test_unknown_key_names_the_key(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("port: 1883}", "port: 1883, hots: x}")))
+    assert found == [("broker.hots", "unknown key (check its spelling and indentation)")]
+
+
+def test_missing_key(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("name: Test station", "nam: x")))
+    assert ("device.name", "required key is missing") in found
+
+
+def test_unknown_source_type(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("type: modbus_tcp", "type: carrier_pigeon")))
+    assert found[0][0] == "sources[0]"
+    assert "carrier_pigeon" in found[0][1]
+
+
+def test_missing_profile_lists_the_known_ones(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("pq-sim-air", "no-such-analyser")))
+    assert found[0][0] == "sources[0].profile"
+    assert "no-such-analyser" in found[0][1]
+    assert "pq-sim-air" in found[0][1]
+
+
+def test_missing_file(tmp_path):
+    assert problems(tmp_path / "absent.yaml") == [("", "file not found")]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("device: [unclosed", "invalid YAML at line 1"),
+        ("", "found an empty file"),
+        ("- a\n- b\n", "found a list"),
+        ("device: {id: a}\ndevice: {id: b}\n", "duplicate key 'device'"),
+    ],
+)
+def test_broken_yaml(tmp_path, text, expected):
+    [(key, what)] = problems(write(tmp_path, text))
+    assert key == ""
+    assert expected in what
+
+
+def test_duplicate_source_names(tmp_path):
+    doubled = GOOD + "  - {name: aqms, type: modbus_tcp, profile: pq-sim-air, host: h}\n"
+    found = problems(write(tmp_path, doubled))
+    assert "repeated: aqms" in found[0][1]
+
+
+def test_cli_prints_one_paragraph_and_no_traceback(tmp_path):
+    path = write(tmp_path, GOOD.replace("port: 5020", "port: 99999"))
+    result = run_cli("edge-agent", "read", "--config", str(path))
+    output = result.stdout + result.stderr
+    assert result.returncode == 2
+    assert "Traceback" not in output
+    assert str(path) in output.replace("\n", "")
+    assert "sources[0].port" in output
+
+
+def test_collector_cli_reports_config_errors_the_same_way(tmp_path):
+    path = write(tmp_path, "store: {kind: sqlite, path: x.db, flavour: y}\n", "collector.yaml")
+    result = run_cli("collector", "devices", "--config", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "store.flavour" in result.stdout
