@@ -18,6 +18,9 @@ from iotwire.messages import Reading, Sample
 
 log = logging.getLogger(__name__)
 
+READ_SHARE = 0.8
+"""A read may take this share of the interval, so a hung device never costs the next tick."""
+
 
 @dataclass
 class SourceStats:
@@ -45,9 +48,9 @@ async def poll(
     while True:
         await asyncio.sleep(max(0.0, tick - clock()))
         try:
-            readings = await asyncio.wait_for(source.read(), timeout=interval_s)
+            readings = await asyncio.wait_for(source.read(), timeout=READ_SHARE * interval_s)
         except (SourceError, TimeoutError) as exc:
-            message = str(exc) or f"no answer within the {interval_s:g} s interval"
+            message = str(exc) or f"no answer within {READ_SHARE * interval_s:g} s"
             if message != stats.last_error:
                 log.warning("source %s: %s", source.name, message)
             stats.errors += 1

@@ -116,3 +116,10 @@ def test_collector_cli_reports_config_errors_the_same_way(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     assert "store.flavour" in result.stdout
+
+
+def test_cli_keeps_patterns_in_messages_intact(tmp_path):
+    path = write(tmp_path, GOOD.replace("id: air-t-01", "id: Air_T"))
+    result = run_cli("edge-agent", "read", "--config", str(path))
+    assert result.returncode == 2
+    assert "^[a-z0-9][a-z0-9-]{0,62}$" in result.stdout.replace("\n", "")

@@ -1,0 +1,95 @@
+"""The poller keeps an aligned pace, counts errors and overruns, and never stops on them."""
+
+import asyncio
+import time
+from itertools import pairwise
+
+from edge_agent.poller import SourceStats, first_tick, poll
+from edge_agent.sources.base import SourceError
+from iotwire.messages import Reading
+
+
+class ScriptedSource:
+    """A source whose reads follow a script: a value, an error, or a slow read."""
+
+    name = "scripted"
+
+    def __init__(self, script: list[object]) -> None:
+        self._script = script
+
+    async def read(self) -> tuple[Reading, ...]:
+        step = self._script.pop(0) if self._script else 1.0
+        if isinstance(step, Exception):
+            raise step
+        if isinstance(step, tuple):
+            await asyncio.sleep(step[0])
+            step = step[1]
+        return (Reading(parameter="p", value=float(step), unit="u"),)
+
+    async def close(self) -> None:
+        return None
+
+
+def run_poller(source: ScriptedSource, interval: float, seconds: float) -> tuple[list, SourceStats]:
+    samples, stats = [], SourceStats()
+
+    async def main() -> None:
+        task = asyncio.create_task(poll(source, interval, stats, samples.append))
+        await asyncio.sleep(seconds)
+        task.cancel()
+
+    asyncio.run(main())
+    return samples, stats
+
+
+def test_first_tick_is_aligned_to_the_interval():
+    assert first_tick(1000.2, 0.5) == 1000.5
+    assert first_tick(1000.0, 60) == 1020.0
+
+
+def test_sample_times_are_the_aligned_ticks():
+    samples, stats = run_poller(ScriptedSource([1, 2, 3, 4, 5, 6]), 0.1, 0.65)
+    assert 4 <= len(samples) <= 7
+    stamps = [s.ts.timestamp() for s in samples]
+    for stamp in stamps:
+        assert abs(stamp * 10 - round(stamp * 10)) < 1e-6
+    assert all(round((b - a) * 10) == 1 for a, b in pairwise(stamps))
+    assert stats.reads == len(samples)
+    assert stats.errors == 0
+
+
+def test_errors_are_counted_and_polling_goes_on():
+    source = ScriptedSource([1, SourceError("bus timeout"), SourceError("bus timeout"), 4])
+    samples, stats = run_poller(source, 0.1, 0.65)
+    assert stats.errors == 2
+    assert [s.readings[0].value for s in samples][:2] == [1.0, 4.0]
+    assert stats.last_error == ""
+
+
+def test_a_hung_read_costs_only_its_own_tick():
+    source = ScriptedSource([1, (5.0, 2), 3, 4, 5, 6, 7, 8])
+    samples, stats = run_poller(source, 0.2, 1.5)
+    assert stats.errors == 1
+    assert stats.overruns == 0
+    stamps = [s.ts.timestamp() for s in samples]
+    assert [round((b - a) * 5) for a, b in pairwise(stamps)].count(2) == 1
+
+
+def test_a_stalled_loop_skips_ticks_and_counts_them():
+    samples, stats = [], SourceStats()
+
+    def slow_commit(sample) -> None:
+        samples.append(sample)
+        if len(samples) == 2:
+            time.sleep(0.65)  # the outbox commit stalls, as on a worn SD card
+
+    async def main() -> None:
+        task = asyncio.create_task(poll(ScriptedSource([]), 0.2, stats, slow_commit))
+        await asyncio.sleep(1.8)
+        task.cancel()
+
+    asyncio.run(main())
+    assert stats.overruns == 3
+    stamps = [s.ts.timestamp() for s in samples]
+    assert stamps == sorted(set(stamps))
+    assert [round((b - a) * 5) for a, b in pairwise(stamps)].count(4) == 1
