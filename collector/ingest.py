@@ -27,6 +27,7 @@ from iotwire.topics import Channel, TopicError, parse_topic, subscription
 log = logging.getLogger(__name__)
 
 SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 
 
 @dataclass
@@ -39,10 +40,13 @@ class IngestStats:
     store_failures: int = 0
 
 
-def _manual_acks(client: aiomqtt.Client) -> None:
+def _manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
     # aiomqtt has no public switch for application acknowledgements yet (aiomqtt#345);
     # paho, underneath, has. These two calls are the only places that reach past aiomqtt.
+    # It must be on before connecting: a persistent session's unacknowledged messages are
+    # redelivered right after CONNACK, and paho would acknowledge them on receipt.
     client._client.manual_ack_set(True)
+    return client
 
 
 def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
@@ -63,23 +67,33 @@ class Ingest:
         """Stay subscribed until `stop`, reconnecting with backoff after any failure."""
         attempt = 0
         while not stop.is_set():
+            stored_before = self.stats.stored_messages
+            store_failed = False
             try:
-                async with aiomqtt.Client(
+                client = aiomqtt.Client(
                     **self._broker.client_kwargs(),
                     identifier=self._settings.client_id,
                     clean_session=False,
-                ) as client:
-                    attempt = 0
+                )
+                async with _manual_acks(client):
                     await self._session(client, stop)
                     return
             except aiomqtt.MqttError as exc:
                 log.warning("broker session lost: %s", exc)
             except Exception:
+                store_failed = True
                 self.stats.store_failures += 1
                 log.exception("store failed; messages stay with the broker until it is back")
             finally:
                 self.connected.clear()
-            delay = backoff_delay(attempt, self._rng)
+            # Back off harder while nothing gets through; a session that stored something
+            # was healthy, and its successor starts from the shortest delay again. A failing
+            # store is not the broker's fault: retry it soon, the broker holds the messages.
+            if self.stats.stored_messages > stored_before:
+                attempt = 0
+            delay = backoff_delay(
+                min(attempt, STORE_RETRY_STEPS) if store_failed else attempt, self._rng
+            )
             attempt += 1
             try:
                 await asyncio.wait_for(stop.wait(), timeout=delay)
@@ -87,7 +101,6 @@ class Ingest:
                 continue
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
-        _manual_acks(client)
         prefix, group = self._broker.topic_prefix, self._settings.share_group
         for channel in SUBSCRIBED:
             await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
