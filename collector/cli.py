@@ -134,7 +134,9 @@ def query(
                 )
             )
         return
-    table = Table(*header, title=f"{len(rows)} reading(s)")
+    table = Table(title=f"{len(rows)} reading(s)")
+    for name in header:
+        table.add_column(name, no_wrap=name != "unit")
     for r in rows:
         table.add_row(
             r.ts.strftime("%Y-%m-%d %H:%M:%S"),

@@ -89,35 +89,36 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def _reason_for(error: ErrorDetails) -> DecodeReason:
+def _reason_for(error: ErrorDetails, loc: tuple[int | str, ...]) -> DecodeReason:
     kind = error["type"]
-    field = error["loc"][-1] if error["loc"] else None
     if kind in ("json_invalid", "json_type"):
         return DecodeReason.BAD_JSON
-    if kind == "missing" or kind == "union_tag_not_found":
+    if kind in ("missing", "union_tag_not_found"):
         return DecodeReason.MISSING_FIELD
     if kind == "extra_forbidden":
         return DecodeReason.UNKNOWN_FIELD
-    if field == "v" and kind == "literal_error":
+    if loc == ("v",):
         return DecodeReason.WRONG_VERSION
-    if kind == "union_tag_invalid" or (field == "kind" and kind == "literal_error"):
+    if kind == "union_tag_invalid" or loc == ("kind",):
         return DecodeReason.WRONG_KIND
-    if kind.endswith("_type") or kind.endswith("_parsing") or kind == "is_instance_of":
+    if kind.endswith(("_type", "_parsing")) or kind == "is_instance_of":
         return DecodeReason.WRONG_TYPE
     return DecodeReason.INVALID_VALUE
 
 
 def _classify(exc: ValidationError, *, tagged: bool = False) -> DecodeError:
-    errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
-    reason = _reason_for(first)
-    # A message of the wrong version or kind fails on many fields; name the cause, not the noise.
-    for priority in (DecodeReason.BAD_JSON, DecodeReason.WRONG_VERSION, DecodeReason.WRONG_KIND):
-        match = next((e for e in errors if _reason_for(e) is priority), None)
-        if match is not None:
-            first, reason = match, priority
-            break
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     # In a union tagged by `kind`, pydantic puts the tag first in the location; drop it.
-    loc = first["loc"][1:] if tagged and first["loc"] else first["loc"]
-    return DecodeError(reason, cast(str, first["msg"]) + more, field_path(loc))
+    found = [
+        (e, e["loc"][1:] if tagged and e["loc"] else e["loc"])
+        for e in exc.errors(include_url=False, include_input=False)
+    ]
+    reasons = [_reason_for(error, loc) for error, loc in found]
+    # A message of the wrong version or kind fails on many fields; name the cause, not the noise.
+    chosen = 0
+    for priority in (DecodeReason.BAD_JSON, DecodeReason.WRONG_VERSION, DecodeReason.WRONG_KIND):
+        if priority in reasons:
+            chosen = reasons.index(priority)
+            break
+    (error, loc), reason = found[chosen], reasons[chosen]
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return DecodeError(reason, cast(str, error["msg"]) + more, field_path(loc))

@@ -1,5 +1,6 @@
 """Plain helpers the tests share: ports, waiting, and running the project's commands."""
 
+import os
 import socket
 import subprocess
 import sys
@@ -39,8 +40,10 @@ def wait_until(
 
 
 def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a project command as a technician would, in a 160-column terminal."""
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]],
+        env={**os.environ, "COLUMNS": "160"},
         capture_output=True,
         text=True,
         timeout=timeout_s,

@@ -1,0 +1,33 @@
+"""`make demo` runs the whole path on embedded defaults and reports nothing lost."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = Path(__file__).parent.parent / "scripts" / "demo.py"
+
+
+def test_demo_shows_three_station_kinds_and_loses_nothing(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(DEMO),
+            "--duration",
+            "8",
+            "--interval",
+            "1",
+            "--workdir",
+            str(tmp_path / "demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    print(output)
+    assert result.returncode == 0, output
+    for kind in ("air", "domestic_water", "wastewater", "noise"):
+        assert f" {kind} " in output
+    assert "every message the agents produced is in the store, exactly once" in output
+    assert "Traceback" not in output
