@@ -20,7 +20,7 @@ class ReadingRow:
     device: str
     sensor: str
     parameter: str
-    value: float
+    value: float | None
     unit: str
     quality: str
 

@@ -15,7 +15,8 @@ from edge_agent.config import LoadedAgent
 from edge_agent.outbox import Outbox
 from edge_agent.poller import SourceStats, poll
 from edge_agent.sources.host import read_host
-from edge_agent.sources.modbus import ModbusTcpReader
+from edge_agent.sources.modbus import ModbusReader
+from edge_agent.sources.modbus_bus import ModbusBus
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, Sample, Telemetry
 from iotwire.topics import Channel
@@ -30,8 +31,10 @@ class Agent:
         self._config.state_dir.mkdir(parents=True, exist_ok=True)
         self.boot_id = uuid.uuid4().hex
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite")
+        self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers = {
-            s.name: ModbusTcpReader(s, loaded.profiles[s.name]) for s in self._config.sources
+            s.name: ModbusReader(s.name, self.buses[s.bus], s.unit, loaded.profiles[s.name])
+            for s in self._config.sources
         }
         self.source_stats = {name: SourceStats() for name in self.readers}
         self.uplink = Uplink(self._config.broker, self._device, self.outbox, self.boot_id)
@@ -96,6 +99,6 @@ class Agent:
                 for worker in workers:
                     worker.cancel()
         finally:
-            for reader in self.readers.values():
-                await reader.close()
+            for bus in self.buses.values():
+                bus.close()
             self.outbox.close()

@@ -7,17 +7,20 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from edge_agent.agent import Agent
-from edge_agent.config import LoadedAgent, load_agent
-from edge_agent.profiles import find_profile, load_profile
-from edge_agent.simulator import serve
+from edge_agent.config import LoadedAgent, RtuBus, TcpBus, load_agent
+from edge_agent.profiles import Profile, find_profile, load_profile
+from edge_agent.simulator import serve_rtu, serve_tcp
 from edge_agent.sources.base import SourceError
-from edge_agent.sources.modbus import ModbusTcpReader
+from edge_agent.sources.modbus import ModbusReader
+from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.configfile import ConfigError
+from iotwire.messages import Reading
 
 app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxes.")
 console = Console()
@@ -58,61 +61,143 @@ def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
     asyncio.run(_run_until_signalled(loaded))
 
 
-@app.command()
-def read(
-    config: ConfigOption,
-    source: Annotated[str | None, typer.Option(help="only this source")] = None,
-) -> None:
-    """Read every configured sensor once and print the values: a quick check on site."""
-    _setup_logging("error")
-    try:
-        loaded = load_agent(config)
-    except ConfigError as exc:
-        raise _fail(exc) from None
-    chosen = [s for s in loaded.config.sources if source in (None, s.name)]
-    if not chosen:
-        raise _fail(ValueError(f"no source named {source!r} in {config}"))
+def _bus_from_flags(
+    serial: str | None,
+    host: str | None,
+    tcp_port: int,
+    profile: Profile,
+    baudrate: int | None,
+    parity: str | None,
+    timeout_s: float,
+) -> RtuBus | TcpBus:
+    if (serial is None) == (host is None):
+        raise typer.BadParameter("give either --serial PORT or --host HOST")
+    if host is not None:
+        return TcpBus(type="tcp", name="cli", host=host, port=tcp_port, timeout_s=timeout_s)
+    return RtuBus.model_validate(
+        {
+            "type": "rtu",
+            "name": "cli",
+            "port": serial,
+            "timeout_s": timeout_s,
+            "baudrate": baudrate or profile.serial.baudrate,
+            "parity": parity or profile.serial.parity,
+            "stopbits": profile.serial.stopbits,
+            "bytesize": profile.serial.bytesize,
+        }
+    )
 
-    async def read_all() -> bool:
-        ok = True
-        for settings in chosen:
-            reader = ModbusTcpReader(settings, loaded.profiles[settings.name])
-            table = Table(title=f"{settings.name} ({reader.endpoint})")
-            for column in ("parameter", "value", "unit", "quality"):
-                table.add_column(column)
+
+def _print_readings(title: str, readings: tuple[Reading, ...]) -> None:
+    table = Table(title=title)
+    for column in ("parameter", "value", "unit", "quality"):
+        table.add_column(column, no_wrap=True)
+    for r in readings:
+        value = "-" if r.value is None else f"{r.value:.4g}"
+        table.add_row(r.parameter, value, r.unit, r.quality.value)
+    console.print(table)
+
+
+async def _read_once(targets: list[tuple[str, RtuBus | TcpBus, int, Profile]]) -> bool:
+    buses = {bus.name: ModbusBus(bus) for _, bus, _, _ in targets}
+    ok = True
+    try:
+        for name, bus, unit, profile in targets:
+            reader = ModbusReader(name, buses[bus.name], unit, profile)
             try:
-                for r in await reader.read():
-                    table.add_row(r.parameter, f"{r.value:.4g}", r.unit, r.quality.value)
-                console.print(table)
+                _print_readings(
+                    f"{name}: {profile.model} on {reader.endpoint}", await reader.read()
+                )
             except SourceError as exc:
                 ok = False
-                console.print(f"[red]{settings.name}: {escape(str(exc))}[/red]", highlight=False)
-            finally:
-                await reader.close()
-        return ok
+                console.print(f"[red]{name}: {escape(str(exc))}[/red]", highlight=False)
+    finally:
+        for bus in buses.values():
+            bus.close()
+    return ok
 
-    if not asyncio.run(read_all()):
+
+@app.command()
+def read(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="agent config")] = None,
+    source: Annotated[str | None, typer.Option(help="with --config: only this source")] = None,
+    profile: Annotated[
+        str | None, typer.Option(help="without --config: the device's profile")
+    ] = None,
+    unit: Annotated[int, typer.Option(min=0, max=247)] = 1,
+    serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
+    host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
+    tcp_port: int = 502,
+    baudrate: Annotated[int | None, typer.Option(help="default: the profile's")] = None,
+    parity: Annotated[str | None, typer.Option(help="N, E or O; default: the profile's")] = None,
+    timeout_s: float = 1.0,
+) -> None:
+    """Read sensors once and print the decoded values: every source of a config, or one
+    device given by profile, unit and port. A quick check on site."""
+    _setup_logging("critical")
+    try:
+        if config is not None:
+            loaded = load_agent(config)
+            targets = [
+                (s.name, loaded.buses[s.bus], s.unit, loaded.profiles[s.name])
+                for s in loaded.config.sources
+                if source in (None, s.name)
+            ]
+            if not targets:
+                raise _fail(ValueError(f"no source named {source!r} in {config}"))
+        elif profile is not None:
+            chosen = load_profile(find_profile(profile, [], Path.cwd()))
+            bus = _bus_from_flags(serial, host, tcp_port, chosen, baudrate, parity, timeout_s)
+            targets = [(profile, bus, unit, chosen)]
+        else:
+            raise typer.BadParameter("give --config, or --profile with --serial or --host")
+    except (ConfigError, LookupError, ValidationError) as exc:
+        raise _fail(exc) from None
+    if not asyncio.run(_read_once(targets)):
         raise typer.Exit(1)
+
+
+def _parse_units(specs: list[str]) -> dict[int, Profile]:
+    units: dict[int, Profile] = {}
+    for spec in specs:
+        unit_text, _, name = spec.rpartition(":")
+        unit_id = int(unit_text) if unit_text else len(units) + 1
+        if unit_id in units or not 0 < unit_id < 248:
+            raise typer.BadParameter(f"{spec!r}: unit ids are 1-247 and each used once")
+        units[unit_id] = load_profile(find_profile(name, [], Path.cwd()))
+    return units
 
 
 @app.command()
 def simulate(
-    profile: Annotated[str, typer.Argument(help="firmware profile name or YAML path")],
+    units: Annotated[list[str], typer.Argument(help="PROFILE or UNIT:PROFILE, one per unit")],
     host: str = "127.0.0.1",
-    port: int = 5020,
-    unit: int = 1,
+    port: Annotated[int, typer.Option(help="Modbus TCP port")] = 5020,
+    serial: Annotated[str | None, typer.Option(help="serve RTU on this serial port")] = None,
+    baudrate: Annotated[int | None, typer.Option(help="default: the first profile's")] = None,
     seed: int = 0,
 ) -> None:
-    """Serve a simulated device over Modbus TCP, behaving as the profile describes."""
+    """Serve simulated devices that behave as their profiles describe, over Modbus TCP or
+    as an RS-485 line on a serial port."""
     _setup_logging("warning")
     try:
-        loaded = load_profile(find_profile(profile, [], Path.cwd()))
-    except (ConfigError, LookupError) as exc:
+        devices = _parse_units(units)
+    except (ConfigError, LookupError, ValueError) as exc:
         raise _fail(exc) from None
+    first = next(iter(devices.values()))
 
     async def serve_until_signalled() -> None:
-        server = await serve(loaded, host, port, unit, seed)
-        console.print(f"simulating {loaded.model} on {host}:{port} unit {unit}", highlight=False)
+        if serial is not None:
+            settings = first.serial.model_copy(
+                update={"baudrate": baudrate or first.serial.baudrate}
+            )
+            server = await serve_rtu(devices, serial, settings, seed)
+            where = f"{serial} at {settings.baudrate} baud"
+        else:
+            server = await serve_tcp(devices, host, port, seed)
+            where = f"{host}:{port}"
+        listing = ", ".join(f"unit {u} {p.model}" for u, p in devices.items())
+        console.print(f"simulating {listing} on {where}", highlight=False)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

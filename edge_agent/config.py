@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from edge_agent.profiles import Profile, find_profile, load_profile
+from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from iotwire.configfile import ConfigError, RelativePath, StrictModel, load_model
 from iotwire.connection import BrokerSettings
 from iotwire.messages import DeviceId, Name
@@ -42,20 +42,51 @@ class DeviceSettings(StrictModel):
     location: Location | None = None
 
 
-class ModbusTcpSource(StrictModel):
-    """An analyser on Ethernet, or an RS-485 bus behind a Modbus TCP gateway."""
+Baudrate = Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200]
 
-    type: Literal["modbus_tcp"]
+
+class RtuBus(StrictModel):
+    """An RS-485 line on a serial port: every unit on it shares the port, one request at a time.
+
+    Serial settings left out are taken from the profiles of the units on the bus, which
+    must then agree; a value given here wins.
+    """
+
+    type: Literal["rtu"]
     name: Name
-    profile: str = Field(description="firmware profile name or path to its YAML file")
-    host: str
+    port: Annotated[str, Field(min_length=1, description="e.g. /dev/serial/by-id/usb-FTDI...")]
+    baudrate: Baudrate | None = None
+    parity: Literal["N", "E", "O"] | None = None
+    stopbits: Literal[1, 2] | None = None
+    bytesize: Literal[7, 8] | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+
+
+class TcpBus(StrictModel):
+    """A Modbus TCP device or RS-485 gateway: one connection, reused, one request at a time."""
+
+    type: Literal["tcp"]
+    name: Name
+    host: Annotated[str, Field(min_length=1)]
     port: Annotated[int, Field(ge=1, le=65535)] = 502
-    unit: Annotated[int, Field(ge=0, le=247)] = 1
-    interval_s: Seconds = 60
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
 
 
-Source = Annotated[ModbusTcpSource, Field(discriminator="type")]
+Bus = Annotated[RtuBus | TcpBus, Field(discriminator="type")]
+
+
+class ModbusSource(StrictModel):
+    """One Modbus unit on a bus, read as its firmware profile describes."""
+
+    type: Literal["modbus"]
+    name: Name
+    bus: Name
+    unit: Annotated[int, Field(ge=0, le=247)] = 1
+    profile: str = Field(description="firmware profile name or path to its YAML file")
+    interval_s: Seconds = 60
+
+
+Source = Annotated[ModbusSource, Field(discriminator="type")]
 
 
 class HealthSettings(StrictModel):
@@ -71,23 +102,55 @@ class AgentConfig(StrictModel):
     profiles_dir: RelativePath | None = Field(
         default=None, description="extra folder searched for firmware profiles before built-ins"
     )
+    buses: list[Bus] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     health: HealthSettings = HealthSettings()
 
     @model_validator(mode="after")
-    def _unique_sources(self) -> Self:
-        names = [s.name for s in self.sources]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"source names must be unique; repeated: {', '.join(dupes)}")
+    def _names_are_unique_and_known(self) -> Self:
+        for kind, names in (
+            ("bus", [b.name for b in self.buses]),
+            ("source", [s.name for s in self.sources]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dupes)}")
+        known = {b.name for b in self.buses}
+        for source in self.sources:
+            if source.bus not in known:
+                raise ValueError(
+                    f"source {source.name!r} is on bus {source.bus!r}, which is not among "
+                    f"the buses: {', '.join(sorted(known)) or 'none configured'}"
+                )
         return self
 
 
 class LoadedAgent(StrictModel):
-    """A validated config with every source's firmware profile loaded."""
+    """A validated config with every source's firmware profile loaded and every serial
+    bus's settings settled."""
 
     config: AgentConfig
     profiles: dict[str, Profile]
+    buses: dict[str, RtuBus | TcpBus]
+
+
+_SERIAL_FIELDS = ("baudrate", "parity", "stopbits", "bytesize")
+
+
+def _settle_serial(bus: RtuBus, profiles: list[Profile]) -> tuple[RtuBus, str | None]:
+    """Fill the bus's unset serial settings from its units' profiles, or say why not."""
+    chosen: dict[str, object] = {}
+    for field in _SERIAL_FIELDS:
+        if getattr(bus, field) is not None:
+            continue
+        wanted = {getattr(p.serial, field) for p in profiles} or {getattr(SerialSettings(), field)}
+        if len(wanted) > 1:
+            return bus, (
+                f"the units' profiles disagree on {field} ({', '.join(map(str, sorted(wanted)))}); "
+                f"set {field} on the bus"
+            )
+        chosen[field] = wanted.pop()
+    return bus.model_copy(update=chosen), None
 
 
 def load_agent(path: Path) -> LoadedAgent:
@@ -100,4 +163,12 @@ def load_agent(path: Path) -> LoadedAgent:
         except LookupError as exc:
             raise ConfigError(path, [(f"sources[{index}].profile", str(exc))]) from None
         profiles[source.name] = load_profile(profile_path)
-    return LoadedAgent(config=config, profiles=profiles)
+    buses: dict[str, RtuBus | TcpBus] = {}
+    for index, bus in enumerate(config.buses):
+        if isinstance(bus, RtuBus):
+            on_bus = [profiles[s.name] for s in config.sources if s.bus == bus.name]
+            bus, problem = _settle_serial(bus, on_bus)
+            if problem:
+                raise ConfigError(path, [(f"buses[{index}]", problem)])
+        buses[bus.name] = bus
+    return LoadedAgent(config=config, profiles=profiles, buses=buses)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from edge_agent.sources.base import Source, SourceError
-from iotwire.messages import Reading, Sample
+from iotwire.messages import Quality, Reading, Sample
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,13 @@ class SourceStats:
     last_readings: tuple[Reading, ...] = ()
 
 
+def fault_readings(source: Source) -> tuple[Reading, ...]:
+    return tuple(
+        Reading(parameter=name, value=None, unit=unit, quality=Quality.FAULT)
+        for name, unit in source.parameters
+    )
+
+
 def first_tick(now: float, interval_s: float) -> float:
     return math.ceil(now / interval_s) * interval_s
 
@@ -47,6 +54,7 @@ async def poll(
     tick = first_tick(clock(), interval_s)
     while True:
         await asyncio.sleep(max(0.0, tick - clock()))
+        sampled = datetime.fromtimestamp(tick, UTC)
         try:
             readings = await asyncio.wait_for(source.read(), timeout=READ_SHARE * interval_s)
         except (SourceError, TimeoutError) as exc:
@@ -55,8 +63,8 @@ async def poll(
                 log.warning("source %s: %s", source.name, message)
             stats.errors += 1
             stats.last_error = message
+            emit(Sample(sensor=source.name, ts=sampled, readings=fault_readings(source)))
         else:
-            sampled = datetime.fromtimestamp(tick, UTC)
             emit(Sample(sensor=source.name, ts=sampled, readings=readings))
             if stats.last_error:
                 log.info("source %s: reading again", source.name)

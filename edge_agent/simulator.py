@@ -12,10 +12,11 @@ import time
 from collections.abc import Callable
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from edge_agent.profiles import Point, Profile, Table
+from edge_agent.profiles import Point, Profile, SerialSettings, Table
 from edge_agent.registers import encode_point
 
 PERIOD_S = 600.0
@@ -72,10 +73,33 @@ def simulated_device(
     return SimDevice(unit, simdata=blocks, action=refresh)
 
 
-async def serve(
-    profile: Profile, host: str, port: int, unit: int = 1, seed: int = 0
+def _devices(units: dict[int, Profile], seed: int) -> list[SimDevice]:
+    return [simulated_device(profile, unit, seed + unit) for unit, profile in units.items()]
+
+
+async def serve_tcp(
+    units: dict[int, Profile], host: str, port: int, seed: int = 0
 ) -> ModbusTcpServer:
-    """Start serving in the background; the caller shuts the server down."""
-    server = ModbusTcpServer([simulated_device(profile, unit, seed)], address=(host, port))
+    """Serve the units on a Modbus TCP port in the background; the caller shuts it down."""
+    server = ModbusTcpServer(_devices(units, seed), address=(host, port))
+    await server.serve_forever(background=True)
+    return server
+
+
+async def serve_rtu(
+    units: dict[int, Profile], port: str, serial: SerialSettings, seed: int = 0
+) -> ModbusSerialServer:
+    """Serve the units as an RS-485 line on a serial port. A unit id nobody has gets
+    silence, as on a real bus, not an exception."""
+    server = ModbusSerialServer(
+        _devices(units, seed),
+        framer=FramerType.RTU,
+        port=port,
+        baudrate=serial.baudrate,
+        parity=serial.parity,
+        stopbits=serial.stopbits,
+        bytesize=serial.bytesize,
+        ignore_missing_devices=True,
+    )
     await server.serve_forever(background=True)
     return server

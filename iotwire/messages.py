@@ -11,9 +11,16 @@ collector never has to guess when a sample was taken.
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from iotwire.topics import IDENT_PATTERN, Channel
 
@@ -57,10 +64,19 @@ class _Envelope(WireModel):
 
 
 class Reading(WireModel):
+    """One parameter's value; a failed read is a `fault` reading with no value, so the
+    collector sees the tick and why it is empty rather than silence."""
+
     parameter: Name
-    value: float
+    value: float | None
     unit: Unit
     quality: Quality = Quality.OK
+
+    @model_validator(mode="after")
+    def _value_unless_fault(self) -> Self:
+        if self.value is None and self.quality is not Quality.FAULT:
+            raise ValueError("only a fault reading may have no value")
+        return self
 
 
 class Sample(WireModel):

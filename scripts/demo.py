@@ -26,7 +26,7 @@ from collector.query import ReadingQuery, ReadingRow
 from collector.stores.sqlite import SqliteStore
 from edge_agent.outbox import Outbox
 from edge_agent.profiles import builtin_profiles_dir, load_profile
-from edge_agent.simulator import serve
+from edge_agent.simulator import serve_tcp
 
 console = Console(highlight=False)
 BIN = Path(sys.executable).parent
@@ -127,7 +127,13 @@ async def stop(process: asyncio.subprocess.Process, timeout_s: float = 15.0) -> 
 
 def describe(rows: list[ReadingRow], headline: tuple[str, ...]) -> str:
     by_name = {r.parameter: r for r in rows}
-    parts = [f"{p} {by_name[p].value:.3g} {by_name[p].unit}" for p in headline if p in by_name]
+    parts = [
+        f"{p} {by_name[p].value:.3g} {by_name[p].unit}"
+        if by_name[p].value is not None
+        else f"{p} {by_name[p].quality}"
+        for p in headline
+        if p in by_name
+    ]
     more = len(rows) - len(parts)
     return " · ".join(parts) + (f" (+{more})" if more else "")
 
@@ -193,7 +199,7 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         for index, station in enumerate(STATIONS):
             port = free_port()
             profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")
-            simulators.append(await serve(profile, "127.0.0.1", port, seed=index))
+            simulators.append(await serve_tcp({1: profile}, "127.0.0.1", port, seed=index))
             config = write_yaml(
                 workdir / f"{station.device}.yaml",
                 {
@@ -205,13 +211,13 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                     },
                     "broker": broker,
                     "state_dir": str(workdir / "state" / station.device),
+                    "buses": [{"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": port}],
                     "sources": [
                         {
                             "name": station.sensor,
-                            "type": "modbus_tcp",
+                            "type": "modbus",
+                            "bus": "gw",
                             "profile": station.profile,
-                            "host": "127.0.0.1",
-                            "port": port,
                             "interval_s": interval_s,
                         }
                     ],

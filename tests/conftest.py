@@ -84,20 +84,11 @@ def processes(tmp_path: Path) -> Iterator[Processes]:
 
 @pytest.fixture
 def simulated_device(processes: Processes):
-    """Start `edge-agent simulate PROFILE` on a free port; returns that port."""
+    """Start `edge-agent simulate UNIT:PROFILE...` on a free TCP port; returns the port."""
 
-    def start(profile: str, unit: int = 1) -> int:
+    def start(*units: str) -> int:
         port = free_port()
-        processes.start(
-            f"sim-{profile}-{port}",
-            "edge-agent",
-            "simulate",
-            profile,
-            "--port",
-            str(port),
-            "--unit",
-            str(unit),
-        )
+        processes.start(f"sim-{port}", "edge-agent", "simulate", *units, "--port", str(port))
         wait_for_port(port)
         return port
 

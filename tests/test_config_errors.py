@@ -15,8 +15,10 @@ GOOD = """\
 device: {id: air-t-01, site: test, kind: air, name: Test station}
 broker: {host: 127.0.0.1, port: 1883}
 state_dir: ./state
+buses:
+  - {name: gw, type: tcp, host: 127.0.0.1, port: 5020}
 sources:
-  - {name: aqms, type: modbus_tcp, profile: pq-sim-air, host: 127.0.0.1, port: 5020}
+  - {name: aqms, type: modbus, bus: gw, profile: pq-sim-air}
 """
 
 
@@ -48,7 +50,7 @@ def test_relative_paths_resolve_against_the_config_file(tmp_path):
 
 def test_wrong_type_names_the_key(tmp_path):
     found = problems(write(tmp_path, GOOD.replace("port: 5020", "port: fast")))
-    assert found[0][0] == "sources[0].port"
+    assert found[0][0] == "buses[0].port"
     assert "'fast'" in found[0][1]
 
 
@@ -63,7 +65,7 @@ def test_missing_key(tmp_path):
 
 
 def test_unknown_source_type(tmp_path):
-    found = problems(write(tmp_path, GOOD.replace("type: modbus_tcp", "type: carrier_pigeon")))
+    found = problems(write(tmp_path, GOOD.replace("type: modbus,", "type: carrier_pigeon,")))
     assert found[0][0] == "sources[0]"
     assert "carrier_pigeon" in found[0][1]
 
@@ -95,7 +97,7 @@ def test_broken_yaml(tmp_path, text, expected):
 
 
 def test_duplicate_source_names(tmp_path):
-    doubled = GOOD + "  - {name: aqms, type: modbus_tcp, profile: pq-sim-air, host: h}\n"
+    doubled = GOOD + "  - {name: aqms, type: modbus, bus: gw, profile: pq-sim-water}\n"
     found = problems(write(tmp_path, doubled))
     assert "repeated: aqms" in found[0][1]
 
@@ -107,7 +109,40 @@ def test_cli_prints_one_paragraph_and_no_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in output
     assert str(path) in output.replace("\n", "")
-    assert "sources[0].port" in output
+    assert "buses[0].port" in output
+
+
+def test_a_source_on_an_unknown_bus(tmp_path):
+    found = problems(write(tmp_path, GOOD.replace("bus: gw", "bus: rs485-9")))
+    assert "bus 'rs485-9', which is not among the buses: gw" in found[0][1]
+
+
+def test_units_whose_profiles_disagree_on_serial_settings_need_them_on_the_bus(tmp_path):
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    for name, baud in (("slow", 2400), ("fast", 19200)):
+        (profiles / f"{name}.yaml").write_text(
+            f"model: {name}\nmanufacturer: x\nsource: s\nserial: {{baudrate: {baud}}}\n"
+            "points: [{parameter: p, unit: u, address: 0, type: uint16}]\n"
+        )
+    text = (
+        "device: {id: a, site: s, kind: air, name: n}\nprofiles_dir: profiles\n"
+        "buses: [{name: line, type: rtu, port: /dev/ttyUSB0}]\n"
+        "sources:\n  - {name: one, type: modbus, bus: line, unit: 1, profile: slow}\n"
+        "  - {name: two, type: modbus, bus: line, unit: 2, profile: fast}\n"
+    )
+    found = problems(write(tmp_path, text))
+    assert found == [
+        (
+            "buses[0]",
+            "the units' profiles disagree on baudrate (2400, 19200); set baudrate on the bus",
+        )
+    ]
+    settled = load_agent(
+        write(tmp_path, text.replace("port: /dev/ttyUSB0", "port: /dev/ttyUSB0, baudrate: 9600"))
+    )
+    assert settled.buses["line"].baudrate == 9600
+    assert settled.buses["line"].parity == "N"
 
 
 def test_collector_cli_reports_config_errors_the_same_way(tmp_path):

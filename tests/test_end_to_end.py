@@ -22,7 +22,7 @@ def write_yaml(path: Path, data: dict) -> Path:
 def test_readings_flow_from_a_modbus_device_to_the_store_and_the_query_cli(
     mosquitto, processes, simulated_device, tmp_path
 ):
-    device_port = simulated_device("pq-sim-air")
+    device_port = simulated_device("1:pq-sim-air")
     broker = {"host": mosquitto.host, "port": mosquitto.port}
     store_path = tmp_path / "telemetry.sqlite"
     collector_config = write_yaml(
@@ -44,13 +44,13 @@ def test_readings_flow_from_a_modbus_device_to_the_store_and_the_query_cli(
             },
             "broker": broker,
             "state_dir": str(tmp_path / "agent-state"),
+            "buses": [{"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": device_port}],
             "sources": [
                 {
                     "name": "aqms",
-                    "type": "modbus_tcp",
+                    "type": "modbus",
+                    "bus": "gw",
                     "profile": "pq-sim-air",
-                    "host": "127.0.0.1",
-                    "port": device_port,
                     "interval_s": 0.5,
                 }
             ],

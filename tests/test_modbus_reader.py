@@ -1,50 +1,46 @@
-"""The Modbus TCP reader against a real pymodbus server serving a firmware profile."""
+"""Modbus units over TCP against real pymodbus servers serving their firmware profiles."""
 
 import asyncio
 import random
 
 import pytest
 
-from edge_agent.config import ModbusTcpSource
+from edge_agent.config import TcpBus
 from edge_agent.profiles import Point, builtin_profiles_dir, load_profile
-from edge_agent.simulator import serve, simulated_value
+from edge_agent.simulator import serve_tcp, simulated_value
 from edge_agent.sources.base import SourceError
-from edge_agent.sources.modbus import ModbusTcpReader
+from edge_agent.sources.modbus import ModbusReader
+from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.messages import Quality
 from tests.helpers import free_port
 
 PROFILES = sorted(p.stem for p in builtin_profiles_dir().glob("*.yaml"))
 
 
-def settings_for(profile: str, port: int, unit: int = 1) -> ModbusTcpSource:
-    return ModbusTcpSource(
-        type="modbus_tcp",
-        name="s",
-        profile=profile,
-        host="127.0.0.1",
-        port=port,
-        unit=unit,
-        timeout_s=1,
-    )
+def profile(name: str):
+    return load_profile(builtin_profiles_dir() / f"{name}.yaml")
 
 
-async def read_from_simulator(profile_name: str, unit: int = 1):
-    profile = load_profile(builtin_profiles_dir() / f"{profile_name}.yaml")
-    port = free_port()
-    server = await serve(profile, "127.0.0.1", port, unit=unit)
-    reader = ModbusTcpReader(settings_for(profile_name, port, unit), profile)
-    try:
-        return profile, await reader.read()
-    finally:
-        await reader.close()
-        await server.shutdown()
+def tcp_bus(port: int) -> ModbusBus:
+    return ModbusBus(TcpBus(type="tcp", name="gw", host="127.0.0.1", port=port, timeout_s=1))
 
 
 @pytest.mark.parametrize("name", PROFILES)
 def test_reads_every_point_within_its_simulated_range(name):
-    profile, readings = asyncio.run(read_from_simulator(name, unit=7))
-    assert [r.parameter for r in readings] == [p.parameter for p in profile.points]
-    for point, reading in zip(profile.points, readings, strict=True):
+    async def main():
+        port = free_port()
+        server = await serve_tcp({7: profile(name)}, "127.0.0.1", port)
+        bus = tcp_bus(port)
+        try:
+            return await ModbusReader("s", bus, 7, profile(name)).read()
+        finally:
+            bus.close()
+            await server.shutdown()
+
+    readings = asyncio.run(main())
+    chosen = profile(name)
+    assert [r.parameter for r in readings] == [p.parameter for p in chosen.points]
+    for point, reading in zip(chosen.points, readings, strict=True):
         low, high = point.typical or point.range
         margin = (high - low) * 0.1 + abs(point.scale)
         assert low - margin <= reading.value <= high + margin, point.parameter
@@ -52,59 +48,71 @@ def test_reads_every_point_within_its_simulated_range(name):
         assert reading.quality is Quality.OK
 
 
-def test_a_modbus_exception_is_a_source_error_that_names_the_registers():
+def test_units_behind_one_gateway_share_one_connection():
     async def main():
-        served = load_profile(builtin_profiles_dir() / "pq-sim-noise.yaml")
+        port = free_port()
+        units = {1: profile("pq-sim-air"), 2: profile("pq-sim-noise"), 3: profile("pq-sim-water")}
+        server = await serve_tcp(units, "127.0.0.1", port)
+        bus = tcp_bus(port)
+        readers = [ModbusReader(f"u{u}", bus, u, p) for u, p in units.items()]
+        try:
+            for _ in range(3):
+                results = await asyncio.gather(*(r.read() for r in readers))
+            return bus.stats, [len(r) for r in results], len(server.active_connections)
+        finally:
+            bus.close()
+            await server.shutdown()
+
+    stats, sizes, connections = asyncio.run(main())
+    assert sizes == [8, 3, 6]
+    assert stats.reopens == 1
+    assert connections == 1
+
+
+def test_a_modbus_exception_names_bus_unit_and_registers():
+    async def main():
+        served = profile("pq-sim-noise")
         extra = Point(parameter="leq_1h", unit="dBA", table="input", address=40, type="uint16")
         expected = served.model_copy(update={"points": (*served.points, extra)})
         port = free_port()
-        server = await serve(served, "127.0.0.1", port)
-        reader = ModbusTcpReader(settings_for("pq-sim-noise", port), expected)
+        server = await serve_tcp({1: served}, "127.0.0.1", port)
+        bus = tcp_bus(port)
         try:
-            await reader.read()
+            await ModbusReader("slm", bus, 1, expected).read()
         finally:
-            await reader.close()
+            bus.close()
             await server.shutdown()
 
-    with pytest.raises(SourceError, match=r"refused input registers 40-40 \(exception code 2\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"bus gw unit 1: input registers 40-40: exception 2 \(illegal data address\)",
+    ):
         asyncio.run(main())
 
 
-def test_an_unreachable_device_is_a_source_error():
+def test_an_unreachable_device_backs_off_then_recovers():
     async def main():
-        profile = load_profile(builtin_profiles_dir() / "pq-sim-air.yaml")
-        reader = ModbusTcpReader(settings_for("pq-sim-air", free_port()), profile)
-        try:
-            await reader.read()
-        finally:
-            await reader.close()
-
-    with pytest.raises(SourceError, match="cannot connect"):
-        asyncio.run(main())
-
-
-def test_the_reader_recovers_when_the_device_comes_back():
-    async def main():
-        profile = load_profile(builtin_profiles_dir() / "pq-sim-water.yaml")
         port = free_port()
-        reader = ModbusTcpReader(settings_for("pq-sim-water", port), profile)
-        with pytest.raises(SourceError):
+        bus = tcp_bus(port)
+        reader = ModbusReader("sonde", bus, 1, profile("pq-sim-water"))
+        with pytest.raises(SourceError, match=r"cannot open 127\.0\.0\.1"):
             await reader.read()
-        server = await serve(profile, "127.0.0.1", port)
+        with pytest.raises(SourceError, match="is down, next attempt in"):
+            await reader.read()
+        server = await serve_tcp({1: profile("pq-sim-water")}, "127.0.0.1", port)
         try:
+            await asyncio.sleep(0.6)
             return await reader.read()
         finally:
-            await reader.close()
+            bus.close()
             await server.shutdown()
 
-    readings = asyncio.run(main())
-    assert len(readings) == 6
+    assert len(asyncio.run(main())) == 6
 
 
 def test_simulated_values_stay_in_the_typical_band():
-    profile = load_profile(builtin_profiles_dir() / "pq-sim-air.yaml")
     rng = random.Random(1)  # noqa: S311
-    for point in profile.points:
+    for point in profile("pq-sim-air").points:
         low, high = point.typical
         values = [simulated_value(point, t * 7.0, 0.3, rng) for t in range(500)]
         assert min(values) >= low - 0.05 * (high - low)

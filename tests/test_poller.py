@@ -6,13 +6,14 @@ from itertools import pairwise
 
 from edge_agent.poller import SourceStats, first_tick, poll
 from edge_agent.sources.base import SourceError
-from iotwire.messages import Reading
+from iotwire.messages import Quality, Reading
 
 
 class ScriptedSource:
     """A source whose reads follow a script: a value, an error, or a slow read."""
 
     name = "scripted"
+    parameters = (("p", "u"),)
 
     def __init__(self, script: list[object]) -> None:
         self._script = script
@@ -58,11 +59,16 @@ def test_sample_times_are_the_aligned_ticks():
     assert stats.errors == 0
 
 
-def test_errors_are_counted_and_polling_goes_on():
+def test_errors_are_counted_yield_fault_readings_and_polling_goes_on():
     source = ScriptedSource([1, SourceError("bus timeout"), SourceError("bus timeout"), 4])
     samples, stats = run_poller(source, 0.1, 0.65)
     assert stats.errors == 2
-    assert [s.readings[0].value for s in samples][:2] == [1.0, 4.0]
+    assert [(r.value, r.quality) for s in samples[:4] for r in s.readings] == [
+        (1.0, Quality.OK),
+        (None, Quality.FAULT),
+        (None, Quality.FAULT),
+        (4.0, Quality.OK),
+    ]
     assert stats.last_error == ""
 
 
@@ -72,7 +78,8 @@ def test_a_hung_read_costs_only_its_own_tick():
     assert stats.errors == 1
     assert stats.overruns == 0
     stamps = [s.ts.timestamp() for s in samples]
-    assert [round((b - a) * 5) for a, b in pairwise(stamps)].count(2) == 1
+    assert all(round((b - a) * 5) == 1 for a, b in pairwise(stamps))
+    assert [s.readings[0].quality for s in samples].count(Quality.FAULT) == 1
 
 
 def test_a_stalled_loop_skips_ticks_and_counts_them():

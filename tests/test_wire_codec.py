@@ -252,6 +252,22 @@ def test_specific_reasons(payload, reason, field):
     assert caught.value.field == field
 
 
+def test_only_fault_readings_may_lack_a_value():
+    payload = (
+        b'{"v":1,"kind":"telemetry","device":"a","seq":1,"clock":"synced","samples":[{"sensor":"s",'
+        b'"ts":"2026-01-01T00:00:00Z","readings":[{"parameter":"p","value":null,"unit":"u",'
+        b'"quality":"QUALITY"}]}]}'
+    )
+    assert (
+        decode(payload.replace(b"QUALITY", b"fault"), Telemetry).samples[0].readings[0].value
+        is None
+    )
+    with pytest.raises(DecodeError) as caught:
+        decode(payload.replace(b"QUALITY", b"ok"), Telemetry)
+    assert caught.value.reason is DecodeReason.INVALID_VALUE
+    assert caught.value.field == "samples[0].readings[0]"
+
+
 def test_non_finite_values_are_refused():
     good = encode(
         Telemetry(

@@ -17,7 +17,7 @@ from iotwire.messages import Health, Status, Telemetry
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     device TEXT NOT NULL, sensor TEXT NOT NULL, parameter TEXT NOT NULL, ts INTEGER NOT NULL,
-    site TEXT NOT NULL, value REAL NOT NULL, unit TEXT NOT NULL, quality TEXT NOT NULL,
+    site TEXT NOT NULL, value REAL, unit TEXT NOT NULL, quality TEXT NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (device, sensor, parameter, ts)
 ) WITHOUT ROWID;

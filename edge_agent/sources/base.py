@@ -12,6 +12,11 @@ class SourceError(Exception):
 class Source(Protocol):
     name: str
 
+    @property
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        """(parameter, unit) pairs a read yields, for the fault readings of a failed read."""
+        ...
+
     async def read(self) -> tuple[Reading, ...]: ...
 
     async def close(self) -> None: ...

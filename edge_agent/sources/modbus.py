@@ -1,12 +1,9 @@
-"""Modbus TCP analysers, read block by block as their firmware profile describes them."""
+"""A Modbus unit on a bus, read block by block as its firmware profile describes it."""
 
-from pymodbus.client import AsyncModbusTcpClient
-from pymodbus.exceptions import ModbusException
-
-from edge_agent.config import ModbusTcpSource
-from edge_agent.profiles import Point, Profile, Table
-from edge_agent.registers import Block, decode_block, plan_reads
+from edge_agent.profiles import Point, Profile
+from edge_agent.registers import decode_block, plan_reads
 from edge_agent.sources.base import SourceError
+from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.messages import Quality, Reading
 
 
@@ -16,31 +13,32 @@ def _quality(point: Point, value: float) -> Quality:
     return Quality.OK
 
 
-class ModbusTcpReader:
-    def __init__(self, settings: ModbusTcpSource, profile: Profile) -> None:
-        self.name = settings.name
-        self._settings = settings
-        self._profile = profile
+class ModbusReader:
+    def __init__(self, name: str, bus: ModbusBus, unit: int, profile: Profile) -> None:
+        self.name = name
+        self.bus = bus
+        self.unit = unit
+        self.profile = profile
         self._blocks = plan_reads(profile)
-        # Reconnection is ours to pace (one attempt per poll), not a background loop's.
-        self._client = AsyncModbusTcpClient(
-            settings.host,
-            port=settings.port,
-            timeout=settings.timeout_s,
-            retries=0,
-            reconnect_delay=0,
-        )
+
+    @property
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        return tuple((p.parameter, p.unit) for p in self.profile.points)
 
     @property
     def endpoint(self) -> str:
-        return f"{self._settings.host}:{self._settings.port} unit {self._settings.unit}"
+        return f"bus {self.bus.name} ({self.bus.where}) unit {self.unit}"
 
     async def read(self) -> tuple[Reading, ...]:
-        if not self._client.connected and not await self._client.connect():
-            raise SourceError(f"cannot connect to {self.endpoint}")
         values: dict[str, float] = {}
         for block in self._blocks:
-            values.update(await self._read_block(block))
+            registers = await self.bus.read_registers(
+                self.unit, block.table, block.start, block.count
+            )
+            try:
+                values.update(decode_block(self.profile, block, registers))
+            except ValueError as exc:
+                raise SourceError(f"bus {self.bus.name} unit {self.unit}: {exc}") from exc
         return tuple(
             Reading(
                 parameter=p.parameter,
@@ -48,30 +46,8 @@ class ModbusTcpReader:
                 unit=p.unit,
                 quality=_quality(p, values[p.parameter]),
             )
-            for p in self._profile.points
+            for p in self.profile.points
         )
-
-    async def _read_block(self, block: Block) -> dict[str, float]:
-        what = f"{block.table} registers {block.start}-{block.start + block.count - 1}"
-        read = (
-            self._client.read_holding_registers
-            if block.table is Table.HOLDING
-            else self._client.read_input_registers
-        )
-        try:
-            response = await read(block.start, count=block.count, device_id=self._settings.unit)
-        except (ModbusException, OSError, TimeoutError) as exc:
-            self._client.close()
-            raise SourceError(f"{self.endpoint}: reading {what} failed: {exc}") from exc
-        if response.isError():
-            code = getattr(response, "exception_code", "?")
-            raise SourceError(f"{self.endpoint}: device refused {what} (exception code {code})")
-        if len(response.registers) != block.count:
-            raise SourceError(f"{self.endpoint}: {what}: got {len(response.registers)} registers")
-        try:
-            return decode_block(self._profile, block, response.registers)
-        except ValueError as exc:
-            raise SourceError(f"{self.endpoint}: {exc}") from exc
 
     async def close(self) -> None:
-        self._client.close()
+        """The bus is shared and closed by its owner."""

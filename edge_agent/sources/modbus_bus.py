@@ -1,0 +1,157 @@
+"""One Modbus bus: an RS-485 line on a serial port, or a TCP device or gateway.
+
+Every unit on a bus shares its one connection, so requests are serialised here, with the
+silent interval RTU framing requires between frames. A unit that does not answer costs
+exactly its timeout and nothing more: the port stays open for the next unit. A lost port
+(a USB adapter pulled out) or a lost TCP connection is reopened with backoff, and reads in
+the meantime fail at once instead of waiting. Many TCP devices accept only one to four
+connections, so each TCP bus keeps exactly one and reuses it.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from edge_agent.config import RtuBus, TcpBus
+from edge_agent.profiles import Table
+from edge_agent.sources.base import SourceError
+
+log = logging.getLogger(__name__)
+
+REOPEN_FIRST_S = 0.5
+REOPEN_CAP_S = 30.0
+_EXCEPTION_NAMES = {
+    1: "illegal function",
+    2: "illegal data address",
+    3: "illegal data value",
+    4: "device failure",
+    5: "acknowledge",
+    6: "device busy",
+    10: "gateway path unavailable",
+    11: "gateway target failed to respond",
+}
+
+
+def silent_interval_s(baudrate: int) -> float:
+    """3.5 character times between RTU frames (11 bits a character); 1.75 ms above 19200 baud."""
+    return 1.75e-3 if baudrate > 19200 else 3.5 * 11 / baudrate
+
+
+@dataclass
+class BusStats:
+    requests: int = 0
+    timeouts: int = 0
+    exceptions: int = 0
+    link_errors: int = 0
+    reopens: int = 0
+
+
+class ModbusBus:
+    def __init__(self, settings: RtuBus | TcpBus) -> None:
+        self.name = settings.name
+        self.stats = BusStats()
+        self._lock = asyncio.Lock()
+        self._last_frame = 0.0
+        self._reopen_at = 0.0
+        self._failed_opens = 0
+        self._last_open_error = ""
+        self._client: AsyncModbusSerialClient | AsyncModbusTcpClient
+        # pymodbus must not retry or reconnect on its own: pacing is this class's job.
+        if isinstance(settings, RtuBus):
+            serial = (settings.baudrate, settings.parity, settings.stopbits, settings.bytesize)
+            if None in serial:
+                raise ValueError(f"bus {settings.name}: serial settings unsettled; use load_agent")
+            self.where = settings.port
+            self._gap_s = silent_interval_s(settings.baudrate or 0)
+            self._client = AsyncModbusSerialClient(
+                settings.port,
+                framer=FramerType.RTU,
+                baudrate=settings.baudrate or 0,
+                parity=settings.parity or "N",
+                stopbits=settings.stopbits or 1,
+                bytesize=settings.bytesize or 8,
+                timeout=settings.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+        else:
+            self.where = f"{settings.host}:{settings.port}"
+            self._gap_s = 0.0
+            self._client = AsyncModbusTcpClient(
+                settings.host,
+                port=settings.port,
+                timeout=settings.timeout_s,
+                retries=0,
+                reconnect_delay=0,
+            )
+
+    async def _ensure_open(self) -> None:
+        if self._client.connected:
+            return
+        now = time.monotonic()
+        if now < self._reopen_at:
+            raise SourceError(
+                f"bus {self.name} ({self.where}) is down, next attempt in "
+                f"{self._reopen_at - now:.1f} s: {self._last_open_error}"
+            )
+        opened = False
+        try:
+            opened = await self._client.connect()
+        except (OSError, ModbusException) as exc:
+            self._last_open_error = str(exc)
+        if opened:
+            if self._failed_opens:
+                log.info("bus %s (%s) is back", self.name, self.where)
+            self._failed_opens = 0
+            self.stats.reopens += 1
+            return
+        self._last_open_error = self._last_open_error or "cannot open"
+        delay = min(REOPEN_CAP_S, REOPEN_FIRST_S * 2**self._failed_opens)
+        self._failed_opens += 1
+        self._reopen_at = time.monotonic() + delay
+        raise SourceError(f"bus {self.name}: cannot open {self.where}: {self._last_open_error}")
+
+    async def read_registers(self, unit: int, table: Table, start: int, count: int) -> list[int]:
+        """`count` registers from `unit`, or a SourceError naming bus, unit and registers."""
+        what = f"bus {self.name} unit {unit}: {table} registers {start}-{start + count - 1}"
+        async with self._lock:
+            await self._ensure_open()
+            pause = self._last_frame + self._gap_s - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
+            read = (
+                self._client.read_holding_registers
+                if table is Table.HOLDING
+                else self._client.read_input_registers
+            )
+            self.stats.requests += 1
+            try:
+                response = await read(start, count=count, device_id=unit)
+            except (ConnectionException, OSError) as exc:
+                self.stats.link_errors += 1
+                self._client.close()
+                raise SourceError(f"{what}: link lost: {exc}") from exc
+            except (ModbusIOException, TimeoutError) as exc:
+                self.stats.timeouts += 1
+                raise SourceError(f"{what}: no valid answer ({exc})") from exc
+            except ModbusException as exc:
+                self.stats.link_errors += 1
+                raise SourceError(f"{what}: {exc}") from exc
+            finally:
+                self._last_frame = time.monotonic()
+        if response.isError():
+            self.stats.exceptions += 1
+            code = int(getattr(response, "exception_code", 0))
+            name = _EXCEPTION_NAMES.get(code, "unknown")
+            raise SourceError(f"{what}: exception {code} ({name})")
+        if len(response.registers) != count:
+            raise SourceError(f"{what}: answered {len(response.registers)} registers")
+        return list(response.registers)
+
+    def close(self) -> None:
+        self._client.close()
