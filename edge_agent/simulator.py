@@ -91,6 +91,11 @@ async def serve_rtu(
 ) -> ModbusSerialServer:
     """Serve the units as an RS-485 line on a serial port. A unit id nobody has gets
     silence, as on a real bus, not an exception."""
+
+    def silence_absent_units(sending: bool, frame: bytes) -> bytes:
+        # pymodbus answers an unknown unit with an exception; a real line stays quiet.
+        return b"" if sending and frame and frame[0] not in units else frame
+
     server = ModbusSerialServer(
         _devices(units, seed),
         framer=FramerType.RTU,
@@ -99,7 +104,7 @@ async def serve_rtu(
         parity=serial.parity,
         stopbits=serial.stopbits,
         bytesize=serial.bytesize,
-        ignore_missing_devices=True,
+        trace_packet=silence_absent_units,
     )
     await server.serve_forever(background=True)
     return server

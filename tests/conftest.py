@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, free_port, wait_for_port
+from tests.helpers import BIN, free_port, wait_for_port, wait_until
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
 
@@ -93,3 +93,45 @@ def simulated_device(processes: Processes):
         return port
 
     return start
+
+
+class SerialPair:
+    """Two connected pseudo-terminals made by socat: the real pyserial path, no hardware.
+    Stopping it is a USB adapter pulled out; starting it again is plugging it back in."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.agent_side = str(workdir / "ttyAGENT")
+        self.device_side = str(workdir / "ttyDEVICE")
+        self._log = workdir / "socat.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self._log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                "socat",
+                f"pty,raw,echo=0,link={self.agent_side}",
+                f"pty,raw,echo=0,link={self.device_side}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        wait_until(
+            lambda: Path(self.agent_side).exists() and Path(self.device_side).exists(),
+            10,
+            "socat pseudo-terminals",
+        )
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+        wait_until(lambda: not Path(self.agent_side).exists(), 10, "pseudo-terminals gone")
+
+
+@pytest.fixture
+def serial_pair(tmp_path: Path) -> Iterator[SerialPair]:
+    pair = SerialPair(tmp_path)
+    pair.start()
+    yield pair
+    pair.stop()
