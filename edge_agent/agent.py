@@ -11,12 +11,15 @@ import uuid
 from datetime import UTC, datetime
 
 from edge_agent.clock import clock_sync
-from edge_agent.config import LoadedAgent
+from edge_agent.config import LoadedAgent, ModbusSource, SerialLineSource
 from edge_agent.outbox import Outbox
 from edge_agent.poller import SourceStats, poll
+from edge_agent.profiles import LineProfile, Profile
+from edge_agent.sources.base import Source
 from edge_agent.sources.host import read_host
 from edge_agent.sources.modbus import ModbusReader
 from edge_agent.sources.modbus_bus import ModbusBus
+from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, Sample, Telemetry
 from iotwire.topics import Channel
@@ -32,10 +35,18 @@ class Agent:
         self.boot_id = uuid.uuid4().hex
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite")
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
-        self.readers = {
-            s.name: ModbusReader(s.name, self.buses[s.bus], s.unit, loaded.profiles[s.name])
-            for s in self._config.sources
-        }
+        self.readers: dict[str, Source] = {}
+        for source in self._config.sources:
+            profile = loaded.profiles[source.name]
+            if isinstance(source, ModbusSource) and isinstance(profile, Profile):
+                reader: Source = ModbusReader(
+                    source.name, self.buses[source.bus], source.unit, profile
+                )
+            elif isinstance(source, SerialLineSource) and isinstance(profile, LineProfile):
+                reader = SerialLineReader(source, profile)
+            else:
+                raise TypeError(f"source {source.name}: profile does not fit its type")
+            self.readers[source.name] = reader
         self.source_stats = {name: SourceStats() for name in self.readers}
         self.uplink = Uplink(self._config.broker, self._device, self.outbox, self.boot_id)
 
@@ -99,6 +110,8 @@ class Agent:
                 for worker in workers:
                     worker.cancel()
         finally:
+            for reader in self.readers.values():
+                await reader.close()
             for bus in self.buses.values():
                 bus.close()
             self.outbox.close()

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edge_agent.agent import Agent
-from edge_agent.config import LoadedAgent, RtuBus, TcpBus, load_agent
+from edge_agent.config import LoadedAgent, ModbusSource, RtuBus, TcpBus, load_agent
 from edge_agent.profiles import Profile, find_profile, load_profile
 from edge_agent.simulator import serve_rtu, serve_tcp
 from edge_agent.sources.base import SourceError
@@ -139,14 +139,18 @@ def read(
         if config is not None:
             loaded = load_agent(config)
             targets = [
-                (s.name, loaded.buses[s.bus], s.unit, loaded.profiles[s.name])
+                (s.name, loaded.buses[s.bus], s.unit, p)
                 for s in loaded.config.sources
                 if source in (None, s.name)
+                and isinstance(s, ModbusSource)
+                and isinstance(p := loaded.profiles[s.name], Profile)
             ]
             if not targets:
-                raise _fail(ValueError(f"no source named {source!r} in {config}"))
+                raise _fail(ValueError(f"no Modbus source named {source!r} in {config}"))
         elif profile is not None:
             chosen = load_profile(find_profile(profile, [], Path.cwd()))
+            if not isinstance(chosen, Profile):
+                raise _fail(ValueError(f"{profile} is a line profile; `read` reads Modbus devices"))
             bus = _bus_from_flags(serial, host, tcp_port, chosen, baudrate, parity, timeout_s)
             targets = [(profile, bus, unit, chosen)]
         else:
@@ -164,7 +168,10 @@ def _parse_units(specs: list[str]) -> dict[int, Profile]:
         unit_id = int(unit_text) if unit_text else len(units) + 1
         if unit_id in units or not 0 < unit_id < 248:
             raise typer.BadParameter(f"{spec!r}: unit ids are 1-247 and each used once")
-        units[unit_id] = load_profile(find_profile(name, [], Path.cwd()))
+        chosen = load_profile(find_profile(name, [], Path.cwd()))
+        if not isinstance(chosen, Profile):
+            raise typer.BadParameter(f"{name} is a line profile; only Modbus devices are simulated")
+        units[unit_id] = chosen
     return units
 
 

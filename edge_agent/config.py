@@ -11,7 +11,13 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
+from edge_agent.profiles import (
+    LineProfile,
+    Profile,
+    SerialSettings,
+    find_profile,
+    load_profile,
+)
 from iotwire.configfile import ConfigError, RelativePath, StrictModel, load_model
 from iotwire.connection import BrokerSettings
 from iotwire.messages import DeviceId, Name
@@ -86,7 +92,19 @@ class ModbusSource(StrictModel):
     interval_s: Seconds = 60
 
 
-Source = Annotated[ModbusSource, Field(discriminator="type")]
+class SerialLineSource(StrictModel):
+    """An instrument streaming text lines on its own serial port; the newest valid line is
+    the reading at each tick, and one older than `max_age_s` is no reading at all."""
+
+    type: Literal["serial_lines"]
+    name: Name
+    port: Annotated[str, Field(min_length=1)]
+    profile: str = Field(description="line profile name or path to its YAML file")
+    interval_s: Seconds = 60
+    max_age_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
+
+
+Source = Annotated[ModbusSource | SerialLineSource, Field(discriminator="type")]
 
 
 class HealthSettings(StrictModel):
@@ -117,7 +135,7 @@ class AgentConfig(StrictModel):
                 raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dupes)}")
         known = {b.name for b in self.buses}
         for source in self.sources:
-            if source.bus not in known:
+            if isinstance(source, ModbusSource) and source.bus not in known:
                 raise ValueError(
                     f"source {source.name!r} is on bus {source.bus!r}, which is not among "
                     f"the buses: {', '.join(sorted(known)) or 'none configured'}"
@@ -130,7 +148,7 @@ class LoadedAgent(StrictModel):
     bus's settings settled."""
 
     config: AgentConfig
-    profiles: dict[str, Profile]
+    profiles: dict[str, Profile | LineProfile]
     buses: dict[str, RtuBus | TcpBus]
 
 
@@ -156,17 +174,30 @@ def _settle_serial(bus: RtuBus, profiles: list[Profile]) -> tuple[RtuBus, str | 
 def load_agent(path: Path) -> LoadedAgent:
     config = load_model(path, AgentConfig)
     search = [config.profiles_dir] if config.profiles_dir else []
-    profiles: dict[str, Profile] = {}
+    profiles: dict[str, Profile | LineProfile] = {}
     for index, source in enumerate(config.sources):
         try:
             profile_path = find_profile(source.profile, search, path.parent)
         except LookupError as exc:
             raise ConfigError(path, [(f"sources[{index}].profile", str(exc))]) from None
-        profiles[source.name] = load_profile(profile_path)
+        profile = load_profile(profile_path)
+        wanted = Profile if isinstance(source, ModbusSource) else LineProfile
+        if not isinstance(profile, wanted):
+            problem = (
+                f"profile {source.profile!r} is for {profile.protocol}, not a {source.type} source"
+            )
+            raise ConfigError(path, [(f"sources[{index}].profile", problem)])
+        profiles[source.name] = profile
     buses: dict[str, RtuBus | TcpBus] = {}
     for index, bus in enumerate(config.buses):
         if isinstance(bus, RtuBus):
-            on_bus = [profiles[s.name] for s in config.sources if s.bus == bus.name]
+            on_bus = [
+                p
+                for s in config.sources
+                if isinstance(s, ModbusSource)
+                and s.bus == bus.name
+                and isinstance(p := profiles[s.name], Profile)
+            ]
             bus, problem = _settle_serial(bus, on_bus)
             if problem:
                 raise ConfigError(path, [(f"buses[{index}]", problem)])

@@ -6,13 +6,24 @@ address, data type, word and byte order, scaling, unit, measuring range, and the
 settings the device ships with.
 """
 
+import math
+import re
 from enum import StrEnum
 from importlib import resources
 from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    StringConstraints,
+    Tag,
+    model_validator,
+)
 
 from iotwire.configfile import load_model
 from iotwire.messages import Name
@@ -77,6 +88,8 @@ class Point(_Strict):
 
 
 class Profile(_Strict):
+    """A Modbus device's register map."""
+
     model: Annotated[str, StringConstraints(min_length=1)]
     manufacturer: Annotated[str, StringConstraints(min_length=1)]
     source: Annotated[str, StringConstraints(min_length=1)] = Field(
@@ -108,6 +121,69 @@ class Profile(_Strict):
         return self
 
 
+class LineField(_Strict):
+    """One value in a line: the regular expression's named group, then raw * scale + offset."""
+
+    parameter: Name
+    unit: Annotated[str, StringConstraints(max_length=24)]
+    group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    scale: float = 1.0
+    offset: float = 0.0
+    range: tuple[float, float] | None = None
+
+
+class LineProfile(_Strict):
+    """An instrument that streams one text line per measurement over a serial port."""
+
+    model: Annotated[str, StringConstraints(min_length=1)]
+    manufacturer: Annotated[str, StringConstraints(min_length=1)]
+    source: Annotated[str, StringConstraints(min_length=1)]
+    protocol: Literal["ascii_lines"]
+    serial: SerialSettings = SerialSettings()
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
+        description="regular expression a whole line must match, one named group per field"
+    )
+    encoding: Literal["ascii", "latin-1", "utf-8"] = "ascii"
+    fields: Annotated[tuple[LineField, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _groups_exist(self) -> Self:
+        try:
+            groups = set(re.compile(self.pattern).groupindex)
+        except re.error as exc:
+            raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+        missing = sorted({f.group for f in self.fields} - groups)
+        if missing:
+            raise ValueError(f"pattern has no group named {', '.join(missing)}")
+        return self
+
+    def parse(self, line: str) -> dict[str, float] | None:
+        """The line's values by parameter, or None when it is not a valid line."""
+        match = re.fullmatch(self.pattern, line)
+        if match is None:
+            return None
+        try:
+            values = {f.parameter: float(match[f.group]) * f.scale + f.offset for f in self.fields}
+        except (TypeError, ValueError):
+            return None
+        return values if all(math.isfinite(v) for v in values.values()) else None
+
+
+AnyProfile = Annotated[
+    Annotated[Profile, Tag("modbus")] | Annotated[LineProfile, Tag("ascii_lines")],
+    Discriminator(
+        lambda data: (
+            (data.get("protocol") if isinstance(data, dict) else getattr(data, "protocol", None))
+            or "modbus"
+        )
+    ),
+]
+
+
+class _ProfileFile(RootModel[AnyProfile]):
+    pass
+
+
 def builtin_profiles_dir() -> Path:
     return Path(str(resources.files("firmware_profiles")))
 
@@ -126,5 +202,5 @@ def find_profile(name: str, search: list[Path], base_dir: Path) -> Path:
     raise LookupError(f"no firmware profile {name!r}; known profiles: {', '.join(known)}")
 
 
-def load_profile(path: Path) -> Profile:
-    return load_model(path, Profile)
+def load_profile(path: Path) -> Profile | LineProfile:
+    return load_model(path, _ProfileFile).root

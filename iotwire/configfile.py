@@ -64,7 +64,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _document_loc(data: object, loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+def _document_loc(data: object, loc: tuple[int | str, ...], missing: bool) -> tuple[int | str, ...]:
     """The part of pydantic's location that names keys in the file.
 
     Tagged unions (sources by `type`) insert the tag into the location; walking the
@@ -78,20 +78,20 @@ def _document_loc(data: object, loc: tuple[int | str, ...]) -> tuple[int | str, 
         in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
         if in_dict or in_list:
             node = node[part]  # type: ignore[index]
-        elif not last:
+        elif not (last and missing):
             continue
         kept.append(part)
     return tuple(kept)
 
 
 def _describe(data: object, error: ErrorDetails) -> tuple[str, str]:
-    loc = _document_loc(data, error["loc"])
+    loc = _document_loc(data, error["loc"], missing=error["type"] == "missing")
     msg = error["msg"]
     if error["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling and indentation)"
     elif error["type"] == "missing":
         msg = "required key is missing"
-    elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+    elif "input" in error and not isinstance(error["input"], dict | list):
         msg = f"{msg} (got {error['input']!r})"
     return field_path(loc), msg
 
@@ -102,7 +102,15 @@ def load_model(path: Path, model: type[T]) -> T:
     try:
         return model.model_validate(data, context={"base_dir": path.parent.resolve()})
     except ValidationError as exc:
-        problems = [_describe(data, e) for e in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        # A failed item also fails its container's checks; report only the specific cause.
+        locs = [e["loc"] for e in errors]
+        specific = [
+            e
+            for e in errors
+            if not any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == e["loc"] for o in locs)
+        ]
+        problems = [_describe(data, e) for e in specific]
         raise ConfigError(path, problems) from None
 
 

@@ -14,7 +14,9 @@ from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.messages import Quality
 from tests.helpers import free_port
 
-PROFILES = sorted(p.stem for p in builtin_profiles_dir().glob("*.yaml"))
+PROFILES = sorted(
+    p.stem for p in builtin_profiles_dir().glob("*.yaml") if load_profile(p).protocol == "modbus"
+)
 
 
 def profile(name: str):

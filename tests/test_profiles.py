@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_agent.profiles import Point, Profile, RegisterType, builtin_profiles_dir, load_profile
+from edge_agent.profiles import (
+    LineProfile,
+    Point,
+    Profile,
+    RegisterType,
+    builtin_profiles_dir,
+    load_profile,
+)
 from edge_agent.registers import decode_block, decode_point, encode_point, plan_reads
 from iotwire.configfile import ConfigError
 
@@ -29,7 +36,8 @@ def profile_with(*points: Point, **options) -> Profile:
 def test_builtin_profiles_load_and_cite_a_source(path):
     profile = load_profile(path)
     assert profile.source.strip()
-    assert all(p.range is not None for p in profile.points)
+    values = profile.fields if isinstance(profile, LineProfile) else profile.points
+    assert all(v.range is not None for v in values)
 
 
 @settings(max_examples=400, deadline=None)

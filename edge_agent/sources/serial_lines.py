@@ -1,0 +1,133 @@
+"""Instruments that stream text lines on a serial port, parsed as their profile describes.
+
+The port is read as data arrives (an asyncio reader on its file descriptor), so lines are
+never left to pile up in the driver; each tick takes the newest valid line. Lines that do
+not parse are garbage (noise, a half line after plugging in, a menu the meter printed):
+they are counted and skipped. A port that disappears is reopened with backoff.
+"""
+
+import asyncio
+import logging
+import time
+
+import serial
+
+from edge_agent.config import SerialLineSource
+from edge_agent.profiles import LineField, LineProfile
+from edge_agent.sources.base import SourceError
+from iotwire.messages import Quality, Reading
+
+log = logging.getLogger(__name__)
+
+MAX_LINE_BYTES = 4096
+REOPEN_FIRST_S = 0.5
+REOPEN_CAP_S = 30.0
+
+
+def _quality(field: LineField, value: float) -> Quality:
+    if field.range is not None and not field.range[0] <= value <= field.range[1]:
+        return Quality.OUT_OF_RANGE
+    return Quality.OK
+
+
+class SerialLineReader:
+    def __init__(self, settings: SerialLineSource, profile: LineProfile) -> None:
+        self.name = settings.name
+        self.profile = profile
+        self._settings = settings
+        self._port: serial.Serial | None = None
+        self._buffer = bytearray()
+        self._latest: tuple[float, dict[str, float]] | None = None
+        self._reopen_at = 0.0
+        self._failed_opens = 0
+        self.lines = 0
+        self.garbage_lines = 0
+
+    @property
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        return tuple((f.parameter, f.unit) for f in self.profile.fields)
+
+    def _open(self) -> None:
+        now = time.monotonic()
+        if now < self._reopen_at:
+            raise SourceError(
+                f"port {self._settings.port} is down, next attempt in {self._reopen_at - now:.1f} s"
+            )
+        s = self.profile.serial
+        try:
+            port = serial.Serial(
+                self._settings.port,
+                baudrate=s.baudrate,
+                parity=s.parity,
+                stopbits=s.stopbits,
+                bytesize=s.bytesize,
+                timeout=0,
+            )
+        except (serial.SerialException, OSError) as exc:
+            self._reopen_at = now + min(REOPEN_CAP_S, REOPEN_FIRST_S * 2**self._failed_opens)
+            self._failed_opens += 1
+            raise SourceError(f"port {self._settings.port}: cannot open: {exc}") from exc
+        self._failed_opens = 0
+        self._buffer.clear()
+        self._port = port
+        asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
+
+    def _drop_port(self, why: str) -> None:
+        if self._port is not None:
+            asyncio.get_running_loop().remove_reader(self._port.fileno())
+            self._port.close()
+            self._port = None
+            log.warning("source %s: port %s lost: %s", self.name, self._settings.port, why)
+
+    def _on_readable(self) -> None:
+        assert self._port is not None
+        try:
+            data = self._port.read(self._port.in_waiting or 1)
+        except (serial.SerialException, OSError) as exc:
+            self._drop_port(str(exc))
+            return
+        if not data:  # readable with nothing to read: the other end hung up
+            self._drop_port("end of file")
+            return
+        self._buffer += data
+        *lines, rest = self._buffer.split(b"\n")
+        self._buffer = bytearray(rest)
+        if len(self._buffer) > MAX_LINE_BYTES:
+            self._buffer.clear()
+            self.garbage_lines += 1
+        for raw in lines:
+            self._take(raw)
+
+    def _take(self, raw: bytes) -> None:
+        text = raw.rstrip(b"\r").decode(self.profile.encoding, errors="replace")
+        if not text.strip():
+            return
+        values = self.profile.parse(text)
+        if values is None:
+            self.garbage_lines += 1
+            return
+        self.lines += 1
+        self._latest = (time.monotonic(), values)
+
+    async def read(self) -> tuple[Reading, ...]:
+        if self._port is None:
+            self._open()
+        if self._latest is None or time.monotonic() - self._latest[0] > self._settings.max_age_s:
+            raise SourceError(
+                f"port {self._settings.port}: no valid line in the last "
+                f"{self._settings.max_age_s:g} s ({self.garbage_lines} garbage line(s) so far)"
+            )
+        values = self._latest[1]
+        return tuple(
+            Reading(
+                parameter=f.parameter,
+                value=values[f.parameter],
+                unit=f.unit,
+                quality=_quality(f, values[f.parameter]),
+            )
+            for f in self.profile.fields
+        )
+
+    async def close(self) -> None:
+        if self._port is not None:
+            self._drop_port("closing")
