@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from edge_agent.sources.base import Source, SourceError
 from iotwire.messages import Quality, Reading, Sample
@@ -39,8 +39,16 @@ def fault_readings(source: Source) -> tuple[Reading, ...]:
     )
 
 
-def first_tick(now: float, interval_s: float) -> float:
-    return math.ceil(now / interval_s) * interval_s
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def first_tick(now: float, interval_us: int) -> int:
+    """Index of the first tick at or after `now`; tick n is at n * interval since the epoch.
+
+    Ticks are counted, never summed: adding a float interval again and again drifts off
+    the grid by microseconds, and a sample time is a series key.
+    """
+    return math.ceil(round(now * 1_000_000) / interval_us)
 
 
 async def poll(
@@ -51,10 +59,11 @@ async def poll(
     clock: Callable[[], float] = time.time,
 ) -> None:
     """Run forever: read at every tick, emit a sample or count the error, keep the pace."""
-    tick = first_tick(clock(), interval_s)
+    interval_us = max(1, round(interval_s * 1_000_000))
+    tick = first_tick(clock(), interval_us)
     while True:
-        await asyncio.sleep(max(0.0, tick - clock()))
-        sampled = datetime.fromtimestamp(tick, UTC)
+        sampled = _EPOCH + timedelta(microseconds=tick * interval_us)
+        await asyncio.sleep(max(0.0, (sampled - _EPOCH).total_seconds() - clock()))
         try:
             readings = await asyncio.wait_for(source.read(), timeout=READ_SHARE * interval_s)
         except (SourceError, TimeoutError) as exc:
@@ -72,10 +81,9 @@ async def poll(
             stats.last_error = ""
             stats.last_ok = sampled
             stats.last_readings = readings
-        tick += interval_s
-        behind = clock() - tick
-        if behind >= 0:
-            missed = int(behind // interval_s) + 1
+        due = first_tick(clock(), interval_us)
+        if due > tick + 1:
+            missed = due - tick - 1
             stats.overruns += missed
-            tick += missed * interval_s
             log.warning("source %s: read overran, %d tick(s) skipped", source.name, missed)
+        tick = max(tick + 1, due)
