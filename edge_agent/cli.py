@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
 from edge_agent.agent import Agent
@@ -158,6 +159,92 @@ def read(
     except (ConfigError, LookupError, ValidationError) as exc:
         raise _fail(exc) from None
     if not asyncio.run(_read_once(targets)):
+        raise typer.Exit(1)
+
+
+def _unit_range(text: str) -> list[int]:
+    first, _, last = text.partition("-")
+    try:
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a unit range like 1-247") from None
+    if not 1 <= low <= high <= 247:
+        raise typer.BadParameter("unit ids run from 1 to 247")
+    return list(range(low, high + 1))
+
+
+@app.command()
+def probe(
+    serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
+    host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
+    tcp_port: int = 502,
+    units: Annotated[str, typer.Option(help="unit ids to try, e.g. 1-32")] = "1-247",
+    baudrate: Annotated[list[int] | None, typer.Option(help="repeat to try several")] = None,
+    parity: Annotated[
+        list[str] | None, typer.Option(help="N, E or O; repeat to try several")
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(help="how long each unit id may take")] = 0.2,
+) -> None:
+    """Find what answers on a bus: every unit id, at each baud rate and parity given."""
+    _setup_logging("critical")
+    ids = _unit_range(units)
+    if (serial is None) == (host is None):
+        raise typer.BadParameter("give either --serial PORT or --host HOST")
+    if host is not None:
+        settings: list[RtuBus | TcpBus] = [
+            TcpBus(type="tcp", name="probe", host=host, port=tcp_port, timeout_s=timeout_s)
+        ]
+    else:
+        try:
+            settings = [
+                RtuBus.model_validate(
+                    {
+                        "type": "rtu",
+                        "name": "probe",
+                        "port": serial,
+                        "baudrate": b,
+                        "parity": p,
+                        "stopbits": 1,
+                        "bytesize": 8,
+                        "timeout_s": timeout_s,
+                    }
+                )
+                for b in (baudrate or [9600])
+                for p in (parity or ["N"])
+            ]
+        except ValidationError as exc:
+            raise _fail(exc) from None
+
+    async def scan() -> list[tuple[str, int, str]]:
+        found: list[tuple[str, int, str]] = []
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("probing", total=len(settings) * len(ids))
+            for bus_settings in settings:
+                line = (
+                    f"{bus_settings.baudrate} {bus_settings.parity}"
+                    if isinstance(bus_settings, RtuBus)
+                    else bus_settings.host
+                )
+                bus = ModbusBus(bus_settings)
+                try:
+                    for unit in ids:
+                        progress.update(task, description=f"{line} unit {unit}")
+                        answer = await bus.probe(unit)
+                        if answer is not None:
+                            found.append((line, unit, answer))
+                        progress.advance(task)
+                except SourceError as exc:
+                    raise _fail(exc) from None
+                finally:
+                    bus.close()
+        return found
+
+    found = asyncio.run(scan())
+    table = Table("line", "unit", "answer", title=f"{len(found)} unit(s) answered")
+    for line, unit, answer in found:
+        table.add_row(line, str(unit), answer)
+    console.print(table)
+    if not found:
         raise typer.Exit(1)
 
 

@@ -16,6 +16,7 @@ from edge_agent.sources.base import SourceError
 from edge_agent.sources.modbus import ModbusReader
 from edge_agent.sources.modbus_bus import ModbusBus, silent_interval_s
 from iotwire.messages import Quality
+from tests.helpers import run_cli
 
 
 def profile(name: str):
@@ -239,3 +240,48 @@ def test_an_unplugged_adapter_is_reopened_without_restarting(serial_pair):
     assert after is not None
     assert len(after) == 8
     assert stats.reopens >= 2
+
+
+def test_probe_finds_the_units_on_a_line(serial_pair, processes):
+    processes.start(
+        "sim-line",
+        "edge-agent",
+        "simulate",
+        "2:pq-sim-air",
+        "5:pq-sim-noise",
+        "--serial",
+        serial_pair.device_side,
+    )
+    time.sleep(1.5)
+    result = run_cli(
+        "edge-agent",
+        "probe",
+        "--serial",
+        serial_pair.agent_side,
+        "--units",
+        "1-6",
+        "--baudrate",
+        "9600",
+        "--timeout-s",
+        "0.15",
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 unit(s) answered" in result.stdout
+    rows = [line for line in result.stdout.splitlines() if "9600 N" in line]
+    assert [row.split("│")[2].strip() for row in rows] == ["2", "5"]
+
+
+def test_probe_says_so_when_nothing_answers(serial_pair):
+    result = run_cli(
+        "edge-agent",
+        "probe",
+        "--serial",
+        serial_pair.agent_side,
+        "--units",
+        "1-3",
+        "--timeout-s",
+        "0.1",
+    )
+    assert result.returncode == 1
+    assert "0 unit(s) answered" in result.stdout

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
+from pymodbus.pdu import ModbusPDU
 
 from edge_agent.config import RtuBus, TcpBus
 from edge_agent.profiles import Table
@@ -35,6 +36,10 @@ _EXCEPTION_NAMES = {
     10: "gateway path unavailable",
     11: "gateway target failed to respond",
 }
+
+
+def exception_name(code: int) -> str:
+    return _EXCEPTION_NAMES.get(code, "unknown")
 
 
 def silent_interval_s(baudrate: int) -> float:
@@ -116,9 +121,9 @@ class ModbusBus:
         self._reopen_at = time.monotonic() + delay
         raise SourceError(f"bus {self.name}: cannot open {self.where}: {self._last_open_error}")
 
-    async def read_registers(self, unit: int, table: Table, start: int, count: int) -> list[int]:
-        """`count` registers from `unit`, or a SourceError naming bus, unit and registers."""
-        what = f"bus {self.name} unit {unit}: {table} registers {start}-{start + count - 1}"
+    async def _exchange(
+        self, unit: int, table: Table, start: int, count: int, what: str
+    ) -> ModbusPDU:
         async with self._lock:
             await self._ensure_open()
             pause = self._last_frame + self._gap_s - time.monotonic()
@@ -131,7 +136,7 @@ class ModbusBus:
             )
             self.stats.requests += 1
             try:
-                response = await read(start, count=count, device_id=unit)
+                return await read(start, count=count, device_id=unit)
             except (ConnectionException, OSError) as exc:
                 self.stats.link_errors += 1
                 self._client.close()
@@ -144,14 +149,33 @@ class ModbusBus:
                 raise SourceError(f"{what}: {exc}") from exc
             finally:
                 self._last_frame = time.monotonic()
+
+    async def read_registers(self, unit: int, table: Table, start: int, count: int) -> list[int]:
+        """`count` registers from `unit`, or a SourceError naming bus, unit and registers."""
+        what = f"bus {self.name} unit {unit}: {table} registers {start}-{start + count - 1}"
+        response = await self._exchange(unit, table, start, count, what)
         if response.isError():
             self.stats.exceptions += 1
             code = int(getattr(response, "exception_code", 0))
-            name = _EXCEPTION_NAMES.get(code, "unknown")
-            raise SourceError(f"{what}: exception {code} ({name})")
+            raise SourceError(f"{what}: exception {code} ({exception_name(code)})")
         if len(response.registers) != count:
             raise SourceError(f"{what}: answered {len(response.registers)} registers")
         return list(response.registers)
+
+    async def probe(self, unit: int) -> str | None:
+        """What `unit` answers to a read of holding register 0, or None if nothing does.
+        An exception is an answer too: something with that id is on the line."""
+        what = f"bus {self.name} unit {unit}: probe"
+        try:
+            response = await self._exchange(unit, Table.HOLDING, 0, 1, what)
+        except SourceError:
+            if not self._client.connected:
+                raise
+            return None
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0))
+            return f"exception {code} ({exception_name(code)})"
+        return f"holding register 0 = {response.registers[0]}"
 
     def close(self) -> None:
         self._client.close()
