@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, datetime
 
 from edge_agent.clock import clock_sync
-from edge_agent.config import LoadedAgent, ModbusSource, SerialLineSource
+from edge_agent.config import LoadedAgent, ModbusSource, SerialLineSource, WifiApSource
 from edge_agent.outbox import Outbox
 from edge_agent.poller import SourceStats, poll
 from edge_agent.profiles import LineProfile, Profile
@@ -20,6 +20,7 @@ from edge_agent.sources.host import read_host
 from edge_agent.sources.modbus import ModbusReader
 from edge_agent.sources.modbus_bus import ModbusBus
 from edge_agent.sources.serial_lines import SerialLineReader
+from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, Sample, Telemetry
 from iotwire.topics import Channel
@@ -37,8 +38,10 @@ class Agent:
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers: dict[str, Source] = {}
         for source in self._config.sources:
-            profile = loaded.profiles[source.name]
-            if isinstance(source, ModbusSource) and isinstance(profile, Profile):
+            profile = loaded.profiles.get(source.name)
+            if isinstance(source, WifiApSource):
+                reader: Source = WifiApReader(source)
+            elif isinstance(source, ModbusSource) and isinstance(profile, Profile):
                 reader: Source = ModbusReader(
                     source.name, self.buses[source.bus], source.unit, profile
                 )

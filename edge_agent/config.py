@@ -104,7 +104,22 @@ class SerialLineSource(StrictModel):
     max_age_s: Annotated[float, Field(gt=0, le=3600)] = 5.0
 
 
-Source = Annotated[ModbusSource | SerialLineSource, Field(discriminator="type")]
+class WifiApSource(StrictModel):
+    """The access point's associated-client count, from iw or hostapd on the AP."""
+
+    type: Literal["wifi_ap"]
+    name: Name
+    interface: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,15}$")] = "wlan0"
+    method: Literal["iw", "hostapd"] = "iw"
+    command: list[str] | None = Field(
+        default=None,
+        description="run this instead, e.g. [ssh, ap, iw, dev, wlan0, station, dump]",
+    )
+    interval_s: Seconds = 60
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
+Source = Annotated[ModbusSource | SerialLineSource | WifiApSource, Field(discriminator="type")]
 
 
 class HealthSettings(StrictModel):
@@ -176,6 +191,8 @@ def load_agent(path: Path) -> LoadedAgent:
     search = [config.profiles_dir] if config.profiles_dir else []
     profiles: dict[str, Profile | LineProfile] = {}
     for index, source in enumerate(config.sources):
+        if isinstance(source, WifiApSource):
+            continue
         try:
             profile_path = find_profile(source.profile, search, path.parent)
         except LookupError as exc:

@@ -1,0 +1,66 @@
+"""Access-point client counts from iw and hostapd output."""
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from edge_agent.config import WifiApSource
+from edge_agent.sources.base import SourceError
+from edge_agent.sources.wifi_ap import WifiApReader, parse_hostapd_all_sta, parse_iw_station_dump
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_iw_station_dump_counts_authorized_stations():
+    clients = parse_iw_station_dump((FIXTURES / "iw-station-dump.txt").read_text())
+    assert [(c.authorized, c.signal_dbm) for c in clients] == [
+        (True, -58),
+        (True, -71),
+        (False, -85),
+    ]
+
+
+def test_hostapd_all_sta_counts_authorized_stations():
+    clients = parse_hostapd_all_sta((FIXTURES / "hostapd-all-sta.txt").read_text())
+    assert [(c.authorized, c.signal_dbm) for c in clients] == [
+        (True, -58),
+        (True, -71),
+        (False, -85),
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "garbage\nmore garbage\n", "Station nonsense\n\tsignal: x\n"])
+def test_empty_or_foreign_output_is_no_clients(text):
+    assert parse_iw_station_dump(text) == []
+    assert parse_hostapd_all_sta(text) == []
+
+
+def read(**settings) -> tuple:
+    return asyncio.run(WifiApReader(WifiApSource(type="wifi_ap", name="ap", **settings)).read())
+
+
+@pytest.mark.parametrize(
+    ("method", "fixture"), [("iw", "iw-station-dump.txt"), ("hostapd", "hostapd-all-sta.txt")]
+)
+def test_the_reader_runs_the_command_and_reports_count_and_signal(method, fixture):
+    readings = read(method=method, command=["cat", str(FIXTURES / fixture)])
+    assert [(r.parameter, r.value, r.unit) for r in readings] == [
+        ("clients", 2.0, "count"),
+        ("clients_signal_avg", -64.5, "dBm"),
+    ]
+
+
+def test_a_failing_command_is_a_source_error_with_its_message():
+    with pytest.raises(SourceError, match=r"exit status 1: .*No such file"):
+        read(command=["cat", "/nonexistent/station-dump"])
+
+
+def test_a_missing_tool_is_a_source_error():
+    with pytest.raises(SourceError, match="cannot run no-such-tool"):
+        read(command=["no-such-tool"])
+
+
+def test_a_hung_command_is_stopped_at_its_timeout():
+    with pytest.raises(SourceError, match=r"no answer within 0\.3 s"):
+        read(command=["sleep", "10"], timeout_s=0.3)
