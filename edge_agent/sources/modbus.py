@@ -1,16 +1,10 @@
 """A Modbus unit on a bus, read block by block as its firmware profile describes it."""
 
-from edge_agent.profiles import Point, Profile
+from edge_agent.profiles import Profile
 from edge_agent.registers import decode_block, plan_reads
-from edge_agent.sources.base import SourceError
+from edge_agent.sources.base import SourceError, checked_reading
 from edge_agent.sources.modbus_bus import ModbusBus
-from iotwire.messages import Quality, Reading
-
-
-def _quality(point: Point, value: float) -> Quality:
-    if point.range is not None and not point.range[0] <= value <= point.range[1]:
-        return Quality.OUT_OF_RANGE
-    return Quality.OK
+from iotwire.messages import Reading
 
 
 class ModbusReader:
@@ -40,12 +34,7 @@ class ModbusReader:
             except ValueError as exc:
                 raise SourceError(f"bus {self.bus.name} unit {self.unit}: {exc}") from exc
         return tuple(
-            Reading(
-                parameter=p.parameter,
-                value=values[p.parameter],
-                unit=p.unit,
-                quality=_quality(p, values[p.parameter]),
-            )
+            checked_reading(p.parameter, p.unit, values[p.parameter], p.range)
             for p in self.profile.points
         )
 

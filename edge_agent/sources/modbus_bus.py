@@ -20,12 +20,10 @@ from pymodbus.pdu import ModbusPDU
 
 from edge_agent.config import RtuBus, TcpBus
 from edge_agent.profiles import Table
-from edge_agent.sources.base import SourceError
+from edge_agent.sources.base import ReopenBackoff, SourceError
 
 log = logging.getLogger(__name__)
 
-REOPEN_FIRST_S = 0.5
-REOPEN_CAP_S = 30.0
 _EXCEPTION_NAMES = {
     1: "illegal function",
     2: "illegal data address",
@@ -62,8 +60,7 @@ class ModbusBus:
         self.stats = BusStats()
         self._lock = asyncio.Lock()
         self._last_frame = 0.0
-        self._reopen_at = 0.0
-        self._failed_opens = 0
+        self._reopen = ReopenBackoff()
         self._last_open_error = ""
         self._client: AsyncModbusSerialClient | AsyncModbusTcpClient
         # pymodbus must not retry or reconnect on its own: pacing is this class's job.
@@ -98,11 +95,10 @@ class ModbusBus:
     async def _ensure_open(self) -> None:
         if self._client.connected:
             return
-        now = time.monotonic()
-        if now < self._reopen_at:
+        if wait := self._reopen.wait_left():
             raise SourceError(
                 f"bus {self.name} ({self.where}) is down, next attempt in "
-                f"{self._reopen_at - now:.1f} s: {self._last_open_error}"
+                f"{wait:.1f} s: {self._last_open_error}"
             )
         opened = False
         try:
@@ -110,15 +106,12 @@ class ModbusBus:
         except (OSError, ModbusException) as exc:
             self._last_open_error = str(exc)
         if opened:
-            if self._failed_opens:
+            if self._reopen.succeeded():
                 log.info("bus %s (%s) is back", self.name, self.where)
-            self._failed_opens = 0
             self.stats.reopens += 1
             return
         self._last_open_error = self._last_open_error or "cannot open"
-        delay = min(REOPEN_CAP_S, REOPEN_FIRST_S * 2**self._failed_opens)
-        self._failed_opens += 1
-        self._reopen_at = time.monotonic() + delay
+        self._reopen.failed()
         raise SourceError(f"bus {self.name}: cannot open {self.where}: {self._last_open_error}")
 
     async def _exchange(

@@ -13,21 +13,13 @@ import time
 import serial
 
 from edge_agent.config import SerialLineSource
-from edge_agent.profiles import LineField, LineProfile
-from edge_agent.sources.base import SourceError
-from iotwire.messages import Quality, Reading
+from edge_agent.profiles import LineProfile
+from edge_agent.sources.base import ReopenBackoff, SourceError, checked_reading
+from iotwire.messages import Reading
 
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 4096
-REOPEN_FIRST_S = 0.5
-REOPEN_CAP_S = 30.0
-
-
-def _quality(field: LineField, value: float) -> Quality:
-    if field.range is not None and not field.range[0] <= value <= field.range[1]:
-        return Quality.OUT_OF_RANGE
-    return Quality.OK
 
 
 class SerialLineReader:
@@ -38,8 +30,7 @@ class SerialLineReader:
         self._port: serial.Serial | None = None
         self._buffer = bytearray()
         self._latest: tuple[float, dict[str, float]] | None = None
-        self._reopen_at = 0.0
-        self._failed_opens = 0
+        self._reopen = ReopenBackoff()
         self.lines = 0
         self.garbage_lines = 0
 
@@ -48,11 +39,8 @@ class SerialLineReader:
         return tuple((f.parameter, f.unit) for f in self.profile.fields)
 
     def _open(self) -> None:
-        now = time.monotonic()
-        if now < self._reopen_at:
-            raise SourceError(
-                f"port {self._settings.port} is down, next attempt in {self._reopen_at - now:.1f} s"
-            )
+        if wait := self._reopen.wait_left():
+            raise SourceError(f"port {self._settings.port} is down, next attempt in {wait:.1f} s")
         s = self.profile.serial
         try:
             port = serial.Serial(
@@ -64,10 +52,9 @@ class SerialLineReader:
                 timeout=0,
             )
         except (serial.SerialException, OSError) as exc:
-            self._reopen_at = now + min(REOPEN_CAP_S, REOPEN_FIRST_S * 2**self._failed_opens)
-            self._failed_opens += 1
+            self._reopen.failed()
             raise SourceError(f"port {self._settings.port}: cannot open: {exc}") from exc
-        self._failed_opens = 0
+        self._reopen.succeeded()
         self._buffer.clear()
         self._port = port
         asyncio.get_running_loop().add_reader(port.fileno(), self._on_readable)
@@ -119,12 +106,7 @@ class SerialLineReader:
             )
         values = self._latest[1]
         return tuple(
-            Reading(
-                parameter=f.parameter,
-                value=values[f.parameter],
-                unit=f.unit,
-                quality=_quality(f, values[f.parameter]),
-            )
+            checked_reading(f.parameter, f.unit, values[f.parameter], f.range)
             for f in self.profile.fields
         )
 
