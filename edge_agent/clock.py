@@ -7,6 +7,7 @@ asking which one runs; a Pi without an RTC boots unsynchronised until one of the
 
 import ctypes
 import ctypes.util
+import functools
 
 from iotwire.messages import ClockSync
 
@@ -14,11 +15,17 @@ _TIME_ERROR = 5  # adjtimex() result: the clock is not synchronised
 _TIMEX_SIZE = 512  # larger than struct timex on every Linux ABI; zeroed means "read only"
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """Looked up once: find_library runs ldconfig, far too slow for every sample."""
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name, use_errno=True) if name else None
+
+
 def _adjtimex() -> int | None:
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    libc = _libc()
+    if libc is None:
         return None
-    libc = ctypes.CDLL(libc_name, use_errno=True)
     buffer = ctypes.create_string_buffer(_TIMEX_SIZE)
     result = libc.adjtimex(buffer)
     return None if result < 0 else int(result)
