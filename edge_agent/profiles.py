@@ -81,10 +81,39 @@ class Point(_Strict):
     typical: tuple[float, float] | None = Field(
         default=None, description="values the simulator produces; no effect on reading"
     )
+    invalid: tuple[int, ...] = Field(
+        default=(), description="raw values the device sends for 'no value', e.g. 32767"
+    )
 
     @property
     def end(self) -> int:
         return self.address + self.type.width
+
+
+class StatusBit(_Strict):
+    meaning: Annotated[str, StringConstraints(min_length=1, max_length=120)]
+    quality: Literal["fault", "calibrating"]
+
+
+class StatusWord(_Strict):
+    """A register whose set bits say the device's readings cannot be trusted as they are."""
+
+    table: Table = Table.HOLDING
+    address: Annotated[int, Field(ge=0, le=65535)]
+    type: Literal[RegisterType.UINT16, RegisterType.UINT32] = RegisterType.UINT16
+    bits: Annotated[dict[Annotated[int, Field(ge=0, le=31)], StatusBit], Field(min_length=1)]
+
+    def as_point(self) -> Point:
+        return Point(
+            parameter=STATUS_PARAMETER,
+            unit="",
+            table=self.table,
+            address=self.address,
+            type=self.type,
+        )
+
+
+STATUS_PARAMETER = "status.word"
 
 
 class Profile(_Strict):
@@ -103,15 +132,23 @@ class Profile(_Strict):
         default=125, description="most registers the device answers in one read"
     )
     points: Annotated[tuple[Point, ...], Field(min_length=1)]
+    status: StatusWord | None = None
+
+    @property
+    def registers(self) -> tuple[Point, ...]:
+        """Every register the reader fetches: the points, and the status word if any."""
+        return self.points if self.status is None else (*self.points, self.status.as_point())
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        names = [p.parameter for p in self.points]
+        names = [p.parameter for p in self.registers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"parameter names repeat: {', '.join(dupes)}")
         for table in Table:
-            spans = sorted((p.address, p.end, p.parameter) for p in self.points if p.table == table)
+            spans = sorted(
+                (p.address, p.end, p.parameter) for p in self.registers if p.table == table
+            )
             for (_, end, first), (start, _, second) in pairwise(spans):
                 if start < end:
                     raise ValueError(f"{table} registers of {first} and {second} overlap")

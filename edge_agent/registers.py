@@ -39,7 +39,7 @@ def plan_reads(profile: Profile) -> list[Block]:
     for table in Table:
         current: list[Point] = []
         for point in sorted(
-            (p for p in profile.points if p.table == table), key=lambda p: p.address
+            (p for p in profile.registers if p.table == table), key=lambda p: p.address
         ):
             if current and (
                 point.address != current[-1].end
@@ -62,8 +62,8 @@ def _swap_bytes(registers: list[int]) -> list[int]:
     return [((r & 0xFF) << 8) | (r >> 8) for r in registers]
 
 
-def decode_point(profile: Profile, point: Point, registers: list[int]) -> float:
-    """Engineering value of `point` from exactly its own registers."""
+def raw_value(profile: Profile, point: Point, registers: list[int]) -> int | float:
+    """The number `point`'s own registers hold, before scaling."""
     if len(registers) != point.type.width:
         raise ValueError(f"{point.parameter}: expected {point.type.width} registers")
     byte_order = point.byte_order or profile.byte_order
@@ -72,7 +72,12 @@ def decode_point(profile: Profile, point: Point, registers: list[int]) -> float:
         registers = _swap_bytes(registers)
     raw = ModbusClientMixin.convert_from_registers(registers, _DATATYPE[point.type], word_order)
     assert isinstance(raw, int | float)
-    return float(raw) * point.scale + point.offset
+    return raw
+
+
+def decode_point(profile: Profile, point: Point, registers: list[int]) -> float:
+    """Engineering value of `point` from exactly its own registers."""
+    return float(raw_value(profile, point, registers)) * point.scale + point.offset
 
 
 def encode_point(profile: Profile, point: Point, value: float) -> list[int]:
@@ -87,12 +92,17 @@ def encode_point(profile: Profile, point: Point, value: float) -> list[int]:
     return registers
 
 
-def decode_block(profile: Profile, block: Block, registers: list[int]) -> dict[str, float]:
-    """Values of every point in `block`; a NaN or infinite float is a device fault, not data."""
-    values: dict[str, float] = {}
+def decode_block(profile: Profile, block: Block, registers: list[int]) -> dict[str, float | None]:
+    """Values of every point in `block`: None where the device sent its 'no value' code.
+    A NaN or infinite float is a device fault, not data."""
+    values: dict[str, float | None] = {}
     for point in block.points:
         offset = point.address - block.start
-        value = decode_point(profile, point, registers[offset : offset + point.type.width])
+        raw = raw_value(profile, point, registers[offset : offset + point.type.width])
+        if raw in point.invalid:
+            values[point.parameter] = None
+            continue
+        value = float(raw) * point.scale + point.offset
         if not math.isfinite(value):
             raise ValueError(f"{point.parameter}: device returned a non-finite value")
         values[point.parameter] = value

@@ -30,7 +30,7 @@ def simulated_value(point: Point, now: float, phase: float, rng: random.Random) 
 
 
 def _table_block(profile: Profile, table: Table) -> list[SimData]:
-    points = [p for p in profile.points if p.table == table]
+    points = [p for p in profile.registers if p.table == table]
     if not points:
         return [SimData(0, count=1, datatype=DataType.INVALID)]
     start = min(p.address for p in points)

@@ -4,9 +4,10 @@ import asyncio
 import random
 
 import pytest
+from pymodbus.client import AsyncModbusTcpClient
 
 from edge_agent.config import TcpBus
-from edge_agent.profiles import Point, builtin_profiles_dir, load_profile
+from edge_agent.profiles import Point, StatusBit, StatusWord, builtin_profiles_dir, load_profile
 from edge_agent.simulator import serve_tcp, simulated_value
 from edge_agent.sources.base import SourceError
 from edge_agent.sources.modbus import ModbusReader
@@ -119,3 +120,56 @@ def test_simulated_values_stay_in_the_typical_band():
         values = [simulated_value(point, t * 7.0, 0.3, rng) for t in range(500)]
         assert min(values) >= low - 0.05 * (high - low)
         assert max(values) <= high + 0.05 * (high - low)
+
+
+def test_status_bits_and_no_value_codes_become_reading_quality():
+    base = profile("pq-sim-water")
+    status = StatusWord(
+        address=20,
+        bits={
+            0: StatusBit(meaning="sensor fault", quality="fault"),
+            2: StatusBit(meaning="calibration in progress", quality="calibrating"),
+        },
+    )
+    level = Point(
+        parameter="level",
+        unit="m",
+        address=11,
+        type="int16",
+        scale=0.01,
+        invalid=(32767,),
+        typical=(327.67, 327.67),
+    )
+    device = base.model_copy(update={"points": (*base.points, level), "status": status})
+
+    async def main():
+        port = free_port()
+        server = await serve_tcp({1: device}, "127.0.0.1", port)
+        bus = tcp_bus(port)
+        reader = ModbusReader("sonde", bus, 1, device)
+        client = AsyncModbusTcpClient("127.0.0.1", port=port)
+        await client.connect()
+        try:
+            results = {"clear": await reader.read()}
+            await client.write_register(20, 0b100, device_id=1)
+            results["calibrating"] = await reader.read()
+            await client.write_register(20, 0b101, device_id=1)
+            results["fault"] = await reader.read()
+            return results
+        finally:
+            client.close()
+            bus.close()
+            await server.shutdown()
+
+    results = asyncio.run(main())
+    clear = {r.parameter: r for r in results["clear"]}
+    assert clear["level"].value is None
+    assert clear["level"].quality is Quality.FAULT
+    assert all(r.quality is Quality.OK for name, r in clear.items() if name != "level")
+    assert "status.word" not in clear
+    assert {r.quality for r in results["calibrating"] if r.parameter != "level"} == {
+        Quality.CALIBRATING
+    }
+    fault = [r for r in results["fault"] if r.parameter != "level"]
+    assert {r.quality for r in fault} == {Quality.FAULT}
+    assert all(r.value is not None for r in fault)  # the device's value is kept for diagnosis

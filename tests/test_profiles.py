@@ -132,12 +132,33 @@ def test_non_finite_float_from_a_device_is_an_error():
         ),
         ("- {parameter: a, unit: x, address: 0, type: float128}", "points[0].type"),
         ("- {parameter: a, unit: x, address: 70000, type: uint16}", "points[0].address"),
+        (
+            "- {parameter: a, unit: x, address: 0, type: uint16}\n"
+            "status: {address: 0, bits: {0: {meaning: fault, quality: fault}}}",
+            "registers of a and status.word overlap",
+        ),
+        (
+            "- {parameter: a, unit: x, address: 0, type: uint16}\n"
+            "status: {address: 9, bits: {40: {meaning: fault, quality: fault}}}",
+            "status.bits.40",
+        ),
     ],
 )
 def test_invalid_profiles_are_config_errors(tmp_path: Path, points, problem):
-    indented = "\n".join("  " + line for line in points.splitlines())
+    indented = "\n".join(
+        line if line.startswith("status:") else "  " + line for line in points.splitlines()
+    )
     path = tmp_path / "bad.yaml"
     path.write_text(f"model: m\nmanufacturer: x\nsource: s\npoints:\n{indented}\n")
     with pytest.raises(ConfigError) as caught:
         load_profile(path)
     assert problem in str(caught.value)
+
+
+def test_no_value_codes_decode_to_none():
+    point = Point(
+        parameter="rh", unit="%", address=0, type=RegisterType.INT16, scale=0.1, invalid=(32767,)
+    )
+    [block] = plan_reads(profile_with(point))
+    assert decode_block(profile_with(point), block, [32767]) == {"rh": None}
+    assert decode_block(profile_with(point), block, [655]) == {"rh": pytest.approx(65.5)}

@@ -1,10 +1,10 @@
 """A Modbus unit on a bus, read block by block as its firmware profile describes it."""
 
-from edge_agent.profiles import Profile
+from edge_agent.profiles import STATUS_PARAMETER, Profile
 from edge_agent.registers import decode_block, plan_reads
 from edge_agent.sources.base import SourceError, checked_reading
 from edge_agent.sources.modbus_bus import ModbusBus
-from iotwire.messages import Reading
+from iotwire.messages import Quality, Reading
 
 
 class ModbusReader:
@@ -24,7 +24,7 @@ class ModbusReader:
         return f"bus {self.bus.name} ({self.bus.where}) unit {self.unit}"
 
     async def read(self) -> tuple[Reading, ...]:
-        values: dict[str, float] = {}
+        values: dict[str, float | None] = {}
         for block in self._blocks:
             registers = await self.bus.read_registers(
                 self.unit, block.table, block.start, block.count
@@ -33,10 +33,36 @@ class ModbusReader:
                 values.update(decode_block(self.profile, block, registers))
             except ValueError as exc:
                 raise SourceError(f"bus {self.bus.name} unit {self.unit}: {exc}") from exc
-        return tuple(
-            checked_reading(p.parameter, p.unit, values[p.parameter], p.range)
-            for p in self.profile.points
-        )
+        override = self._status_quality(values.get(STATUS_PARAMETER))
+        readings = []
+        for point in self.profile.points:
+            value = values[point.parameter]
+            if value is None or override is Quality.FAULT:
+                readings.append(
+                    Reading(
+                        parameter=point.parameter,
+                        value=value,
+                        unit=point.unit,
+                        quality=Quality.FAULT,
+                    )
+                )
+                continue
+            reading = checked_reading(point.parameter, point.unit, value, point.range)
+            if override is not None:
+                reading = reading.model_copy(update={"quality": override})
+            readings.append(reading)
+        return tuple(readings)
+
+    def _status_quality(self, word: float | None) -> Quality | None:
+        """The worst quality the set status bits call for, if any bit is set."""
+        status = self.profile.status
+        if status is None or word is None:
+            return None
+        flagged = {Quality(bit.quality) for n, bit in status.bits.items() if int(word) >> n & 1}
+        for quality in (Quality.FAULT, Quality.CALIBRATING):
+            if quality in flagged:
+                return quality
+        return None
 
     async def close(self) -> None:
         """The bus is shared and closed by its owner."""
