@@ -140,7 +140,7 @@ def test_non_finite_float_from_a_device_is_an_error():
         (
             "- {parameter: a, unit: x, address: 0, type: uint16}\n"
             "status: {address: 9, bits: {40: {meaning: fault, quality: fault}}}",
-            "status.bits.40",
+            "status.bits[40]: Input should be less than or equal to 31",
         ),
     ],
 )
