@@ -93,8 +93,9 @@ def encode_point(profile: Profile, point: Point, value: float) -> list[int]:
 
 
 def decode_block(profile: Profile, block: Block, registers: list[int]) -> dict[str, float | None]:
-    """Values of every point in `block`: None where the device sent its 'no value' code.
-    A NaN or infinite float is a device fault, not data."""
+    """Values of every point in `block`: None where the device sent its 'no value' code or a
+    NaN or infinite float, which many sondes send for a parameter they do not have. One
+    missing parameter is a fault reading; it does not cost the unit its other values."""
     values: dict[str, float | None] = {}
     for point in block.points:
         offset = point.address - block.start
@@ -103,7 +104,5 @@ def decode_block(profile: Profile, block: Block, registers: list[int]) -> dict[s
             values[point.parameter] = None
             continue
         value = float(raw) * point.scale + point.offset
-        if not math.isfinite(value):
-            raise ValueError(f"{point.parameter}: device returned a non-finite value")
-        values[point.parameter] = value
+        values[point.parameter] = value if math.isfinite(value) else None
     return values

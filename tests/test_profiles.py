@@ -109,12 +109,15 @@ def test_holding_and_input_registers_are_separate_requests():
     ]
 
 
-def test_non_finite_float_from_a_device_is_an_error():
-    point = Point(parameter="p", unit="", address=0, type=RegisterType.FLOAT32)
-    [block] = plan_reads(profile_with(point))
-    with pytest.raises(ValueError, match="non-finite"):
-        decode_block(profile_with(point), block, [0x7FC0, 0x0000])
-    assert math.isnan(decode_point(profile_with(point), point, [0x7FC0, 0x0000]))
+def test_a_nan_from_a_device_is_no_value_and_spares_the_others():
+    points = [
+        Point(parameter=p, unit="", address=a, type=RegisterType.FLOAT32)
+        for p, a in (("cond", 0), ("temp", 2))
+    ]
+    [block] = plan_reads(profile_with(*points))
+    nan, twenty = [0xFFFF, 0xFFFF], [0x41A0, 0x0000]
+    assert decode_block(profile_with(*points), block, nan + twenty) == {"cond": None, "temp": 20.0}
+    assert math.isnan(decode_point(profile_with(*points), points[0], nan))
 
 
 @pytest.mark.parametrize(
