@@ -79,6 +79,10 @@ class Agent:
                 outbox_depth=depth,
                 outbox_dropped=0,
                 source_errors={name: s.errors for name, s in self.source_stats.items()},
+                bus_errors={
+                    name: bus.stats.timeouts + bus.stats.exceptions + bus.stats.link_errors
+                    for name, bus in self.buses.items()
+                },
             ),
         )
 

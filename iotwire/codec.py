@@ -43,7 +43,8 @@ class DecodeError(ValueError):
 
 
 def encode(message: WireModel) -> bytes:
-    return message.model_dump_json(exclude_none=True).encode()
+    """Every field, nulls included: a fault reading's `"value": null` is part of its meaning."""
+    return message.model_dump_json().encode()
 
 
 def decode(data: bytes, expect: type[M]) -> M:

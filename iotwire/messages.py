@@ -125,6 +125,9 @@ class Health(_Envelope):
     outbox_depth: Count
     outbox_dropped: Count
     source_errors: Annotated[dict[Name, Count], Field(max_length=256)]
+    bus_errors: Annotated[dict[Name, Count], Field(max_length=64)] = Field(
+        default_factory=dict, description="per bus: timeouts, exceptions and link errors"
+    )
 
 
 class Status(_Envelope):

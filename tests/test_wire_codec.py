@@ -47,6 +47,12 @@ readings = st.builds(
     value=finite,
     unit=st.text(max_size=8),
     quality=st.sampled_from(Quality),
+) | st.builds(
+    Reading,
+    parameter=names,
+    value=st.none(),
+    unit=st.text(max_size=8),
+    quality=st.just(Quality.FAULT),
 )
 samples = st.builds(
     Sample, sensor=names, ts=times, readings=st.lists(readings, min_size=1, max_size=5).map(tuple)
@@ -89,6 +95,7 @@ health = st.builds(
     outbox_depth=seqs,
     outbox_dropped=seqs,
     source_errors=st.dictionaries(names, st.integers(0, 10**9), max_size=4),
+    bus_errors=st.dictionaries(names, st.integers(0, 10**9), max_size=3),
 )
 status = st.builds(
     Status,
