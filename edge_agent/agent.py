@@ -28,6 +28,23 @@ from iotwire.topics import Channel
 log = logging.getLogger(__name__)
 
 
+def build_readers(loaded: LoadedAgent, buses: dict[str, ModbusBus]) -> dict[str, Source]:
+    """One reader per configured source, Modbus units sharing their bus's connection."""
+    readers: dict[str, Source] = {}
+    for source in loaded.config.sources:
+        profile = loaded.profiles.get(source.name)
+        if isinstance(source, WifiApSource):
+            reader: Source = WifiApReader(source)
+        elif isinstance(source, ModbusSource) and isinstance(profile, Profile):
+            reader = ModbusReader(source.name, buses[source.bus], source.unit, profile)
+        elif isinstance(source, SerialLineSource) and isinstance(profile, LineProfile):
+            reader = SerialLineReader(source, profile)
+        else:
+            raise TypeError(f"source {source.name}: profile does not fit its type")
+        readers[source.name] = reader
+    return readers
+
+
 class Agent:
     def __init__(self, loaded: LoadedAgent) -> None:
         self._config = loaded.config

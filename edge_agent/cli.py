@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import signal
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +14,18 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from edge_agent.agent import Agent
-from edge_agent.config import LoadedAgent, ModbusSource, RtuBus, TcpBus, load_agent
+from edge_agent.agent import Agent, build_readers
+from edge_agent.config import (
+    AgentConfig,
+    LoadedAgent,
+    RtuBus,
+    SerialLineSource,
+    TcpBus,
+    load_agent,
+)
 from edge_agent.profiles import Profile, find_profile, load_profile
 from edge_agent.simulator import serve_rtu, serve_tcp
-from edge_agent.sources.base import SourceError
-from edge_agent.sources.modbus import ModbusReader
+from edge_agent.sources.base import Source, SourceError
 from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.configfile import ConfigError
 from iotwire.messages import Reading
@@ -99,19 +106,36 @@ def _print_readings(title: str, readings: tuple[Reading, ...]) -> None:
     console.print(table)
 
 
-async def _read_once(targets: list[tuple[str, RtuBus | TcpBus, int, Profile]]) -> bool:
-    buses = {bus.name: ModbusBus(bus) for _, bus, _, _ in targets}
+async def _first_reading(reader: Source, patience_s: float) -> tuple[Reading, ...]:
+    """A reading, allowing a streaming instrument `patience_s` to send its first line."""
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return await reader.read()
+        except SourceError:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(0.2)
+
+
+async def _read_once(loaded: LoadedAgent, only: str | None) -> bool:
+    buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
+    readers = build_readers(loaded, buses)
+    settings = {s.name: s for s in loaded.config.sources}
     ok = True
     try:
-        for name, bus, unit, profile in targets:
-            reader = ModbusReader(name, buses[bus.name], unit, profile)
+        for name, reader in readers.items():
+            if only not in (None, name):
+                continue
+            source = settings[name]
+            patience = source.max_age_s + 1 if isinstance(source, SerialLineSource) else 0.0
             try:
-                _print_readings(
-                    f"{name}: {profile.model} on {reader.endpoint}", await reader.read()
-                )
+                _print_readings(f"{name} ({source.type})", await _first_reading(reader, patience))
             except SourceError as exc:
                 ok = False
                 console.print(f"[red]{name}: {escape(str(exc))}[/red]", highlight=False)
+            finally:
+                await reader.close()
     finally:
         for bus in buses.values():
             bus.close()
@@ -134,31 +158,47 @@ def read(
     timeout_s: float = 1.0,
 ) -> None:
     """Read sensors once and print the decoded values: every source of a config, or one
-    device given by profile, unit and port. A quick check on site."""
+    Modbus device given by profile, unit and port. A quick check on site."""
     _setup_logging("critical")
     try:
         if config is not None:
             loaded = load_agent(config)
-            targets = [
-                (s.name, loaded.buses[s.bus], s.unit, p)
-                for s in loaded.config.sources
-                if source in (None, s.name)
-                and isinstance(s, ModbusSource)
-                and isinstance(p := loaded.profiles[s.name], Profile)
-            ]
-            if not targets:
-                raise _fail(ValueError(f"no Modbus source named {source!r} in {config}"))
+            if source is not None and source not in {s.name for s in loaded.config.sources}:
+                raise _fail(ValueError(f"no source named {source!r} in {config}"))
         elif profile is not None:
             chosen = load_profile(find_profile(profile, [], Path.cwd()))
             if not isinstance(chosen, Profile):
-                raise _fail(ValueError(f"{profile} is a line profile; `read` reads Modbus devices"))
+                raise _fail(ValueError(f"{profile} is a line profile; give it a config"))
             bus = _bus_from_flags(serial, host, tcp_port, chosen, baudrate, parity, timeout_s)
-            targets = [(profile, bus, unit, chosen)]
+            loaded = LoadedAgent(
+                config=AgentConfig.model_validate(
+                    {
+                        "device": {
+                            "id": "cli",
+                            "site": "cli",
+                            "kind": "air",
+                            "name": "edge-agent read",
+                        },
+                        "buses": [bus.model_dump()],
+                        "sources": [
+                            {
+                                "type": "modbus",
+                                "name": "device",
+                                "bus": bus.name,
+                                "unit": unit,
+                                "profile": profile,
+                            }
+                        ],
+                    }
+                ),
+                profiles={"device": chosen},
+                buses={bus.name: bus},
+            )
         else:
             raise typer.BadParameter("give --config, or --profile with --serial or --host")
     except (ConfigError, LookupError, ValidationError) as exc:
         raise _fail(exc) from None
-    if not asyncio.run(_read_once(targets)):
+    if not asyncio.run(_read_once(loaded, source)):
         raise typer.Exit(1)
 
 
