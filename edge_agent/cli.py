@@ -23,7 +23,7 @@ from edge_agent.config import (
     TcpBus,
     load_agent,
 )
-from edge_agent.profiles import Profile, find_profile, load_profile
+from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from edge_agent.simulator import serve_rtu, serve_tcp
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.sources.modbus_bus import ModbusBus
@@ -82,16 +82,21 @@ def _bus_from_flags(
         raise typer.BadParameter("give either --serial PORT or --host HOST")
     if host is not None:
         return TcpBus(type="tcp", name="cli", host=host, port=tcp_port, timeout_s=timeout_s)
+    if profile.serial is None and (baudrate is None or parity is None):
+        raise typer.BadParameter(
+            "this profile does not state serial settings: give --baudrate and --parity"
+        )
+    stated = profile.serial or SerialSettings()
     return RtuBus.model_validate(
         {
             "type": "rtu",
             "name": "cli",
             "port": serial,
             "timeout_s": timeout_s,
-            "baudrate": baudrate or profile.serial.baudrate,
-            "parity": parity or profile.serial.parity,
-            "stopbits": profile.serial.stopbits,
-            "bytesize": profile.serial.bytesize,
+            "baudrate": baudrate or stated.baudrate,
+            "parity": parity or stated.parity,
+            "stopbits": stated.stopbits,
+            "bytesize": stated.bytesize,
         }
     )
 
@@ -322,9 +327,8 @@ def simulate(
 
     async def serve_until_signalled() -> None:
         if serial is not None:
-            settings = first.serial.model_copy(
-                update={"baudrate": baudrate or first.serial.baudrate}
-            )
+            stated = first.serial or SerialSettings()
+            settings = stated.model_copy(update={"baudrate": baudrate or stated.baudrate})
             server = await serve_rtu(devices, serial, settings, seed)
             where = f"{serial} at {settings.baudrate} baud"
         else:

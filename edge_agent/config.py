@@ -172,11 +172,15 @@ _SERIAL_FIELDS = ("baudrate", "parity", "stopbits", "bytesize")
 
 def _settle_serial(bus: RtuBus, profiles: list[Profile]) -> tuple[RtuBus, str | None]:
     """Fill the bus's unset serial settings from its units' profiles, or say why not."""
+    stated = [p.serial for p in profiles if p.serial is not None]
+    if profiles and not stated and any(getattr(bus, f) is None for f in _SERIAL_FIELDS):
+        unset = ", ".join(f for f in _SERIAL_FIELDS if getattr(bus, f) is None)
+        return bus, f"no profile on this bus states its serial settings; set {unset} on the bus"
     chosen: dict[str, object] = {}
     for field in _SERIAL_FIELDS:
         if getattr(bus, field) is not None:
             continue
-        wanted = {getattr(p.serial, field) for p in profiles} or {getattr(SerialSettings(), field)}
+        wanted = {getattr(s, field) for s in stated} or {getattr(SerialSettings(), field)}
         if len(wanted) > 1:
             return bus, (
                 f"the units' profiles disagree on {field} ({', '.join(map(str, sorted(wanted)))}); "

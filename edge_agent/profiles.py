@@ -125,7 +125,9 @@ class Profile(_Strict):
         description="where the register map comes from: datasheet title, revision, address"
     )
     protocol: Literal["modbus"] = "modbus"
-    serial: SerialSettings = SerialSettings()
+    serial: SerialSettings | None = Field(
+        default=SerialSettings(), description="null when the source does not state them"
+    )
     word_order: Order = "big"
     byte_order: Order = "big"
     max_block: Annotated[int, Field(ge=1, le=125)] = Field(

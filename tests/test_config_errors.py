@@ -158,3 +158,24 @@ def test_cli_keeps_patterns_in_messages_intact(tmp_path):
     result = run_cli("edge-agent", "read", "--config", str(path))
     assert result.returncode == 2
     assert "^[a-z0-9][a-z0-9-]{0,62}$" in result.stdout.replace("\n", "")
+
+
+def test_a_profile_without_serial_settings_needs_them_on_the_bus(tmp_path):
+    text = (
+        "device: {id: a, site: s, kind: domestic_water, name: n}\n"
+        "buses: [{name: line, type: rtu, port: /dev/ttyUSB0}]\n"
+        "sources: [{name: ph, type: modbus, bus: line, unit: 3, profile: yosemitech-y532}]\n"
+    )
+    found = problems(write(tmp_path, text))
+    assert found == [
+        (
+            "buses[0]",
+            "no profile on this bus states its serial settings; "
+            "set baudrate, parity, stopbits, bytesize on the bus",
+        )
+    ]
+    given = text.replace(
+        "port: /dev/ttyUSB0",
+        "port: /dev/ttyUSB0, baudrate: 9600, parity: N, stopbits: 1, bytesize: 8",
+    )
+    assert load_agent(write(tmp_path, given)).buses["line"].baudrate == 9600

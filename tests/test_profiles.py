@@ -33,11 +33,13 @@ def profile_with(*points: Point, **options) -> Profile:
 
 
 @pytest.mark.parametrize("path", BUILTIN, ids=lambda p: p.stem)
-def test_builtin_profiles_load_and_cite_a_source(path):
+def test_builtin_profiles_load_cite_a_source_and_can_be_simulated(path):
     profile = load_profile(path)
     assert profile.source.strip()
-    values = profile.fields if isinstance(profile, LineProfile) else profile.points
-    assert all(v.range is not None for v in values)
+    if isinstance(profile, LineProfile):
+        assert all(f.range is not None for f in profile.fields)
+    else:  # the simulator needs one of them; vendor profiles give a range only if documented
+        assert all(p.range is not None or p.typical is not None for p in profile.points)
 
 
 @settings(max_examples=400, deadline=None)
