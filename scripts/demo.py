@@ -105,6 +105,14 @@ async def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
             return
 
 
+async def wait_for_log(path: Path, text: str, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while text not in await asyncio.to_thread(path.read_text, errors="replace"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{path.name} never said {text!r}; see {path}")
+        await asyncio.sleep(0.1)
+
+
 def write_yaml(path: Path, data: object) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return path
@@ -196,6 +204,9 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         processes["collector"] = await start(
             "collector", [str(BIN / "collector"), "run", "-c", str(collector_config)], logs
         )
+        # Agents start sending at once; a message that reaches the broker before the
+        # collector's first subscription has no session to wait in.
+        await wait_for_log(logs / "collector.log", "subscribed to")
         for index, station in enumerate(STATIONS):
             port = free_port()
             profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")

@@ -58,6 +58,9 @@ def test_readings_flow_from_a_modbus_device_to_the_store_and_the_query_cli(
         },
     )
     processes.start("collector", "collector", "run", "-c", str(collector_config))
+    # A message published before the collector's first subscription has no session to
+    # wait in: start the agent once the collector is listening, as an operator would.
+    wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
     agent = processes.start("agent", "edge-agent", "run", "-c", str(agent_config))
 
     store = SqliteStore(store_path)

@@ -37,6 +37,14 @@ def test_gaps_are_the_missing_sequence_numbers(tmp_path):
     assert (device.messages, device.gaps) == (5, 4)
 
 
+def test_a_lost_first_message_is_a_gap_too(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite")
+    for seq in (3, 4, 5):
+        store.write("dd", message("air-1", seq, seq, pm10=1.0), T0)
+    [device] = store.devices()
+    assert (device.messages, device.gaps) == (3, 2)
+
+
 def test_same_sample_time_under_a_new_sequence_number_is_not_stored_twice(tmp_path):
     # An agent whose outbox was wiped re-sends a sample with a fresh number: the series
     # key (device, sensor, parameter, time) still keeps one row.

@@ -3,7 +3,8 @@
 Readings are keyed on series + sample time, so a message delivered twice stores its
 samples once. Every data message's (device, seq) goes into a ledger in the same
 transaction as its data: the ledger is how the collector counts duplicates and gaps, and
-because it commits with the data, the count is exact even across crashes.
+because it commits with the data, the count is exact even across crashes. Sequences start
+at 1, so a device's gaps are counted from 1: a lost first message is a gap like any other.
 """
 
 import sqlite3
@@ -145,7 +146,7 @@ class SqliteStore:
     def devices(self) -> list[DeviceRow]:
         sql = """
             SELECT d.device, d.site, d.state, d.version, d.last_seen, d.duplicates,
-                   count(l.seq), coalesce(max(l.seq) - min(l.seq) + 1 - count(l.seq), 0)
+                   count(l.seq), coalesce(max(l.seq) - count(l.seq), 0)
             FROM devices d LEFT JOIN ledger l ON l.device = d.device
             GROUP BY d.device ORDER BY d.device
         """
