@@ -34,7 +34,6 @@ STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 class IngestStats:
     received: int = 0
     stored_messages: int = 0
-    stored_rows: int = 0
     duplicates: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     store_failures: int = 0
@@ -145,7 +144,6 @@ class Ingest:
             outcome = await asyncio.to_thread(self._store.write, topic.site, message, received)
             self.stats.duplicates += outcome.duplicate
             self.stats.stored_messages += not outcome.duplicate
-            self.stats.stored_rows += outcome.rows
         return None
 
     def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:

@@ -28,8 +28,6 @@ class SourceStats:
     errors: int = 0
     overruns: int = 0
     last_error: str = ""
-    last_ok: datetime | None = None
-    last_readings: tuple[Reading, ...] = ()
 
 
 def fault_readings(source: Source) -> tuple[Reading, ...]:
@@ -79,8 +77,6 @@ async def poll(
                 log.info("source %s: reading again", source.name)
             stats.reads += 1
             stats.last_error = ""
-            stats.last_ok = sampled
-            stats.last_readings = readings
         due = first_tick(clock(), interval_us)
         if due > tick + 1:
             missed = due - tick - 1

@@ -9,9 +9,9 @@ it dies uncleanly.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -26,15 +26,6 @@ from iotwire.messages import Status
 from iotwire.topics import Channel, topic_for
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class UplinkStats:
-    connected: bool = False
-    sessions: int = 0
-    published: int = 0
-    last_publish: datetime | None = None
-    last_error: str = ""
 
 
 class Uplink:
@@ -53,7 +44,6 @@ class Uplink:
         self._boot_id = boot_id
         self._window = window
         self._rng = random.Random()  # noqa: S311 - jitter, not security
-        self.stats = UplinkStats()
 
     def _topic(self, channel: Channel) -> str:
         return topic_for(self._broker.topic_prefix, self._device.site, self._device.id, channel)
@@ -84,8 +74,6 @@ class Uplink:
                     timeout=10,
                 ) as client:
                     attempt = 0
-                    self.stats.connected = True
-                    self.stats.sessions += 1
                     log.info("connected to %s:%s", self._broker.host, self._broker.port)
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
@@ -97,16 +85,11 @@ class Uplink:
                     )
                     return
             except aiomqtt.MqttError as exc:
-                self.stats.last_error = str(exc)
-            finally:
-                self.stats.connected = False
-            delay = backoff_delay(attempt, self._rng)
-            attempt += 1
-            log.warning("broker unreachable (%s); retrying in %.1f s", self.stats.last_error, delay)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                continue
+                delay = backoff_delay(attempt, self._rng)
+                attempt += 1
+                log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         changed = self._outbox.changed
@@ -137,5 +120,3 @@ class Uplink:
             for entry in batch:
                 group.create_task(client.publish(self._topic(entry.channel), entry.payload, qos=1))
         self._outbox.remove(entry.seq for entry in batch)
-        self.stats.published += len(batch)
-        self.stats.last_publish = datetime.now(UTC)
