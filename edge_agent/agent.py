@@ -53,20 +53,7 @@ class Agent:
         self.boot_id = uuid.uuid4().hex
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite")
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
-        self.readers: dict[str, Source] = {}
-        for source in self._config.sources:
-            profile = loaded.profiles.get(source.name)
-            if isinstance(source, WifiApSource):
-                reader: Source = WifiApReader(source)
-            elif isinstance(source, ModbusSource) and isinstance(profile, Profile):
-                reader: Source = ModbusReader(
-                    source.name, self.buses[source.bus], source.unit, profile
-                )
-            elif isinstance(source, SerialLineSource) and isinstance(profile, LineProfile):
-                reader = SerialLineReader(source, profile)
-            else:
-                raise TypeError(f"source {source.name}: profile does not fit its type")
-            self.readers[source.name] = reader
+        self.readers = build_readers(loaded, self.buses)
         self.source_stats = {name: SourceStats() for name in self.readers}
         self.uplink = Uplink(self._config.broker, self._device, self.outbox, self.boot_id)
 

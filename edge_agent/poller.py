@@ -61,7 +61,7 @@ async def poll(
     tick = first_tick(clock(), interval_us)
     while True:
         sampled = _EPOCH + timedelta(microseconds=tick * interval_us)
-        await asyncio.sleep(max(0.0, (sampled - _EPOCH).total_seconds() - clock()))
+        await asyncio.sleep(max(0.0, tick * interval_us / 1_000_000 - clock()))
         try:
             readings = await asyncio.wait_for(source.read(), timeout=READ_SHARE * interval_s)
         except (SourceError, TimeoutError) as exc:
