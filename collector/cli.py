@@ -6,19 +6,21 @@ import logging
 import re
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from collector.config import load_collector
+from collector.config import CollectorConfig, load_collector
 from collector.ingest import Ingest
-from collector.query import ReadingQuery
-from collector.stores.sqlite import SqliteStore
+from collector.maintenance import maintain
+from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
+from collector.stores import Store, StoreUnavailableError, open_store
 from iotwire.configfile import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
@@ -27,6 +29,7 @@ console = Console()
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+T = TypeVar("T")
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -34,12 +37,32 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _open_store(config: Path) -> SqliteStore:
+def _settings(config: Path) -> CollectorConfig:
     try:
-        settings = load_collector(config)
+        return load_collector(config)
     except ConfigError as exc:
         raise _fail(exc) from None
-    return SqliteStore(settings.store.path)
+
+
+def _open_store(config: Path) -> Store:
+    return open_store(_settings(config))
+
+
+def _ask(store: Store, question: Callable[[Store], T]) -> T:
+    """Run one question against the store, closing it after; an unreachable store is an
+    error message, not a traceback."""
+    try:
+        return question(store)
+    except StoreUnavailableError as exc:
+        raise _fail(exc) from None
+    finally:
+        store.close()
+
+
+def parse_window(text: str) -> timedelta:
+    if match := _DURATION.match(text):
+        return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    raise typer.BadParameter(f"{text!r} is not a window like 30s, 15m, 1h, 1d")
 
 
 def parse_when(text: str, now: datetime) -> datetime:
@@ -61,11 +84,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    try:
-        settings = load_collector(config)
-    except ConfigError as exc:
-        raise _fail(exc) from None
-    store = SqliteStore(settings.store.path)
+    settings = _settings(config)
+    store = open_store(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -73,7 +93,9 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         ingest = Ingest(settings.broker, settings.ingest, store)
-        await ingest.run(stop)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(maintain(store, settings.retention, stop))
+            await ingest.run(stop)
         s = ingest.stats
         logging.info(
             "stopped: %d received, %d stored, %d duplicate, %d invalid",
@@ -89,76 +111,140 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         store.close()
 
 
-@app.command()
-def query(
-    config: ConfigOption,
-    device: Annotated[list[str] | None, typer.Option(help="device id (repeatable)")] = None,
-    parameter: Annotated[list[str] | None, typer.Option(help="parameter (repeatable)")] = None,
-    since: Annotated[str, typer.Option(help="15m, 2h, 7d or an ISO time")] = "1h",
-    until: Annotated[str | None, typer.Option(help="end, same forms as --since")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
-    csv_out: Annotated[
-        bool, typer.Option("--csv", help="CSV on stdout instead of a table")
-    ] = False,
-) -> None:
-    """Print stored readings, oldest first."""
-    now = datetime.now(UTC)
-    store = _open_store(config)
-    try:
-        rows = store.query(
-            ReadingQuery(
-                start=parse_when(since, now),
-                end=parse_when(until, now) if until else None,
-                devices=tuple(device or ()),
-                parameters=tuple(parameter or ()),
-                limit=limit,
-            )
-        )
-    finally:
-        store.close()
-    header = ("time", "site", "device", "sensor", "parameter", "value", "unit", "quality")
+def _emit(title: str, header: Sequence[str], rows: list[tuple[str, ...]], csv_out: bool) -> None:
     if csv_out:
         out = csv.writer(sys.stdout)
         out.writerow(header)
-        for r in rows:
-            out.writerow(
-                (
-                    r.ts.isoformat(),
-                    r.site,
-                    r.device,
-                    r.sensor,
-                    r.parameter,
-                    r.value,
-                    r.unit,
-                    r.quality,
-                )
-            )
+        out.writerows(rows)
         return
-    table = Table(title=f"{len(rows)} reading(s)")
+    table = Table(title=title)
     for name in header:
         table.add_column(name, no_wrap=name != "unit")
-    for r in rows:
-        table.add_row(
-            r.ts.strftime("%Y-%m-%d %H:%M:%S"),
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console.print(table)
+
+
+def _number(value: float | None, csv_out: bool) -> str:
+    if value is None:
+        return ""
+    return repr(value) if csv_out else f"{value:.4g}"
+
+
+def _when(ts: datetime, csv_out: bool) -> str:
+    return ts.isoformat() if csv_out else ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+DeviceOption = Annotated[list[str] | None, typer.Option(help="device id (repeatable)")]
+ParameterOption = Annotated[list[str] | None, typer.Option(help="parameter (repeatable)")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]
+
+
+@app.command()
+def query(
+    config: ConfigOption,
+    device: DeviceOption = None,
+    parameter: ParameterOption = None,
+    since: Annotated[str, typer.Option(help="15m, 2h, 7d or an ISO time")] = "1h",
+    until: Annotated[str | None, typer.Option(help="end, same forms as --since")] = None,
+    every: Annotated[
+        str | None, typer.Option(help="aggregate over windows of this length: 15m, 1h, 1d")
+    ] = None,
+    fn: Annotated[
+        list[Aggregate] | None, typer.Option(help="aggregate (repeatable), with --every")
+    ] = None,
+    rollup: Annotated[
+        bool, typer.Option(help="aggregate from the hourly rollup (kept longer than raw data)")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    csv_out: CsvOption = False,
+) -> None:
+    """Print stored readings oldest first, or with --every their aggregates per window
+    (only readings of quality ok count)."""
+    now = datetime.now(UTC)
+    start, end = parse_when(since, now), parse_when(until, now) if until else None
+    devices_, parameters = tuple(device or ()), tuple(parameter or ())
+    if every is None:
+        if fn or rollup:
+            raise _fail(ValueError("--fn and --rollup aggregate: give --every too"))
+        rows = _ask(
+            _open_store(config),
+            lambda store: store.query(
+                ReadingQuery(start, end, devices_, parameters, limit),
+            ),
+        )
+        header = ("time", "site", "device", "sensor", "parameter", "value", "unit", "quality")
+        table = [
+            (
+                _when(r.ts, csv_out),
+                r.site,
+                r.device,
+                r.sensor,
+                r.parameter,
+                _number(r.value, csv_out),
+                r.unit,
+                r.quality,
+            )
+            for r in rows
+        ]
+        _emit(f"{len(rows)} reading(s)", header, table, csv_out)
+        return
+    functions = tuple(fn or (Aggregate.MEAN,))
+    try:
+        question = AggregateQuery(
+            start, end or now, parse_window(every), functions, devices_, parameters
+        )
+    except ValueError as exc:
+        raise _fail(exc) from None
+    windows = _ask(_open_store(config), lambda store: store.aggregate(question, rollup=rollup))
+    header = ("window", "site", "device", "sensor", "parameter", "unit", *functions)
+    table = [
+        (
+            _when(r.window_start, csv_out),
             r.site,
             r.device,
             r.sensor,
             r.parameter,
-            f"{r.value:.4g}",
             r.unit,
-            r.quality,
+            *(_number(v, csv_out) for v in r.values),
         )
-    console.print(table)
+        for r in windows[:limit]
+    ]
+    _emit(f"{len(windows)} window(s) of {every}", header, table, csv_out)
+
+
+@app.command()
+def latest(
+    config: ConfigOption,
+    device: DeviceOption = None,
+    parameter: ParameterOption = None,
+    csv_out: CsvOption = False,
+) -> None:
+    """The newest ok value of every series: what each station reads now."""
+    rows = _ask(
+        _open_store(config),
+        lambda store: store.latest(LatestQuery(tuple(device or ()), tuple(parameter or ()))),
+    )
+    header = ("time", "site", "device", "sensor", "parameter", "value", "unit")
+    table = [
+        (
+            _when(r.ts, csv_out),
+            r.site,
+            r.device,
+            r.sensor,
+            r.parameter,
+            _number(r.value, csv_out),
+            r.unit,
+        )
+        for r in rows
+    ]
+    _emit(f"{len(rows)} series", header, table, csv_out)
 
 
 @app.command()
 def devices(config: ConfigOption) -> None:
     """Each known device: state, last seen, and the message accounting that proves delivery."""
-    store = _open_store(config)
-    try:
-        rows = store.devices()
-    finally:
-        store.close()
+    rows = _ask(_open_store(config), lambda store: store.devices())
     table = Table(
         "device", "site", "state", "version", "last seen", "messages", "duplicates", "gaps"
     )

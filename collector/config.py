@@ -1,13 +1,15 @@
 """The collector's configuration, loaded and checked like the agent's."""
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from iotwire.configfile import RelativePath, StrictModel, load_model
 from iotwire.connection import BrokerSettings
 from iotwire.topics import IDENT_PATTERN
+
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
 
 class SqliteStoreSettings(StrictModel):
@@ -17,7 +19,70 @@ class SqliteStoreSettings(StrictModel):
     path: RelativePath = Path("/var/lib/collector/telemetry.sqlite")
 
 
-StoreSettings = Annotated[SqliteStoreSettings, Field(discriminator="kind")]
+class InfluxStoreSettings(StrictModel):
+    """An InfluxDB server: `v2` writes to /api/v2/write (InfluxDB 2.x, 3.x and 1.8+),
+    `v1` to /write for 1.x servers older than 1.8. Queries are InfluxQL in both cases."""
+
+    kind: Literal["influxdb"]
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://127.0.0.1:8086"
+    api: Literal["v2", "v1"] = "v2"
+    database: Name = Field(default="telemetry", description="InfluxQL database (v1, DBRP)")
+    raw_policy: Name = Field(default="raw", description="retention policy of raw data")
+    hourly_policy: Name = Field(default="hourly", description="policy of hourly rollups")
+    org: str | None = Field(default=None, description="v2: organisation")
+    bucket: Name = Field(default="telemetry", description="v2: bucket of raw data")
+    hourly_bucket: Name = Field(default="telemetry_hourly", description="v2: rollup bucket")
+    token_file: RelativePath | None = Field(default=None, description="v2: file with the token")
+    username: str | None = Field(default=None, description="v1: user")
+    password_file: RelativePath | None = Field(default=None, description="v1: password file")
+    ca_file: RelativePath | None = Field(default=None, description="CA for an https url")
+    create_dbrp: bool = Field(
+        default=True, description="v2: map database/policy to the buckets when unmapped"
+    )
+    manage_policies: bool = Field(
+        default=True, description="v1: create the database and its retention policies"
+    )
+    batch_points: Annotated[int, Field(ge=1, le=100_000)] = 5000
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    retry_for_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=30.0, description="keep retrying 5xx and network errors this long"
+    )
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        if self.password_file is not None and self.username is None:
+            raise ValueError("password_file needs a username")
+        if self.api == "v1" and self.token_file is not None:
+            raise ValueError("token_file is for api v2; api v1 uses username and password_file")
+        return self
+
+    def secret(self) -> str | None:
+        path = self.token_file or self.password_file
+        return path.read_text(encoding="utf-8").strip() if path else None
+
+
+StoreSettings = Annotated[SqliteStoreSettings | InfluxStoreSettings, Field(discriminator="kind")]
+
+
+class RetentionSettings(StrictModel):
+    """How long data is kept. The hourly rollup is recomputed over `late_hours`, so a
+    backlog that arrives after an outage still lands in its hour's aggregates: keep it at
+    least as long as an agent's outbox holds messages."""
+
+    raw_days: Annotated[int, Field(ge=1, le=36_500)] = 90
+    hourly_days: Annotated[int, Field(ge=1, le=36_500)] = 1825
+    late_hours: Annotated[int, Field(ge=1, le=24 * 90)] = 48
+    every_s: Annotated[float, Field(ge=1, le=86_400)] = Field(
+        default=600.0, description="how often the rollup and purge run"
+    )
+
+    @model_validator(mode="after")
+    def _order(self) -> Self:
+        if self.hourly_days < self.raw_days:
+            raise ValueError("hourly_days must not be shorter than raw_days")
+        if self.late_hours > self.raw_days * 24:
+            raise ValueError("late_hours must fit inside raw_days: the rollup reads raw data")
+        return self
 
 
 class IngestSettings(StrictModel):
@@ -25,11 +90,15 @@ class IngestSettings(StrictModel):
     share_group: Annotated[str, Field(pattern=f"^{IDENT_PATTERN}$")] | None = Field(
         default=None, description="MQTT 5 shared-subscription group, to split load"
     )
+    batch_messages: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        default=500, description="most messages committed to the store at once"
+    )
 
 
 class CollectorConfig(StrictModel):
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = SqliteStoreSettings(kind="sqlite")
+    retention: RetentionSettings = RetentionSettings()
     ingest: IngestSettings = IngestSettings()
 
 

@@ -18,10 +18,10 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from collector.config import IngestSettings
-from collector.stores.base import Store
+from collector.stores.base import Delivery, Store
 from iotwire.codec import DecodeError, decode
 from iotwire.connection import BrokerSettings, backoff_delay
-from iotwire.messages import MODEL_FOR_CHANNEL, Health, Status, Telemetry
+from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, Status, Telemetry
 from iotwire.topics import Channel, TopicError, parse_topic, subscription
 
 log = logging.getLogger(__name__)
@@ -116,15 +116,41 @@ class Ingest:
                 if receiving not in done:
                     receiving.cancel()
                     return
-                message = receiving.result()
-                await self.handle(str(message.topic), message.payload, datetime.now(UTC))
-                _ack(client, message)
+                # Whatever else has already arrived joins the batch: one store commit for
+                # many messages under load, no added wait when the stream is quiet.
+                batch = [receiving.result()]
+                while len(messages) and len(batch) < self._settings.batch_messages:
+                    batch.append(await anext(messages))
+                received = datetime.now(UTC)
+                await self.handle_batch([(str(m.topic), m.payload) for m in batch], received)
+                for message in batch:
+                    _ack(client, message)
         finally:
             stopping.cancel()
 
-    async def handle(self, topic_text: str, payload: object, received: datetime) -> None:
-        """Validate and store one message; raise only if the store itself failed."""
-        self.stats.received += 1
+    async def handle_batch(self, batch: list[tuple[str, object]], received: datetime) -> None:
+        """Validate and store a batch; raise only if the store itself failed, and then
+        nothing of the batch counts as stored."""
+        self.stats.received += len(batch)
+        deliveries: list[Delivery] = []
+        for topic_text, payload in batch:
+            match self._decode(topic_text, payload):
+                case (site, Status() as status):
+                    await asyncio.to_thread(self._store.record_status, site, status, received)
+                case (site, Telemetry() | Health() as message):
+                    deliveries.append(Delivery(site, message, received))
+        if not deliveries:
+            return
+        outcomes = await asyncio.to_thread(self._store.write_batch, deliveries)
+        for outcome in outcomes:
+            if outcome.rejected:
+                self._reject("store_rejected", ValueError(outcome.rejected))
+            elif outcome.duplicate:
+                self.stats.duplicates += 1
+            else:
+                self.stats.stored_messages += 1
+
+    def _decode(self, topic_text: str, payload: object) -> tuple[str, Message] | None:
         try:
             topic = parse_topic(topic_text, self._broker.topic_prefix)
         except TopicError as exc:
@@ -138,13 +164,7 @@ class Ingest:
         if message.device != topic.device:
             mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
             return self._reject("device_mismatch", mismatch, topic_text)
-        if isinstance(message, Status):
-            await asyncio.to_thread(self._store.record_status, topic.site, message, received)
-        elif isinstance(message, Telemetry | Health):
-            outcome = await asyncio.to_thread(self._store.write, topic.site, message, received)
-            self.stats.duplicates += outcome.duplicate
-            self.stats.stored_messages += not outcome.duplicate
-        return None
+        return topic.site, message
 
     def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
         first = self.stats.invalid[reason] == 0

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs against, when they are missing:
-# Mosquitto (broker), InfluxDB (store), socat (virtual serial pairs).
+# Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
+# server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -8,6 +9,7 @@ declare -A binary_of=(
   [mosquitto-clients]=/usr/bin/mosquitto_sub
   [influxdb]=/usr/bin/influxd
   [socat]=/usr/bin/socat
+  [victoria-metrics]=/usr/bin/victoria-metrics
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import BIN, free_port, wait_for_port, wait_until
+from tests.helpers import BIN, free_port, wait_for_http, wait_for_port, wait_until
 
 MOSQUITTO = Path("/usr/sbin/mosquitto")
 
@@ -46,6 +46,113 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.stop()
+
+
+INFLUXD = Path("/usr/bin/influxd")
+VICTORIA_METRICS = Path("/usr/bin/victoria-metrics")
+
+
+class Influxd:
+    """A real InfluxDB 1.x server on a temporary data directory; tests may stop it,
+    kill it and start it again on the same data and port."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._config = workdir / "influxdb.conf"
+        self._log = workdir / "influxd.log"
+        self._config.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{workdir}/meta"
+[data]
+  dir = "{workdir}/data"
+  wal-dir = "{workdir}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+"""
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self._log.open("ab")
+        self.process = subprocess.Popen(
+            [str(INFLUXD), "-config", str(self._config)], stdout=log, stderr=log
+        )
+        wait_for_http(f"{self.url}/ping")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    """One server for the session; each test gets its own database on it."""
+    if not INFLUXD.exists():
+        pytest.fail("influxd is not installed: run `make test`, which installs it")
+    server = Influxd(tmp_path_factory.mktemp("influxd"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def own_influxd(tmp_path: Path) -> Iterator[Influxd]:
+    """A server of the test's own, for tests that stop or kill it."""
+    server = Influxd(tmp_path / "influxd")
+    server.start()
+    yield server
+    server.stop()
+
+
+class VictoriaMetrics:
+    """VictoriaMetrics takes InfluxDB line protocol on /api/v2/write: a real server for
+    the v2 write path, read back through its export API."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._data = workdir / "vm-data"
+        self._log = workdir / "victoria-metrics.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self._log.open("ab")
+        self.process = subprocess.Popen(
+            [
+                str(VICTORIA_METRICS),
+                f"-storageDataPath={self._data}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                "-retentionPeriod=100y",
+                "-search.latencyOffset=0s",
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        wait_for_http(f"{self.url}/health")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+@pytest.fixture
+def victoria_metrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    if not VICTORIA_METRICS.exists():
+        pytest.fail("victoria-metrics is not installed: run `make test`, which installs it")
+    server = VictoriaMetrics(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
 class Processes:

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,6 +28,21 @@ def wait_for_port(port: int, timeout_s: float = 15.0) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on 127.0.0.1:{port}") from None
             time.sleep(0.05)
+
+
+def wait_for_http(url: str, timeout_s: float = 30.0) -> None:
+    """Until the server answers `url` with a success status."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - test URL
+                if response.status < 300:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout_s:g} s")
+        time.sleep(0.1)
 
 
 def wait_until(

@@ -114,7 +114,7 @@ def test_an_unreachable_device_backs_off_then_recovers():
 
 
 def test_simulated_values_stay_in_the_typical_band():
-    rng = random.Random(1)  # noqa: S311
+    rng = random.Random(1)
     for point in profile("pq-sim-air").points:
         low, high = point.typical
         values = [simulated_value(point, t * 7.0, 0.3, rng) for t in range(500)]

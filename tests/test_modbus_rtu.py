@@ -137,7 +137,7 @@ class CorruptingLink:
 
     def __init__(self, a: str, b: str, seed: int = 7) -> None:
         self._fds = [os.open(a, os.O_RDWR | os.O_NOCTTY), os.open(b, os.O_RDWR | os.O_NOCTTY)]
-        self._rng = random.Random(seed)  # noqa: S311
+        self._rng = random.Random(seed)
         self.noisy = False
         self.corrupted = 0
 

@@ -1,6 +1,23 @@
-"""Where time series go. Stores take decoded iotwire messages and know nothing of MQTT."""
+"""Where the collector keeps what it receives: the embedded SQLite file or InfluxDB."""
 
-from collector.stores.base import Store, WriteOutcome
+from collector.config import CollectorConfig, SqliteStoreSettings
+from collector.stores.base import Delivery, Store, StoreUnavailableError, WriteOutcome
+from collector.stores.influxdb import InfluxStore
 from collector.stores.sqlite import SqliteStore
 
-__all__ = ["SqliteStore", "Store", "WriteOutcome"]
+
+def open_store(config: CollectorConfig) -> Store:
+    if isinstance(config.store, SqliteStoreSettings):
+        return SqliteStore(config.store.path, config.retention)
+    return InfluxStore(config.store, config.retention)
+
+
+__all__ = [
+    "Delivery",
+    "InfluxStore",
+    "SqliteStore",
+    "Store",
+    "StoreUnavailableError",
+    "WriteOutcome",
+    "open_store",
+]

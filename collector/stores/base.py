@@ -1,30 +1,71 @@
-"""The contract every store keeps."""
+"""The contract every store keeps, so ingest, CLI and API never ask which one they hold."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from collector.query import DeviceRow, ReadingQuery, ReadingRow
+from collector.query import (
+    AggregateQuery,
+    AggregateRow,
+    DeviceRow,
+    LatestQuery,
+    ReadingQuery,
+    ReadingRow,
+)
 from iotwire.messages import Health, Status, Telemetry
 
 
 @dataclass(frozen=True)
+class Delivery:
+    """One data message as it reached the collector."""
+
+    site: str
+    message: Telemetry | Health
+    received: datetime
+
+
+@dataclass(frozen=True)
 class WriteOutcome:
-    """What one message did to the store: rows added, or nothing because it came before."""
+    """What one message did to the store: rows written, a repeat of an earlier
+    delivery, or refused by the store for its content (then `rejected` says why)."""
 
     rows: int
     duplicate: bool
+    rejected: str | None = None
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot commit now; nothing of the batch may be acknowledged."""
 
 
 class Store(Protocol):
-    def write(self, site: str, message: Telemetry | Health, received: datetime) -> WriteOutcome:
-        """Commit the message and its sequence number together, idempotently."""
+    def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+        """Commit every message with its sequence number, idempotently: one outcome per
+        delivery, in order. Raises StoreUnavailableError when the batch could not be
+        committed; a message the store refuses is an outcome, not an exception."""
         ...
 
     def record_status(self, site: str, status: Status, received: datetime) -> None: ...
 
     def query(self, query: ReadingQuery) -> list[ReadingRow]: ...
 
+    def aggregate(self, query: AggregateQuery, *, rollup: bool = False) -> list[AggregateRow]:
+        """Windows of `ok` values; from the hourly rollup when `rollup`, which needs a
+        window of whole hours and reaches back as far as the rollup is kept."""
+        ...
+
+    def latest(self, query: LatestQuery) -> list[ReadingRow]: ...
+
     def devices(self) -> list[DeviceRow]: ...
+
+    def roll_up(self, start: datetime, end: datetime) -> int:
+        """Recompute the hourly aggregates of the hours in [start, end); returns rows."""
+        ...
+
+    def purge(self, now: datetime) -> int:
+        """Delete what is past its retention; returns rows deleted (0 where the server
+        enforces retention itself)."""
+        ...
 
     def close(self) -> None: ...

@@ -8,11 +8,27 @@ at 1, so a device's gaps are counted from 1: a lost first message is a gap like 
 """
 
 import sqlite3
-from datetime import UTC, datetime
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from collector.query import DeviceRow, ReadingQuery, ReadingRow
-from collector.stores.base import WriteOutcome
+from collector.config import RetentionSettings
+from collector.query import (
+    Aggregate,
+    AggregateQuery,
+    AggregateRow,
+    DeviceRow,
+    LatestQuery,
+    ReadingQuery,
+    ReadingRow,
+    aggregate_order,
+    from_micros,
+    latest_order,
+    to_micros,
+)
+from collector.stores.base import Delivery, WriteOutcome
 from iotwire.messages import Health, Status, Telemetry
 
 _SCHEMA = """
@@ -23,6 +39,14 @@ CREATE TABLE IF NOT EXISTS readings (
     PRIMARY KEY (device, sensor, parameter, ts)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS readings_by_time ON readings (ts);
+CREATE TABLE IF NOT EXISTS readings_hourly (
+    device TEXT NOT NULL, sensor TEXT NOT NULL, parameter TEXT NOT NULL, hour INTEGER NOT NULL,
+    site TEXT NOT NULL, unit TEXT NOT NULL,
+    mean REAL NOT NULL, min REAL NOT NULL, max REAL NOT NULL, last REAL NOT NULL,
+    count INTEGER NOT NULL, sum REAL NOT NULL,
+    PRIMARY KEY (device, sensor, parameter, hour, site, unit)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS readings_hourly_by_time ON readings_hourly (hour);
 CREATE TABLE IF NOT EXISTS health (
     device TEXT NOT NULL, ts INTEGER NOT NULL, site TEXT NOT NULL, seq INTEGER NOT NULL,
     body TEXT NOT NULL,
@@ -42,49 +66,85 @@ CREATE TABLE IF NOT EXISTS devices (
 
 _ROW_COLUMNS = "ts, site, device, sensor, parameter, value, unit, quality"
 _ROW_ORDER = "ts, device, sensor, parameter"
+_SERIES = "device, sensor, parameter, site, unit"
+_USABLE = "quality = 'ok' AND value IS NOT NULL"
+_HOUR_US = 3_600_000_000
 
 
-def _micros(ts: datetime) -> int:
-    """Exact integer microseconds since the epoch: a float would blur the series key."""
-    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+def _window_start(column: str, window_us: int) -> str:
+    """Epoch-aligned window start, floor division also for times before 1970."""
+    w = int(window_us)
+    return f"({column} - (({column} % {w}) + {w}) % {w})"
 
 
-def _from_micros(us: int) -> datetime:
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+def _filters(
+    column_of_time: str,
+    start: datetime | None,
+    end: datetime | None,
+    devices: tuple[str, ...],
+    parameters: tuple[str, ...],
+) -> tuple[str, list[object]]:
+    clauses, args = ["1=1"], []
+    if start is not None:
+        clauses.append(f"{column_of_time} >= ?")
+        args.append(to_micros(start))
+    if end is not None:
+        clauses.append(f"{column_of_time} < ?")
+        args.append(to_micros(end))
+    for column, wanted in (("device", devices), ("parameter", parameters)):
+        if wanted:
+            clauses.append(f"{column} IN ({','.join('?' * len(wanted))})")
+            args.extend(wanted)
+    return " AND ".join(clauses), args
 
 
 class SqliteStore:
-    def __init__(self, path: Path, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        retention: RetentionSettings | None = None,
+        busy_timeout_s: float = 10.0,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._retention = retention or RetentionSettings()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         self._db.executescript(_SCHEMA)
+        # Ingest and the rollup run in different threads; one connection means one
+        # transaction at a time, or one thread's COMMIT would end the other's.
+        self._lock = threading.RLock()
 
-    def write(self, site: str, message: Telemetry | Health, received: datetime) -> WriteOutcome:
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.execute(
-                "INSERT INTO devices (device, site) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (message.device, site),
-            )
-            fresh = db.execute(
-                "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?)",
-                (message.device, message.seq, message.kind, _micros(received)),
-            ).rowcount
-            rows = self._insert(site, message) if fresh else 0
-            db.execute(
-                "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?),"
-                " duplicates = duplicates + ? WHERE device = ?",
-                (_micros(received), 0 if fresh else 1, message.device),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+        """One transaction for the whole batch: one fsync however many messages."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                outcomes = [self._write_one(d) for d in batch]
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return outcomes
+
+    def _write_one(self, delivery: Delivery) -> WriteOutcome:
+        db, message, site = self._db, delivery.message, delivery.site
+        received = to_micros(delivery.received)
+        db.execute(
+            "INSERT INTO devices (device, site) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (message.device, site),
+        )
+        fresh = db.execute(
+            "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?)",
+            (message.device, message.seq, message.kind, received),
+        ).rowcount
+        rows = self._insert(site, message) if fresh else 0
+        db.execute(
+            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?),"
+            " duplicates = duplicates + ? WHERE device = ?",
+            (received, 0 if fresh else 1, message.device),
+        )
         return WriteOutcome(rows=rows, duplicate=not fresh)
 
     def _insert(self, site: str, message: Telemetry | Health) -> int:
@@ -92,14 +152,14 @@ class SqliteStore:
             body = message.model_dump_json(exclude={"v", "kind", "device", "seq", "ts"})
             return self._db.execute(
                 "INSERT OR IGNORE INTO health VALUES (?, ?, ?, ?, ?)",
-                (message.device, _micros(message.ts), site, message.seq, body),
+                (message.device, to_micros(message.ts), site, message.seq, body),
             ).rowcount
         rows = [
             (
                 message.device,
                 sample.sensor,
                 r.parameter,
-                _micros(sample.ts),
+                to_micros(sample.ts),
                 site,
                 r.value,
                 r.unit,
@@ -114,34 +174,116 @@ class SqliteStore:
         return self._db.total_changes - before
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:
+        with self._lock:
+            self._record_status(site, status, received)
+
+    def _record_status(self, site: str, status: Status, received: datetime) -> None:
         self._db.execute(
             "INSERT INTO devices (device, site, state, version, boot_id, last_seen)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (device) DO UPDATE SET"
             " site = excluded.site, state = excluded.state, version = excluded.version,"
             " boot_id = excluded.boot_id,"
             " last_seen = max(coalesce(last_seen, 0), excluded.last_seen)",
-            (status.device, site, status.state, status.version, status.boot_id, _micros(received)),
+            (
+                status.device,
+                site,
+                status.state,
+                status.version,
+                status.boot_id,
+                to_micros(received),
+            ),
         )
 
+    def _rows(self, sql: str, args: Sequence[object]) -> list[tuple[Any, ...]]:
+        """A read, never in the middle of another thread's write transaction."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # Only fixed clause text is interpolated into the statements below; every value is a
+    # bound parameter.
+
     def query(self, query: ReadingQuery) -> list[ReadingRow]:
-        clauses, args = ["1=1"], []
-        if query.start is not None:
-            clauses.append("ts >= ?")
-            args.append(_micros(query.start))
-        if query.end is not None:
-            clauses.append("ts < ?")
-            args.append(_micros(query.end))
-        for column, wanted in (("device", query.devices), ("parameter", query.parameters)):
-            if wanted:
-                clauses.append(f"{column} IN ({','.join('?' * len(wanted))})")
-                args.extend(wanted)
-        # Only fixed clause text is interpolated; every value is a bound parameter.
-        where = " AND ".join(clauses)
+        where, args = _filters("ts", query.start, query.end, query.devices, query.parameters)
         sql = f"SELECT {_ROW_COLUMNS} FROM readings WHERE {where} ORDER BY {_ROW_ORDER} LIMIT ?"  # noqa: S608
         return [
-            ReadingRow(_from_micros(ts), *rest)
-            for ts, *rest in self._db.execute(sql, (*args, query.limit))
+            ReadingRow(from_micros(ts), *rest)
+            for ts, *rest in self._rows(sql, (*args, query.limit))
         ]
+
+    def aggregate(self, query: AggregateQuery, *, rollup: bool = False) -> list[AggregateRow]:
+        window_us = int(query.window.total_seconds()) * 1_000_000
+        if rollup:
+            if window_us % _HOUR_US:
+                raise ValueError(f"the hourly rollup answers whole hours, not {query.window}")
+            table, time, usable = "readings_hourly", "hour", "1=1"
+            columns = "sum(sum) / sum(count), min(min), max(max), sum(count), max(hour)"
+            last = "last"
+        else:
+            table, time, usable = "readings", "ts", _USABLE
+            columns = "avg(value), min(value), max(value), count(value), max(ts)"
+            last = "value"
+        where, args = _filters(time, query.start, query.end, query.devices, query.parameters)
+        sql = f"""
+            WITH w AS (
+                SELECT {_window_start(time, window_us)} AS win, {_SERIES},
+                       {columns} AS last_time
+                FROM {table} WHERE {usable} AND {where}
+                GROUP BY win, {_SERIES}
+            )
+            SELECT w.*, r.{last} FROM w JOIN {table} r
+              ON r.device = w.device AND r.sensor = w.sensor AND r.parameter = w.parameter
+             AND r.site = w.site AND r.unit = w.unit AND r.{time} = w.last_time
+        """  # noqa: S608
+        rows = []
+        for (
+            win,
+            device,
+            sensor,
+            parameter,
+            site,
+            unit,
+            mean,
+            low,
+            high,
+            count,
+            _,
+            last_value,
+        ) in self._rows(sql, args):
+            found = {
+                Aggregate.MEAN: mean,
+                Aggregate.MIN: low,
+                Aggregate.MAX: high,
+                Aggregate.LAST: last_value,
+                Aggregate.COUNT: count,
+            }
+            rows.append(
+                AggregateRow(
+                    window_start=from_micros(win),
+                    site=site,
+                    device=device,
+                    sensor=sensor,
+                    parameter=parameter,
+                    unit=unit,
+                    values=tuple(float(found[f]) for f in query.functions),
+                )
+            )
+        return sorted(rows, key=aggregate_order)
+
+    def latest(self, query: LatestQuery) -> list[ReadingRow]:
+        where, args = _filters("ts", None, None, query.devices, query.parameters)
+        if query.at is not None:
+            where += " AND ts <= ?"
+            args.append(to_micros(query.at))
+        sql = f"""
+            WITH m AS (
+                SELECT {_SERIES}, max(ts) AS ts FROM readings
+                WHERE {_USABLE} AND {where} GROUP BY {_SERIES}
+            )
+            SELECT {", ".join(f"r.{c.strip()}" for c in _ROW_COLUMNS.split(","))}
+            FROM m JOIN readings r USING (device, sensor, parameter, ts)
+        """  # noqa: S608
+        rows = [ReadingRow(from_micros(ts), *rest) for ts, *rest in self._rows(sql, args)]
+        return sorted(rows, key=latest_order)
 
     def devices(self) -> list[DeviceRow]:
         sql = """
@@ -156,15 +298,47 @@ class SqliteStore:
                 site=site,
                 state=state,
                 version=version,
-                last_seen=_from_micros(last_seen) if last_seen is not None else None,
+                last_seen=from_micros(last_seen) if last_seen is not None else None,
                 messages=messages,
                 duplicates=duplicates,
                 gaps=gaps,
             )
             for device, site, state, version, last_seen, duplicates, messages, gaps in (
-                self._db.execute(sql)
+                self._rows(sql, ())
             )
         ]
+
+    def roll_up(self, start: datetime, end: datetime) -> int:
+        where, args = _filters("ts", start, end, (), ())
+        hour = _window_start("ts", _HOUR_US)
+        sql = f"""
+            INSERT OR REPLACE INTO readings_hourly
+            WITH w AS (
+                SELECT {hour} AS hour, {_SERIES}, avg(value) AS mean, min(value) AS min,
+                       max(value) AS max, count(value) AS count, sum(value) AS sum,
+                       max(ts) AS last_ts
+                FROM readings WHERE {_USABLE} AND {where} GROUP BY hour, {_SERIES}
+            )
+            SELECT w.device, w.sensor, w.parameter, w.hour, w.site, w.unit,
+                   w.mean, w.min, w.max, r.value, w.count, w.sum
+            FROM w JOIN readings r ON r.device = w.device AND r.sensor = w.sensor
+             AND r.parameter = w.parameter AND r.ts = w.last_ts
+        """  # noqa: S608
+        with self._lock, self._db:
+            return self._db.execute(sql, args).rowcount
+
+    def purge(self, now: datetime) -> int:
+        raw_before = to_micros(now - timedelta(days=self._retention.raw_days))
+        hourly_before = to_micros(now - timedelta(days=self._retention.hourly_days))
+        with self._lock, self._db:
+            return sum(
+                self._db.execute(sql, (before,)).rowcount
+                for sql, before in (
+                    ("DELETE FROM readings WHERE ts < ?", raw_before),
+                    ("DELETE FROM health WHERE ts < ?", raw_before),
+                    ("DELETE FROM readings_hourly WHERE hour < ?", hourly_before),
+                )
+            )
 
     def close(self) -> None:
         self._db.close()

@@ -1,0 +1,422 @@
+"""The InfluxDB store: line protocol in, InfluxQL out, the same answers as the SQLite store.
+
+Raw data (readings, health) goes to the raw retention policy (v1) or bucket (v2); the
+hourly rollup and the delivery accounting (ledger, duplicates, device status) go to the
+long-kept one, so gap counts outlive the raw data they describe.
+
+A batch is written in three steps, in this order: look up which of its messages the
+ledger already holds (those are duplicates and are not written again), write the data of
+the rest, then their ledger points. A crash between the last two leaves data without a
+ledger point; the broker redelivers, the data is rewritten onto the same points and the
+ledger completed, so every message is still counted once.
+
+Failures are sorted: 5xx, 429 and network errors are retried with backoff for
+`retry_for_s`, then the batch fails as a whole (StoreUnavailableError) and nothing of it
+is acknowledged. A batch the server refuses for its content (400, 413, 422) is split in
+halves until the refused messages stand alone; those are counted as rejected, the rest is
+written.
+"""
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from influxdb_client.domain.dbrp_create import DBRPCreate
+from influxdb_client.service.dbr_ps_service import DBRPsService
+
+from collector.config import InfluxStoreSettings, RetentionSettings
+from collector.query import (
+    AggregateQuery,
+    AggregateRow,
+    DeviceRow,
+    LatestQuery,
+    ReadingQuery,
+    ReadingRow,
+    aggregate_order,
+    latest_order,
+    reading_order,
+)
+from collector.stores import influxql as ql
+from collector.stores import line_protocol as lp
+from collector.stores.base import Delivery, StoreUnavailableError, WriteOutcome
+from collector.stores.influx_http import InfluxHttp, RejectedError, Target, TransientError
+from iotwire.connection import backoff_delay
+from iotwire.messages import Health, Status
+
+log = logging.getLogger(__name__)
+
+_ROLLUP_FIELDS = ("mean", "min", "max", "last", "count", "sum")
+T = TypeVar("T")
+
+
+@dataclass
+class InfluxWriteStats:
+    requests: int = 0
+    points: int = 0
+    retries: int = 0
+    rejected_messages: int = 0
+
+
+@dataclass
+class _DeviceFacts:
+    """What three accounting queries say about one device, gathered into its row."""
+
+    site: str
+    state: str = "unknown"
+    version: str = ""
+    messages: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    last_seen: datetime | None = field(default=None)
+
+    def saw(self, when: datetime) -> None:
+        self.last_seen = when if self.last_seen is None else max(self.last_seen, when)
+
+    def row(self, device: str) -> DeviceRow:
+        return DeviceRow(
+            device=device,
+            site=self.site,
+            state=self.state,
+            version=self.version,
+            last_seen=self.last_seen,
+            messages=self.messages,
+            duplicates=self.duplicates,
+            gaps=self.gaps,
+        )
+
+
+class InfluxStore:
+    def __init__(self, settings: InfluxStoreSettings, retention: RetentionSettings) -> None:
+        self._settings = settings
+        self._retention = retention
+        self._http = InfluxHttp(settings)
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self._prepared = threading.Lock()
+        self._is_prepared = False
+        db = ql.ident(settings.database)
+        raw, hourly = ql.ident(settings.raw_policy), ql.ident(settings.hourly_policy)
+        self._raw = f"{db}.{raw}"
+        self._long = f"{db}.{hourly}"
+        self.stats = InfluxWriteStats()
+
+    # -- writing ---------------------------------------------------------------------
+
+    def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+        self._prepare()
+        seen = self._delivered(batch)
+        outcomes: list[WriteOutcome | None] = [None] * len(batch)
+        fresh: list[int] = []
+        for i, d in enumerate(batch):
+            key = (d.message.device, d.message.seq)
+            if key in seen:
+                outcomes[i] = WriteOutcome(rows=0, duplicate=True)
+            else:
+                seen.add(key)
+                fresh.append(i)
+        data = {i: self._data_lines(batch[i]) for i in fresh}
+        rejected = self._write_messages(fresh, data)
+        accounting = [
+            lp.delivery_line(batch[i].site, batch[i].message, batch[i].received) for i in fresh
+        ]
+        accounting += [
+            lp.duplicate_line(d.message, d.received)
+            for d, o in zip(batch, outcomes, strict=True)
+            if o is not None
+        ]
+        self._send_all(accounting, Target.HOURLY)
+        for i in fresh:
+            reason = rejected.get(i)
+            outcomes[i] = WriteOutcome(
+                rows=0 if reason else len(data[i]), duplicate=False, rejected=reason
+            )
+        return [o for o in outcomes if o is not None]
+
+    def record_status(self, site: str, status: Status, received: datetime) -> None:
+        self._prepare()
+        self._send([lp.status_line(site, status, received)], Target.HOURLY)
+
+    @staticmethod
+    def _data_lines(delivery: Delivery) -> list[str]:
+        message = delivery.message
+        if isinstance(message, Health):
+            return [lp.health_line(delivery.site, message)]
+        return list(lp.reading_lines(delivery.site, message))
+
+    def _delivered(self, batch: Sequence[Delivery]) -> set[tuple[str, int]]:
+        """The (device, seq) pairs of this batch that the ledger already holds."""
+        keys: dict[str, list[int]] = {}
+        for d in batch:
+            keys.setdefault(d.message.device, []).append(lp.delivery_key(d.message))
+        statements = [
+            f'SELECT "seq" FROM {self._long}."delivery" WHERE "device" = {ql.literal(device)}'
+            f" AND time >= {min(times)} AND time <= {max(times)}"
+            for device, times in keys.items()
+        ]
+        found: set[tuple[str, int]] = set()
+        for device, result in zip(keys, self._query(";".join(statements)), strict=True):
+            for series in result:
+                found.update((device, int(r["seq"])) for r in series.records())
+        return found
+
+    def _write_messages(self, order: list[int], data: dict[int, list[str]]) -> dict[int, str]:
+        """Write in chunks of about `batch_points`; returns the refused messages and why."""
+        rejected: dict[int, str] = {}
+        chunk: list[int] = []
+        points = 0
+        for i in order:
+            if chunk and points + len(data[i]) > self._settings.batch_points:
+                self._write_or_split(chunk, data, rejected)
+                chunk, points = [], 0
+            chunk.append(i)
+            points += len(data[i])
+        if chunk:
+            self._write_or_split(chunk, data, rejected)
+        return rejected
+
+    def _write_or_split(
+        self, chunk: list[int], data: dict[int, list[str]], rejected: dict[int, str]
+    ) -> None:
+        try:
+            self._send([line for i in chunk for line in data[i]], Target.RAW)
+        except RejectedError as exc:
+            if len(chunk) == 1:
+                rejected[chunk[0]] = str(exc)
+                self.stats.rejected_messages += 1
+                log.warning("InfluxDB refused a message, dropped: %s", exc)
+                return
+            half = len(chunk) // 2
+            self._write_or_split(chunk[:half], data, rejected)
+            self._write_or_split(chunk[half:], data, rejected)
+
+    def _send_all(self, lines: list[str], target: Target) -> None:
+        size = self._settings.batch_points
+        for start in range(0, len(lines), size):
+            self._send(lines[start : start + size], target)
+
+    def _send(self, lines: list[str], target: Target) -> None:
+        """One write, retried through transient failures for `retry_for_s`."""
+        self._retrying(lambda: self._http.write(lines, target))
+        self.stats.requests += 1
+        self.stats.points += len(lines)
+
+    def _query(self, statement: str, *, write: bool = False) -> list[list[ql.Series]]:
+        return self._retrying(lambda: self._http.query(statement, write=write))
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        deadline = time.monotonic() + self._settings.retry_for_s
+        tries = 0
+        while True:
+            try:
+                return attempt()
+            except TransientError as exc:
+                delay = backoff_delay(tries, self._rng)
+                if time.monotonic() + delay > deadline:
+                    raise StoreUnavailableError(
+                        f"InfluxDB at {self._settings.url}: {exc}"
+                    ) from None
+                if tries == 0:
+                    log.warning(
+                        "InfluxDB failed (%s); retrying for up to %.0f s",
+                        exc,
+                        self._settings.retry_for_s,
+                    )
+                tries += 1
+                self.stats.retries += 1
+                time.sleep(delay)
+
+    # -- start-up --------------------------------------------------------------------
+
+    def _prepare(self) -> None:
+        """Create what the store needs on the server, once, at first use: a server that is
+        down when the collector starts is waited for like any other outage."""
+        with self._prepared:
+            if self._is_prepared:
+                return
+            if self._settings.api == "v1" and self._settings.manage_policies:
+                self._retrying(self._create_policies)
+            elif self._settings.api == "v2" and self._settings.create_dbrp:
+                self._retrying(self._map_buckets)
+            self._is_prepared = True
+
+    def _create_policies(self) -> None:
+        s, r = self._settings, self._retention
+        db = ql.ident(s.database)
+        self._http.query(f"CREATE DATABASE {db}", write=True)
+        [existing] = self._http.query(f"SHOW RETENTION POLICIES ON {db}", write=True)
+        names = {rec["name"] for series in existing for rec in series.records()}
+        for policy, days, default in (
+            (s.raw_policy, r.raw_days, True),
+            (s.hourly_policy, r.hourly_days, False),
+        ):
+            verb = "ALTER" if policy in names else "CREATE"
+            self._http.query(
+                f"{verb} RETENTION POLICY {ql.ident(policy)} ON {db} DURATION {days}d"
+                f" REPLICATION 1{' DEFAULT' if default else ''}",
+                write=True,
+            )
+
+    def _map_buckets(self) -> None:
+        s = self._settings
+        client = self._http.client
+        if client is None or s.org is None:
+            raise StoreUnavailableError("InfluxDB v2 needs `org` to map its buckets")
+        service = DBRPsService(client.api_client)
+        for bucket_name, policy in ((s.bucket, s.raw_policy), (s.hourly_bucket, s.hourly_policy)):
+            if service.get_dbr_ps(org=s.org, db=s.database, rp=policy).content:
+                continue
+            bucket = client.buckets_api().find_bucket_by_name(bucket_name)
+            if bucket is None:
+                raise StoreUnavailableError(
+                    f"bucket {bucket_name!r} does not exist in org {s.org!r}; create it with"
+                    f" its retention, e.g. `influx bucket create -n {bucket_name} -r 90d`"
+                )
+            service.post_dbrp(
+                DBRPCreate(
+                    org=s.org,
+                    bucket_id=bucket.id,
+                    database=s.database,
+                    retention_policy=policy,
+                    default=policy == s.raw_policy,
+                )
+            )
+            log.info("mapped InfluxQL %s/%s to bucket %s", s.database, policy, bucket_name)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def query(self, query: ReadingQuery) -> list[ReadingRow]:
+        self._prepare()
+        conditions = [
+            *ql.time_range(query.start, query.end),
+            ql.any_of("device", query.devices),
+            ql.any_of("parameter", query.parameters),
+        ]
+        columns = ", ".join(ql.ident(c) for c in ("value", "quality", *ql.SERIES_TAGS))
+        [result] = self._query(
+            f'SELECT {columns} FROM {self._raw}."reading"{ql.where(conditions)}'
+            f" ORDER BY time ASC LIMIT {int(query.limit)}"
+        )
+        rows = [
+            ReadingRow(
+                ts=ql.micros_time(r["time"]),
+                site=r["site"],
+                device=r["device"],
+                sensor=r["sensor"],
+                parameter=r["parameter"],
+                value=r["value"],
+                unit=r["unit"] or "",
+                quality=r["quality"],
+            )
+            for series in result
+            for r in series.records()
+        ]
+        return sorted(rows, key=reading_order)
+
+    def aggregate(self, query: AggregateQuery, *, rollup: bool = False) -> list[AggregateRow]:
+        self._prepare()
+        if rollup and query.window % timedelta(hours=1):
+            raise ValueError(f"the hourly rollup answers whole hours, not {query.window}")
+        source = f'{self._long}."reading_hourly"' if rollup else f'{self._raw}."reading"'
+        [result] = self._query(ql.aggregate_statement(source, query, rollup))
+        rows = [
+            AggregateRow(
+                window_start=ql.micros_time(r["time"]),
+                values=tuple(float(r[f.value]) for f in query.functions),
+                **_series_identity(series.tags),
+            )
+            for series in result
+            for r in series.records()
+        ]
+        return sorted(rows, key=aggregate_order)
+
+    def latest(self, query: LatestQuery) -> list[ReadingRow]:
+        self._prepare()
+        conditions = [
+            "\"quality\" = 'ok'",
+            f"time <= {ql.time_literal(query.at)}" if query.at else None,
+            ql.any_of("device", query.devices),
+            ql.any_of("parameter", query.parameters),
+        ]
+        [result] = self._query(
+            f'SELECT last("value") AS "value" FROM {self._raw}."reading"'
+            f"{ql.where(conditions)} GROUP BY {', '.join(map(ql.ident, ql.SERIES_TAGS))}"
+        )
+        rows = [
+            ReadingRow(
+                ts=ql.micros_time(r["time"]),
+                value=r["value"],
+                quality="ok",
+                **_series_identity(series.tags),
+            )
+            for series in result
+            for r in series.records()
+        ]
+        return sorted(rows, key=latest_order)
+
+    def devices(self) -> list[DeviceRow]:
+        self._prepare()
+        by_device = 'GROUP BY "device"'
+        status, ledger, duplicates = self._query(
+            f'SELECT "state", "version", "site" FROM {self._long}."device_status"'
+            f" {by_device} ORDER BY time DESC LIMIT 1;"
+            'SELECT count("seq") AS "messages", max("seq") AS "top",'
+            ' max("received") AS "received", last("site") AS "site"'
+            f' FROM {self._long}."delivery" {by_device};'
+            f'SELECT count("seq") AS "n" FROM {self._long}."duplicate" {by_device}'
+        )
+        found: dict[str, _DeviceFacts] = {}
+        for series in ledger:
+            [r] = series.records()
+            found[series.tags["device"]] = _DeviceFacts(
+                site=r["site"],
+                messages=r["messages"],
+                gaps=r["top"] - r["messages"],
+                last_seen=ql.micros_time(r["received"]),
+            )
+        for series in status:
+            [r] = series.records()
+            facts = found.setdefault(series.tags["device"], _DeviceFacts(site=r["site"]))
+            facts.state, facts.version = r["state"], r["version"]
+            facts.saw(ql.micros_time(r["time"]))
+        for series in duplicates:
+            [r] = series.records()
+            found.setdefault(series.tags["device"], _DeviceFacts(site="")).duplicates = r["n"]
+        return [f.row(device) for device, f in sorted(found.items())]
+
+    # -- retention -------------------------------------------------------------------
+
+    def roll_up(self, start: datetime, end: datetime) -> int:
+        self._prepare()
+        select = ", ".join(f'{f}("value") AS {ql.ident(f)}' for f in _ROLLUP_FIELDS)
+        conditions = ["\"quality\" = 'ok'", *ql.time_range(start, end)]
+        [result] = self._query(
+            f'SELECT {select} FROM {self._raw}."reading"{ql.where(conditions)}'
+            f" GROUP BY time(1h), {', '.join(map(ql.ident, ql.SERIES_TAGS))} fill(none)"
+        )
+        lines = [_hourly_line(series.tags, r) for series in result for r in series.records()]
+        self._send_all(lines, Target.HOURLY)
+        return len(lines)
+
+    def purge(self, now: datetime) -> int:
+        """The server's retention policies (v1) or bucket retention (v2) delete old data."""
+        return 0
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _series_identity(tags: dict[str, str]) -> dict[str, str]:
+    return {t: tags.get(t) or "" for t in ql.SERIES_TAGS}
+
+
+def _hourly_line(tags: dict[str, str], record: dict[str, Any]) -> str:
+    tag_text = ",".join(f"{t}={lp.tag(tags[t])}" for t in sorted(tags) if tags[t])
+    fields = ",".join(
+        f"count={int(record['count'])}i" if f == "count" else f"{f}={float(record[f])!r}"
+        for f in _ROLLUP_FIELDS
+    )
+    return f"reading_hourly,{tag_text} {fields} {int(record['time']) * 1000}"

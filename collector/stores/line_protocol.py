@@ -1,0 +1,110 @@
+"""Messages as InfluxDB line protocol: the schema of the InfluxDB store, in one place.
+
+| measurement     | tags                                 | fields                                  |
+|-----------------|--------------------------------------|-----------------------------------------|
+| reading         | site, device, sensor, parameter, unit| value (absent for a fault), quality, seq|
+| reading_hourly  | site, device, sensor, parameter, unit| mean, min, max, last, count, sum        |
+| health          | site, device                         | uptime_s, load1, ..., source_errors.<n> |
+| delivery        | device                               | seq, kind, site, received (µs)          |
+| duplicate       | device                               | seq                                     |
+| device_status   | device                               | site, state, version, boot_id           |
+
+Tags hold the low-cardinality identity of a series; everything per sample is a field (plate
+text, when plates arrive, is a field too: a tag per plate would explode the series index).
+A point's series plus its timestamp is its key, so writing a message twice stores it once.
+
+A `delivery` point's time is derived from the message itself, its first sample time
+floored to the second plus `seq` nanoseconds, so a redelivery lands on the same point and
+the store can look it up by time, the one index InfluxDB has on fields' points.
+
+The lines are formatted here rather than with influxdb-client's `Point`, which builds a
+dict per point and costs several times the HTTP write it feeds.
+"""
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from collector.query import to_micros
+from iotwire.messages import Health, Status, Telemetry
+
+_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
+_KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
+_STRING = str.maketrans({'"': r"\"", "\\": "\\\\"})
+_NS_PER_S = 1_000_000_000
+
+
+def tag(value: str) -> str:
+    return value.translate(_KEY)
+
+
+def string_field(value: str) -> str:
+    return '"' + value.translate(_STRING) + '"'
+
+
+def ns(ts: datetime) -> int:
+    return to_micros(ts) * 1000
+
+
+def reading_lines(site: str, message: Telemetry) -> Iterator[str]:
+    head = f"reading,device={tag(message.device)},site={tag(site)}"
+    seq = f"seq={message.seq}i"
+    for sample in message.samples:
+        series = f"{head},sensor={tag(sample.sensor)}"
+        when = ns(sample.ts)
+        for r in sample.readings:
+            unit = f",unit={tag(r.unit)}" if r.unit else ""
+            value = f"value={r.value!r}," if r.value is not None else ""
+            yield (
+                f"{series},parameter={tag(r.parameter)}{unit} "
+                f'{value}quality="{r.quality.value}",{seq} {when}'
+            )
+
+
+def health_line(site: str, message: Health) -> str:
+    fields = [
+        f"uptime_s={message.uptime_s!r}",
+        f"load1={message.load1!r}",
+        f"mem_used_pct={message.mem_used_pct!r}",
+        f"disk_used_pct={message.disk_used_pct!r}",
+        f"outbox_depth={message.outbox_depth}i",
+        f"outbox_dropped={message.outbox_dropped}i",
+        f"clock={string_field(message.clock.value)}",
+        f"boot_id={string_field(message.boot_id)}",
+        f"seq={message.seq}i",
+    ]
+    if message.cpu_temp_c is not None:
+        fields.append(f"cpu_temp_c={message.cpu_temp_c!r}")
+    fields += [f"source_errors.{tag(k)}={v}i" for k, v in message.source_errors.items()]
+    fields += [f"bus_errors.{tag(k)}={v}i" for k, v in message.bus_errors.items()]
+    series = f"health,device={tag(message.device)},site={tag(site)}"
+    return f"{series} {','.join(fields)} {ns(message.ts)}"
+
+
+def message_time(message: Telemetry | Health) -> datetime:
+    return message.samples[0].ts if isinstance(message, Telemetry) else message.ts
+
+
+def delivery_key(message: Telemetry | Health) -> int:
+    """The ledger point's time in ns: unique per (device, seq), equal for a redelivery."""
+    second = to_micros(message_time(message)) // 1_000_000
+    return second * _NS_PER_S + message.seq % _NS_PER_S
+
+
+def delivery_line(site: str, message: Telemetry | Health, received: datetime) -> str:
+    return (
+        f"delivery,device={tag(message.device)} seq={message.seq}i,"
+        f"kind={string_field(message.kind)},site={string_field(site)},"
+        f"received={to_micros(received)}i {delivery_key(message)}"
+    )
+
+
+def duplicate_line(message: Telemetry | Health, received: datetime) -> str:
+    return f"duplicate,device={tag(message.device)} seq={message.seq}i {ns(received)}"
+
+
+def status_line(site: str, status: Status, received: datetime) -> str:
+    return (
+        f"device_status,device={tag(status.device)} site={string_field(site)},"
+        f"state={string_field(status.state)},version={string_field(status.version)},"
+        f"boot_id={string_field(status.boot_id)} {ns(received)}"
+    )
