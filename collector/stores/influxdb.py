@@ -124,8 +124,8 @@ class InfluxStore:
             lp.delivery_line(batch[i].site, batch[i].message, batch[i].received) for i in fresh
         ]
         accounting += [
-            lp.duplicate_line(d.message, d.received)
-            for d, o in zip(batch, outcomes, strict=True)
+            lp.duplicate_line(d.message, d.received, position)
+            for position, (d, o) in enumerate(zip(batch, outcomes, strict=True))
             if o is not None
         ]
         self._send_all(accounting, Target.HOURLY)

@@ -98,8 +98,10 @@ def delivery_line(site: str, message: Telemetry | Health, received: datetime) ->
     )
 
 
-def duplicate_line(message: Telemetry | Health, received: datetime) -> str:
-    return f"duplicate,device={tag(message.device)} seq={message.seq}i {ns(received)}"
+def duplicate_line(message: Telemetry | Health, received: datetime, position: int) -> str:
+    """One point per repeated delivery; `position` in its batch keeps the repeats of one
+    batch, which share a receive time, from landing on one point."""
+    return f"duplicate,device={tag(message.device)} seq={message.seq}i {ns(received) + position}"
 
 
 def status_line(site: str, status: Status, received: datetime) -> str:

@@ -1,0 +1,169 @@
+"""What only the InfluxDB store does: the v2 write path, and what it does when the server
+is down, failing, or refuses part of a batch. Counted, retried or dropped, nothing else
+lost."""
+
+import json
+import time
+import urllib.parse
+import urllib.request
+from datetime import timedelta
+
+import pytest
+
+from collector.config import InfluxStoreSettings
+from collector.query import ReadingQuery
+from collector.stores import line_protocol as lp
+from collector.stores.base import Delivery, StoreUnavailableError
+from collector.stores.influx_http import InfluxHttp, RejectedError, Target
+from iotwire.messages import ClockSync, Health
+from tests.faulty_http import FaultyRelay
+from tests.helpers import wait_until
+from tests.store_cases import T0, influx_store, message
+
+
+def batch(first_seq: int, count: int, device: str = "air-1") -> list[Delivery]:
+    return [
+        Delivery("dd", message(device, seq, seq, pm10=float(seq), no2=seq / 2), T0)
+        for seq in range(first_seq, first_seq + count)
+    ]
+
+
+def health(seq: int) -> Health:
+    return Health(
+        device="air-1",
+        seq=seq,
+        ts=T0 + timedelta(minutes=seq),
+        clock=ClockSync.SYNCED,
+        boot_id="b1",
+        uptime_s=60.0,
+        load1=0.2,
+        mem_used_pct=30.0,
+        disk_used_pct=10.0,
+        outbox_depth=0,
+        outbox_dropped=0,
+        source_errors={"aqms": 3},
+    )
+
+
+def influxql(url: str, statement: str, database: str) -> dict:
+    data = urllib.parse.urlencode({"q": statement, "db": database}).encode()
+    with urllib.request.urlopen(f"{url}/query", data=data, timeout=10) as answer:  # noqa: S310
+        return json.loads(answer.read())
+
+
+def test_the_v2_write_path_lands_in_a_server_speaking_api_v2_write(victoria_metrics):
+    settings = InfluxStoreSettings(
+        kind="influxdb", url=victoria_metrics.url, api="v2", org="pq", bucket="telemetry"
+    )
+    http = InfluxHttp(settings)
+    deliveries = batch(1, 20)
+    try:
+        http.write(
+            [line for d in deliveries for line in lp.reading_lines(d.site, d.message)], Target.RAW
+        )
+    finally:
+        http.close()
+    got: set[tuple] = set()
+
+    def exported() -> bool:
+        # The server makes what it took searchable within a second or so.
+        query = urllib.parse.urlencode({"match[]": '{__name__="reading_value"}'})
+        with urllib.request.urlopen(f"{victoria_metrics.url}/api/v1/export?{query}") as answer:  # noqa: S310
+            series = [json.loads(line) for line in answer.read().splitlines()]
+        got.clear()
+        got.update(
+            (s["metric"]["device"], s["metric"]["parameter"], s["metric"]["unit"], ts, value)
+            for s in series
+            for ts, value in zip(s["timestamps"], s["values"], strict=True)
+        )
+        return len(got) >= 40
+
+    wait_until(exported, timeout_s=15, what="40 values exported")
+    expected = {
+        ("air-1", r.parameter, r.unit, lp.ns(d.message.samples[0].ts) // 1_000_000, r.value)
+        for d in deliveries
+        for r in d.message.samples[0].readings
+    }
+    assert got == expected
+    assert len(got) == 40
+
+
+def test_a_refused_message_is_dropped_alone_and_the_rest_is_stored(influxd):
+    with influx_store(influxd.url) as store:
+        # Make the server refuse one kind of point: the first `source_errors.aqms` it
+        # sees in this shard is a string, so a health message's integer counter conflicts.
+        store.write_batch(batch(1, 1))
+        refused = lp.health_line("dd", health(99)).replace(
+            "source_errors.aqms=3i", 'source_errors.aqms="x"'
+        )
+        store._http.write([refused], Target.RAW)
+        deliveries = [*batch(2, 5), Delivery("dd", health(7), T0), *batch(8, 5)]
+        outcomes = store.write_batch(deliveries)
+        assert [o.rejected is not None for o in outcomes] == [False] * 5 + [True] + [False] * 5
+        assert "field type conflict" in outcomes[5].rejected
+        assert store.stats.rejected_messages == 1
+        stored = store.query(ReadingQuery(limit=10_000))
+        assert sorted({r.ts for r in stored}) == [
+            T0 + timedelta(minutes=m) for m in range(1, 13) if m != 7
+        ]
+        assert len(stored) == 2 * 11
+        [device] = store.devices()
+        # The refused message reached the collector: it is no gap, it is counted as refused.
+        assert (device.messages, device.gaps, device.duplicates) == (12, 0, 0)
+
+
+def test_a_server_error_is_retried_until_it_passes(influxd):
+    with FaultyRelay(influxd.url) as relay, influx_store(relay.url, retry_for_s=30) as store:
+        store.write_batch(batch(1, 1))  # creates the database and policies
+        relay.failures_left = 3
+        outcomes = store.write_batch(batch(2, 10))
+        assert relay.failed == 3
+        assert store.stats.retries == 3
+        assert not any(o.duplicate or o.rejected for o in outcomes)
+        assert len(store.query(ReadingQuery(limit=10_000))) == 2 * 11
+        assert store.devices()[0].messages == 11
+
+
+def test_a_server_error_that_outlasts_the_retries_fails_the_batch_whole(influxd):
+    with FaultyRelay(influxd.url) as relay, influx_store(relay.url, retry_for_s=2) as store:
+        store.write_batch(batch(1, 1))
+        relay.failures_left = 10_000
+        relay.failure_status = 503
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="HTTP 503"):
+            store.write_batch(batch(2, 10))
+        assert time.monotonic() - started < 2 + 2  # bounded by retry_for_s
+        relay.failures_left = 0
+        # The collector acknowledged nothing, so the broker delivers the batch again.
+        outcomes = store.write_batch(batch(2, 10))
+        assert not any(o.duplicate for o in outcomes)
+        assert len(store.query(ReadingQuery(limit=10_000))) == 2 * 11
+        [device] = store.devices()
+        assert (device.messages, device.duplicates, device.gaps) == (11, 0, 0)
+
+
+def test_a_stopped_server_fails_the_batch_and_a_restarted_one_takes_it(own_influxd):
+    with influx_store(own_influxd.url, retry_for_s=1) as store:
+        store.write_batch(batch(1, 5))
+        own_influxd.stop()
+        with pytest.raises(StoreUnavailableError, match="InfluxDB at"):
+            store.write_batch(batch(6, 5))
+        own_influxd.start()
+        store.write_batch(batch(6, 5))
+        store.write_batch(batch(6, 5))  # and once more, as a redelivery would
+        assert len(store.query(ReadingQuery(limit=10_000))) == 2 * 10
+        [device] = store.devices()
+        assert (device.messages, device.duplicates, device.gaps) == (10, 5, 0)
+
+
+def test_a_malformed_line_is_a_rejection_not_a_retry(influxd):
+    influxql(influxd.url, 'CREATE DATABASE "t4xx"', "t4xx")
+    settings = InfluxStoreSettings(
+        kind="influxdb", url=influxd.url, api="v1", database="t4xx", raw_policy="autogen"
+    )
+    http = InfluxHttp(settings)
+    try:
+        with pytest.raises(RejectedError, match="HTTP 400"):
+            http.write(["reading,device=a value=1 notatime"], Target.RAW)
+    finally:
+        http.close()
