@@ -36,10 +36,16 @@ def problems(path: Path) -> list[tuple[str, str]]:
 
 
 def test_every_example_config_loads():
-    agents = [p for p in CONFIGS.glob("*.yaml") if p.name != "collector.yaml"]
+    agents = [p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("collector")]
     kinds = {load_agent(p).config.device.kind for p in agents}
     assert kinds == set(BoxKind)
     assert load_collector(CONFIGS / "collector.yaml").store.kind == "sqlite"
+    influx = load_collector(CONFIGS / "collector-influxdb.yaml")
+    assert (influx.store.kind, influx.store.api, influx.retention.raw_days) == (
+        "influxdb",
+        "v2",
+        90,
+    )
 
 
 def test_relative_paths_resolve_against_the_config_file(tmp_path):
@@ -179,3 +185,17 @@ def test_a_profile_without_serial_settings_needs_them_on_the_bus(tmp_path):
         "port: /dev/ttyUSB0, baudrate: 9600, parity: N, stopbits: 1, bytesize: 8",
     )
     assert load_agent(write(tmp_path, given)).buses["line"].baudrate == 9600
+
+
+def test_collector_store_and_retention_mistakes_name_their_keys(tmp_path):
+    path = write(
+        tmp_path,
+        "store:\n  kind: influxdb\n  api: v1\n  token_file: t\n  batch_points: 0\n"
+        "retention:\n  raw_days: 30\n  hourly_days: 7\n",
+        "collector.yaml",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_collector(path)
+    found = dict(caught.value.problems)
+    assert "greater than or equal to 1" in found["store.batch_points"]
+    assert "hourly_days must not be shorter than raw_days" in found["retention"]

@@ -4,11 +4,12 @@ Raw data (readings, health) goes to the raw retention policy (v1) or bucket (v2)
 hourly rollup and the delivery accounting (ledger, duplicates, device status) go to the
 long-kept one, so gap counts outlive the raw data they describe.
 
-A batch is written in three steps, in this order: look up which of its messages the
-ledger already holds (those are duplicates and are not written again), write the data of
-the rest, then their ledger points. A crash between the last two leaves data without a
-ledger point; the broker redelivers, the data is rewritten onto the same points and the
-ledger completed, so every message is still counted once.
+A batch is written in two steps. First its data, all of it, while the ledger is asked
+which of its messages it already holds: those are duplicates, and writing their data again
+lands on the same points and changes nothing. Then the ledger points of the new messages
+and one point per duplicate. A crash between the steps leaves data without a ledger
+point; the broker redelivers, the data is rewritten onto the same points and the ledger
+completed, so every message is stored and counted once.
 
 Failures are sorted: 5xx, 429 and network errors are retried with backoff for
 `retry_for_s`, then the batch fails as a whole (StoreUnavailableError) and nothing of it
@@ -22,6 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -98,6 +100,7 @@ class InfluxStore:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._prepared = threading.Lock()
         self._is_prepared = False
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="influx-write")
         db = ql.ident(settings.database)
         raw, hourly = ql.ident(settings.raw_policy), ql.ident(settings.hourly_policy)
         self._raw = f"{db}.{raw}"
@@ -108,33 +111,27 @@ class InfluxStore:
 
     def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
         self._prepare()
-        seen = self._delivered(batch)
-        outcomes: list[WriteOutcome | None] = [None] * len(batch)
-        fresh: list[int] = []
+        data = {i: self._data_lines(d) for i, d in enumerate(batch)}
+        # The ledger lookup runs while the data is written: a duplicate's data is written
+        # again onto its own points, which changes nothing and costs less than waiting.
+        lookup = self._workers.submit(self._delivered, batch)
+        writing = self._workers.submit(self._write_messages, list(data), data)
+        ledger = [lp.delivery_line(d.site, d.message, d.received) for d in batch]
+        seen, rejected = lookup.result(), writing.result()
+        outcomes: list[WriteOutcome] = []
+        accounting: list[str] = []
         for i, d in enumerate(batch):
             key = (d.message.device, d.message.seq)
             if key in seen:
-                outcomes[i] = WriteOutcome(rows=0, duplicate=True)
-            else:
-                seen.add(key)
-                fresh.append(i)
-        data = {i: self._data_lines(batch[i]) for i in fresh}
-        rejected = self._write_messages(fresh, data)
-        accounting = [
-            lp.delivery_line(batch[i].site, batch[i].message, batch[i].received) for i in fresh
-        ]
-        accounting += [
-            lp.duplicate_line(d.message, d.received, position)
-            for position, (d, o) in enumerate(zip(batch, outcomes, strict=True))
-            if o is not None
-        ]
-        self._send_all(accounting, Target.HOURLY)
-        for i in fresh:
+                outcomes.append(WriteOutcome(rows=0, duplicate=True))
+                accounting.append(lp.duplicate_line(d.message, d.received, i))
+                continue
+            seen.add(key)
             reason = rejected.get(i)
-            outcomes[i] = WriteOutcome(
-                rows=0 if reason else len(data[i]), duplicate=False, rejected=reason
-            )
-        return [o for o in outcomes if o is not None]
+            outcomes.append(WriteOutcome(0 if reason else len(data[i]), False, reason))
+            accounting.append(ledger[i])
+        self._send_all(accounting, Target.HOURLY)
+        return outcomes
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:
         self._prepare()
@@ -406,6 +403,7 @@ class InfluxStore:
         return 0
 
     def close(self) -> None:
+        self._workers.shutdown()
         self._http.close()
 
 

@@ -21,6 +21,7 @@ The lines are formatted here rather than with influxdb-client's `Point`, which b
 dict per point and costs several times the HTTP write it feeds.
 """
 
+import functools
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -45,19 +46,25 @@ def ns(ts: datetime) -> int:
     return to_micros(ts) * 1000
 
 
+@functools.lru_cache(maxsize=65_536)
+def reading_series(site: str, device: str, sensor: str, parameter: str, unit: str) -> str:
+    """A series' key, escaped once: a fleet has a few thousand series and writes each
+    of them again every few seconds."""
+    unit_tag = f",unit={tag(unit)}" if unit else ""
+    return (
+        f"reading,device={tag(device)},site={tag(site)},sensor={tag(sensor)},"
+        f"parameter={tag(parameter)}{unit_tag}"
+    )
+
+
 def reading_lines(site: str, message: Telemetry) -> Iterator[str]:
-    head = f"reading,device={tag(message.device)},site={tag(site)}"
-    seq = f"seq={message.seq}i"
+    fields_tail = f",seq={message.seq}i"
     for sample in message.samples:
-        series = f"{head},sensor={tag(sample.sensor)}"
         when = ns(sample.ts)
         for r in sample.readings:
-            unit = f",unit={tag(r.unit)}" if r.unit else ""
+            series = reading_series(site, message.device, sample.sensor, r.parameter, r.unit)
             value = f"value={r.value!r}," if r.value is not None else ""
-            yield (
-                f"{series},parameter={tag(r.parameter)}{unit} "
-                f'{value}quality="{r.quality.value}",{seq} {when}'
-            )
+            yield f'{series} {value}quality="{r.quality}"{fields_tail} {when}'
 
 
 def health_line(site: str, message: Health) -> str:
