@@ -4,12 +4,15 @@ Raw data (readings, health) goes to the raw retention policy (v1) or bucket (v2)
 hourly rollup and the delivery accounting (ledger, duplicates, device status) go to the
 long-kept one, so gap counts outlive the raw data they describe.
 
-A batch is written in two steps. First its data, all of it, while the ledger is asked
-which of its messages it already holds: those are duplicates, and writing their data again
-lands on the same points and changes nothing. Then the ledger points of the new messages
-and one point per duplicate. A crash between the steps leaves data without a ledger
-point; the broker redelivers, the data is rewritten onto the same points and the ledger
-completed, so every message is stored and counted once.
+A batch's data is written whole, duplicates included: their points already exist and
+are written over with the same values, which is cheaper than waiting to leave them out.
+The ledger is asked first which of the batch's messages it holds; then, while the data is
+being written, the ledger points of the new messages go in, with one `duplicate` point per
+repeat. The batch counts as committed only when both writes succeeded. If either fails,
+nothing is acknowledged and the broker delivers the batch again: its data is rewritten
+onto the same points, so every sample is stored once, and each message is in the ledger
+once. The only trace of the failure is that a message whose ledger point had gone in is
+counted as a duplicate when it comes again, which it is.
 
 Failures are sorted: 5xx, 429 and network errors are retried with backoff for
 `retry_for_s`, then the batch fails as a whole (StoreUnavailableError) and nothing of it
@@ -23,7 +26,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -100,7 +103,10 @@ class InfluxStore:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._prepared = threading.Lock()
         self._is_prepared = False
-        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="influx-write")
+        # One thread writes data chunks in order while this one formats the next; the
+        # other asks the ledger. Both keep the store's calls synchronous to its caller.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-data")
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-ledger")
         db = ql.ident(settings.database)
         raw, hourly = ql.ident(settings.raw_policy), ql.ident(settings.hourly_policy)
         self._raw = f"{db}.{raw}"
@@ -111,26 +117,29 @@ class InfluxStore:
 
     def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
         self._prepare()
-        data = {i: self._data_lines(d) for i, d in enumerate(batch)}
-        # The ledger lookup runs while the data is written: a duplicate's data is written
-        # again onto its own points, which changes nothing and costs less than waiting.
-        lookup = self._workers.submit(self._delivered, batch)
-        writing = self._workers.submit(self._write_messages, list(data), data)
-        ledger = [lp.delivery_line(d.site, d.message, d.received) for d in batch]
-        seen, rejected = lookup.result(), writing.result()
-        outcomes: list[WriteOutcome] = []
-        accounting: list[str] = []
-        for i, d in enumerate(batch):
-            key = (d.message.device, d.message.seq)
-            if key in seen:
-                outcomes.append(WriteOutcome(rows=0, duplicate=True))
-                accounting.append(lp.duplicate_line(d.message, d.received, i))
-                continue
-            seen.add(key)
+        lookup = self._reader.submit(self._delivered, batch)
+        data, rejected, data_writes = self._write_messages(batch)
+        try:
+            seen = lookup.result()
+            fresh: list[int] = []
+            accounting: list[str] = []
+            for i, d in enumerate(batch):
+                key = (d.message.device, d.message.seq)
+                if key in seen:
+                    accounting.append(lp.duplicate_line(d.message, d.received, i))
+                else:
+                    seen.add(key)
+                    fresh.append(i)
+                    accounting.append(lp.delivery_line(d.site, d.message, d.received))
+            self._send_all(accounting, Target.HOURLY)
+        finally:
+            wait(data_writes)  # no write of this batch outlives the call
+        for writing in data_writes:
+            writing.result()
+        outcomes = [WriteOutcome(rows=0, duplicate=True)] * len(batch)
+        for i in fresh:
             reason = rejected.get(i)
-            outcomes.append(WriteOutcome(0 if reason else len(data[i]), False, reason))
-            accounting.append(ledger[i])
-        self._send_all(accounting, Target.HOURLY)
+            outcomes[i] = WriteOutcome(0 if reason else len(data[i]), False, reason)
         return outcomes
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:
@@ -160,20 +169,25 @@ class InfluxStore:
                 found.update((device, int(r["seq"])) for r in series.records())
         return found
 
-    def _write_messages(self, order: list[int], data: dict[int, list[str]]) -> dict[int, str]:
-        """Write in chunks of about `batch_points`; returns the refused messages and why."""
+    def _write_messages(
+        self, batch: Sequence[Delivery]
+    ) -> tuple[dict[int, list[str]], dict[int, str], list[Future[None]]]:
+        """Format and write in chunks of about `batch_points`, each chunk formatted while
+        the one before it is on its way. Returns the lines per message, the refused
+        messages with the reason, and the writes to wait for."""
+        data: dict[int, list[str]] = {}
         rejected: dict[int, str] = {}
+        writes: list[Future[None]] = []
         chunk: list[int] = []
         points = 0
-        for i in order:
-            if chunk and points + len(data[i]) > self._settings.batch_points:
-                self._write_or_split(chunk, data, rejected)
-                chunk, points = [], 0
+        for i, delivery in enumerate(batch):
+            data[i] = self._data_lines(delivery)
             chunk.append(i)
             points += len(data[i])
-        if chunk:
-            self._write_or_split(chunk, data, rejected)
-        return rejected
+            if points >= self._settings.batch_points or i == len(batch) - 1:
+                writes.append(self._writer.submit(self._write_or_split, chunk, data, rejected))
+                chunk, points = [], 0
+        return data, rejected, writes
 
     def _write_or_split(
         self, chunk: list[int], data: dict[int, list[str]], rejected: dict[int, str]
@@ -403,7 +417,8 @@ class InfluxStore:
         return 0
 
     def close(self) -> None:
-        self._workers.shutdown()
+        self._writer.shutdown()
+        self._reader.shutdown()
         self._http.close()
 
 

@@ -5,7 +5,7 @@
 | reading         | site, device, sensor, parameter, unit| value (absent for a fault), quality, seq|
 | reading_hourly  | site, device, sensor, parameter, unit| mean, min, max, last, count, sum        |
 | health          | site, device                         | uptime_s, load1, ..., source_errors.<n> |
-| delivery        | device                               | seq, kind, site, received (µs)          |
+| delivery        | device                               | seq, site, received (µs)                |
 | duplicate       | device                               | seq                                     |
 | device_status   | device                               | site, state, version, boot_id           |
 
@@ -100,7 +100,7 @@ def delivery_key(message: Telemetry | Health) -> int:
 def delivery_line(site: str, message: Telemetry | Health, received: datetime) -> str:
     return (
         f"delivery,device={tag(message.device)} seq={message.seq}i,"
-        f"kind={string_field(message.kind)},site={string_field(site)},"
+        f"site={string_field(site)},"
         f"received={to_micros(received)}i {delivery_key(message)}"
     )
 
