@@ -1,0 +1,33 @@
+"""The collector's upkeep: rollups over the late window, and the purge, in one pass."""
+
+from datetime import timedelta
+
+from collector.config import RetentionSettings
+from collector.maintenance import hour_floor, maintain_once
+from collector.query import AggregateQuery, ReadingQuery
+from collector.stores.base import Delivery
+from collector.stores.sqlite import SqliteStore
+from tests.store_cases import T0, message
+
+
+def test_a_pass_rolls_up_the_late_window_and_purges_what_is_past_retention(tmp_path):
+    retention = RetentionSettings(raw_days=2, hourly_days=30, late_hours=6)
+    store = SqliteStore(tmp_path / "s.sqlite", retention)
+    # One sample an hour for three days, then one late sample in an hour already rolled up.
+    store.write_batch(
+        [Delivery("dd", message("air-1", h + 1, h * 60, pm10=float(h)), T0) for h in range(72)]
+    )
+    now = T0 + timedelta(hours=72, minutes=30)
+    rolled, purged = maintain_once(store, retention, now)
+    assert rolled == 6  # the six complete hours before `now`
+    assert purged == 25  # raw samples of hours 0 to 24, more than two days before `now`
+    store.write_batch([Delivery("dd", message("air-1", 100, 70 * 60 + 30, pm10=1000.0), T0)])
+    maintain_once(store, retention, now)
+    hour_70 = T0 + timedelta(hours=70)
+    [row] = store.aggregate(
+        AggregateQuery(start=hour_70, end=hour_70 + timedelta(hours=1), window=timedelta(hours=1)),
+        rollup=True,
+    )
+    assert row.values == ((70.0 + 1000.0) / 2,)
+    assert len(store.query(ReadingQuery(limit=1000))) == 47 + 1
+    assert hour_floor(now) == T0 + timedelta(hours=72)
