@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from collector.query import to_micros
-from iotwire.messages import Health, Status, Telemetry
+from iotwire.messages import Health, Quality, Status, Telemetry
 
 _MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
@@ -57,14 +57,20 @@ def reading_series(site: str, device: str, sensor: str, parameter: str, unit: st
     )
 
 
+_QUALITY_FIELD = {q: f'quality="{q.value}"' for q in Quality}
+
+
 def reading_lines(site: str, message: Telemetry) -> Iterator[str]:
-    fields_tail = f",seq={message.seq}i"
+    device, tail = message.device, f",seq={message.seq}i"
     for sample in message.samples:
-        when = ns(sample.ts)
+        sensor, when = sample.sensor, f"{tail} {ns(sample.ts)}"
         for r in sample.readings:
-            series = reading_series(site, message.device, sample.sensor, r.parameter, r.unit)
-            value = f"value={r.value!r}," if r.value is not None else ""
-            yield f'{series} {value}quality="{r.quality}"{fields_tail} {when}'
+            series = reading_series(site, device, sensor, r.parameter, r.unit)
+            quality = _QUALITY_FIELD[r.quality]
+            if r.value is None:
+                yield f"{series} {quality}{when}"
+            else:
+                yield f"{series} value={r.value!r},{quality}{when}"
 
 
 def health_line(site: str, message: Health) -> str:
