@@ -19,7 +19,9 @@ from rich.table import Table
 from collector.config import CollectorConfig, load_collector
 from collector.ingest import Ingest
 from collector.maintenance import maintain
+from collector.metrics import serve_metrics
 from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
+from collector.spool import Spool
 from collector.stores import Store, StoreUnavailableError, open_store
 from iotwire.configfile import ConfigError
 
@@ -86,28 +88,35 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     )
     settings = _settings(config)
     store = open_store(settings)
+    spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
+    ingest = Ingest(settings.broker, settings.ingest, store, spool)
+    metrics = serve_metrics(settings.metrics, ingest, store, spool) if settings.metrics else None
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        ingest = Ingest(settings.broker, settings.ingest, store)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(maintain(store, settings.retention, stop))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
-            "stopped: %d received, %d stored, %d duplicate, %d invalid",
+            "stopped: %d received, %d stored, %d duplicate, %d invalid, %d spooled",
             s.received,
             s.stored_messages,
             s.duplicates,
             sum(s.invalid.values()),
+            s.spooled,
         )
 
     try:
         asyncio.run(main())
     finally:
+        if metrics is not None:
+            metrics.shutdown()
+        if spool is not None:
+            spool.close()
         store.close()
 
 

@@ -93,6 +93,17 @@ class IngestSettings(StrictModel):
     batch_messages: Annotated[int, Field(ge=1, le=10_000)] = Field(
         default=500, description="most messages committed to the store at once"
     )
+    spool_path: RelativePath | None = Field(
+        default=None,
+        description="local file where messages wait, acknowledged, while the store is down",
+    )
+
+
+class MetricsSettings(StrictModel):
+    """The Prometheus endpoint: counters that prove delivery, scraped over HTTP."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 9108
 
 
 class CollectorConfig(StrictModel):
@@ -100,6 +111,7 @@ class CollectorConfig(StrictModel):
     store: StoreSettings = SqliteStoreSettings(kind="sqlite")
     retention: RetentionSettings = RetentionSettings()
     ingest: IngestSettings = IngestSettings()
+    metrics: MetricsSettings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

@@ -4,13 +4,17 @@ The session is persistent (clean_session off, a fixed client id) and acknowledge
 manual: a message is acknowledged to the broker after the store committed it, so a
 collector that dies mid-write leaves the message with the broker, which delivers it again.
 Invalid input is counted by reason, acknowledged and dropped: it must not stall the stream
-or take good messages down with it. A store failure is different: nothing is acknowledged,
-the session closes, and the broker keeps the messages until the store is back.
+or take good messages down with it. A store that is unavailable is different: with a
+spool configured, the batch is committed to the spool (collector/spool.py), acknowledged,
+and moved into the store when it is back; without one, nothing is acknowledged, the session
+closes, and the broker keeps the messages until the store is back.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,7 +22,8 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from collector.config import IngestSettings
-from collector.stores.base import Delivery, Store
+from collector.spool import Spool
+from collector.stores.base import Delivery, Store, StoreUnavailableError
 from iotwire.codec import DecodeError, decode
 from iotwire.connection import BrokerSettings, backoff_delay
 from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, Status, Telemetry
@@ -37,6 +42,12 @@ class IngestStats:
     duplicates: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
     store_failures: int = 0
+    spooled: int = 0
+    store_batches: int = 0
+    store_seconds: float = 0.0
+
+
+Decoded = tuple[str, bytes, str, Message]  # topic, payload, site, message
 
 
 def _manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
@@ -54,16 +65,31 @@ def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
 
 
 class Ingest:
-    def __init__(self, broker: BrokerSettings, settings: IngestSettings, store: Store) -> None:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        settings: IngestSettings,
+        store: Store,
+        spool: Spool | None = None,
+    ) -> None:
         self._broker = broker
         self._settings = settings
         self._store = store
+        self._spool = spool
+        self._spooled = asyncio.Event()
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.stats = IngestStats()
         self.connected = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Stay subscribed until `stop`, reconnecting with backoff after any failure."""
+        """Stay subscribed until `stop`, reconnecting with backoff after any failure;
+        meanwhile drain the spool into the store whenever it holds anything."""
+        async with asyncio.TaskGroup() as tasks:
+            if self._spool is not None:
+                tasks.create_task(self._drain_spool(self._spool, stop))
+            await self._subscribe(stop)
+
+    async def _subscribe(self, stop: asyncio.Event) -> None:
         attempt = 0
         while not stop.is_set():
             stored_before = self.stats.stored_messages
@@ -129,19 +155,43 @@ class Ingest:
             stopping.cancel()
 
     async def handle_batch(self, batch: list[tuple[str, object]], received: datetime) -> None:
-        """Validate and store a batch; raise only if the store itself failed, and then
-        nothing of the batch counts as stored."""
+        """Validate a batch and commit it to the store, or to the spool when the store is
+        down or the spool already holds messages. Raises only when neither could commit
+        it; then nothing of the batch may be acknowledged."""
         self.stats.received += len(batch)
+        decoded = [d for topic, payload in batch if (d := self._decode(topic, payload))]
+        if not decoded:
+            return
+        spool = self._spool
+        if spool is not None and spool.depth:
+            self._to_spool(spool, decoded, received)
+            return
+        try:
+            await self._commit(decoded, received)
+        except StoreUnavailableError as exc:
+            if spool is None:
+                raise
+            log.warning("store unavailable, spooling until it is back: %s", exc)
+            self._to_spool(spool, decoded, received)
+
+    def _to_spool(self, spool: Spool, decoded: list[Decoded], received: datetime) -> None:
+        spool.put(((topic, payload) for topic, payload, _, _ in decoded), received)
+        self.stats.spooled += len(decoded)
+        self._spooled.set()
+
+    async def _commit(self, decoded: list[Decoded], received: datetime) -> None:
         deliveries: list[Delivery] = []
-        for topic_text, payload in batch:
-            match self._decode(topic_text, payload):
-                case (site, Status() as status):
-                    await asyncio.to_thread(self._store.record_status, site, status, received)
-                case (site, Telemetry() | Health() as message):
-                    deliveries.append(Delivery(site, message, received))
+        for _, _, site, message in decoded:
+            if isinstance(message, Status):
+                await asyncio.to_thread(self._store.record_status, site, message, received)
+            elif isinstance(message, Telemetry | Health):
+                deliveries.append(Delivery(site, message, received))
         if not deliveries:
             return
+        began = time.perf_counter()
         outcomes = await asyncio.to_thread(self._store.write_batch, deliveries)
+        self.stats.store_batches += 1
+        self.stats.store_seconds += time.perf_counter() - began
         for outcome in outcomes:
             if outcome.rejected:
                 self._reject("store_rejected", ValueError(outcome.rejected))
@@ -150,7 +200,38 @@ class Ingest:
             else:
                 self.stats.stored_messages += 1
 
-    def _decode(self, topic_text: str, payload: object) -> tuple[str, Message] | None:
+    async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
+        """Move spooled messages into the store, oldest first, once it takes them again."""
+        attempt = 0
+        while not stop.is_set():
+            if not spool.depth:
+                self._spooled.clear()
+                waiting = asyncio.create_task(self._spooled.wait())
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                stopping.cancel()
+                continue
+            items = spool.peek(self._settings.batch_messages)
+            by_arrival: dict[datetime, list[Decoded]] = {}
+            for item in items:
+                if decoded := self._decode(item.topic, item.payload):
+                    by_arrival.setdefault(item.received, []).append(decoded)
+            try:
+                for received, decoded in by_arrival.items():
+                    await self._commit(decoded, received)
+            except StoreUnavailableError:
+                delay = backoff_delay(min(attempt, STORE_RETRY_STEPS), self._rng)
+                attempt += 1
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                continue
+            attempt = 0
+            spool.remove(item.id for item in items)
+            if not spool.depth:
+                log.info("spool drained into the store")
+
+    def _decode(self, topic_text: str, payload: object) -> Decoded | None:
         try:
             topic = parse_topic(topic_text, self._broker.topic_prefix)
         except TopicError as exc:
@@ -164,7 +245,7 @@ class Ingest:
         if message.device != topic.device:
             mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
             return self._reject("device_mismatch", mismatch, topic_text)
-        return topic.site, message
+        return topic_text, bytes(payload), topic.site, message
 
     def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
         first = self.stats.invalid[reason] == 0

@@ -3,19 +3,20 @@ is stored, and nothing is acknowledged before the store has committed it."""
 
 import asyncio
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import aiomqtt
 
 from collector.config import IngestSettings
 from collector.ingest import Ingest
 from collector.query import ReadingQuery
+from collector.spool import Spool
+from collector.stores.base import Store
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
 from iotwire.connection import BrokerSettings
 from iotwire.messages import ClockSync, Reading, Sample, Telemetry
-
-T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
+from tests.store_cases import T0, influx_store
 
 
 def good(device: str, seq: int) -> bytes:
@@ -121,3 +122,47 @@ def test_nothing_is_acknowledged_before_the_store_commits(mosquitto, tmp_path):
     print("store failures", ingest.stats.store_failures, "stored", device.messages)
     assert (device.messages, device.gaps) == (20, 0)
     assert len(store.query(ReadingQuery(limit=1000))) == 20
+
+
+def test_while_the_store_is_down_messages_wait_in_the_spool_acknowledged(
+    mosquitto, own_influxd, tmp_path
+):
+    broker = BrokerSettings(host=mosquitto.host, port=mosquitto.port)
+    spool = Spool(tmp_path / "spool.sqlite")
+    settings = IngestSettings(client_id="collector-spool-test")
+    topic = "pq/v1/dd/air-1/telemetry"
+
+    async def main(store: Store) -> Ingest:
+        ingest = Ingest(broker, settings, store, spool)
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingest.run(stop))
+        await asyncio.wait_for(ingest.connected.wait(), 10)
+        await publish(broker, [(topic, good("air-1", seq)) for seq in range(1, 11)])
+        async with asyncio.timeout(20):
+            while ingest.stats.stored_messages < 10:
+                await asyncio.sleep(0.05)
+
+        own_influxd.stop()
+        await publish(broker, [(topic, good("air-1", seq)) for seq in range(11, 41)])
+        async with asyncio.timeout(30):
+            while ingest.stats.spooled < 30:
+                await asyncio.sleep(0.05)
+        assert spool.depth == 30
+        # Acknowledged: a second subscriber on the same session would get nothing more.
+        assert ingest.stats.stored_messages == 10
+
+        own_influxd.start()
+        async with asyncio.timeout(60):
+            while spool.depth or ingest.stats.stored_messages < 40:
+                await asyncio.sleep(0.05)
+        stop.set()
+        await task
+        return ingest
+
+    with influx_store(own_influxd.url, retry_for_s=0.5) as store:
+        ingest = asyncio.run(main(store))
+        [device] = store.devices()
+        rows = store.query(ReadingQuery(limit=1000))
+    print(f"spooled {ingest.stats.spooled}, stored {device.messages}, gaps {device.gaps}")
+    assert (device.messages, device.duplicates, device.gaps) == (40, 0, 0)
+    assert sorted(r.value for r in rows) == [float(s) for s in range(1, 41)]
