@@ -115,8 +115,14 @@ class Uplink:
 
     async def _publish(self, client: aiomqtt.Client, batch: list[Entry]) -> None:
         # One task per message: QoS 1 acknowledgements come back independently, and a
-        # failure cancels the rest of the window, which stays in the outbox.
-        async with asyncio.TaskGroup() as group:
-            for entry in batch:
-                group.create_task(client.publish(self._topic(entry.channel), entry.payload, qos=1))
+        # failure cancels the rest of the window, which stays in the outbox. A lost
+        # connection fails every task of the window; the session needs to hear it once,
+        # as the MqttError its reconnect loop handles, not as a group of them.
+        try:
+            async with asyncio.TaskGroup() as group:
+                for entry in batch:
+                    topic = self._topic(entry.channel)
+                    group.create_task(client.publish(topic, entry.payload, qos=1))
+        except* aiomqtt.MqttError as lost:
+            raise lost.exceptions[0] from None
         self._outbox.remove(entry.seq for entry in batch)

@@ -19,8 +19,13 @@ class Mosquitto:
         self.host = "127.0.0.1"
         self._config = workdir / "mosquitto.conf"
         self._log = workdir / "mosquitto.log"
+        # Persistence on, as in production: a broker stopped and started again keeps the
+        # collectors' sessions and the messages queued for them. `user root` keeps a
+        # broker started as root from dropping to a user that cannot write the test's
+        # directory; started as anyone else, the broker ignores it.
         self._config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+            f"persistence true\npersistence_location {workdir}/\nuser root\n"
             "max_queued_messages 100000\n"
         )
         self.process: subprocess.Popen[bytes] | None = None
