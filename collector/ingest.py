@@ -117,7 +117,9 @@ class Ingest:
             if self.stats.stored_messages > stored_before:
                 attempt = 0
             delay = backoff_delay(
-                min(attempt, STORE_RETRY_STEPS) if store_failed else attempt, self._rng
+                min(attempt, STORE_RETRY_STEPS) if store_failed else attempt,
+                self._rng,
+                self._broker.reconnect_max_s,
             )
             attempt += 1
             try:

@@ -85,7 +85,7 @@ class Uplink:
                     )
                     return
             except aiomqtt.MqttError as exc:
-                delay = backoff_delay(attempt, self._rng)
+                delay = backoff_delay(attempt, self._rng, self._broker.reconnect_max_s)
                 attempt += 1
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(TimeoutError):

@@ -43,6 +43,9 @@ class BrokerSettings(StrictModel):
     tls: TlsSettings | None = None
     topic_prefix: Annotated[str, Field(pattern=f"^{IDENT_PATTERN}$")] = "pq"
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    reconnect_max_s: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=60.0, description="longest wait between reconnection attempts"
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> Self:
@@ -69,6 +72,6 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_CAP_S = 60.0
 
 
-def backoff_delay(attempt: int, rng: random.Random) -> float:
+def backoff_delay(attempt: int, rng: random.Random, cap_s: float = BACKOFF_CAP_S) -> float:
     """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
-    return rng.uniform(0, min(BACKOFF_CAP_S, BACKOFF_FIRST_S * 2**attempt))
+    return rng.uniform(0, min(cap_s, BACKOFF_FIRST_S * 2**attempt))
