@@ -51,7 +51,7 @@ class Agent:
         self._device = loaded.config.device
         self._config.state_dir.mkdir(parents=True, exist_ok=True)
         self.boot_id = uuid.uuid4().hex
-        self.outbox = Outbox(self._config.state_dir / "outbox.sqlite")
+        self.outbox = Outbox(self._config.state_dir / "outbox.sqlite", self._config.outbox)
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers = build_readers(loaded, self.buses)
         self.source_stats = {name: SourceStats() for name in self.readers}
@@ -81,7 +81,7 @@ class Agent:
                 disk_used_pct=host.disk_used_pct,
                 cpu_temp_c=host.cpu_temp_c,
                 outbox_depth=depth,
-                outbox_dropped=0,
+                outbox_dropped=self.outbox.dropped(),
                 source_errors={name: s.errors for name, s in self.source_stats.items()},
                 bus_errors={
                     name: bus.stats.timeouts + bus.stats.exceptions + bus.stats.link_errors

@@ -126,6 +126,29 @@ class HealthSettings(StrictModel):
     interval_s: Seconds = 60
 
 
+class OutboxSettings(StrictModel):
+    """How much an outage may queue on the box, and what gives way first when it is full.
+
+    When a bound is hit, messages are dropped channel by channel in `drop_order` (health
+    first by default: a day-old heartbeat is worth least), each channel's oldest first or
+    newest first; a message already handed to the uplink is never dropped. Every dropped
+    message is counted, persistently, and reported in health as `outbox_dropped`; the
+    collector sees the same number as gaps."""
+
+    max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0
+    max_age_h: Annotated[float, Field(gt=0, le=24 * 365)] = 24 * 7.0
+    drop_order: Annotated[
+        tuple[Literal["health", "telemetry", "plate"], ...], Field(min_length=3, max_length=3)
+    ] = ("health", "telemetry", "plate")
+    drop_within: Literal["oldest", "newest"] = "oldest"
+
+    @model_validator(mode="after")
+    def _each_channel_once(self) -> Self:
+        if len(set(self.drop_order)) != len(self.drop_order):
+            raise ValueError("drop_order names each of health, telemetry, plate once")
+        return self
+
+
 class AgentConfig(StrictModel):
     device: DeviceSettings
     broker: BrokerSettings = BrokerSettings()
@@ -138,6 +161,7 @@ class AgentConfig(StrictModel):
     buses: list[Bus] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
     health: HealthSettings = HealthSettings()
+    outbox: OutboxSettings = OutboxSettings()
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> Self:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_agent.config import OutboxSettings
 from iotwire.codec import encode
 from iotwire.messages import WireModel
 from iotwire.topics import Channel
@@ -25,8 +26,11 @@ CREATE TABLE IF NOT EXISTS outbox (
     payload BLOB NOT NULL,
     created REAL NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_by_channel ON outbox (channel, seq);
+CREATE INDEX IF NOT EXISTS outbox_by_age ON outbox (created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('next_seq', 1);
+INSERT OR IGNORE INTO counters VALUES ('dropped', 0);
 """
 
 
@@ -38,15 +42,29 @@ class Entry:
 
 
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        limits: OutboxSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        self._limits = limits or OutboxSettings()
+        self._clock = clock
+        (total,) = self._db.execute(
+            "SELECT coalesce(sum(length(payload)), 0) FROM outbox"
+        ).fetchone()
+        self._bytes = int(total)
+        self._leased: dict[int, int] = {}  # seq -> size of what the uplink holds
         self.changed = asyncio.Event()
 
     def append(self, channel: Channel, build: Callable[[int], WireModel]) -> int:
-        """Commit the message `build(seq)` makes with the next sequence number; return it."""
+        """Commit the message `build(seq)` makes with the next sequence number; return it.
+        Bounds are enforced in the same transaction, so the queue on disk never exceeds them
+        and the count of what was dropped is exact across power cuts."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -54,31 +72,78 @@ class Outbox:
             payload = encode(build(seq))
             db.execute(
                 "INSERT INTO outbox (seq, channel, payload, created) VALUES (?, ?, ?, ?)",
-                (seq, channel.value, payload, time.time()),
+                (seq, channel.value, payload, self._clock()),
             )
             db.execute("UPDATE counters SET value=? WHERE name='next_seq'", (seq + 1,))
+            freed = self._enforce_bounds(len(payload))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._bytes += len(payload) - freed
         self.changed.set()
         return seq
 
+    def _enforce_bounds(self, added: int) -> int:
+        """Drop what the bounds require, inside the caller's transaction; bytes freed."""
+        limits, db = self._limits, self._db
+        too_old = self._clock() - limits.max_age_h * 3600
+        chosen = {
+            seq: size
+            for seq, size in db.execute(
+                "SELECT seq, length(payload) FROM outbox WHERE created < ?", (too_old,)
+            )
+            if seq not in self._leased
+        }
+        excess = self._bytes + added - sum(chosen.values()) - limits.max_mb * 1e6
+        order = "ASC" if limits.drop_within == "oldest" else "DESC"
+        for channel in limits.drop_order:
+            if excess <= 0:
+                break
+            for seq, size in db.execute(
+                f"SELECT seq, length(payload) FROM outbox WHERE channel = ? ORDER BY seq {order}",  # noqa: S608 - fixed text
+                (channel,),
+            ):
+                if seq in self._leased or seq in chosen:
+                    continue
+                chosen[seq] = size
+                excess -= size
+                if excess <= 0:
+                    break
+        if not chosen:
+            return 0
+        db.executemany("DELETE FROM outbox WHERE seq = ?", ((seq,) for seq in chosen))
+        db.execute("UPDATE counters SET value = value + ? WHERE name='dropped'", (len(chosen),))
+        return sum(chosen.values())
+
     def peek(self, limit: int) -> list[Entry]:
-        """The oldest `limit` messages, in sequence order."""
+        """The oldest `limit` messages, in sequence order, now held by the uplink: the
+        bounds never drop a message the broker may already have."""
         rows = self._db.execute(
             "SELECT seq, channel, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
+        self._leased = {seq: len(payload) for seq, _, payload in rows}
         return [Entry(seq, Channel(channel), payload) for seq, channel, payload in rows]
 
     def remove(self, seqs: Iterable[int]) -> None:
         """Forget messages the broker has acknowledged."""
+        seqs = list(seqs)
         self._db.execute("BEGIN IMMEDIATE")
         self._db.executemany("DELETE FROM outbox WHERE seq=?", ((s,) for s in seqs))
         self._db.execute("COMMIT")
+        for seq in seqs:
+            self._bytes -= self._leased.pop(seq, 0)
 
     def depth(self) -> int:
         (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
+        return int(count)
+
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def dropped(self) -> int:
+        """Messages the bounds have dropped since the outbox was created."""
+        (count,) = self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
         return int(count)
 
     def last_seq(self) -> int:
