@@ -24,8 +24,9 @@ import aiomqtt
 from collector.config import IngestSettings
 from collector.spool import Spool
 from collector.stores.base import Delivery, Store, StoreUnavailableError
+from iotwire.backlog import is_backlog
 from iotwire.codec import DecodeError, decode
-from iotwire.connection import BrokerSettings, backoff_delay
+from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
 from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, Status, Telemetry
 from iotwire.topics import Channel, TopicError, parse_topic, subscription
 
@@ -43,11 +44,14 @@ class IngestStats:
     invalid: Counter[str] = field(default_factory=Counter)
     store_failures: int = 0
     spooled: int = 0
+    backlog: int = 0
     store_batches: int = 0
     store_seconds: float = 0.0
 
 
-Decoded = tuple[str, bytes, str, Message]  # topic, payload, site, message
+# topic, payload, site, message, and whether it is backlog: replayed after an outage by
+# an agent (iotwire/backlog.py), or held in the spool while the store was down.
+Decoded = tuple[str, bytes, str, Message, bool]
 
 
 def _manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
@@ -77,6 +81,7 @@ class Ingest:
         self._store = store
         self._spool = spool
         self._spooled = asyncio.Event()
+        self._protocol = ProtocolChoice(broker.protocol)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.stats = IngestStats()
         self.connected = asyncio.Event()
@@ -95,12 +100,9 @@ class Ingest:
             stored_before = self.stats.stored_messages
             store_failed = False
             try:
-                client = aiomqtt.Client(
-                    **self._broker.client_kwargs(),
-                    identifier=self._settings.client_id,
-                    clean_session=False,
-                )
-                async with _manual_acks(client):
+                async with mqtt_session(
+                    self._broker, self._protocol, _manual_acks, identifier=self._settings.client_id
+                ) as (client, _):
                     await self._session(client, stop)
                     return
             except aiomqtt.MqttError as exc:
@@ -150,18 +152,21 @@ class Ingest:
                 while len(messages) and len(batch) < self._settings.batch_messages:
                     batch.append(await anext(messages))
                 received = datetime.now(UTC)
-                await self.handle_batch([(str(m.topic), m.payload) for m in batch], received)
+                await self.handle_batch(
+                    [(str(m.topic), m.payload, is_backlog(m.properties)) for m in batch], received
+                )
                 for message in batch:
                     _ack(client, message)
         finally:
             stopping.cancel()
 
-    async def handle_batch(self, batch: list[tuple[str, object]], received: datetime) -> None:
+    async def handle_batch(self, batch: list[tuple[str, object, bool]], received: datetime) -> None:
         """Validate a batch and commit it to the store, or to the spool when the store is
         down or the spool already holds messages. Raises only when neither could commit
         it; then nothing of the batch may be acknowledged."""
         self.stats.received += len(batch)
-        decoded = [d for topic, payload in batch if (d := self._decode(topic, payload))]
+        decoded = [d for arrival in batch if (d := self._decode(*arrival))]
+        self.stats.backlog += sum(backlog for *_, backlog in decoded)
         if not decoded:
             return
         spool = self._spool
@@ -177,17 +182,17 @@ class Ingest:
             self._to_spool(spool, decoded, received)
 
     def _to_spool(self, spool: Spool, decoded: list[Decoded], received: datetime) -> None:
-        spool.put(((topic, payload) for topic, payload, _, _ in decoded), received)
+        spool.put(((topic, payload) for topic, payload, *_ in decoded), received)
         self.stats.spooled += len(decoded)
         self._spooled.set()
 
     async def _commit(self, decoded: list[Decoded], received: datetime) -> None:
         deliveries: list[Delivery] = []
-        for _, _, site, message in decoded:
+        for _, _, site, message, backlog in decoded:
             if isinstance(message, Status):
                 await asyncio.to_thread(self._store.record_status, site, message, received)
             elif isinstance(message, Telemetry | Health):
-                deliveries.append(Delivery(site, message, received))
+                deliveries.append(Delivery(site, message, received, backlog))
         if not deliveries:
             return
         began = time.perf_counter()
@@ -217,7 +222,7 @@ class Ingest:
             items = spool.peek(self._settings.batch_messages)
             by_arrival: dict[datetime, list[Decoded]] = {}
             for item in items:
-                if decoded := self._decode(item.topic, item.payload):
+                if decoded := self._decode(item.topic, item.payload, backlog=True):
                     by_arrival.setdefault(item.received, []).append(decoded)
             try:
                 for received, decoded in by_arrival.items():
@@ -233,7 +238,7 @@ class Ingest:
             if not spool.depth:
                 log.info("spool drained into the store")
 
-    def _decode(self, topic_text: str, payload: object) -> Decoded | None:
+    def _decode(self, topic_text: str, payload: object, backlog: bool = False) -> Decoded | None:
         try:
             topic = parse_topic(topic_text, self._broker.topic_prefix)
         except TopicError as exc:
@@ -247,7 +252,7 @@ class Ingest:
         if message.device != topic.device:
             mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
             return self._reject("device_mismatch", mismatch, topic_text)
-        return topic_text, bytes(payload), topic.site, message
+        return topic_text, bytes(payload), topic.site, message, backlog
 
     def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
         first = self.stats.invalid[reason] == 0

@@ -39,6 +39,7 @@ class Entry:
     seq: int
     channel: Channel
     payload: bytes
+    created: float
 
 
 class Outbox:
@@ -120,10 +121,13 @@ class Outbox:
         """The oldest `limit` messages, in sequence order, now held by the uplink: the
         bounds never drop a message the broker may already have."""
         rows = self._db.execute(
-            "SELECT seq, channel, payload FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, channel, payload, created FROM outbox ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
-        self._leased = {seq: len(payload) for seq, _, payload in rows}
-        return [Entry(seq, Channel(channel), payload) for seq, channel, payload in rows]
+        self._leased = {seq: len(payload) for seq, _, payload, _ in rows}
+        return [
+            Entry(seq, Channel(channel), payload, created)
+            for seq, channel, payload, created in rows
+        ]
 
     def remove(self, seqs: Iterable[int]) -> None:
         """Forget messages the broker has acknowledged."""

@@ -5,23 +5,28 @@ removed from the outbox only once the broker has acknowledged it. A session that
 mid-window leaves the unacknowledged messages in the outbox to be sent again, so the
 collector may see a message twice but never misses one. The retained status topic holds
 "online" while the session lives and the broker publishes the last will, "offline", when
-it dies uncleanly.
+it dies uncleanly. The session is MQTT 5 where the broker speaks it, 3.1.1 otherwise;
+over MQTT 5, messages committed before the session began go out marked as backlog
+(iotwire/backlog.py), so the collector can tell a replayed outage from live data.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
+import time
 from datetime import UTC, datetime
 from typing import Literal
 
 import aiomqtt
+from aiomqtt import ProtocolVersion
 
 from edge_agent import __version__
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Entry, Outbox
+from iotwire.backlog import BACKLOG
 from iotwire.codec import encode
-from iotwire.connection import BrokerSettings, backoff_delay
+from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
 from iotwire.messages import Status
 from iotwire.topics import Channel, topic_for
 
@@ -44,6 +49,9 @@ class Uplink:
         self._boot_id = boot_id
         self._window = window
         self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self._protocol = ProtocolChoice(broker.protocol)
+        self._session_began = 0.0
+        self._mark_backlog = False
 
     def _topic(self, channel: Channel) -> str:
         return topic_for(self._broker.topic_prefix, self._device.site, self._device.id, channel)
@@ -66,15 +74,20 @@ class Uplink:
         while not stop.is_set():
             will = aiomqtt.Will(self._topic(Channel.STATUS), self._status("offline"), 1, True)
             try:
-                async with aiomqtt.Client(
-                    **self._broker.client_kwargs(),
-                    identifier=self._device.id,
-                    will=will,
-                    clean_session=False,
-                    timeout=10,
-                ) as client:
+                async with mqtt_session(
+                    self._broker, self._protocol, identifier=self._device.id, will=will, timeout=10
+                ) as (client, version):
                     attempt = 0
-                    log.info("connected to %s:%s", self._broker.host, self._broker.port)
+                    # Whatever was committed before this session began waited out an outage
+                    # (or the agent being down): it goes out marked as backlog.
+                    self._session_began = time.time()
+                    self._mark_backlog = version is ProtocolVersion.V5
+                    log.info(
+                        "connected to %s:%s (MQTT %s)",
+                        self._broker.host,
+                        self._broker.port,
+                        "5" if self._mark_backlog else "3.1.1",
+                    )
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
                     )
@@ -122,7 +135,11 @@ class Uplink:
             async with asyncio.TaskGroup() as group:
                 for entry in batch:
                     topic = self._topic(entry.channel)
-                    group.create_task(client.publish(topic, entry.payload, qos=1))
+                    backlog = self._mark_backlog and entry.created < self._session_began
+                    properties = BACKLOG if backlog else None
+                    group.create_task(
+                        client.publish(topic, entry.payload, qos=1, properties=properties)
+                    )
         except* aiomqtt.MqttError as lost:
             raise lost.exceptions[0] from None
         self._outbox.remove(entry.seq for entry in batch)

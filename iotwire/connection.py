@@ -4,10 +4,17 @@ Agents and collectors connect the same way, with one credential each, so the set
 the code that turns them into an MQTT client live here once.
 """
 
+import contextlib
 import random
 import ssl
-from typing import Annotated, Any, Self
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal, Self
 
+import aiomqtt
+from aiomqtt import ProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pydantic import Field, model_validator
 
 from iotwire.configfile import RelativePath, StrictModel
@@ -46,6 +53,12 @@ class BrokerSettings(StrictModel):
     reconnect_max_s: Annotated[float, Field(ge=1, le=3600)] = Field(
         default=60.0, description="longest wait between reconnection attempts"
     )
+    protocol: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto", description="MQTT version; auto tries 5, then 3.1.1"
+    )
+    session_expiry_s: Annotated[int, Field(ge=60, le=2**32 - 1)] = Field(
+        default=7 * 86_400, description="MQTT 5: how long the broker keeps a lost session"
+    )
 
     @model_validator(mode="after")
     def _credentials(self) -> Self:
@@ -75,3 +88,61 @@ BACKOFF_CAP_S = 60.0
 def backoff_delay(attempt: int, rng: random.Random, cap_s: float = BACKOFF_CAP_S) -> float:
     """Exponential backoff with full jitter, so a fleet does not reconnect in lockstep."""
     return rng.uniform(0, min(cap_s, BACKOFF_FIRST_S * 2**attempt))
+
+
+class ProtocolChoice:
+    """MQTT 5 where the broker speaks it, 3.1.1 otherwise. With `auto` both are tried, in
+    that order, until one connects; the one that did is used from then on. A 3.1.1-only
+    broker may not refuse an MQTT 5 CONNECT but let it time out, so `auto` costs one
+    connect timeout against such a broker, once."""
+
+    def __init__(self, setting: Literal["auto", "5", "3.1.1"]) -> None:
+        self._fixed = {"5": ProtocolVersion.V5, "3.1.1": ProtocolVersion.V311}.get(setting)
+        self._learned: ProtocolVersion | None = None
+
+    def candidates(self) -> list[ProtocolVersion]:
+        known = self._fixed or self._learned
+        return [known] if known else [ProtocolVersion.V5, ProtocolVersion.V311]
+
+    def worked(self, version: ProtocolVersion) -> None:
+        self._learned = version
+
+
+def session_kwargs(version: ProtocolVersion, expiry_s: int) -> dict[str, Any]:
+    """A persistent session in either version: 3.1.1 clean_session off, 5 clean_start
+    off with a session expiry, without which an MQTT 5 session ends at disconnect."""
+    if version is ProtocolVersion.V5:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = expiry_s
+        return {"protocol": version, "clean_start": False, "properties": properties}
+    return {"protocol": version, "clean_session": False}
+
+
+@asynccontextmanager
+async def mqtt_session(
+    broker: BrokerSettings,
+    choice: ProtocolChoice,
+    prepare: Callable[[aiomqtt.Client], aiomqtt.Client] = lambda client: client,
+    **client_args: object,
+) -> AsyncIterator[tuple[aiomqtt.Client, ProtocolVersion]]:
+    """Connect with a persistent session in the best version the broker speaks. `prepare`
+    sees each client before it connects (the collector turns on manual acknowledgements)."""
+    failure = aiomqtt.MqttError("no MQTT version to try")
+    async with contextlib.AsyncExitStack() as stack:
+        for version in choice.candidates():
+            client = prepare(
+                aiomqtt.Client(
+                    **broker.client_kwargs(),
+                    **session_kwargs(version, broker.session_expiry_s),
+                    **client_args,
+                )
+            )
+            try:
+                await stack.enter_async_context(client)
+            except aiomqtt.MqttError as exc:
+                failure = exc
+                continue
+            choice.worked(version)
+            yield client, version
+            return
+    raise failure

@@ -176,7 +176,8 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
     logs.mkdir(parents=True)
     broker_port = free_port()
     store_path = workdir / "telemetry.sqlite"
-    broker = {"host": "127.0.0.1", "port": broker_port}
+    # amqtt speaks MQTT 3.1.1 only; saying so spares each client an MQTT 5 attempt.
+    broker = {"host": "127.0.0.1", "port": broker_port, "protocol": "3.1.1"}
 
     broker_config = write_yaml(
         workdir / "broker.yaml",

@@ -18,11 +18,13 @@ from iotwire.messages import Health, Status, Telemetry
 
 @dataclass(frozen=True)
 class Delivery:
-    """One data message as it reached the collector."""
+    """One data message as it reached the collector; `backlog` when it was replayed
+    after an outage rather than sent live."""
 
     site: str
     message: Telemetry | Health
     received: datetime
+    backlog: bool = False
 
 
 @dataclass(frozen=True)
