@@ -75,7 +75,12 @@ class Uplink:
             will = aiomqtt.Will(self._topic(Channel.STATUS), self._status("offline"), 1, True)
             try:
                 async with mqtt_session(
-                    self._broker, self._protocol, identifier=self._device.id, will=will, timeout=10
+                    self._broker,
+                    self._protocol,
+                    identifier=self._device.id,
+                    will=will,
+                    timeout=10,
+                    max_inflight_messages=self._window,
                 ) as (client, version):
                     attempt = 0
                     # Whatever was committed before this session began waited out an outage

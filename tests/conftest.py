@@ -14,7 +14,7 @@ MOSQUITTO = Path("/usr/sbin/mosquitto")
 class Mosquitto:
     """A real Mosquitto broker process, which tests may stop, kill and start again."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, extra_config: str = "") -> None:
         self.port = free_port()
         self.host = "127.0.0.1"
         self._config = workdir / "mosquitto.conf"
@@ -26,7 +26,7 @@ class Mosquitto:
         self._config.write_text(
             f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
             f"persistence true\npersistence_location {workdir}/\nuser root\n"
-            "max_queued_messages 100000\n"
+            "max_queued_messages 100000\n" + extra_config
         )
         self.process: subprocess.Popen[bytes] | None = None
 

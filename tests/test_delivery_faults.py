@@ -3,6 +3,7 @@ processes and a real Mosquitto (and InfluxDB), broken on purpose. Each test coun
 agents produced, what the store holds, the rows stored twice and the gaps, prints them and
 proves that every committed message arrived exactly once."""
 
+import asyncio
 import signal
 import subprocess
 import time
@@ -10,6 +11,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiomqtt
 import yaml
 
 from collector.config import load_collector
@@ -296,3 +298,43 @@ def test_a_long_outage_on_a_small_disk_drops_by_policy_and_says_how_many(
     assert largest <= 30_000
     assert dropped["air-a"] > 0
     account(open_store(load_collector(config)), produced, dropped)
+
+
+def test_malformed_oversized_and_wrong_version_payloads_mixed_into_the_stream(
+    tmp_path, mosquitto, processes, simulated_device
+):
+    f = fleet(tmp_path, mosquitto, processes, simulated_device)
+    config = f.collector_config("collector", sqlite(tmp_path))
+    f.start_collector("collector", config)
+    agent = f.start_agent("air-a", f.agent_config("air-a"))
+    topic = "pq/v1/test-site/air-a/telemetry"
+    bad = [
+        (topic, b"{not json"),
+        (topic, b'{"v":2,"kind":"telemetry","device":"air-a","seq":1}'),
+        (topic, b"x" * 300_000),
+        (topic, b"\x00\xff" * 10),
+        ("pq/v1/test-site/air-b/telemetry", b'{"v":1,"kind":"health"}'),
+    ]
+
+    async def inject() -> None:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port, identifier="vandal") as c:
+            for _ in range(20):
+                for t, payload in bad:
+                    await c.publish(t, payload, qos=1)
+                await asyncio.sleep(0.1)
+
+    asyncio.run(inject())
+    produced = {"air-a": f.stop_agent(agent, "air-a")}
+    account(open_store(load_collector(config)), produced)
+    counts = metrics(config)
+    invalid = {
+        name.split('reason="')[1].rstrip('"}'): value
+        for name, value in counts.items()
+        if name.startswith("collector_messages_invalid_total{")
+    }
+    print(f"dropped {invalid}")
+    assert sum(invalid.values()) == 20 * len(bad)
+    assert invalid["bad_json"] == 40  # the unparsable text and the binary garbage
+    assert invalid["too_large"] == 20
+    assert invalid["wrong_version"] == 20
+    assert invalid["wrong_kind"] == 20  # a health payload on a telemetry topic

@@ -1,0 +1,355 @@
+#!/usr/bin/env python3
+"""Three figures for delivery, each against a baseline from the same run:
+
+1. Collector ingest from a real Mosquitto into SQLite and into InfluxDB, messages/s and
+   samples/s, against the broker's own `mosquitto_sub` piped into a bulk writer to the same
+   store (no acknowledgement after commit, no spool, no counters). Goal: ratio >= 0.7.
+   Also where the collector's time goes: in the store, and everything else.
+2. Outbox drain rate after a backlog of 100,000 messages, against `mosquitto_pub -l`
+   publishing the same payloads at QoS 1.
+3. Latency from sample time to committed in the store, p50 and p99, with 200 devices
+   publishing every second, against the bare broker round trip in the same run.
+
+Starts its own Mosquitto and InfluxDB on temporary directories.
+Run: .venv/bin/python bench/bench_delivery.py
+"""
+
+import asyncio
+import logging
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from collector.config import InfluxStoreSettings, IngestSettings, RetentionSettings
+from collector.ingest import Ingest
+from collector.stores.base import Delivery, Store
+from collector.stores.influxdb import InfluxStore
+from collector.stores.sqlite import SqliteStore
+from edge_agent.config import DeviceSettings
+from edge_agent.outbox import Outbox
+from edge_agent.uplink import Uplink
+from iotwire.codec import decode, encode
+from iotwire.connection import BrokerSettings
+from iotwire.messages import ClockSync, Reading, Sample, Telemetry
+from iotwire.topics import Channel, topic_for
+from tests.conftest import Influxd, Mosquitto
+
+PARAMETERS = ("pm10", "pm2_5", "no2", "so2", "co", "o3")
+DEVICES = 50
+MESSAGES = 20_000
+BATCH = 500
+# The ops-center broker as the README recommends: a subscriber may hold many
+# unacknowledged messages (the collector acknowledges after commit, a batch at a time, and
+# the default of 20 in flight would cap every batch at 20), and Nagle's algorithm is off
+# (with it, each window of QoS 1 acknowledgements waits out the 40 ms delayed ACK).
+BROKER_TUNING = "max_inflight_messages 1000\nmax_queued_messages 0\nset_tcp_nodelay true\n"
+
+
+def telemetry(device: str, seq: int, ts: datetime) -> Telemetry:
+    readings = tuple(
+        Reading(parameter=p, value=float(seq % 97) + i, unit="µg/m³")
+        for i, p in enumerate(PARAMETERS)
+    )
+    return Telemetry(
+        device=device,
+        seq=seq,
+        clock=ClockSync.SYNCED,
+        samples=(Sample(sensor="aqms", ts=ts, readings=readings),),
+    )
+
+
+def stream(count: int) -> list[tuple[str, bytes]]:
+    start = datetime.now(UTC) - timedelta(hours=2)
+    return [
+        (
+            topic_for("pq", "bench", f"air-{i % DEVICES:03d}", Channel.TELEMETRY),
+            encode(
+                telemetry(f"air-{i % DEVICES:03d}", i // DEVICES + 1, start + timedelta(seconds=i))
+            ),
+        )
+        for i in range(count)
+    ]
+
+
+async def publish_all(broker: BrokerSettings, items: list[tuple[str, bytes]]) -> None:
+    async with aiomqtt.Client(broker.host, broker.port, max_inflight_messages=1000) as client:
+        for start in range(0, len(items), 1000):
+            await asyncio.gather(
+                *(client.publish(t, p, qos=1) for t, p in items[start : start + 1000])
+            )
+
+
+def make_session(broker: BrokerSettings, client_id: str) -> None:
+    """A persistent session subscribed to telemetry, so messages queue for it."""
+    subprocess.run(
+        [
+            "mosquitto_sub",
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-c",
+            "-i",
+            client_id,
+            "-q",
+            "1",
+            "-t",
+            "pq/v1/+/+/telemetry",
+            "-W",
+            "1",
+        ],
+        capture_output=True,
+        check=False,
+    )
+
+
+def collector_run(broker: BrokerSettings, store: Store, client_id: str) -> tuple[float, float]:
+    """Seconds for the collector to store every queued message, and of those in the store."""
+
+    async def main() -> tuple[float, float]:
+        ingest = Ingest(broker, IngestSettings(client_id=client_id, batch_messages=BATCH), store)
+        stop = asyncio.Event()
+        began = time.perf_counter()
+        task = asyncio.create_task(ingest.run(stop))
+        while ingest.stats.stored_messages < MESSAGES:
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - began
+        stop.set()
+        await task
+        return elapsed, ingest.stats.store_seconds
+
+    return asyncio.run(main())
+
+
+def baseline_run(broker: BrokerSettings, store: Store, client_id: str) -> float:
+    """`mosquitto_sub` into a bulk writer: decode, batch, write; nothing else."""
+    began = time.perf_counter()
+    sub = subprocess.Popen(
+        [
+            "mosquitto_sub",
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-c",
+            "-i",
+            client_id,
+            "-q",
+            "1",
+            "-t",
+            "pq/v1/+/+/telemetry",
+            "-v",
+            "-C",
+            str(MESSAGES),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    assert sub.stdout is not None
+    batch: list[Delivery] = []
+    now = datetime.now(UTC)
+    for line in sub.stdout:
+        _, payload = line.rstrip(b"\n").split(b" ", 1)
+        batch.append(Delivery("bench", decode(payload, Telemetry), now))
+        if len(batch) == BATCH:
+            store.write_batch(batch)
+            batch = []
+    if batch:
+        store.write_batch(batch)
+    sub.wait()
+    return time.perf_counter() - began
+
+
+def ingest_figures(broker: BrokerSettings, stores: dict[str, Callable[[], Store]]) -> None:
+    items = stream(MESSAGES)
+    samples = MESSAGES * len(PARAMETERS)
+    print(
+        f"1. ingest of {MESSAGES:,} queued messages ({samples:,} samples), batches <= {BATCH},"
+        f" MQTT {broker.protocol}:"
+    )
+    for name, open_store in stores.items():
+        collector_id, baseline_id = f"col-{uuid.uuid4().hex[:6]}", f"base-{uuid.uuid4().hex[:6]}"
+        make_session(broker, collector_id)
+        make_session(broker, baseline_id)
+        asyncio.run(publish_all(broker, items))
+        store = open_store()
+        elapsed, in_store = collector_run(broker, store, collector_id)
+        store.close()
+        store = open_store()
+        base = baseline_run(broker, store, baseline_id)
+        store.close()
+        rate, base_rate = MESSAGES / elapsed, MESSAGES / base
+        print(
+            f"   {name:8} collector {rate:8,.0f} msg/s {rate * len(PARAMETERS):9,.0f} samples/s"
+            f" | mosquitto_sub + bulk writer {base_rate:8,.0f} msg/s"
+            f" | ratio {rate / base_rate:.2f} (goal >= 0.7)"
+        )
+        print(
+            f"            collector time: {in_store:.2f} s in the store,"
+            f" {elapsed - in_store:.2f} s receiving, validating and acknowledging"
+        )
+
+
+def drain_figures(broker: BrokerSettings, workdir: Path) -> None:
+    count = 100_000
+    path = workdir / "outbox.sqlite"
+    Outbox(path).close()
+    payloads = [p for _, p in stream(1000)]
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "INSERT INTO outbox (seq, channel, payload, created) VALUES (?, 'telemetry', ?, ?)",
+            ((seq, payloads[seq % 1000], time.time()) for seq in range(1, count + 1)),
+        )
+        db.execute("UPDATE counters SET value = ? WHERE name = 'next_seq'", (count + 1,))
+    db.close()
+    outbox = Outbox(path)
+    device = DeviceSettings(id="air-drain", site="bench", kind="air", name="drain")
+    uplink = Uplink(broker, device, outbox, boot_id="bench")
+
+    async def drain() -> float:
+        stop = asyncio.Event()
+        began = time.perf_counter()
+        task = asyncio.create_task(uplink.run(stop))
+        while outbox.depth():
+            await asyncio.sleep(0.05)
+        elapsed = time.perf_counter() - began
+        stop.set()
+        await task
+        return elapsed
+
+    elapsed = asyncio.run(drain())
+    outbox.close()
+    lines = b"\n".join(payloads[seq % 1000] for seq in range(1, count + 1)) + b"\n"
+    began = time.perf_counter()
+    subprocess.run(
+        [
+            "mosquitto_pub",
+            "-h",
+            broker.host,
+            "-p",
+            str(broker.port),
+            "-q",
+            "1",
+            "-t",
+            "pq/v1/bench/air-drain/telemetry",
+            "-l",
+        ],
+        input=lines,
+        check=True,
+    )
+    base = time.perf_counter() - began
+    print(
+        f"\n2. outbox drain of {count:,} messages: {count / elapsed:8,.0f} msg/s"
+        f" | mosquitto_pub -l {count / base:8,.0f} msg/s | ratio {base / elapsed:.2f}"
+    )
+
+
+def latency_figures(broker: BrokerSettings, workdir: Path) -> None:
+    devices, seconds = 200, 20
+    committed: list[float] = []
+    store = SqliteStore(workdir / "latency.sqlite")
+    write = store.write_batch
+
+    def timed_write(batch: list[Delivery]) -> list:
+        outcomes = write(batch)
+        now = datetime.now(UTC)
+        committed.extend((now - d.message.samples[0].ts).total_seconds() for d in batch)
+        return outcomes
+
+    store.write_batch = timed_write  # type: ignore[method-assign]
+    round_trips: list[float] = []
+
+    async def main() -> None:
+        ingest = Ingest(broker, IngestSettings(client_id="latency"), store)
+        stop = asyncio.Event()
+        task = asyncio.create_task(ingest.run(stop))
+        await ingest.connected.wait()
+        async with aiomqtt.Client(broker.host, broker.port) as probe:
+            await probe.subscribe("pq/v1/bench/air-000/telemetry", qos=1)
+            async with aiomqtt.Client(broker.host, broker.port, max_inflight_messages=400) as pub:
+
+                async def watch() -> None:
+                    async for message in probe.messages:
+                        ts = decode(message.payload, Telemetry).samples[0].ts
+                        round_trips.append((datetime.now(UTC) - ts).total_seconds())
+
+                watcher = asyncio.create_task(watch())
+                for second in range(1, seconds + 1):
+                    tick = time.monotonic()
+                    now = datetime.now(UTC)
+                    await asyncio.gather(
+                        *(
+                            pub.publish(
+                                topic_for("pq", "bench", f"air-{d:03d}", Channel.TELEMETRY),
+                                encode(telemetry(f"air-{d:03d}", second, now)),
+                                qos=1,
+                            )
+                            for d in range(devices)
+                        )
+                    )
+                    await asyncio.sleep(max(0.0, 1 - (time.monotonic() - tick)))
+                await asyncio.sleep(2)
+                watcher.cancel()
+        stop.set()
+        await task
+
+    asyncio.run(main())
+    store.close()
+    q = statistics.quantiles(committed, n=100)
+    b = statistics.quantiles(round_trips, n=100)
+    print(
+        f"\n3. sample time to committed, {devices} devices x 1/s for {seconds} s"
+        f" ({len(committed):,} messages): p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms"
+        f" | bare broker round trip p50 {b[49] * 1000:.1f} ms, p99 {b[98] * 1000:.1f} ms"
+    )
+
+
+def main() -> None:
+    logging.disable(logging.WARNING)  # paho warns of every pending publish under load
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker_process = Mosquitto(work, BROKER_TUNING)
+        broker_process.start()
+        influxd = Influxd(work / "influxd")
+        influxd.start()
+        broker = BrokerSettings(host=broker_process.host, port=broker_process.port, protocol="5")
+        retention = RetentionSettings(raw_days=30)
+        try:
+            for protocol in ("5", "3.1.1"):
+                ingest_figures(
+                    broker.model_copy(update={"protocol": protocol}),
+                    {
+                        "SQLite": lambda: SqliteStore(
+                            work / f"{uuid.uuid4().hex}.sqlite", retention
+                        ),
+                        "InfluxDB": lambda: InfluxStore(
+                            InfluxStoreSettings(
+                                kind="influxdb",
+                                url=influxd.url,
+                                api="v1",
+                                database=f"b{uuid.uuid4().hex[:8]}",
+                            ),
+                            retention,
+                        ),
+                    },
+                )
+            drain_figures(broker, work)
+            latency_figures(broker, work)
+        finally:
+            influxd.stop()
+            broker_process.stop()
+
+
+if __name__ == "__main__":
+    main()
