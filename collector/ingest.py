@@ -227,7 +227,9 @@ class Ingest:
             try:
                 for received, decoded in by_arrival.items():
                     await self._commit(decoded, received)
-            except StoreUnavailableError:
+            except Exception as exc:  # the drain must outlive any failure of the store
+                if attempt == 0:
+                    log.warning("spool drain waits for the store: %s", exc)
                 delay = backoff_delay(min(attempt, STORE_RETRY_STEPS), self._rng)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):

@@ -224,7 +224,9 @@ class InfluxStore:
         while True:
             try:
                 return attempt()
-            except TransientError as exc:
+            except (TransientError, ql.InfluxQLError) as exc:
+                # The statements are the store's own, so a server that refuses one is in
+                # a passing state (starting up, a shard moving) as far as it can tell.
                 delay = backoff_delay(tries, self._rng)
                 if time.monotonic() + delay > deadline:
                     raise StoreUnavailableError(
