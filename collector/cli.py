@@ -90,7 +90,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     ingest = Ingest(settings.broker, settings.ingest, store, spool)
-    metrics = serve_metrics(settings.metrics, ingest, store, spool) if settings.metrics else None
+    silent_after = timedelta(seconds=settings.ingest.silent_after_s)
+    metrics = (
+        serve_metrics(settings.metrics, ingest, store, spool, silent_after)
+        if settings.metrics
+        else None
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -253,7 +258,9 @@ def latest(
 @app.command()
 def devices(config: ConfigOption) -> None:
     """Each known device: state, last seen, and the message accounting that proves delivery."""
-    rows = _ask(_open_store(config), lambda store: store.devices())
+    settings = _settings(config)
+    rows = _ask(open_store(settings), lambda store: store.devices())
+    now, silent_after = datetime.now(UTC), timedelta(seconds=settings.ingest.silent_after_s)
     table = Table(
         "device", "site", "state", "version", "last seen", "messages", "duplicates", "gaps"
     )
@@ -262,7 +269,7 @@ def devices(config: ConfigOption) -> None:
         table.add_row(
             d.device,
             d.site,
-            d.state,
+            d.state_at(now, silent_after),
             d.version,
             seen,
             str(d.messages),

@@ -97,6 +97,10 @@ class IngestSettings(StrictModel):
         default=None,
         description="local file where messages wait, acknowledged, while the store is down",
     )
+    silent_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=300.0,
+        description="an online device not heard from this long is shown as silent",
+    )
 
 
 class MetricsSettings(StrictModel):

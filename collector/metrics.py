@@ -8,6 +8,7 @@ them survive restarts and agree between collectors sharing a subscription.
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
@@ -28,10 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class IngestCollector(Collector):
-    def __init__(self, ingest: Ingest, store: Store, spool: Spool | None) -> None:
+    def __init__(
+        self, ingest: Ingest, store: Store, spool: Spool | None, silent_after: timedelta
+    ) -> None:
         self._ingest = ingest
         self._store = store
         self._spool = spool
+        self._silent_after = silent_after
 
     def collect(self) -> Iterator[Metric]:
         s = self._ingest.stats
@@ -84,7 +88,9 @@ class IngestCollector(Collector):
                 "collector_device_gaps", "sequence numbers never received", labels=labels
             ),
             "online": GaugeMetricFamily(
-                "collector_device_online", "1 online, 0 offline or unknown", labels=labels
+                "collector_device_online",
+                "1 online and heard from lately, 0 offline, silent or unknown",
+                labels=labels,
             ),
             "last_seen": GaugeMetricFamily(
                 "collector_device_last_seen_seconds",
@@ -92,23 +98,29 @@ class IngestCollector(Collector):
                 labels=labels,
             ),
         }
+        now = datetime.now(UTC)
         for d in devices:
             ids = [d.device, d.site]
             families["messages"].add_metric(ids, d.messages)
             families["duplicates"].add_metric(ids, d.duplicates)
             families["gaps"].add_metric(ids, d.gaps)
-            families["online"].add_metric(ids, 1 if d.state == "online" else 0)
+            online = d.state_at(now, self._silent_after) == "online"
+            families["online"].add_metric(ids, 1 if online else 0)
             if d.last_seen is not None:
                 families["last_seen"].add_metric(ids, d.last_seen.timestamp())
         yield from families.values()
 
 
 def serve_metrics(
-    settings: MetricsSettings, ingest: Ingest, store: Store, spool: Spool | None
+    settings: MetricsSettings,
+    ingest: Ingest,
+    store: Store,
+    spool: Spool | None,
+    silent_after: timedelta,
 ) -> WSGIServer:
     """Serve /metrics from a daemon thread; the caller shuts the server down."""
     registry = CollectorRegistry()
-    registry.register(IngestCollector(ingest, store, spool))
+    registry.register(IngestCollector(ingest, store, spool, silent_after))
     server, _ = start_http_server(settings.port, settings.host, registry=registry)
     log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
     return server

@@ -103,6 +103,16 @@ class DeviceRow:
     duplicates: int
     gaps: int
 
+    def state_at(self, now: datetime, silent_after: timedelta) -> str:
+        """The status messages' state, corrected by the heartbeat: a box whose session
+        still looks alive to the broker but has sent nothing, health included, for
+        `silent_after` is `silent`: its last will has not fired yet, or cannot."""
+        if self.state == "online" and (
+            self.last_seen is None or now - self.last_seen > silent_after
+        ):
+            return "silent"
+        return self.state
+
 
 def to_micros(ts: datetime) -> int:
     """Exact integer microseconds since the epoch: a float would blur the series key."""

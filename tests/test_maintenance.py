@@ -1,10 +1,10 @@
-"""The collector's upkeep: rollups over the late window, and the purge, in one pass."""
+"""The collector's upkeep: rollups over the late window, the purge, and the heartbeat rule."""
 
 from datetime import timedelta
 
 from collector.config import RetentionSettings
 from collector.maintenance import hour_floor, maintain_once
-from collector.query import AggregateQuery, ReadingQuery
+from collector.query import AggregateQuery, DeviceRow, ReadingQuery
 from collector.stores.base import Delivery
 from collector.stores.sqlite import SqliteStore
 from tests.store_cases import T0, message
@@ -31,3 +31,14 @@ def test_a_pass_rolls_up_the_late_window_and_purges_what_is_past_retention(tmp_p
     assert row.values == ((70.0 + 1000.0) / 2,)
     assert len(store.query(ReadingQuery(limit=1000))) == 47 + 1
     assert hour_floor(now) == T0 + timedelta(hours=72)
+
+
+def test_an_online_device_unheard_for_too_long_is_silent():
+    row = DeviceRow("air-1", "dd", "online", "1.0", T0, 10, 0, 0)
+    limit = timedelta(minutes=5)
+    assert row.state_at(T0 + timedelta(minutes=4), limit) == "online"
+    assert row.state_at(T0 + timedelta(minutes=6), limit) == "silent"
+    offline = DeviceRow("air-1", "dd", "offline", "1.0", T0, 10, 0, 0)
+    assert offline.state_at(T0 + timedelta(days=1), limit) == "offline"
+    never = DeviceRow("air-2", "dd", "online", "1.0", None, 0, 0, 0)
+    assert never.state_at(T0, limit) == "silent"
