@@ -54,14 +54,16 @@ def telemetry(device: str, seq: int, ts: datetime, parameters: tuple[str, ...]) 
     )
 
 
-def deliveries(stations: int, minutes: int, parameters: tuple[str, ...]) -> list[Delivery]:
+def deliveries(
+    stations: int, ticks: int, parameters: tuple[str, ...], step: timedelta
+) -> list[Delivery]:
     return [
         Delivery(
             "dd",
-            telemetry(f"air-{s:02d}", m + 1, START + timedelta(minutes=m), parameters),
+            telemetry(f"air-{s:02d}", t + 1, START + t * step, parameters),
             START,
         )
-        for m in range(minutes)
+        for t in range(ticks)
         for s in range(stations)
     ]
 
@@ -112,7 +114,8 @@ def bare_write(url: str, database: str, data: list[Delivery], with_ledger: bool)
 
 
 def write_figures(url: str) -> None:
-    data = deliveries(stations=STATIONS, minutes=250, parameters=PARAMETERS)
+    # As a collector sees them live: 50 stations sampling every 10 s, 80 minutes.
+    data = deliveries(50, 480, PARAMETERS, timedelta(seconds=10))
     samples = (len(data) - 1) * len(PARAMETERS)
     bare, data_only, store = [], [], []
     for run in range(5):
@@ -139,7 +142,7 @@ def timed_query(store: Store, query: AggregateQuery, rollup: bool) -> tuple[floa
 
 def query_figures(url: str, workdir: Path) -> None:
     minutes = DAYS * 24 * 60
-    data = deliveries(stations=STATIONS, minutes=minutes, parameters=("pm2_5",))
+    data = deliveries(STATIONS, minutes, ("pm2_5",), timedelta(minutes=1))
     end = START + timedelta(minutes=minutes)
     query = AggregateQuery(start=START, end=end, window=timedelta(hours=1))
     print(

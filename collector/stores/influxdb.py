@@ -56,6 +56,7 @@ from iotwire.messages import Health, Status
 log = logging.getLogger(__name__)
 
 _ROLLUP_FIELDS = ("mean", "min", "max", "last", "count", "sum")
+LOOKUP_SPAN_NS = 600 * 1_000_000_000
 T = TypeVar("T")
 
 
@@ -154,20 +155,36 @@ class InfluxStore:
         return list(lp.reading_lines(delivery.site, message))
 
     def _delivered(self, batch: Sequence[Delivery]) -> set[tuple[str, int]]:
-        """The (device, seq) pairs of this batch that the ledger already holds."""
-        keys: dict[str, list[int]] = {}
+        """The (device, seq) pairs of this batch that the ledger already holds.
+
+        One statement per group of devices whose messages fall within `LOOKUP_SPAN` of
+        each other: a live batch from a hundred devices is one small query, while a
+        replayed backlog gets a statement of its own instead of dragging every other
+        device's ledger for hours into the answer."""
+        spans: dict[str, tuple[int, int]] = {}
         for d in batch:
-            keys.setdefault(d.message.device, []).append(lp.delivery_key(d.message))
+            key = lp.delivery_key(d.message)
+            lo, hi = spans.get(d.message.device, (key, key))
+            spans[d.message.device] = (min(lo, key), max(hi, key))
+        groups: list[tuple[list[str], int, int]] = []
+        for device, (lo, hi) in sorted(spans.items(), key=lambda item: item[1]):
+            if groups and max(groups[-1][2], hi) - groups[-1][1] <= LOOKUP_SPAN_NS:
+                devices, start, end = groups[-1]
+                groups[-1] = ([*devices, device], start, max(end, hi))
+            else:
+                groups.append(([device], lo, hi))
         statements = [
-            f'SELECT "seq" FROM {self._long}."delivery" WHERE "device" = {ql.literal(device)}'
-            f" AND time >= {min(times)} AND time <= {max(times)}"
-            for device, times in keys.items()
+            f'SELECT "seq" FROM {self._long}."delivery"'
+            f"{ql.where([ql.any_of('device', devices), f'time >= {lo}', f'time <= {hi}'])}"
+            ' GROUP BY "device"'
+            for devices, lo, hi in groups
         ]
-        found: set[tuple[str, int]] = set()
-        for device, result in zip(keys, self._query(";".join(statements)), strict=True):
-            for series in result:
-                found.update((device, int(r["seq"])) for r in series.records())
-        return found
+        return {
+            (series.tags["device"], int(r["seq"]))
+            for result in self._query(";".join(statements))
+            for series in result
+            for r in series.records()
+        }
 
     def _write_messages(
         self, batch: Sequence[Delivery]
