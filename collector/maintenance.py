@@ -20,9 +20,19 @@ def hour_floor(ts: datetime) -> datetime:
 
 
 def maintain_once(store: Store, retention: RetentionSettings, now: datetime) -> tuple[int, int]:
-    """Roll up the complete hours of the late window, then purge; returns both counts."""
+    """Roll up the complete hours of the late window, and any hours since the last
+    rollup that a stopped collector missed, a day at a time; then purge. Returns the
+    rows rolled up and the rows purged."""
     end = hour_floor(now)
-    rolled = store.roll_up(end - timedelta(hours=retention.late_hours), end)
+    start = end - timedelta(hours=retention.late_hours)
+    horizon = store.rollup_horizon()
+    if horizon is not None and horizon < start:
+        start = max(horizon, end - timedelta(days=retention.raw_days))
+    rolled = 0
+    while start < end:
+        step = min(start + timedelta(days=1), end)
+        rolled += store.roll_up(start, step)
+        start = step
     return rolled, store.purge(now)
 
 

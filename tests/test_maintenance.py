@@ -42,3 +42,20 @@ def test_an_online_device_unheard_for_too_long_is_silent():
     assert offline.state_at(T0 + timedelta(days=1), limit) == "offline"
     never = DeviceRow("air-2", "dd", "online", "1.0", None, 0, 0, 0)
     assert never.state_at(T0, limit) == "silent"
+
+
+def test_a_collector_that_was_stopped_catches_up_on_the_hours_it_missed(tmp_path):
+    retention = RetentionSettings(raw_days=30, late_hours=6)
+    store = SqliteStore(tmp_path / "s.sqlite", retention)
+    store.write_batch(
+        [Delivery("dd", message("air-1", h + 1, h * 60, pm10=float(h)), T0) for h in range(72)]
+    )
+    store.roll_up(T0, T0 + timedelta(hours=1))  # then the collector stopped for three days
+    rolled, _ = maintain_once(store, retention, T0 + timedelta(hours=72, minutes=5))
+    assert rolled == 71
+    assert store.rollup_horizon() == T0 + timedelta(hours=72)
+    hourly = store.aggregate(
+        AggregateQuery(start=T0, end=T0 + timedelta(hours=72), window=timedelta(hours=1)),
+        rollup=True,
+    )
+    assert [r.values for r in hourly] == [(float(h),) for h in range(72)]

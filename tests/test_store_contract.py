@@ -244,3 +244,20 @@ def _everything(store: Store, deliveries: list[Delivery]) -> tuple:
         store.latest(LatestQuery(parameters=("no2",))),
         store.devices(),
     )
+
+
+def test_accounting_reads_the_same_across_the_rollup_horizon(store: Store):
+    # Six hours of one message every 10 minutes, seq 5 and 20 lost on the way.
+    deliveries = [
+        Delivery("dd", message("air-1", seq, seq * 10, pm10=1.0), T0)
+        for seq in range(1, 37)
+        if seq not in (5, 20)
+    ]
+    store.write_batch(deliveries[:25])
+    before = store.devices()
+    store.roll_up(T0, T0 + timedelta(hours=4))
+    assert store.rollup_horizon() == T0 + timedelta(hours=4)
+    assert store.devices() == before
+    store.write_batch(deliveries[20:])  # five of them again, then the rest
+    [device] = store.devices()
+    assert (device.messages, device.gaps, device.duplicates) == (34, 2, 5)

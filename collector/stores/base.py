@@ -65,6 +65,10 @@ class Store(Protocol):
         """Recompute the hourly aggregates of the hours in [start, end); returns rows."""
         ...
 
+    def rollup_horizon(self) -> datetime | None:
+        """The end of the latest hours rolled up: every hour before it has its rollup."""
+        ...
+
     def purge(self, now: datetime) -> int:
         """Delete what is past its retention; returns rows deleted (0 where the server
         enforces retention itself)."""

@@ -70,18 +70,24 @@ class InfluxWriteStats:
 
 @dataclass
 class _DeviceFacts:
-    """What three accounting queries say about one device, gathered into its row."""
+    """What the accounting queries say about one device, gathered into its row."""
 
     site: str
     state: str = "unknown"
     version: str = ""
     messages: int = 0
+    top_seq: int = 0
     duplicates: int = 0
-    gaps: int = 0
     last_seen: datetime | None = field(default=None)
 
     def saw(self, when: datetime) -> None:
         self.last_seen = when if self.last_seen is None else max(self.last_seen, when)
+
+    def counted(self, messages: int, top_seq: int, received: datetime) -> None:
+        """Add one part of the ledger: the rolled-up hours or the raw tail."""
+        self.messages += messages
+        self.top_seq = max(self.top_seq, top_seq)
+        self.saw(received)
 
     def row(self, device: str) -> DeviceRow:
         return DeviceRow(
@@ -92,7 +98,7 @@ class _DeviceFacts:
             last_seen=self.last_seen,
             messages=self.messages,
             duplicates=self.duplicates,
-            gaps=self.gaps,
+            gaps=self.top_seq - self.messages,
         )
 
 
@@ -388,25 +394,40 @@ class InfluxStore:
         return sorted(rows, key=latest_order)
 
     def devices(self) -> list[DeviceRow]:
+        """Counts come from the hourly ledger rollup up to its horizon and from the raw
+        ledger after it, so the cost follows the devices and the hours, not every message
+        ever received."""
         self._prepare()
-        by_device = 'GROUP BY "device"'
-        status, ledger, duplicates = self._query(
-            f'SELECT "state", "version", "site" FROM {self._long}."device_status"'
-            f" {by_device} ORDER BY time DESC LIMIT 1;"
-            'SELECT count("seq") AS "messages", max("seq") AS "top",'
-            ' max("received") AS "received", last("site") AS "site"'
-            f' FROM {self._long}."delivery" {by_device};'
-            f'SELECT count("seq") AS "n" FROM {self._long}."duplicate" {by_device}'
+        horizon = self.rollup_horizon()
+        ledger_fields = (
+            'max("received") AS "received", last("site") AS "site" FROM {source}{where}'
+            ' GROUP BY "device"'
         )
-        found: dict[str, _DeviceFacts] = {}
-        for series in ledger:
-            [r] = series.records()
-            found[series.tags["device"]] = _DeviceFacts(
-                site=r["site"],
-                messages=r["messages"],
-                gaps=r["top"] - r["messages"],
-                last_seen=ql.micros_time(r["received"]),
+        raw = 'SELECT count("seq") AS "messages", max("seq") AS "top", ' + ledger_fields.format(
+            source=f'{self._long}."delivery"',
+            where=ql.where(ql.time_range(horizon, None)),
+        )
+        rolled = 'SELECT sum("messages") AS "messages", max("top") AS "top", ' + (
+            ledger_fields.format(
+                source=f'{self._long}."delivery_hourly"',
+                where=ql.where(ql.time_range(None, horizon)),
             )
+        )
+        by_device = 'GROUP BY "device"'
+        statements = [
+            f'SELECT "state", "version", "site" FROM {self._long}."device_status"'
+            f" {by_device} ORDER BY time DESC LIMIT 1",
+            f'SELECT count("seq") AS "n" FROM {self._long}."duplicate" {by_device}',
+            raw,
+            *([rolled] if horizon else []),
+        ]
+        status, duplicates, *ledgers = self._query(";".join(statements))
+        found: dict[str, _DeviceFacts] = {}
+        for ledger in ledgers:
+            for series in ledger:
+                [r] = series.records()
+                facts = found.setdefault(series.tags["device"], _DeviceFacts(site=r["site"]))
+                facts.counted(int(r["messages"]), int(r["top"]), ql.micros_time(r["received"]))
         for series in status:
             [r] = series.records()
             facts = found.setdefault(series.tags["device"], _DeviceFacts(site=r["site"]))
@@ -416,6 +437,11 @@ class InfluxStore:
             [r] = series.records()
             found.setdefault(series.tags["device"], _DeviceFacts(site="")).duplicates = r["n"]
         return [f.row(device) for device, f in sorted(found.items())]
+
+    def rollup_horizon(self) -> datetime | None:
+        self._prepare()
+        [result] = self._query(f'SELECT last("done") FROM {self._long}."ledger_rollup"')
+        return next((ql.micros_time(r["time"]) for s in result for r in s.records()), None)
 
     # -- retention -------------------------------------------------------------------
 
@@ -428,7 +454,20 @@ class InfluxStore:
             f" GROUP BY time(1h), {', '.join(map(ql.ident, ql.SERIES_TAGS))} fill(none)"
         )
         lines = [_hourly_line(series.tags, r) for series in result for r in series.records()]
-        self._send_all(lines, Target.HOURLY)
+        [ledger] = self._query(
+            'SELECT count("seq") AS "messages", max("seq") AS "top",'
+            ' max("received") AS "received", last("site") AS "site"'
+            f' FROM {self._long}."delivery"{ql.where(ql.time_range(start, end))}'
+            ' GROUP BY time(1h), "device" fill(none)'
+        )
+        accounting = [
+            lp.delivery_hourly_line(series.tags["device"], r)
+            for series in ledger
+            for r in series.records()
+        ]
+        self._send_all(lines + accounting, Target.HOURLY)
+        # The horizon moves only once the hours before it are written.
+        self._send([f"ledger_rollup done=1i {lp.ns(end)}"], Target.HOURLY)
         return len(lines)
 
     def purge(self, now: datetime) -> int:

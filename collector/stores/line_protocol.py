@@ -6,6 +6,7 @@
 | reading_hourly  | site, device, sensor, parameter, unit| mean, min, max, last, count, sum        |
 | health          | site, device                         | uptime_s, load1, ..., source_errors.<n> |
 | delivery        | device                               | seq, site, received (µs)                |
+| delivery_hourly | device                               | messages, top, received, site           |
 | duplicate       | device                               | seq                                     |
 | device_status   | device                               | site, state, version, boot_id           |
 
@@ -24,6 +25,7 @@ dict per point and costs several times the HTTP write it feeds.
 import functools
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from collector.query import to_micros
 from iotwire.messages import Health, Quality, Status, Telemetry
@@ -108,6 +110,16 @@ def delivery_line(site: str, message: Telemetry | Health, received: datetime) ->
         f"delivery,device={tag(message.device)} seq={message.seq}i,"
         f"site={string_field(site)},"
         f"received={to_micros(received)}i {delivery_key(message)}"
+    )
+
+
+def delivery_hourly_line(device: str, record: dict[str, Any]) -> str:
+    """One device's ledger over one hour, counted: what devices() reads beyond the raw
+    ledger's recent tail."""
+    return (
+        f"delivery_hourly,device={tag(device)} messages={int(record['messages'])}i,"
+        f"top={int(record['top'])}i,received={int(record['received'])}i,"
+        f"site={string_field(str(record['site']))} {int(record['time']) * 1000}"
     )
 
 

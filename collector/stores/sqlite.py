@@ -59,8 +59,19 @@ CREATE TABLE IF NOT EXISTS ledger (
 CREATE TABLE IF NOT EXISTS devices (
     device TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'unknown',
     version TEXT NOT NULL DEFAULT '', boot_id TEXT NOT NULL DEFAULT '',
-    last_seen INTEGER, duplicates INTEGER NOT NULL DEFAULT 0
+    last_seen INTEGER, duplicates INTEGER NOT NULL DEFAULT 0,
+    messages INTEGER NOT NULL DEFAULT 0, max_seq INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+# Files made before the devices table kept its own counts get them from the ledger once.
+_COUNTED_COLUMNS = """
+ALTER TABLE devices ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE devices ADD COLUMN max_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET
+    messages = (SELECT count(*) FROM ledger l WHERE l.device = devices.device),
+    max_seq = (SELECT coalesce(max(seq), 0) FROM ledger l WHERE l.device = devices.device);
 """
 
 
@@ -112,6 +123,9 @@ class SqliteStore:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(devices)")}
+        if "messages" not in columns:
+            self._db.executescript(f"BEGIN;{_COUNTED_COLUMNS}COMMIT;")
         # Ingest and the rollup run in different threads; one connection means one
         # transaction at a time, or one thread's COMMIT would end the other's.
         self._lock = threading.RLock()
@@ -140,10 +154,13 @@ class SqliteStore:
             (message.device, message.seq, message.kind, received),
         ).rowcount
         rows = self._insert(site, message) if fresh else 0
+        # The device's counts move in the same transaction as its ledger, so reading
+        # them costs one row per device however long the history.
         db.execute(
             "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?),"
-            " duplicates = duplicates + ? WHERE device = ?",
-            (received, 0 if fresh else 1, message.device),
+            " duplicates = duplicates + ?, messages = messages + ?,"
+            " max_seq = max(max_seq, ?) WHERE device = ?",
+            (received, 0 if fresh else 1, 1 if fresh else 0, message.seq, message.device),
         )
         return WriteOutcome(rows=rows, duplicate=not fresh)
 
@@ -287,10 +304,9 @@ class SqliteStore:
 
     def devices(self) -> list[DeviceRow]:
         sql = """
-            SELECT d.device, d.site, d.state, d.version, d.last_seen, d.duplicates,
-                   count(l.seq), coalesce(max(l.seq) - count(l.seq), 0)
-            FROM devices d LEFT JOIN ledger l ON l.device = d.device
-            GROUP BY d.device ORDER BY d.device
+            SELECT device, site, state, version, last_seen, duplicates, messages,
+                   max_seq - messages
+            FROM devices ORDER BY device
         """
         return [
             DeviceRow(
@@ -325,7 +341,17 @@ class SqliteStore:
              AND r.parameter = w.parameter AND r.ts = w.last_ts
         """  # noqa: S608
         with self._lock, self._db:
-            return self._db.execute(sql, args).rowcount
+            rows = self._db.execute(sql, args).rowcount
+            self._db.execute(
+                "INSERT INTO meta VALUES ('rolled_until', ?) ON CONFLICT (name)"
+                " DO UPDATE SET value = max(value, excluded.value)",
+                (to_micros(end),),
+            )
+            return rows
+
+    def rollup_horizon(self) -> datetime | None:
+        rows = self._rows("SELECT value FROM meta WHERE name = 'rolled_until'", ())
+        return from_micros(rows[0][0]) if rows else None
 
     def purge(self, now: datetime) -> int:
         raw_before = to_micros(now - timedelta(days=self._retention.raw_days))
