@@ -379,7 +379,7 @@ class InfluxStore:
         ]
         [result] = self._query(
             f'SELECT last("value") AS "value" FROM {self._raw}."reading"'
-            f"{ql.where(conditions)} GROUP BY {', '.join(map(ql.ident, ql.SERIES_TAGS))}"
+            f"{ql.where(conditions)} GROUP BY {ql.SERIES_KEYS}"
         )
         rows = [
             ReadingRow(
@@ -451,7 +451,7 @@ class InfluxStore:
         conditions = ["\"quality\" = 'ok'", *ql.time_range(start, end)]
         [result] = self._query(
             f'SELECT {select} FROM {self._raw}."reading"{ql.where(conditions)}'
-            f" GROUP BY time(1h), {', '.join(map(ql.ident, ql.SERIES_TAGS))} fill(none)"
+            f" GROUP BY time(1h), {ql.SERIES_KEYS} fill(none)"
         )
         lines = [_hourly_line(series.tags, r) for series in result for r in series.records()]
         [ledger] = self._query(

@@ -13,7 +13,6 @@ from typing import Any
 from collector.query import Aggregate, AggregateQuery, from_micros, to_micros
 
 SERIES_TAGS = ("site", "device", "sensor", "parameter", "unit")
-_GROUP_BY_SERIES = ", ".join(f'"{t}"' for t in SERIES_TAGS)
 
 # From the hourly rollup, each aggregate of a longer window is exact: the mean is the sum
 # of sums over the sum of counts, never a mean of means.
@@ -39,6 +38,10 @@ class InfluxQLError(Exception):
 
 def ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# The series' tag keys, as GROUP BY names them to return one series per sensor reading.
+SERIES_KEYS = ", ".join(ident(t) for t in SERIES_TAGS)
 
 
 def literal(value: str) -> str:
@@ -80,7 +83,7 @@ def aggregate_statement(source: str, query: AggregateQuery, rollup: bool) -> str
     window = int(query.window.total_seconds())
     return (
         f"SELECT {select} FROM {source}{where(conditions)}"
-        f" GROUP BY time({window}s), {_GROUP_BY_SERIES} fill(none)"
+        f" GROUP BY time({window}s), {SERIES_KEYS} fill(none)"
     )
 
 
