@@ -19,7 +19,8 @@ floored to the second plus `seq` nanoseconds, so a redelivery lands on the same 
 the store can look it up by time, the one index InfluxDB has on fields' points.
 
 The lines are formatted here rather than with influxdb-client's `Point`, which builds a
-dict per point and costs several times the HTTP write it feeds.
+dict per point: for 30,000 reading lines it took 350 ms against 25 ms here, while the
+server took about 110 ms to write them.
 """
 
 import functools
