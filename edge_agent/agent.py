@@ -55,7 +55,13 @@ class Agent:
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers = build_readers(loaded, self.buses)
         self.source_stats = {name: SourceStats() for name in self.readers}
-        self.uplink = Uplink(self._config.broker, self._device, self.outbox, self.boot_id)
+        self.uplink = Uplink(
+            self._config.broker,
+            self._device,
+            self.outbox,
+            self.boot_id,
+            backlog_after_s=self._config.outbox.backlog_after_s,
+        )
 
     def _commit_sample(self, sample: Sample) -> None:
         clock = clock_sync()

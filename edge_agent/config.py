@@ -141,6 +141,9 @@ class OutboxSettings(StrictModel):
         tuple[Literal["health", "telemetry", "plate"], ...], Field(min_length=3, max_length=3)
     ] = ("health", "telemetry", "plate")
     drop_within: Literal["oldest", "newest"] = "oldest"
+    backlog_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=10.0, description="a message sent this much later than made is backlog"
+    )
 
     @model_validator(mode="after")
     def _each_channel_once(self) -> Self:

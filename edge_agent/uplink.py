@@ -6,7 +6,8 @@ mid-window leaves the unacknowledged messages in the outbox to be sent again, so
 collector may see a message twice but never misses one. The retained status topic holds
 "online" while the session lives and the broker publishes the last will, "offline", when
 it dies uncleanly. The session is MQTT 5 where the broker speaks it, 3.1.1 otherwise;
-over MQTT 5, messages committed before the session began go out marked as backlog
+over MQTT 5, messages that waited in the outbox longer than `backlog_after_s` go out
+marked as backlog
 (iotwire/backlog.py), so the collector can tell a replayed outage from live data.
 """
 
@@ -42,6 +43,7 @@ class Uplink:
         boot_id: str,
         *,
         window: int = 64,
+        backlog_after_s: float = 10.0,
     ) -> None:
         self._broker = broker
         self._device = device
@@ -50,7 +52,7 @@ class Uplink:
         self._window = window
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._protocol = ProtocolChoice(broker.protocol)
-        self._session_began = 0.0
+        self._backlog_after_s = backlog_after_s
         self._mark_backlog = False
 
     def _topic(self, channel: Channel) -> str:
@@ -83,9 +85,6 @@ class Uplink:
                     max_inflight_messages=self._window,
                 ) as (client, version):
                     attempt = 0
-                    # Whatever was committed before this session began waited out an outage
-                    # (or the agent being down): it goes out marked as backlog.
-                    self._session_began = time.time()
                     self._mark_backlog = version is ProtocolVersion.V5
                     log.info(
                         "connected to %s:%s (MQTT %s)",
@@ -136,11 +135,15 @@ class Uplink:
         # failure cancels the rest of the window, which stays in the outbox. A lost
         # connection fails every task of the window; the session needs to hear it once,
         # as the MqttError its reconnect loop handles, not as a group of them.
+        # A message that waited longer than `backlog_after_s` waited out an outage (or the
+        # agent being down): it goes out marked as backlog, so nothing downstream takes
+        # it for news.
+        late = time.time() - self._backlog_after_s
         try:
             async with asyncio.TaskGroup() as group:
                 for entry in batch:
                     topic = self._topic(entry.channel)
-                    backlog = self._mark_backlog and entry.created < self._session_began
+                    backlog = self._mark_backlog and entry.created < late
                     properties = BACKLOG if backlog else None
                     group.create_task(
                         client.publish(topic, entry.payload, qos=1, properties=properties)
