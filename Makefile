@@ -16,7 +16,7 @@ $(VENV)/.installed-demo: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev,demo]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,api]'
 	touch $@
 
 demo: $(VENV)/.installed-demo

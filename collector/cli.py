@@ -1,9 +1,9 @@
 """`collector`: run the ingest, and look at what it stored."""
 
 import asyncio
+import contextlib
 import csv
 import logging
-import re
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -20,17 +20,22 @@ from collector.config import CollectorConfig, load_collector
 from collector.ingest import Ingest
 from collector.maintenance import maintain
 from collector.metrics import serve_metrics
-from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
+from collector.query import (
+    Aggregate,
+    AggregateQuery,
+    LatestQuery,
+    ReadingQuery,
+    parse_duration,
+)
 from collector.spool import Spool
 from collector.stores import Store, StoreUnavailableError, open_store
+from collector.users import Role, UserError, Users
 from iotwire.configfile import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
 console = Console()
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
-_DURATION = re.compile(r"^(\d+)([smhd])$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 T = TypeVar("T")
 
 
@@ -62,15 +67,16 @@ def _ask(store: Store, question: Callable[[Store], T]) -> T:
 
 
 def parse_window(text: str) -> timedelta:
-    if match := _DURATION.match(text):
-        return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
-    raise typer.BadParameter(f"{text!r} is not a window like 30s, 15m, 1h, 1d")
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def parse_when(text: str, now: datetime) -> datetime:
     """`90s`, `15m`, `2h`, `7d` ago, or an ISO 8601 time (UTC when it names no zone)."""
-    if match := _DURATION.match(text):
-        return now - timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    with contextlib.suppress(ValueError):
+        return now - parse_duration(text)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
@@ -91,6 +97,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     ingest = Ingest(settings.broker, settings.ingest, store, spool)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
+    users = Users(settings.api.users_path) if settings.api else None
     metrics = (
         serve_metrics(settings.metrics, ingest, store, spool, silent_after)
         if settings.metrics
@@ -104,6 +111,11 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(maintain(store, settings.retention, stop))
+            if settings.api is not None and users is not None:
+                # FastAPI and uvicorn come with the `api` extra: imported only when used.
+                from collector.api import serve_api
+
+                tasks.create_task(serve_api(settings.api, store, users, silent_after, stop))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
@@ -122,6 +134,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             metrics.shutdown()
         if spool is not None:
             spool.close()
+        if users is not None:
+            users.close()
         store.close()
 
 
@@ -277,3 +291,58 @@ def devices(config: ConfigOption) -> None:
             str(d.gaps),
         )
     console.print(table)
+
+
+users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")
+app.add_typer(users_app, name="users")
+
+
+def _users(config: Path) -> Users:
+    settings = _settings(config)
+    if settings.api is None:
+        raise _fail(ValueError(f"{config}: api: the config has no api section"))
+    return Users(settings.api.users_path)
+
+
+@users_app.command("add")
+def users_add(
+    config: ConfigOption,
+    name: Annotated[str, typer.Argument(help="who the token is for")],
+    role: Annotated[Role, typer.Option(help="what the token may read")],
+) -> None:
+    """Add a user and print its token, once: only a hash of it is kept."""
+    users = _users(config)
+    try:
+        token = users.add(name, role)
+    except UserError as exc:
+        raise _fail(exc) from None
+    finally:
+        users.close()
+    console.print(f"token for {escape(name)} ({role}), shown this once:")
+    print(token)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption) -> None:
+    """Every user, its role, and whether its token still works."""
+    users = _users(config)
+    table = Table("name", "role", "created", "revoked")
+    for user in users.all():
+        table.add_row(user.name, user.role, user.created[:19], (user.revoked or "")[:19])
+    users.close()
+    console.print(table)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    config: ConfigOption, name: Annotated[str, typer.Argument(help="the user to revoke")]
+) -> None:
+    """Stop a user's token from working, at once."""
+    users = _users(config)
+    try:
+        users.revoke(name)
+    except UserError as exc:
+        raise _fail(exc) from None
+    finally:
+        users.close()
+    console.print(f"revoked {escape(name)}")

@@ -110,12 +110,21 @@ class MetricsSettings(StrictModel):
     port: Annotated[int, Field(ge=1, le=65535)] = 9108
 
 
+class ApiSettings(StrictModel):
+    """The HTTP API, served by `collector run`; users and their tokens live in `users_path`."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    users_path: RelativePath = Path("/var/lib/collector/users.sqlite")
+
+
 class CollectorConfig(StrictModel):
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = SqliteStoreSettings(kind="sqlite")
     retention: RetentionSettings = RetentionSettings()
     ingest: IngestSettings = IngestSettings()
     metrics: MetricsSettings | None = None
+    api: ApiSettings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

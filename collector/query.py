@@ -12,6 +12,7 @@ it. The rules that make that possible are stated here once:
   and latest values by series, then time.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -134,3 +135,14 @@ def latest_order(row: ReadingRow) -> tuple[str, str, str, str, str]:
 
 def reading_order(row: ReadingRow) -> tuple[datetime, str, str, str]:
     return (row.ts, row.device, row.sensor, row.parameter)
+
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `15m`, `2h`, `7d`: how people write windows and look-backs."""
+    if match := _DURATION.match(text):
+        return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
+    raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h, 7d")

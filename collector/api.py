@@ -1,0 +1,198 @@
+"""The HTTP API: device state, latest values and time series for the people who use them.
+
+A thin layer over the store's query model: every question it answers, `collector query`
+answers the same way. Bearer tokens carry a role (collector/users.py); time series and
+device state are for ops, env and technicians. Store calls block, so the endpoints are
+plain functions FastAPI runs in its thread pool. OpenAPI documentation is at /docs.
+"""
+
+import asyncio
+import contextlib
+import csv
+import io
+import logging
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+import uvicorn
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from collector.config import ApiSettings
+from collector.query import (
+    Aggregate,
+    AggregateQuery,
+    LatestQuery,
+    ReadingQuery,
+    ReadingRow,
+    parse_duration,
+)
+from collector.stores.base import Store, StoreUnavailableError
+from collector.users import TELEMETRY_READERS, Role, User, Users
+
+log = logging.getLogger(__name__)
+Format = Literal["json", "csv"]
+_bearer = HTTPBearer(auto_error=False)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv")
+
+
+def _reading(r: ReadingRow) -> dict[str, object]:
+    return {
+        "ts": r.ts.isoformat(),
+        "site": r.site,
+        "device": r.device,
+        "sensor": r.sensor,
+        "parameter": r.parameter,
+        "value": r.value,
+        "unit": r.unit,
+        "quality": r.quality,
+    }
+
+
+def _readings(rows: list[ReadingRow], fmt: Format) -> Response:
+    if fmt == "csv":
+        header = ("ts", "site", "device", "sensor", "parameter", "value", "unit", "quality")
+        return _table(header, ([_reading(r)[h] for h in header] for r in rows))
+    return JSONResponse([_reading(r) for r in rows])
+
+
+def build_app(store: Store, users: Users, silent_after: timedelta) -> FastAPI:
+    app = FastAPI(
+        title="Phu Quoc telemetry",
+        description="Device state and time series from the operations center's collector.",
+    )
+
+    @app.exception_handler(StoreUnavailableError)
+    def _store_down(_: Request, exc: StoreUnavailableError) -> JSONResponse:
+        return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
+
+    def role_in(allowed: frozenset[Role]) -> Callable[..., User]:
+        def check(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        ) -> User:
+            user = users.authenticate(credentials.credentials) if credentials else None
+            if user is None:
+                raise HTTPException(
+                    401,
+                    "a valid bearer token is required (collector users add)",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+            if user.role not in allowed:
+                raise HTTPException(403, f"role {user.role} may not read this")
+            return user
+
+        return check
+
+    Reader = Annotated[User, Depends(role_in(TELEMETRY_READERS))]
+    Devices = Annotated[list[str] | None, Query(description="device id; repeat for several")]
+    Parameters = Annotated[list[str] | None, Query(description="parameter; repeat for several")]
+
+    @app.get("/devices", summary="Each device's state, last seen, and delivery accounting")
+    def devices(_: Reader) -> list[dict[str, object]]:
+        now = datetime.now(UTC)
+        return [
+            {
+                "device": d.device,
+                "site": d.site,
+                "state": d.state_at(now, silent_after),
+                "version": d.version,
+                "last_seen": d.last_seen.isoformat() if d.last_seen else None,
+                "messages": d.messages,
+                "duplicates": d.duplicates,
+                "gaps": d.gaps,
+            }
+            for d in store.devices()
+        ]
+
+    @app.get("/latest", summary="The newest ok value of every series")
+    def latest(
+        _: Reader, device: Devices = None, parameter: Parameters = None, format: Format = "json"
+    ) -> Response:
+        rows = store.latest(LatestQuery(tuple(device or ()), tuple(parameter or ())))
+        return _readings(rows, format)
+
+    @app.get("/readings", summary="Raw readings in a time range, oldest first")
+    def readings(
+        _: Reader,
+        start: datetime,
+        end: datetime | None = None,
+        device: Devices = None,
+        parameter: Parameters = None,
+        limit: Annotated[int, Query(ge=1, le=1_000_000)] = 10_000,
+        format: Format = "json",
+    ) -> Response:
+        query = ReadingQuery(
+            _utc(start), end and _utc(end), tuple(device or ()), tuple(parameter or ()), limit
+        )
+        return _readings(store.query(query), format)
+
+    @app.get("/aggregates", summary="Aggregates of ok values per series and window")
+    def aggregates(
+        _: Reader,
+        start: datetime,
+        end: datetime,
+        every: Annotated[str, Query(description="window: 30s, 15m, 1h, 1d")] = "1h",
+        fn: Annotated[list[Aggregate] | None, Query(description="repeat; default mean")] = None,
+        device: Devices = None,
+        parameter: Parameters = None,
+        rollup: Annotated[bool, Query(description="from the hourly rollup")] = False,
+        format: Format = "json",
+    ) -> Response:
+        try:
+            query = AggregateQuery(
+                _utc(start),
+                _utc(end),
+                parse_duration(every),
+                tuple(fn or (Aggregate.MEAN,)),
+                tuple(device or ()),
+                tuple(parameter or ()),
+            )
+            rows = store.aggregate(query, rollup=rollup)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        header = ("window_start", "site", "device", "sensor", "parameter", "unit")
+        table = [
+            (r.window_start.isoformat(), r.site, r.device, r.sensor, r.parameter, r.unit, *r.values)
+            for r in rows
+        ]
+        columns = (*header, *(f.value for f in query.functions))
+        if format == "csv":
+            return _table(columns, table)
+        return JSONResponse([dict(zip(columns, row, strict=True)) for row in table])
+
+    return app
+
+
+def _utc(ts: datetime) -> datetime:
+    """A time without a zone is UTC, as on the command line."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """The collector owns SIGTERM and SIGINT; it stops the server itself."""
+        yield
+
+
+async def serve_api(
+    settings: ApiSettings, store: Store, users: Users, silent_after: timedelta, stop: asyncio.Event
+) -> None:
+    app = build_app(store, users, silent_after)
+    server = _Server(
+        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    log.info("API on http://%s:%d (documentation at /docs)", settings.host, settings.port)
+    await stop.wait()
+    server.should_exit = True
+    await serving
