@@ -1,0 +1,1 @@
+"""Vietnamese limits as data, and the judging of readings against them."""
