@@ -1,0 +1,127 @@
+"""VN_AQI by Decision 1459/QĐ-TCMT (2019): hourly (PM by NowCast) and daily, with bands.
+
+Pure functions over concentrations in µg/m³: callers bring hourly means from the query
+layer. Only stations qualified under Circular 10/2021 (Articles 30-31) may publish the
+result; which those are is the station's configuration, not this module's business.
+"""
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_INDEX = (0, 50, 100, 150, 200, 300, 400, 500)
+# Breakpoints per pollutant, aligned with _INDEX; the O3 8-hour scale ends at index 300.
+BREAKPOINTS: dict[str, tuple[float, ...]] = {
+    "o3_1h": (0, 160, 200, 300, 400, 800, 1000, 1200),
+    "o3_8h": (0, 100, 120, 170, 210, 400),
+    "co": (0, 10_000, 30_000, 45_000, 60_000, 90_000, 120_000, 150_000),
+    "so2": (0, 125, 350, 550, 800, 1600, 2100, 2630),
+    "no2": (0, 100, 200, 700, 1200, 2350, 3100, 3850),
+    "pm10": (0, 50, 150, 250, 350, 420, 500, 600),
+    "pm2_5": (0, 25, 50, 80, 150, 250, 350, 500),
+}
+
+
+@dataclass(frozen=True)
+class Band:
+    upper: int
+    label: str
+    rgb: tuple[int, int, int]
+
+
+BANDS = (
+    Band(50, "good", (0, 228, 0)),
+    Band(100, "moderate", (255, 255, 0)),
+    Band(150, "poor", (255, 126, 0)),
+    Band(200, "bad", (255, 0, 0)),
+    Band(300, "very bad", (143, 63, 151)),
+    Band(500, "hazardous", (126, 0, 35)),
+)
+
+
+@dataclass(frozen=True)
+class Aqi:
+    value: int
+    dominant: str
+    band: Band
+
+
+def sub_index(scale: str, concentration: float) -> float | None:
+    """AQIx on one pollutant's scale; past the scale's last breakpoint, its top index
+    (500, or None for the O3 8-hour scale, which the decision leaves open there)."""
+    points = BREAKPOINTS[scale]
+    if concentration > points[-1] and scale == "o3_8h":
+        return None
+    if concentration >= points[-1]:
+        return float(_INDEX[len(points) - 1])
+    for i in range(len(points) - 1):
+        low, high = points[i], points[i + 1]
+        if concentration < high:
+            return (_INDEX[i + 1] - _INDEX[i]) / (high - low) * (concentration - low) + _INDEX[i]
+    return None
+
+
+def nowcast(hourly: Sequence[float | None]) -> float | None:
+    """PM NowCast over the last 12 hourly means, latest first; a missing hour weighs 0,
+    and two of the latest three must be there."""
+    recent = list(hourly[:12])
+    if sum(c is not None for c in recent[:3]) < 2:
+        return None
+    present = [c for c in recent if c is not None]
+    low, high = min(present), max(present)
+    w = max(low / high, 0.5) if high > 0 else 1.0
+    weights = [(w**i, c) for i, c in enumerate(recent) if c is not None]
+    return sum(wt * c for wt, c in weights) / sum(wt for wt, _ in weights)
+
+
+def _combine(indices: dict[str, float | None]) -> Aqi | None:
+    known = {name: v for name, v in indices.items() if v is not None}
+    if not ({"pm10", "pm2_5"} & known.keys()):
+        return None
+    dominant = max(known, key=lambda name: known[name])
+    value = math.floor(known[dominant] + 0.5)
+    return Aqi(value, dominant, band_of(value))
+
+
+def band_of(value: int) -> Band:
+    return next(b for b in BANDS if value <= b.upper)
+
+
+def hourly_aqi(
+    hour_means: dict[str, float | None], pm_hourly: dict[str, Sequence[float | None]]
+) -> Aqi | None:
+    """The hour's VN_AQI: SO2, CO, NO2 and O3 from their 1-hour means, PM10 and PM2.5 from
+    the NowCast of their last 12 hourly means (latest first)."""
+    indices: dict[str, float | None] = {}
+    for name in ("so2", "co", "no2"):
+        if (c := hour_means.get(name)) is not None:
+            indices[name] = sub_index(name, c)
+    if (o3 := hour_means.get("o3")) is not None:
+        indices["o3"] = sub_index("o3_1h", o3)
+    for name in ("pm10", "pm2_5"):
+        if (c := nowcast(pm_hourly.get(name, ()))) is not None:
+            indices[name] = sub_index(name, c)
+    return _combine(indices)
+
+
+def daily_aqi(
+    day_pm_means: dict[str, float | None],
+    max_hourly: dict[str, float | None],
+    max_o3_8h: float | None,
+) -> Aqi | None:
+    """The day's VN_AQI: PM from the 24-hour means; SO2, NO2, CO from the day's highest
+    1-hour mean; O3 the larger of its highest 1-hour and highest 8-hour sub-indices."""
+    indices: dict[str, float | None] = {}
+    for name in ("pm10", "pm2_5"):
+        if (c := day_pm_means.get(name)) is not None:
+            indices[name] = sub_index(name, c)
+    for name in ("so2", "no2", "co"):
+        if (c := max_hourly.get(name)) is not None:
+            indices[name] = sub_index(name, c)
+    o3 = [
+        sub_index("o3_1h", c) if (c := max_hourly.get("o3")) is not None else None,
+        sub_index("o3_8h", max_o3_8h) if max_o3_8h is not None else None,
+    ]
+    if any(v is not None for v in o3):
+        indices["o3"] = max(v for v in o3 if v is not None)
+    return _combine(indices)
