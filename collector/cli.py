@@ -6,7 +6,7 @@ import csv
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -97,6 +97,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     ingest = Ingest(settings.broker, settings.ingest, store, spool)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
+    serve_api = _api_server() if settings.api else None
     users = Users(settings.api.users_path) if settings.api else None
     metrics = (
         serve_metrics(settings.metrics, ingest, store, spool, silent_after)
@@ -111,10 +112,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(maintain(store, settings.retention, stop))
-            if settings.api is not None and users is not None:
-                # FastAPI and uvicorn come with the `api` extra: imported only when used.
-                from collector.api import serve_api
-
+            if serve_api is not None and settings.api is not None and users is not None:
                 tasks.create_task(serve_api(settings.api, store, users, silent_after, stop))
             await ingest.run(stop)
         s = ingest.stats
@@ -137,6 +135,17 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         if users is not None:
             users.close()
         store.close()
+
+
+def _api_server() -> Callable[..., Coroutine[None, None, None]]:
+    """FastAPI and uvicorn come with the `api` extra, imported only when the API is on."""
+    try:
+        from collector.api import serve_api
+    except ImportError as exc:
+        raise _fail(
+            ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
+        ) from None
+    return serve_api
 
 
 def _emit(title: str, header: Sequence[str], rows: list[tuple[str, ...]], csv_out: bool) -> None:
