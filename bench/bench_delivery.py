@@ -90,28 +90,17 @@ async def publish_all(broker: BrokerSettings, items: list[tuple[str, bytes]]) ->
             )
 
 
+def subscriber(broker: BrokerSettings, client_id: str, *options: str) -> list[str]:
+    """`mosquitto_sub` on a persistent session subscribed to telemetry at QoS 1."""
+    return [
+        "mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-c", "-i", client_id,
+        "-q", "1", "-t", "pq/v1/+/+/telemetry", *options,
+    ]  # fmt: skip
+
+
 def make_session(broker: BrokerSettings, client_id: str) -> None:
-    """A persistent session subscribed to telemetry, so messages queue for it."""
-    subprocess.run(
-        [
-            "mosquitto_sub",
-            "-h",
-            broker.host,
-            "-p",
-            str(broker.port),
-            "-c",
-            "-i",
-            client_id,
-            "-q",
-            "1",
-            "-t",
-            "pq/v1/+/+/telemetry",
-            "-W",
-            "1",
-        ],
-        capture_output=True,
-        check=False,
-    )
+    """Open the session once, so messages queue for it from now on."""
+    subprocess.run(subscriber(broker, client_id, "-W", "1"), capture_output=True, check=False)
 
 
 def collector_run(broker: BrokerSettings, store: Store, client_id: str) -> tuple[float, float]:
@@ -136,24 +125,7 @@ def baseline_run(broker: BrokerSettings, store: Store, client_id: str) -> float:
     """`mosquitto_sub` into a bulk writer: decode, batch, write; nothing else."""
     began = time.perf_counter()
     sub = subprocess.Popen(
-        [
-            "mosquitto_sub",
-            "-h",
-            broker.host,
-            "-p",
-            str(broker.port),
-            "-c",
-            "-i",
-            client_id,
-            "-q",
-            "1",
-            "-t",
-            "pq/v1/+/+/telemetry",
-            "-v",
-            "-C",
-            str(MESSAGES),
-        ],
-        stdout=subprocess.PIPE,
+        subscriber(broker, client_id, "-v", "-C", str(MESSAGES)), stdout=subprocess.PIPE
     )
     assert sub.stdout is not None
     batch: list[Delivery] = []

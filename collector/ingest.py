@@ -247,14 +247,15 @@ class Ingest:
             return self._reject("bad_topic", exc)
         if not isinstance(payload, bytes | bytearray):
             return self._reject("bad_payload", ValueError("payload is not bytes"))
+        raw = bytes(payload)
         try:
-            message = decode(bytes(payload), MODEL_FOR_CHANNEL[topic.channel])
+            message = decode(raw, MODEL_FOR_CHANNEL[topic.channel])
         except DecodeError as exc:
             return self._reject(exc.reason.value, exc, topic_text)
         if message.device != topic.device:
             mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
             return self._reject("device_mismatch", mismatch, topic_text)
-        return topic_text, bytes(payload), topic.site, message, backlog
+        return topic_text, raw, topic.site, message, backlog
 
     def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
         first = self.stats.invalid[reason] == 0

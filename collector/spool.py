@@ -10,7 +10,6 @@ on the boxes, so a collector killed mid-outage loses nothing it acknowledged.
 """
 
 import sqlite3
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,10 +80,6 @@ class Spool:
     def depth(self) -> int:
         """Messages waiting, kept in memory: asked on every batch, it must cost nothing."""
         return self._depth
-
-    def oldest_age_s(self) -> float:
-        row = self._db.execute("SELECT min(received) FROM spool").fetchone()
-        return 0.0 if row[0] is None else time.time() - row[0] / 1e6
 
     def _count(self) -> int:
         (count,) = self._db.execute("SELECT count(*) FROM spool").fetchone()

@@ -118,14 +118,6 @@ class InfluxHttp:
         answer: dict[str, Any] = json.loads(text) if text.strip() else {}
         return series_of(answer)
 
-    def ping(self) -> None:
-        try:
-            response = self._pool.request("GET", f"{self._url}/ping", headers=self._headers)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"{type(exc).__name__}: {exc}") from None
-        if response.status >= 300:
-            raise TransientError(f"HTTP {response.status} from {self._url}/ping")
-
     def close(self) -> None:
         if self.client is not None:
             self._write_api.close()

@@ -62,8 +62,6 @@ T = TypeVar("T")
 
 @dataclass
 class InfluxWriteStats:
-    requests: int = 0
-    points: int = 0
     retries: int = 0
     rejected_messages: int = 0
 
@@ -235,8 +233,6 @@ class InfluxStore:
     def _send(self, lines: list[str], target: Target) -> None:
         """One write, retried through transient failures for `retry_for_s`."""
         self._retrying(lambda: self._http.write(lines, target))
-        self.stats.requests += 1
-        self.stats.points += len(lines)
 
     def _query(self, statement: str, *, write: bool = False) -> list[list[ql.Series]]:
         return self._retrying(lambda: self._http.query(statement, write=write))

@@ -31,7 +31,6 @@ from typing import Any
 from collector.query import to_micros
 from iotwire.messages import Health, Quality, Status, Telemetry
 
-_MEASUREMENT = str.maketrans({",": r"\,", " ": r"\ "})
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": "\\\\"})
 _NS_PER_S = 1_000_000_000
