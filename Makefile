@@ -12,11 +12,11 @@ $(PY):
 
 # One stamp per extra set, remade whenever pyproject.toml changes.
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[demo]'
+	$(PY) -m pip install --quiet -e '.[demo,export]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev,demo,api]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,api,export]'
 	touch $@
 
 demo: $(VENV)/.installed-demo

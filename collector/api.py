@@ -1,9 +1,11 @@
-"""The HTTP API: device state, latest values and time series for the people who use them.
+"""The HTTP API: device state, latest values, time series and compliance exports for the
+people who use them.
 
-A thin layer over the store's query model: every question it answers, `collector query`
-answers the same way. Bearer tokens carry a role (collector/users.py); time series and
-device state are for ops, env and technicians. Store calls block, so the endpoints are
-plain functions FastAPI runs in its thread pool. OpenAPI documentation is at /docs.
+A thin layer over the store's query model and the compliance report: every question it
+answers, `collector query` and `collector export` answer the same way. Bearer tokens carry
+a role (collector/users.py); time series and device state are for ops, env and
+technicians, exports for env and ops. Store calls block, so the endpoints are plain
+functions FastAPI runs in its thread pool. OpenAPI documentation is at /docs.
 """
 
 import asyncio
@@ -11,8 +13,10 @@ import contextlib
 import csv
 import io
 import logging
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Literal
 
 import uvicorn
@@ -20,7 +24,11 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from collector.config import ApiSettings
+from collector.compliance.limits import builtin_limits
+from collector.compliance.report import Report, build_report
+from collector.config import CollectorConfig
+from collector.exports import MEDIA_TYPES, ExportFormat, select_stations
+from collector.exports.table import write_csv
 from collector.query import (
     Aggregate,
     AggregateQuery,
@@ -30,10 +38,12 @@ from collector.query import (
     parse_duration,
 )
 from collector.stores.base import Store, StoreUnavailableError
-from collector.users import TELEMETRY_READERS, Role, User, Users
+from collector.users import EXPORT_READERS, TELEMETRY_READERS, Role, User, Users
 
 log = logging.getLogger(__name__)
 Format = Literal["json", "csv"]
+ReportFormat = Literal["csv", "xlsx", "html"]
+MAX_EXPORT_DAYS = 366
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -65,7 +75,31 @@ def _readings(rows: list[ReadingRow], fmt: Format) -> Response:
     return JSONResponse([_reading(r) for r in rows])
 
 
-def build_app(store: Store, users: Users, silent_after: timedelta) -> FastAPI:
+def _report_file(report: Report, fmt: ExportFormat) -> bytes:
+    """The report laid out as `fmt`; the workbook and HTML writers need a file, so they
+    write into a temporary directory that is gone when the bytes are read."""
+    if fmt is ExportFormat.CSV:
+        out = io.StringIO()
+        write_csv(report, out)
+        return out.getvalue().encode()
+    try:
+        from collector.exports.html_report import write_html
+        from collector.exports.workbook import write_workbook
+    except ImportError as exc:
+        raise HTTPException(
+            501, f"format {fmt} needs the collector's export extra installed: {exc}"
+        ) from None
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"report.{fmt}"
+        if fmt is ExportFormat.XLSX:
+            write_workbook(report, path)
+        else:
+            write_html(report, path, datetime.now(UTC))
+        return path.read_bytes()
+
+
+def build_app(store: Store, users: Users, settings: CollectorConfig) -> FastAPI:
+    silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     app = FastAPI(
         title="Phu Quoc telemetry",
         description="Device state and time series from the operations center's collector.",
@@ -93,6 +127,7 @@ def build_app(store: Store, users: Users, silent_after: timedelta) -> FastAPI:
         return check
 
     Reader = Annotated[User, Depends(role_in(TELEMETRY_READERS))]
+    Exporter = Annotated[User, Depends(role_in(EXPORT_READERS))]
     Devices = Annotated[list[str] | None, Query(description="device id; repeat for several")]
     Parameters = Annotated[list[str] | None, Query(description="parameter; repeat for several")]
 
@@ -169,6 +204,39 @@ def build_app(store: Store, users: Users, silent_after: timedelta) -> FastAPI:
             return _table(columns, table)
         return JSONResponse([dict(zip(columns, row, strict=True)) for row in table])
 
+    @app.get(
+        "/export",
+        summary="Hourly and daily means judged against the limits in force, with VN_AQI",
+        response_class=Response,
+    )
+    def export(
+        _: Exporter,
+        first: Annotated[date, Query(alias="from", description="first local day")],
+        last: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
+        kind: Annotated[list[str] | None, Query(description="station kind; repeatable")] = None,
+        station: Annotated[list[str] | None, Query(description="device id; repeatable")] = None,
+        format: ReportFormat = "csv",
+    ) -> Response:
+        last = last or first
+        if last < first:
+            raise HTTPException(422, f"to ({last}) is before from ({first})")
+        if (last - first).days >= MAX_EXPORT_DAYS:
+            raise HTTPException(
+                422, f"at most {MAX_EXPORT_DAYS} days at once; split the period or use the CLI"
+            )
+        try:
+            chosen = select_stations(settings.stations, kind or (), station or ())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        fmt = ExportFormat(format)
+        report = build_report(store, chosen, settings.export, builtin_limits(), first, last)
+        name = f"report-{first}-{last}.{fmt}"
+        return Response(
+            _report_file(report, fmt),
+            media_type=MEDIA_TYPES[fmt],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
     return app
 
 
@@ -185,14 +253,15 @@ class _Server(uvicorn.Server):
 
 
 async def serve_api(
-    settings: ApiSettings, store: Store, users: Users, silent_after: timedelta, stop: asyncio.Event
+    settings: CollectorConfig, store: Store, users: Users, stop: asyncio.Event
 ) -> None:
-    app = build_app(store, users, silent_after)
-    server = _Server(
-        uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-    )
+    if settings.api is None:
+        raise ValueError("serve_api needs a config with an api section")
+    host, port = settings.api.host, settings.api.port
+    app = build_app(store, users, settings)
+    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
-    log.info("API on http://%s:%d (documentation at /docs)", settings.host, settings.port)
+    log.info("API on http://%s:%d (documentation at /docs)", host, port)
     await stop.wait()
     server.should_exit = True
     await serving

@@ -7,16 +7,22 @@ import logging
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import Progress
 from rich.table import Table
 
-from collector.config import CollectorConfig, load_collector
+from collector.compliance.limits import builtin_limits
+from collector.compliance.report import Report, build_report, day_start
+from collector.config import CollectorConfig, StationSettings, load_collector
+from collector.exports import ExportFormat, select_stations
+from collector.exports.table import write_csv
+from collector.exports.tt10 import Tt10Writer
 from collector.ingest import Ingest
 from collector.maintenance import maintain
 from collector.metrics import serve_metrics
@@ -112,8 +118,11 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(maintain(store, settings.retention, stop))
-            if serve_api is not None and settings.api is not None and users is not None:
-                tasks.create_task(serve_api(settings.api, store, users, silent_after, stop))
+            if settings.tt10 is not None:
+                writer = Tt10Writer(store, settings.tt10, settings.stations, settings.export.zone)
+                tasks.create_task(writer.run(stop))
+            if serve_api is not None and users is not None:
+                tasks.create_task(serve_api(settings, store, users, stop))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
@@ -300,6 +309,117 @@ def devices(config: ConfigOption) -> None:
             str(d.gaps),
         )
     console.print(table)
+
+
+@app.command()
+def export(
+    config: ConfigOption,
+    first: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="first day")],
+    last: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="last day, included (default: --from)"),
+    ] = None,
+    kind: Annotated[list[str] | None, typer.Option(help="station kind (repeatable)")] = None,
+    station: Annotated[
+        list[str] | None, typer.Option(help="station device id (repeatable)")
+    ] = None,
+    format: Annotated[ExportFormat, typer.Option(help="what to write")] = ExportFormat.CSV,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="file to write (a directory for tt10); CSV goes to stdout without it"),
+    ] = None,
+) -> None:
+    """Hourly and daily means of the stations' readings in local days, judged against the
+    Vietnamese limits in force each day, with VN_AQI for qualified air stations; or the
+    Circular 10/2021 station data files of those days (--format tt10)."""
+    settings = _settings(config)
+    try:
+        chosen = select_stations(settings.stations, kind or (), station or ())
+    except ValueError as exc:
+        raise _fail(exc) from None
+    period = (first.date(), (last or first).date())
+    if period[1] < period[0]:
+        raise _fail(ValueError(f"--to {period[1]} is before --from {period[0]}"))
+    if format is ExportFormat.TT10:
+        _export_tt10(settings, chosen, period, out)
+        return
+    if out is None and format is not ExportFormat.CSV:
+        raise _fail(ValueError(f"--format {format} needs --out FILE"))
+    writer = _report_writer(format)
+    err = Console(stderr=True)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("reading the store (station-days)", total=None)
+
+        def step(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = _ask(
+            open_store(settings),
+            lambda store: build_report(
+                store, chosen, settings.export, builtin_limits(), *period, step
+            ),
+        )
+    if out is None:
+        write_csv(report, sys.stdout)
+    else:
+        writer(report, out)
+    exceedances = sum(len(s.exceedances()) for s in report.stations)
+    err.print(
+        f"{len(report.stations)} station(s), {period[0]} to {period[1]}: "
+        f"{exceedances} exceedance(s)" + (f", written to {out}" if out else ""),
+        highlight=False,
+    )
+
+
+def _csv_file(report: Report, out: Path) -> None:
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        write_csv(report, handle)
+
+
+def _report_writer(format: ExportFormat) -> Callable[[Report, Path], None]:
+    """CSV needs nothing more; the workbook and the HTML report need the `export` extra,
+    checked before the store is read so a missing extra costs no waiting."""
+    if format is ExportFormat.CSV:
+        return _csv_file
+    try:
+        from collector.exports.html_report import write_html
+        from collector.exports.workbook import write_workbook
+    except ImportError as exc:
+        raise _fail(
+            ValueError(f"--format {format} needs the export extra (pip install '.[export]'): {exc}")
+        ) from None
+    if format is ExportFormat.XLSX:
+        return write_workbook
+    return lambda report, out: write_html(report, out, datetime.now(UTC))
+
+
+def _export_tt10(
+    settings: CollectorConfig,
+    chosen: dict[str, StationSettings],
+    period: tuple[date, date],
+    out: Path | None,
+) -> None:
+    if settings.tt10 is None:
+        raise _fail(ValueError("--format tt10 needs a tt10 section in the collector config"))
+    directory = out or settings.tt10.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    zone = settings.export.zone
+    start = day_start(period[0], zone)
+    end = day_start(period[1] + timedelta(days=1), zone)
+    store = open_store(settings)
+    writer = Tt10Writer(store, settings.tt10, chosen, zone)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("writing station data files (intervals)", total=None)
+        files = _ask(
+            store,
+            lambda _: writer.write_range(
+                start,
+                end,
+                directory,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            ),
+        )
+    console.print(f"{len(files)} station data file(s) written to {escape(str(directory))}")
 
 
 users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")

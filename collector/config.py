@@ -2,8 +2,9 @@
 
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from iotwire.configfile import RelativePath, StrictModel, load_model
 from iotwire.connection import BrokerSettings
@@ -118,6 +119,104 @@ class ApiSettings(StrictModel):
     users_path: RelativePath = Path("/var/lib/collector/users.sqlite")
 
 
+StationKind = Literal[
+    "air", "surface_water", "seawater", "wastewater", "domestic_water", "noise", "weather"
+]
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
+
+
+class StationSettings(StrictModel):
+    """What the compliance exports must know of a device that the wire does not say: the
+    kind of station it is (which decides the regulation), and how that regulation applies
+    to it (a wastewater column and K factor, a noise zone, AQI qualification)."""
+
+    kind: StationKind
+    name: str = ""
+    aqi: bool = Field(
+        default=False,
+        description="qualified to publish VN_AQI (Circular 10/2021, Articles 30-31)",
+    )
+    interval_s: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="sampling interval; inferred from the data when unset"
+    )
+    column: Literal["A", "B"] | None = Field(default=None, description="wastewater column")
+    k: Annotated[float, Field(gt=0, le=10)] = Field(
+        default=1.0, description="QCVN 14:2008 K factor of the discharging facility"
+    )
+    zone: Literal["special", "normal"] | None = Field(default=None, description="noise zone")
+    tt10_code: Code | None = Field(
+        default=None, description="station code in Circular 10/2021 file names; none, no files"
+    )
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Self:
+        if (self.kind == "wastewater") != (self.column is not None):
+            raise ValueError("column (A or B) is set for wastewater stations and only for them")
+        if (self.kind == "noise") != (self.zone is not None):
+            raise ValueError("zone (special or normal) is set for noise stations and only for them")
+        if self.kind != "wastewater" and self.k != 1.0:
+            raise ValueError("k applies to wastewater stations only")
+        if self.aqi and self.kind != "air":
+            raise ValueError("aqi applies to air stations only")
+        return self
+
+
+class ExportSettings(StrictModel):
+    """How averages are formed for the environmental officer. No legal text found states
+    the share of valid samples an average needs; these defaults are the common 75 %."""
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+    hour_min_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.75, description="an hour counts with this share of its expected samples"
+    )
+    day_min_hours: Annotated[int, Field(ge=1, le=24)] = Field(
+        default=18, description="a daily mean needs this many valid hours"
+    )
+    eight_hour_min_hours: Annotated[int, Field(ge=1, le=8)] = Field(
+        default=6, description="an 8-hour mean needs this many valid hours"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Tt10Settings(StrictModel):
+    """Station data files for the provincial authority (Circular 10/2021/TT-BTNMT), one
+    file per station and interval, written by `collector run` as intervals close."""
+
+    directory: RelativePath
+    province: Code
+    facility: Code
+    every_s: Annotated[int, Field(ge=60, le=3600)] = Field(
+        default=300, description="one file per station per interval of this length"
+    )
+    delay_s: Annotated[int, Field(ge=0, le=3600)] = Field(
+        default=120, description="wait this long after an interval for late samples"
+    )
+    catch_up_h: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=48, description="after a stop, write the missed intervals back this far"
+    )
+    codes: dict[str, Code] = Field(
+        default_factory=dict, description="parameter -> file code, over the built-in table"
+    )
+
+    @model_validator(mode="after")
+    def _whole_intervals(self) -> Self:
+        if 86_400 % self.every_s:
+            raise ValueError("every_s must divide a day, so files fall on the same times daily")
+        return self
+
+
 class CollectorConfig(StrictModel):
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = SqliteStoreSettings(kind="sqlite")
@@ -125,6 +224,11 @@ class CollectorConfig(StrictModel):
     ingest: IngestSettings = IngestSettings()
     metrics: MetricsSettings | None = None
     api: ApiSettings | None = None
+    stations: dict[Annotated[str, Field(pattern=f"^{IDENT_PATTERN}$")], StationSettings] = Field(
+        default_factory=dict, description="device id -> station, for compliance exports"
+    )
+    export: ExportSettings = ExportSettings()
+    tt10: Tt10Settings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

@@ -22,6 +22,8 @@ class Role(StrEnum):
 
 # Time series and device state are not personal data; plates (for the police) are.
 TELEMETRY_READERS = frozenset({Role.OPS, Role.ENV, Role.TECHNICIAN})
+# Compliance reports are the environmental officer's, and operations staff read them too.
+EXPORT_READERS = frozenset({Role.ENV, Role.OPS})
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (

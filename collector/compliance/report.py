@@ -1,0 +1,286 @@
+"""The environmental officer's report: stored readings turned into valid means, each judged
+against the limit in force on its day, with VN_AQI for the air stations qualified to
+publish it.
+
+Everything is computed from raw readings through the shared query model, so both stores
+give the same report. Days and the noise day and night periods are local time (the
+export's `timezone`); hours are whole hours, which in Vietnam (UTC+7) are local hours too.
+The file formats (CSV, workbook, HTML, Circular 10 files) only lay this out.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from collector.compliance.aqi import Aqi, daily_aqi, hourly_aqi
+from collector.compliance.averages import (
+    HOUR,
+    Mean,
+    combine,
+    hourly_means,
+    infer_interval_s,
+    is_level,
+    rolling,
+)
+from collector.compliance.limits import Limit, LimitTable
+from collector.config import ExportSettings, StationSettings
+from collector.query import ReadingQuery, ReadingRow
+from collector.stores.base import Store
+
+# Hours read before the period, for the PM NowCast (12 h) and the 8-hour means (8 h), and
+# after it, for the last day's noise night (until 06:00 the next morning).
+BEFORE = timedelta(hours=12)
+AFTER = timedelta(hours=6)
+ZERO = timedelta(0)
+CHUNK_ROWS = 200_000
+AQI_GASES = ("so2", "co", "no2", "o3")
+AQI_PM = ("pm10", "pm2_5")
+AQI_UNIT = "µg/m³"
+# Which limits judge a mean of each kind: a limit on single samples judges hourly means,
+# the finest mean the report gives.
+JUDGED_BY = {"1h": ("1h", "sample"), "8h": ("8h",), "24h": ("24h",)}
+NOISE_DAY = (time(6), time(21))
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    limit: Limit
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    """One mean of one parameter, with every limit that judged it."""
+
+    parameter: str
+    unit: str
+    averaging: str
+    mean: Mean
+    judgements: tuple[Judgement, ...] = ()
+    note: str = ""
+
+    @property
+    def exceeded(self) -> bool:
+        return any(j.exceeded for j in self.judgements)
+
+
+@dataclass(frozen=True)
+class AqiRow:
+    averaging: str
+    start: datetime
+    end: datetime
+    aqi: Aqi | None
+
+
+@dataclass
+class StationReport:
+    device: str
+    station: StationSettings
+    rows: list[Row] = field(default_factory=list)
+    aqi: list[AqiRow] = field(default_factory=list)
+
+    @property
+    def excluded(self) -> int:
+        """Samples the device flagged in the period, counted once (in the hourly rows)."""
+        return sum(r.mean.excluded for r in self.rows if r.averaging == "1h")
+
+    def exceedances(self) -> list[Row]:
+        return [r for r in self.rows if r.exceeded]
+
+
+@dataclass(frozen=True)
+class Report:
+    first: date
+    last: date
+    zone: ZoneInfo
+    stations: list[StationReport]
+
+    def local(self, ts: datetime) -> datetime:
+        return ts.astimezone(self.zone)
+
+
+def day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def fetch(store: Store, device: str, start: datetime, end: datetime) -> list[ReadingRow]:
+    """Every reading of one device in [start, end), in halves when a part is too big to
+    come back in one answer."""
+    rows = store.query(ReadingQuery(start, end, (device,), (), CHUNK_ROWS))
+    if len(rows) < CHUNK_ROWS:
+        return rows
+    middle = start + (end - start) / 2
+    return fetch(store, device, start, middle) + fetch(store, device, middle, end)
+
+
+def build_report(
+    store: Store,
+    stations: dict[str, StationSettings],
+    settings: ExportSettings,
+    limits: LimitTable,
+    first: date,
+    last: date,
+    progress: Progress | None = None,
+) -> Report:
+    """The report for the local days `first` to `last` inclusive. `progress` hears
+    (done, total) after each station-day read from the store."""
+    if last < first:
+        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+    zone = settings.zone
+    span = list(days(first, last))
+    total, done = len(stations) * len(span), 0
+    reports = []
+    for device, station in stations.items():
+        rows: list[ReadingRow] = []
+        for i, day in enumerate(span):
+            start = day_start(day, zone) - (BEFORE if i == 0 else ZERO)
+            end = day_start(day + timedelta(days=1), zone) + (AFTER if day == last else ZERO)
+            rows += fetch(store, device, start, end)
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        reports.append(_station_report(device, station, settings, limits, rows, span, zone))
+    return Report(first, last, zone, reports)
+
+
+def _station_report(
+    device: str,
+    station: StationSettings,
+    settings: ExportSettings,
+    limits: LimitTable,
+    rows: list[ReadingRow],
+    span: list[date],
+    zone: ZoneInfo,
+) -> StationReport:
+    report = StationReport(device, station)
+    period = (day_start(span[0], zone), day_start(span[-1] + timedelta(days=1), zone))
+    fetched_from = period[0] - BEFORE
+    hours = [fetched_from + HOUR * i for i in range(int((period[1] + AFTER - fetched_from) / HOUR))]
+    series: dict[tuple[str, str], list[ReadingRow]] = defaultdict(list)
+    for row in rows:
+        series[(row.parameter, row.unit)].append(row)
+    hourly: dict[str, tuple[str, list[Mean]]] = {}
+    for (parameter, unit), readings in sorted(series.items()):
+        interval = station.interval_s or infer_interval_s(readings) or HOUR.total_seconds()
+        energetic = is_level(unit)
+        means = hourly_means(readings, hours, interval, settings.hour_min_share, energetic)
+        hourly[parameter] = (unit, means)
+        judge = _judge(limits, station, parameter, unit, zone)
+        report.rows += [judge("1h", m) for m in means if period[0] <= m.start < period[1]]
+        if any(_limits_for(limits, station, parameter, day, "8h") for day in span):
+            eights = rolling(means, 8, settings.eight_hour_min_hours)
+            report.rows += [judge("8h", m) for m in eights if period[0] <= m.start < period[1]]
+        for day in span:
+            start, end = day_start(day, zone), day_start(day + timedelta(days=1), zone)
+            daily = combine(means, start, end, settings.day_min_hours, energetic)
+            report.rows.append(judge("24h", daily))
+            if station.kind == "noise":
+                report.rows += [
+                    judge(name, combine(means, a, b, math.ceil(settings.hour_min_share * n), True))
+                    for name, a, b, n in _noise_periods(day, zone)
+                ]
+    if station.aqi:
+        report.aqi = _aqi(hourly, span, zone, period, settings)
+    return report
+
+
+def _noise_periods(day: date, zone: ZoneInfo) -> list[tuple[str, datetime, datetime, int]]:
+    """QCVN 26's day (06:00-21:00) and the night that begins on `day` (21:00-06:00)."""
+    morning = datetime.combine(day, NOISE_DAY[0], zone).astimezone(UTC)
+    evening = datetime.combine(day, NOISE_DAY[1], zone).astimezone(UTC)
+    next_morning = morning + timedelta(days=1)
+    return [
+        ("day", morning, evening, int((evening - morning) / HOUR)),
+        ("night", evening, next_morning, int((next_morning - evening) / HOUR)),
+    ]
+
+
+def _limits_for(
+    limits: LimitTable, station: StationSettings, parameter: str, day: date, averaging: str
+) -> list[Limit]:
+    return [
+        limit
+        for limit in limits.in_force(
+            station.kind, parameter, day, column=station.column, zone=station.zone
+        )
+        if limit.averaging in JUDGED_BY.get(averaging, (averaging,))
+    ]
+
+
+def _judge(
+    limits: LimitTable, station: StationSettings, parameter: str, unit: str, zone: ZoneInfo
+) -> Callable[[str, Mean], Row]:
+    def judge(averaging: str, mean: Mean) -> Row:
+        day = mean.start.astimezone(zone).date()
+        found = _limits_for(limits, station, parameter, day, averaging)
+        usable = [limit for limit in found if limit.unit == unit]
+        note = ""
+        if len(usable) < len(found):
+            stated = ", ".join(sorted({limit.unit for limit in found} - {unit}))
+            note = f"not judged: measured in {unit or 'no unit'}, the limit in {stated}"
+        judgements = (
+            tuple(Judgement(limit, limit.exceeded_by(mean.value, station.k)) for limit in usable)
+            if mean.value is not None
+            else ()
+        )
+        return Row(parameter, unit, averaging, mean, judgements, note)
+
+    return judge
+
+
+def _aqi(
+    hourly: dict[str, tuple[str, list[Mean]]],
+    span: list[date],
+    zone: ZoneInfo,
+    period: tuple[datetime, datetime],
+    settings: ExportSettings,
+) -> list[AqiRow]:
+    """Hourly and daily VN_AQI from the valid hourly means in µg/m³."""
+    usable = {p: means for p, (unit, means) in hourly.items() if unit == AQI_UNIT}
+    if not usable:
+        return []
+    starts = [m.start for m in next(iter(usable.values()))]
+    value: dict[str, dict[datetime, float | None]] = {
+        p: {m.start: m.value for m in means} for p, means in usable.items()
+    }
+    rows = []
+    for i, start in enumerate(starts):
+        if not period[0] <= start < period[1]:
+            continue
+        gases = {p: value[p].get(start) for p in AQI_GASES if p in value}
+        latest_12 = list(reversed(starts[max(0, i - 11) : i + 1]))
+        pm = {p: [value[p].get(s) for s in latest_12] for p in AQI_PM if p in value}
+        rows.append(AqiRow("1h", start, start + HOUR, hourly_aqi(gases, pm)))
+    o3_8h = rolling(usable["o3"], 8, settings.eight_hour_min_hours) if "o3" in usable else []
+    for day in span:
+        start, end = day_start(day, zone), day_start(day + timedelta(days=1), zone)
+        pm_means = {
+            p: combine(usable[p], start, end, settings.day_min_hours, False).value
+            for p in AQI_PM
+            if p in usable
+        }
+        max_hourly = {
+            p: _max([v for s, v in value[p].items() if start <= s < end])
+            for p in AQI_GASES
+            if p in value
+        }
+        max_8h = _max([m.value for m in o3_8h if start < m.end <= end])
+        rows.append(AqiRow("24h", start, end, daily_aqi(pm_means, max_hourly, max_8h)))
+    return rows
+
+
+def _max(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
