@@ -7,7 +7,7 @@ from pathlib import Path
 DEMO = Path(__file__).parent.parent / "scripts" / "demo.py"
 
 
-def test_demo_shows_three_station_kinds_and_loses_nothing(tmp_path):
+def test_demo_shows_four_station_kinds_loses_nothing_and_exports(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
@@ -31,3 +31,7 @@ def test_demo_shows_three_station_kinds_and_loses_nothing(tmp_path):
         assert f" {kind} " in output
     assert "every message the agents produced is in the store, exactly once" in output
     assert "Traceback" not in output
+    assert "Export for the environmental officer" in output
+    assert "4 station(s)" in output
+    report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
+    assert report.count('<figure class="chart"') >= 4

@@ -7,6 +7,7 @@ come with the `export` extra.
 """
 
 import io
+import math
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -33,17 +34,29 @@ def chart(report: Report, station: StationReport, parameter: str) -> Markup:
     by_averaging: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_averaging[row.averaging].append(row)
-    figure = Figure(figsize=(9, 2.8), layout="constrained")
+    figure = Figure(figsize=(10, 2.8), layout="constrained")
     axes = figure.add_subplot()
-    for averaging, style in (("1h", "-"), ("24h", "o--")):
-        points = [
-            (report.local(r.mean.start), r.mean.value)
-            for r in by_averaging.get(averaging, [])
-            if r.mean.value is not None
-        ]
-        if points:
-            xs, ys = zip(*points, strict=True)
-            axes.plot(xs, ys, style, label=f"{averaging} mean", linewidth=1)
+    hourly = by_averaging.get("1h", [])
+    if hourly:
+        # An invalid hour is NaN, so the line breaks there instead of bridging the gap.
+        axes.plot(
+            [report.local(r.mean.start) for r in hourly],
+            [math.nan if r.mean.value is None else r.mean.value for r in hourly],
+            linewidth=1,
+            drawstyle="steps-post",
+            label="1h mean",
+        )
+    for averaging, colour in (("24h", "tab:orange"), ("day", "tab:green"), ("night", "tab:purple")):
+        periods = [r.mean for r in by_averaging.get(averaging, []) if r.mean.value is not None]
+        if periods:
+            axes.hlines(
+                [m.value for m in periods],
+                [report.local(m.start) for m in periods],
+                [report.local(m.end) for m in periods],
+                colors=colour,
+                linewidth=2,
+                label=f"{averaging} mean",
+            )
     drawn: set[str] = set()
     for row in rows:
         for judgement in row.judgements:
@@ -61,7 +74,7 @@ def chart(report: Report, station: StationReport, parameter: str) -> Markup:
     axes.set_title(f"{station.device}: {parameter}" + (f" ({unit})" if unit else ""))
     axes.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M", tz=report.zone))
     axes.grid(alpha=0.3)
-    axes.legend(loc="upper left", fontsize="small")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     out = io.StringIO()
     figure.savefig(out, format="svg")
     svg = out.getvalue()
