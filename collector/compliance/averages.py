@@ -52,6 +52,11 @@ def infer_interval_s(rows: Iterable[ReadingRow]) -> float | None:
     return statistics.median(steps) if steps else None
 
 
+def needed_samples(interval_s: float, min_share: float) -> int:
+    """The ok samples that make an hour valid at this sampling interval."""
+    return math.ceil(min_share * max(1, round(HOUR.total_seconds() / interval_s)))
+
+
 def hourly_means(
     rows: Iterable[ReadingRow],
     hours: Sequence[datetime],
@@ -70,8 +75,7 @@ def hourly_means(
             ok[hour].append(row.value)
         else:
             flagged[hour] += 1
-    expected = max(1, round(HOUR.total_seconds() / interval_s))
-    needed = math.ceil(min_share * expected)
+    needed = needed_samples(interval_s, min_share)
     means = []
     for hour in hours:
         values = ok.get(hour, [])

@@ -23,6 +23,7 @@ from collector.compliance.averages import (
     hourly_means,
     infer_interval_s,
     is_level,
+    needed_samples,
     rolling,
 )
 from collector.compliance.limits import Limit, LimitTable
@@ -125,6 +126,55 @@ def fetch(store: Store, device: str, start: datetime, end: datetime) -> list[Rea
     return fetch(store, device, start, middle) + fetch(store, device, middle, end)
 
 
+def hour_range(start: datetime, end: datetime) -> list[datetime]:
+    return [start + HOUR * i for i in range(int((end - start) / HOUR))]
+
+
+Series = tuple[str, str]
+
+
+def series_hourly(
+    store: Store,
+    device: str,
+    station: StationSettings,
+    settings: ExportSettings,
+    chunks: list[tuple[datetime, datetime]],
+    step: Callable[[], None],
+) -> dict[Series, list[Mean]]:
+    """Hourly means of each (parameter, unit) series of one device over the chunks, read
+    a chunk (a day) at a time, so a year's export holds hourly means rather than a year of
+    raw readings. Chunks are whole hours; an hour a series has no reading in is empty."""
+    means: dict[Series, dict[datetime, Mean]] = defaultdict(dict)
+    intervals: dict[Series, float] = {}
+    for start, end in chunks:
+        by_series: dict[Series, list[ReadingRow]] = defaultdict(list)
+        for row in fetch(store, device, start, end):
+            by_series[(row.parameter, row.unit)].append(row)
+        hours = hour_range(start, end)
+        for key, readings in by_series.items():
+            interval = (
+                station.interval_s
+                or infer_interval_s(readings)
+                or intervals.get(key, HOUR.total_seconds())
+            )
+            intervals[key] = interval
+            energetic = is_level(key[1])
+            for mean in hourly_means(readings, hours, interval, settings.hour_min_share, energetic):
+                means[key][mean.start] = mean
+        step()
+    hours = hour_range(chunks[0][0], chunks[-1][1])
+    return {
+        key: [
+            by_hour.get(h)
+            or Mean(
+                h, h + HOUR, None, 0, 0, needed_samples(intervals[key], settings.hour_min_share)
+            )
+            for h in hours
+        ]
+        for key, by_hour in sorted(means.items())
+    }
+
+
 def build_report(
     store: Store,
     stations: dict[str, StationSettings],
@@ -140,18 +190,25 @@ def build_report(
         raise ValueError(f"the period ends ({last}) before it starts ({first})")
     zone = settings.zone
     span = list(days(first, last))
+    chunks = [
+        (
+            day_start(day, zone) - (BEFORE if day == first else ZERO),
+            day_start(day + timedelta(days=1), zone) + (AFTER if day == last else ZERO),
+        )
+        for day in span
+    ]
     total, done = len(stations) * len(span), 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     reports = []
     for device, station in stations.items():
-        rows: list[ReadingRow] = []
-        for i, day in enumerate(span):
-            start = day_start(day, zone) - (BEFORE if i == 0 else ZERO)
-            end = day_start(day + timedelta(days=1), zone) + (AFTER if day == last else ZERO)
-            rows += fetch(store, device, start, end)
-            done += 1
-            if progress is not None:
-                progress(done, total)
-        reports.append(_station_report(device, station, settings, limits, rows, span, zone))
+        hourly = series_hourly(store, device, station, settings, chunks, step)
+        reports.append(_station_report(device, station, settings, limits, hourly, span, zone))
     return Report(first, last, zone, reports)
 
 
@@ -160,23 +217,14 @@ def _station_report(
     station: StationSettings,
     settings: ExportSettings,
     limits: LimitTable,
-    rows: list[ReadingRow],
+    hourly: dict[Series, list[Mean]],
     span: list[date],
     zone: ZoneInfo,
 ) -> StationReport:
     report = StationReport(device, station)
     period = (day_start(span[0], zone), day_start(span[-1] + timedelta(days=1), zone))
-    fetched_from = period[0] - BEFORE
-    hours = [fetched_from + HOUR * i for i in range(int((period[1] + AFTER - fetched_from) / HOUR))]
-    series: dict[tuple[str, str], list[ReadingRow]] = defaultdict(list)
-    for row in rows:
-        series[(row.parameter, row.unit)].append(row)
-    hourly: dict[str, tuple[str, list[Mean]]] = {}
-    for (parameter, unit), readings in sorted(series.items()):
-        interval = station.interval_s or infer_interval_s(readings) or HOUR.total_seconds()
+    for (parameter, unit), means in hourly.items():
         energetic = is_level(unit)
-        means = hourly_means(readings, hours, interval, settings.hour_min_share, energetic)
-        hourly[parameter] = (unit, means)
         judge = _judge(limits, station, parameter, unit, zone)
         report.rows += [judge("1h", m) for m in means if period[0] <= m.start < period[1]]
         if any(_limits_for(limits, station, parameter, day, "8h") for day in span):
@@ -241,14 +289,14 @@ def _judge(
 
 
 def _aqi(
-    hourly: dict[str, tuple[str, list[Mean]]],
+    hourly: dict[Series, list[Mean]],
     span: list[date],
     zone: ZoneInfo,
     period: tuple[datetime, datetime],
     settings: ExportSettings,
 ) -> list[AqiRow]:
     """Hourly and daily VN_AQI from the valid hourly means in µg/m³."""
-    usable = {p: means for p, (unit, means) in hourly.items() if unit == AQI_UNIT}
+    usable = {p: means for (p, unit), means in hourly.items() if unit == AQI_UNIT}
     if not usable:
         return []
     starts = [m.start for m in next(iter(usable.values()))]
