@@ -208,8 +208,10 @@ class Ingest:
                 self.stats.stored_messages += 1
 
     async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
-        """Move spooled messages into the store, oldest first, once it takes them again."""
-        attempt = 0
+        """Move spooled messages into the store, oldest first, once it takes them again.
+        Each new reason it cannot is logged once, so a drain stuck on something other
+        than a store that is down says what holds it."""
+        attempt, reason = 0, ""
         while not stop.is_set():
             if not spool.depth:
                 self._spooled.clear()
@@ -228,14 +230,15 @@ class Ingest:
                 for received, decoded in by_arrival.items():
                     await self._commit(decoded, received)
             except Exception as exc:  # the drain must outlive any failure of the store
-                if attempt == 0:
-                    log.warning("spool drain waits for the store: %s", exc)
+                if f"{exc!r}" != reason:
+                    reason = f"{exc!r}"
+                    log.warning("spool drain waits for the store: %s", reason)
                 delay = backoff_delay(min(attempt, STORE_RETRY_STEPS), self._rng)
                 attempt += 1
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 continue
-            attempt = 0
+            attempt, reason = 0, ""
             spool.remove(item.id for item in items)
             if not spool.depth:
                 log.info("spool drained into the store")

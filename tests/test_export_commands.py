@@ -135,6 +135,10 @@ def test_the_api_serves_exports_to_env_and_ops_only(tmp_path, dataset, mosquitto
     wait_for_port(port)
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
     base = f"http://127.0.0.1:{port}/export?from={D1}&to={D2}"
+    # The collector's schedule for station data files is running: it has recorded the
+    # interval it wrote up to (the dataset is days old, so that interval held no files).
+    state = tmp_path / "tt10" / ".tt10-last"
+    wait_until(state.exists, 10, "the station data file schedule")
 
     status, body = get(f"{base}&format=xlsx&station=air-1", tokens["env"])
     assert status == 200
