@@ -1,0 +1,1 @@
+"""Licence plates on the camera pole: formats, synthetic scenes, detection and reading."""
