@@ -1,0 +1,151 @@
+"""Find and read plates in a frame with ONNX Runtime: text lines, then plates from lines.
+
+The default models are PP-OCR's text detector and recogniser, shipped inside the
+`rapidocr-onnxruntime` package, so nothing is downloaded on a pole. A plate is one text
+row that parses as a plate, or two rows stacked one above the other (a motorbike's, or a
+two-row car plate's) that parse together: reading rows separately and pairing them by
+geometry is what lets two-row plates, the common case here, read as well as one-row
+ones. With a plate detector configured (`yolo.py`), text is looked for only inside the
+boxes it finds.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from rapidocr_onnxruntime import RapidOCR
+
+from edge_agent.plates.colour import plate_colour
+from edge_agent.plates.formats import Colour, Plate, PlateError, parse_plate
+from edge_agent.plates.yolo import YoloPlateDetector
+
+Image = NDArray[np.uint8]
+Box = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True)
+class TextLine:
+    box: Box
+    text: str
+    score: float
+
+    @property
+    def centre_x(self) -> float:
+        return self.box[0] + self.box[2] / 2
+
+
+@dataclass(frozen=True)
+class PlateCandidate:
+    """One plate read in one frame."""
+
+    plate: Plate
+    confidence: float
+    box: Box
+    colour: Colour | None
+    rows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OcrOptions:
+    threads: int = 2
+    use_cuda: bool = False
+    side_px: int = 960
+    min_score: float = 0.5
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def stacked(top: TextLine, bottom: TextLine) -> bool:
+    """`bottom` sits right under `top`, as a plate's second row does."""
+    height = max(top.box[3], bottom.box[3])
+    gap = bottom.box[1] - (top.box[1] + top.box[3])
+    width = max(top.box[2], bottom.box[2])
+    return (
+        -0.5 * height <= gap <= 1.0 * height and abs(top.centre_x - bottom.centre_x) < 0.35 * width
+    )
+
+
+def group_plates(lines: Sequence[TextLine]) -> list[tuple[Plate, float, Box, tuple[str, ...]]]:
+    """Plates from text rows: pairs of stacked rows and single rows that parse, the most
+    confident first, each row used once."""
+    found: list[tuple[float, Plate, Box, tuple[int, ...], tuple[str, ...]]] = []
+    for i, top in enumerate(lines):
+        for j, bottom in enumerate(lines):
+            if i != j and stacked(top, bottom):
+                try:
+                    plate = parse_plate(f"{top.text}\n{bottom.text}")
+                except PlateError:
+                    continue
+                score = min(top.score, bottom.score)
+                found.append(
+                    (score, plate, _union(top.box, bottom.box), (i, j), (top.text, bottom.text))
+                )
+        try:
+            plate = parse_plate(top.text.replace(" ", ""))
+        except PlateError:
+            continue
+        found.append((top.score, plate, top.box, (i,), (top.text,)))
+    # Two rows that parse together beat either row alone.
+    found.sort(key=lambda f: (len(f[3]), f[0]), reverse=True)
+    used: set[int] = set()
+    plates = []
+    for score, plate, box, members, rows in found:
+        if used.isdisjoint(members):
+            used.update(members)
+            plates.append((plate, score, box, rows))
+    return plates
+
+
+class PlateReader:
+    def __init__(self, options: OcrOptions, detector: YoloPlateDetector | None = None) -> None:
+        self._options = options
+        self._detector = detector
+        self._ocr = RapidOCR(
+            intra_op_num_threads=options.threads,
+            inter_op_num_threads=1,
+            det_use_cuda=options.use_cuda,
+            rec_use_cuda=options.use_cuda,
+            # The detector sees the image at our scale: "min" with a small side never
+            # upscales (the package's "max" rounds up to 960, 1500 or 2000 px).
+            det_limit_type="min",
+            det_limit_side_len=32,
+        )
+
+    def lines(self, image: Image, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
+        """Every text row in `image`, read, in the coordinates of the frame it came from."""
+        scale = min(1.0, self._options.side_px / max(image.shape[:2]))
+        small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale)
+        quads, _ = self._ocr(small, use_det=True, use_cls=False, use_rec=False)
+        lines = []
+        for quad in quads or ():
+            points = np.array(quad, np.float32) / scale
+            x, y, w, h = cv2.boundingRect(points.astype(np.int32))
+            x, y = max(0, x), max(0, y)
+            crop = image[y : y + h, x : x + w]
+            if crop.size == 0:
+                continue
+            result, _ = self._ocr(crop, use_det=False, use_cls=False, use_rec=True)
+            if not result:
+                continue
+            text, score = result[0][0], float(result[0][1])
+            if score >= self._options.min_score:
+                lines.append(TextLine((x + offset[0], y + offset[1], w, h), text, score))
+        return lines
+
+    def read(self, frame: Image) -> list[PlateCandidate]:
+        if self._detector is None:
+            lines = self.lines(frame)
+        else:
+            lines = []
+            for x, y, w, h in self._detector.detect(frame):
+                lines += self.lines(frame[y : y + h, x : x + w], (x, y))
+        return [
+            PlateCandidate(plate, score, box, plate_colour(frame, box), rows)
+            for plate, score, box, rows in group_plates(lines)
+        ]
