@@ -16,7 +16,8 @@ $(VENV)/.installed-demo: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev,demo,api,export]'
+	$(PY) -m pip install --quiet -e '.[dev,demo,api,export,vision]'
+	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 
 demo: $(VENV)/.installed-demo

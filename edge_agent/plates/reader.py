@@ -1,7 +1,7 @@
 """Find and read plates in a frame with ONNX Runtime: text lines, then plates from lines.
 
-The default models are PP-OCR's text detector and recogniser, shipped inside the
-`rapidocr-onnxruntime` package, so nothing is downloaded on a pole. A plate is one text
+The default models are PP-OCR's text detector and recogniser (`ocr.py`), shipped inside
+the `rapidocr-onnxruntime` package, so nothing is downloaded on a pole. A plate is one text
 row that parses as a plate, or two rows stacked one above the other (a motorbike's, or a
 two-row car plate's) that parse together: reading rows separately and pairing them by
 geometry is what lets two-row plates, the common case here, read as well as one-row
@@ -10,15 +10,15 @@ boxes it finds.
 """
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
-from rapidocr_onnxruntime import RapidOCR
 
 from edge_agent.plates.colour import plate_colour
 from edge_agent.plates.formats import Colour, Plate, PlateError, parse_plate
+from edge_agent.plates.ocr import Runtime, TextDetector, TextRecogniser
 from edge_agent.plates.yolo import YoloPlateDetector
 
 Image = NDArray[np.uint8]
@@ -49,10 +49,11 @@ class PlateCandidate:
 
 @dataclass(frozen=True)
 class OcrOptions:
-    threads: int = 2
-    use_cuda: bool = False
-    side_px: int = 960
+    runtime: Runtime = field(default_factory=Runtime)
+    side_px: int = 640
     min_score: float = 0.5
+    det_model: Path | None = None
+    rec_model: Path | None = None
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -106,37 +107,19 @@ class PlateReader:
     def __init__(self, options: OcrOptions, detector: YoloPlateDetector | None = None) -> None:
         self._options = options
         self._detector = detector
-        self._ocr = RapidOCR(
-            intra_op_num_threads=options.threads,
-            inter_op_num_threads=1,
-            det_use_cuda=options.use_cuda,
-            rec_use_cuda=options.use_cuda,
-            # The detector sees the image at our scale: "min" with a small side never
-            # upscales (the package's "max" rounds up to 960, 1500 or 2000 px).
-            det_limit_type="min",
-            det_limit_side_len=32,
-        )
+        self._text = TextDetector(options.runtime, options.det_model)
+        self._words = TextRecogniser(options.runtime, options.rec_model)
 
     def lines(self, image: Image, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
-        """Every text row in `image`, read, in the coordinates of the frame it came from."""
-        scale = min(1.0, self._options.side_px / max(image.shape[:2]))
-        small = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale)
-        quads, _ = self._ocr(small, use_det=True, use_cls=False, use_rec=False)
-        lines = []
-        for quad in quads or ():
-            points = np.array(quad, np.float32) / scale
-            x, y, w, h = cv2.boundingRect(points.astype(np.int32))
-            x, y = max(0, x), max(0, y)
-            crop = image[y : y + h, x : x + w]
-            if crop.size == 0:
-                continue
-            result, _ = self._ocr(crop, use_det=False, use_cls=False, use_rec=True)
-            if not result:
-                continue
-            text, score = result[0][0], float(result[0][1])
-            if score >= self._options.min_score:
-                lines.append(TextLine((x + offset[0], y + offset[1], w, h), text, score))
-        return lines
+        """Every text row in `image`, read, in the coordinates of the frame it came from.
+        Rows are found on the image scaled to `side_px` and read at full resolution."""
+        boxes = [b for b in self._text.detect(image, self._options.side_px) if b[2] and b[3]]
+        rows = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
+        return [
+            TextLine((x + offset[0], y + offset[1], w, h), text, score)
+            for (x, y, w, h), (text, score) in zip(boxes, self._words.read(rows), strict=True)
+            if score >= self._options.min_score
+        ]
 
     def read(self, frame: Image) -> list[PlateCandidate]:
         if self._detector is None:
