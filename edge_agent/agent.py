@@ -9,9 +9,16 @@ import asyncio
 import logging
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from edge_agent.clock import clock_sync
-from edge_agent.config import LoadedAgent, ModbusSource, SerialLineSource, WifiApSource
+from edge_agent.config import (
+    CameraSettings,
+    LoadedAgent,
+    ModbusSource,
+    SerialLineSource,
+    WifiApSource,
+)
 from edge_agent.outbox import Outbox
 from edge_agent.poller import SourceStats, poll
 from edge_agent.profiles import LineProfile, Profile
@@ -22,8 +29,12 @@ from edge_agent.sources.modbus_bus import ModbusBus
 from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.uplink import Uplink
-from iotwire.messages import Health, Sample, Telemetry
+from iotwire.messages import Health, PlateRead, Sample, Telemetry
 from iotwire.topics import Channel
+
+if TYPE_CHECKING:
+    from edge_agent.plates.reader import PlateReader
+    from edge_agent.plates.tracker import PlateEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +56,16 @@ def build_readers(loaded: LoadedAgent, buses: dict[str, ModbusBus]) -> dict[str,
     return readers
 
 
+def _plate_readers(loaded: LoadedAgent) -> dict[str, "PlateReader"]:
+    """One plate reader per camera. The vision stack (OpenCV, ONNX Runtime, the OCR
+    models) is imported only by a box that has cameras: an air station never loads it."""
+    if not loaded.config.cameras:
+        return {}
+    from edge_agent.sources.camera import build_reader
+
+    return {camera.name: build_reader(camera) for camera in loaded.config.cameras}
+
+
 class Agent:
     def __init__(self, loaded: LoadedAgent) -> None:
         self._config = loaded.config
@@ -54,7 +75,8 @@ class Agent:
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite", self._config.outbox)
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers = build_readers(loaded, self.buses)
-        self.source_stats = {name: SourceStats() for name in self.readers}
+        self.plate_readers = _plate_readers(loaded)
+        self.source_stats = {name: SourceStats() for name in (*self.readers, *self.plate_readers)}
         self.uplink = Uplink(
             self._config.broker,
             self._device,
@@ -68,6 +90,32 @@ class Agent:
         self.outbox.append(
             Channel.TELEMETRY,
             lambda seq: Telemetry(device=self._device.id, seq=seq, clock=clock, samples=(sample,)),
+        )
+
+    def _commit_plate(self, camera: str, event: "PlateEvent", crop_b64: str) -> None:
+        best = event.best
+        self.outbox.append(
+            Channel.PLATE,
+            lambda seq: PlateRead(
+                device=self._device.id,
+                seq=seq,
+                camera=camera,
+                ts=datetime.fromtimestamp(best.at, UTC),
+                clock=clock_sync(),
+                text=best.plate.canonical,
+                display=best.plate.display,
+                confidence=round(event.confidence, 4),
+                box=best.box,
+                colour=best.colour.value if best.colour else None,
+                crop_jpeg_b64=crop_b64,
+            ),
+        )
+        log.info(
+            "camera %s: %s (%d of %d frames agree)",
+            camera,
+            best.plate.display,
+            event.votes,
+            event.frames,
         )
 
     def _commit_health(self) -> None:
@@ -101,6 +149,17 @@ class Agent:
             self._commit_health()
             await asyncio.sleep(self._config.health.interval_s)
 
+    async def _watch(self, camera: CameraSettings, stop: asyncio.Event) -> None:
+        from edge_agent.sources.camera import watch_camera
+
+        await watch_camera(
+            camera,
+            self.plate_readers[camera.name],
+            self.source_stats[camera.name],
+            self._commit_plate,
+            stop,
+        )
+
     async def run(self, stop: asyncio.Event) -> None:
         log.info(
             "agent %s (%s) starting with %d source(s)",
@@ -121,6 +180,9 @@ class Agent:
                     )
                     for s in self._config.sources
                 ]
+                # Cameras stop on `stop` by themselves, deciding the plates still in view.
+                for camera in self._config.cameras:
+                    group.create_task(self._watch(camera, stop))
                 workers.append(group.create_task(self._health_loop()))
                 group.create_task(self.uplink.run(stop))
                 await stop.wait()

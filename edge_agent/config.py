@@ -122,6 +122,55 @@ class WifiApSource(StrictModel):
 Source = Annotated[ModbusSource | SerialLineSource | WifiApSource, Field(discriminator="type")]
 
 
+class OcrSettings(StrictModel):
+    """How plates are read: ONNX Runtime's threads and providers (CUDAExecutionProvider
+    or TensorrtExecutionProvider on a Jetson), the scale text is looked for at, and
+    models that replace the packaged PP-OCR ones."""
+
+    threads: Annotated[int, Field(ge=1, le=16)] = 2
+    providers: Annotated[tuple[str, ...], Field(min_length=1)] = ("CPUExecutionProvider",)
+    side_px: Annotated[int, Field(ge=160, le=4096)] = Field(
+        default=640, description="the frame's longer side when looking for text"
+    )
+    min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
+    det_model: RelativePath | None = None
+    rec_model: RelativePath | None = None
+
+
+class CameraSettings(StrictModel):
+    """A camera whose frames are read for plates: an RTSP or HTTP stream, a USB camera
+    (`usb:0`), or a video file. The newest frame is always the one read; `max_fps` caps
+    how many are, `roi` (x, y, width, height) limits where."""
+
+    name: Name
+    url: Annotated[str, Field(min_length=1, max_length=2048)]
+    max_fps: Annotated[float, Field(gt=0, le=60)] = 10.0
+    roi: (
+        tuple[
+            Annotated[int, Field(ge=0)],
+            Annotated[int, Field(ge=0)],
+            Annotated[int, Field(ge=16)],
+            Annotated[int, Field(ge=16)],
+        ]
+        | None
+    ) = None
+    detector: RelativePath | None = Field(
+        default=None, description="a plate detector in YOLO ONNX layout, searched first"
+    )
+    ocr: OcrSettings = OcrSettings()
+    gap_s: Annotated[float, Field(gt=0, le=60)] = Field(
+        default=1.0, description="a plate unseen this long has left: its event is decided"
+    )
+    repeat_after_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=60.0, description="the same plate at this camera is not reported again sooner"
+    )
+    min_frames: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=2, description="reads a vehicle needs before it is an event"
+    )
+    crop_max_kb: Annotated[int, Field(ge=2, le=96)] = 24
+    reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+
+
 class HealthSettings(StrictModel):
     interval_s: Seconds = 60
 
@@ -163,6 +212,7 @@ class AgentConfig(StrictModel):
     )
     buses: list[Bus] = Field(default_factory=list)
     sources: list[Source] = Field(default_factory=list)
+    cameras: list[CameraSettings] = Field(default_factory=list)
     health: HealthSettings = HealthSettings()
     outbox: OutboxSettings = OutboxSettings()
 
@@ -170,7 +220,7 @@ class AgentConfig(StrictModel):
     def _names_are_unique_and_known(self) -> Self:
         for kind, names in (
             ("bus", [b.name for b in self.buses]),
-            ("source", [s.name for s in self.sources]),
+            ("source and camera", [s.name for s in (*self.sources, *self.cameras)]),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:

@@ -221,3 +221,54 @@ def _lighting(
         cv2.ellipse(glare, centre, (rng.randint(20, 50), rng.randint(8, 20)), 0, 0, 360, 1.0, -1)
         out += 90 * cv2.GaussianBlur(glare, (0, 0), 8)[..., None]
     return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def passing_vehicle(
+    rng: random.Random, layout: Layout, frames: int = 30, width: int = 1280, height: int = 720
+) -> tuple[list[Image], Plate]:
+    """A vehicle crossing the frame left to right over `frames` frames, plate in view in
+    most of them, then an empty street: the shape of one pass under a pole camera."""
+    plate = random_plate(rng, layout)
+    face = render_plate(plate, layout, Colour.WHITE, rng)
+    street = _background(rng, width, height)
+    fh, fw = face.shape[:2]
+    pw = rng.uniform(*WIDTH_PX[layout])
+    ph = pw * fh / fw
+    cy = height * 0.7
+    images = []
+    for i in range(frames):
+        image = street.copy()
+        cx = -pw + (width + 2 * pw) * (i + 1) / (frames + 1)
+        cv2.rectangle(
+            image,
+            (int(cx - pw * 1.6), int(cy - ph * 2.5)),
+            (int(cx + pw * 1.6), int(cy + ph * 1.2)),
+            (90, 60, 40),
+            -1,
+        )
+        corners = np.array(
+            [
+                [cx - pw / 2, cy - ph / 2],
+                [cx + pw / 2, cy - ph / 2],
+                [cx + pw / 2, cy + ph / 2],
+                [cx - pw / 2, cy + ph / 2],
+            ],
+            np.float32,
+        )
+        source = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
+        warp = cv2.getPerspectiveTransform(source, corners)
+        warped = cv2.warpPerspective(face, warp, (width, height))
+        mask = cv2.warpPerspective(np.full((fh, fw), 255, np.uint8), warp, (width, height))
+        image[mask > 0] = warped[mask > 0]
+        images.append(image)
+    images += [street.copy() for _ in range(frames // 3)]
+    return images, plate
+
+
+def write_video(path: str, images: list[Image], fps: float = 10.0) -> None:
+    """Motion-JPEG in AVI: a codec every OpenCV build writes and reads."""
+    height, width = images[0].shape[:2]
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    for image in images:
+        writer.write(image)
+    writer.release()
