@@ -5,11 +5,11 @@ import numpy as np
 from edge_agent.plates.formats import parse_plate
 from edge_agent.plates.tracker import PlateTracker, Sighting
 
-FRAME = np.zeros((4, 4, 3), np.uint8)
+CROP = np.zeros((4, 4, 3), np.uint8)
 
 
 def seen(text: str, confidence: float, at: float, x: int = 100) -> Sighting:
-    return Sighting(parse_plate(text), confidence, (x, 300, 120, 90), None, at, FRAME)
+    return Sighting(parse_plate(text), confidence, (x, 300, 120, 90), None, at, CROP)
 
 
 def test_agreeing_frames_outvote_one_confident_misread():

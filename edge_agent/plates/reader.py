@@ -50,7 +50,7 @@ class PlateCandidate:
 @dataclass(frozen=True)
 class OcrOptions:
     runtime: Runtime = field(default_factory=Runtime)
-    side_px: int = 640
+    side_px: int = 576
     min_score: float = 0.5
     det_model: Path | None = None
     rec_model: Path | None = None

@@ -22,14 +22,15 @@ Box = tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class Sighting:
-    """One plate read in one frame, with the frame it came from."""
+    """One plate read in one frame, with its crop: a track keeps every sighting until it
+    closes, and whole frames would cost megabytes each."""
 
     plate: Plate
     confidence: float
     box: Box
     colour: Colour | None
     at: float
-    frame: NDArray[np.uint8]
+    crop: NDArray[np.uint8]
 
 
 @dataclass(frozen=True)

@@ -134,12 +134,16 @@ class FrameGrabber:
         return seq
 
 
-def jpeg_crop(image: Image, box: tuple[int, int, int, int], max_bytes: int) -> str:
-    """The plate with a margin, as base64 JPEG no larger than `max_bytes`: quality first,
-    then size, gives way."""
+def plate_crop(image: Image, box: tuple[int, int, int, int]) -> Image:
+    """The plate with a margin, copied out of the frame so the frame can go."""
     x, y, w, h = box
     mx, my = w // 6, h // 4
-    crop = image[max(0, y - my) : y + h + my, max(0, x - mx) : x + w + mx]
+    return image[max(0, y - my) : y + h + my, max(0, x - mx) : x + w + mx].copy()
+
+
+def jpeg_crop(crop: Image, max_bytes: int) -> str:
+    """The crop as base64 JPEG no larger than `max_bytes`: quality first, then size,
+    gives way."""
     quality = 85
     while True:
         ok, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -204,7 +208,7 @@ async def watch_camera(
 
 
 def _crop(settings: CameraSettings, event: PlateEvent) -> str:
-    return jpeg_crop(event.best.frame, event.best.box, settings.crop_max_kb * 1024)
+    return jpeg_crop(event.best.crop, settings.crop_max_kb * 1024)
 
 
 async def _read_frame(
@@ -227,15 +231,10 @@ async def _read_frame(
         stats.last_error = str(exc)
         return []
     stats.reads += 1
-    sightings = [
-        Sighting(
-            c.plate,
-            c.confidence,
-            (c.box[0] + ox, c.box[1] + oy, c.box[2], c.box[3]),
-            c.colour,
-            frame.at,
-            frame.image,
+    sightings = []
+    for c in candidates:
+        box = (c.box[0] + ox, c.box[1] + oy, c.box[2], c.box[3])
+        sightings.append(
+            Sighting(c.plate, c.confidence, box, c.colour, frame.at, plate_crop(frame.image, box))
         )
-        for c in candidates
-    ]
     return tracker.update(sightings, frame.at)
