@@ -4,12 +4,14 @@
 1. Accuracy on 504 generated 1280x720 scenes (seed 2026), 42 for each layout (one-row
    car, two-row car, motorbike) and condition (day, night, blur, angle), the four plate
    colours in turn: exact-plate rate and character rate, by condition and by layout.
-2. Speed with one plate in view: a video of vehicles passing at 25 fps, played in real
-   time through the camera path (newest frame, tracking, outbox). Frames read per second
-   sustained, read time per frame, and latency from the capture of the frame an event
-   reports to the event committed in the outbox. The baseline, in the same run, runs the
-   same models naively on the full frame at full resolution.
-3. The resident memory of the process with the camera path loaded.
+2. Speed with one plate in view: a video of vehicles passing one after the other at
+   25 fps, a plate in every frame, played in real time through the camera path (newest
+   frame, tracking, outbox). Frames read per second sustained, read time per frame, and
+   latency from the capture of the frame an event reports to the event committed in the
+   outbox. The project looks for text on the frame scaled to 576 px, and while a plate is
+   tracked only around it (the whole frame every 5th read). The baseline, in the same run,
+   runs the same models naively on the full frame at full resolution, every frame.
+3. The resident memory of a fresh process running one camera over the same video.
 
 Run: .venv/bin/python bench/bench_plates.py
 """
@@ -36,7 +38,7 @@ from edge_agent.poller import SourceStats
 from edge_agent.sources.camera import build_reader, watch_camera
 
 SEED = 2026
-PROJECT = "project (text found at 576 px)"
+PROJECT = "project (576 px, tracked regions)"
 BASELINE = "baseline (full frame)"
 PER_GROUP = 42
 VEHICLES = 6
@@ -94,10 +96,15 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def camera_run(
-    video: Path, side_px: int
+    video: Path, naive: bool = False
 ) -> tuple[float, list[float], list[float], list[str]]:
+    """One camera over the video; `naive`: the whole frame at full resolution, always."""
     settings = CameraSettings(
-        name="bench", url=str(video), max_fps=60, ocr=OcrSettings(side_px=side_px)
+        name="bench",
+        url=str(video),
+        max_fps=60,
+        ocr=OcrSettings(side_px=1280) if naive else OcrSettings(),
+        full_frame_every=1 if naive else CameraSettings.model_fields["full_frame_every"].default,
     )
     reader = build_reader(settings)
     read_times: list[float] = []
@@ -131,7 +138,7 @@ def speed() -> None:
     truths = set()
     for i in range(VEHICLES):
         images, plate = passing_vehicle(rng, list(Layout)[i % 3], frames=50)
-        frames += images
+        frames += images[:50]  # the pass only: a plate is in view in every frame
         truths.add(plate.canonical)
     with tempfile.TemporaryDirectory() as directory:
         video = Path(directory) / "street.avi"
@@ -139,8 +146,8 @@ def speed() -> None:
         print(f"2. speed: {len(frames)} frames of 1280x720 at 25 fps, {VEHICLES} vehicles")
         del frames
         results = {}
-        for name, side in ((PROJECT, OcrSettings().side_px), (BASELINE, 1280)):
-            fps, reads, latencies, plates = asyncio.run(camera_run(video, side))
+        for name, naive in ((PROJECT, False), (BASELINE, True)):
+            fps, reads, latencies, plates = asyncio.run(camera_run(video, naive))
             results[name] = fps
             p50, p95 = 1000 * percentile(reads, 0.5), 1000 * percentile(reads, 0.95)
             print(
@@ -179,7 +186,7 @@ def camera_memory(video: Path) -> None:
             samples.append(process.memory_info().rss)
 
     threading.Thread(target=sample, daemon=True).start()
-    asyncio.run(camera_run(video, OcrSettings().side_px))
+    asyncio.run(camera_run(video))
     done.set()
     print(process.memory_info().rss // 2**20, max(samples) // 2**20)
 

@@ -168,6 +168,11 @@ class CameraSettings(StrictModel):
         default=2, description="reads a vehicle needs before it is an event"
     )
     crop_max_kb: Annotated[int, Field(ge=2, le=96)] = 24
+    full_frame_every: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=5,
+        description="while plates are tracked, search only around them, and the whole "
+        "frame every this many frames (1: always the whole frame)",
+    )
     reconnect_max_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
 

@@ -80,3 +80,13 @@ def test_a_yolo_layout_detector_finds_the_plate_that_is_then_read(tmp_path):
     assert abs(box[1] + box[3] / 2 - (y + h / 2)) < 3
     [read] = PlateReader(OcrOptions(), detector).read(scene.image)
     assert read.plate.canonical == scene.plate.canonical
+
+
+def test_regions_limit_where_text_is_looked_for(reader):
+    scene = make_scene(random.Random(21), Layout.CAR_TWO_ROWS, Condition.DAY)
+    x, y, w, h = scene.box
+    around = [(x - w, y - h, 3 * w, 3 * h)]
+    [read] = reader.read(scene.image, around)
+    assert read.plate.canonical == scene.plate.canonical
+    elsewhere = [(0, 0, 100, 100)] if x > 300 else [(1100, 0, 100, 100)]
+    assert reader.read(scene.image, elsewhere) == []

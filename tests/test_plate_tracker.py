@@ -62,3 +62,11 @@ def test_a_single_frame_is_not_an_event_by_default():
     tracker.update([seen("68A-123.45", 0.99, 2.0)], 2.0)
     tracker.update([seen("68A-123.45", 0.99, 2.1)], 2.1)
     assert len(tracker.flush()) == 1
+
+
+def test_open_tracks_say_where_to_look_next():
+    tracker = PlateTracker(gap_s=0.5)
+    tracker.update([seen("68A-123.45", 0.9, 0.0, x=400)], 0.0)
+    assert tracker.regions() == [(280, 210, 360, 270)]
+    tracker.update([], 1.0)
+    assert tracker.regions() == []

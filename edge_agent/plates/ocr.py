@@ -74,9 +74,9 @@ class TextDetector:
         self._session = runtime.session(model or packaged_model(DET_MODEL))
         self._input = self._session.get_inputs()[0].name
 
-    def detect(self, image: Image, side_px: int) -> list[Box]:
+    def detect(self, image: Image, scale: float) -> list[Box]:
+        """Text boxes in `image`, looked for at `scale` (small text needs about 10 px)."""
         h, w = image.shape[:2]
-        scale = min(1.0, side_px / max(h, w))
         th, tw = (max(32, round(h * scale / 32) * 32), max(32, round(w * scale / 32) * 32))
         resized = cv2.resize(image, (tw, th))
         [prob] = self._session.run(None, {self._input: _normalise(resized)[None]})

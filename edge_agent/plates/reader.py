@@ -103,6 +103,12 @@ def group_plates(lines: Sequence[TextLine]) -> list[tuple[Plate, float, Box, tup
     return plates
 
 
+def _clip(box: Box, width: int, height: int) -> Box:
+    x0, y0 = max(0, box[0]), max(0, box[1])
+    x1, y1 = min(width, box[0] + box[2]), min(height, box[1] + box[3])
+    return x0, y0, x1 - x0, y1 - y0
+
+
 class PlateReader:
     def __init__(self, options: OcrOptions, detector: YoloPlateDetector | None = None) -> None:
         self._options = options
@@ -110,10 +116,10 @@ class PlateReader:
         self._text = TextDetector(options.runtime, options.det_model)
         self._words = TextRecogniser(options.runtime, options.rec_model)
 
-    def lines(self, image: Image, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
+    def lines(self, image: Image, scale: float, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
         """Every text row in `image`, read, in the coordinates of the frame it came from.
-        Rows are found on the image scaled to `side_px` and read at full resolution."""
-        boxes = [b for b in self._text.detect(image, self._options.side_px) if b[2] and b[3]]
+        Rows are found on the image at `scale` and read at full resolution."""
+        boxes = [b for b in self._text.detect(image, scale) if b[2] and b[3]]
         rows = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
         return [
             TextLine((x + offset[0], y + offset[1], w, h), text, score)
@@ -121,13 +127,22 @@ class PlateReader:
             if score >= self._options.min_score
         ]
 
-    def read(self, frame: Image) -> list[PlateCandidate]:
-        if self._detector is None:
-            lines = self.lines(frame)
+    def read(self, frame: Image, regions: Sequence[Box] = ()) -> list[PlateCandidate]:
+        """The plates in `frame`. With `regions` (where plates were just seen), text is
+        looked for only there, at the frame's scale: a fraction of the frame's cost, while
+        a vehicle is in view. A plate detector's boxes are searched at full resolution."""
+        height, width = frame.shape[:2]
+        scale = min(1.0, self._options.side_px / max(height, width))
+        if regions:
+            areas = [_clip(r, width, height) for r in regions]
+        elif self._detector is not None:
+            areas, scale = self._detector.detect(frame), 1.0
         else:
-            lines = []
-            for x, y, w, h in self._detector.detect(frame):
-                lines += self.lines(frame[y : y + h, x : x + w], (x, y))
+            areas = [(0, 0, width, height)]
+        lines = []
+        for x, y, w, h in areas:
+            if w > 0 and h > 0:
+                lines += self.lines(frame[y : y + h, x : x + w], scale, (x, y))
         return [
             PlateCandidate(plate, score, box, plate_colour(frame, box), rows)
             for plate, score, box, rows in group_plates(lines)

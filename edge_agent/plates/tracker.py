@@ -93,6 +93,11 @@ class PlateTracker:
                 open_tracks.remove(track)
         return self._close(lambda track: now - track.last.at > self._gap_s)
 
+    def regions(self) -> list[Box]:
+        """Where the open tracks' plates may be next: each last box grown by its size on
+        every side, enough for a vehicle's move between two reads."""
+        return [(x - w, y - h, 3 * w, 3 * h) for x, y, w, h in (t.last.box for t in self._tracks)]
+
     def flush(self) -> list[PlateEvent]:
         """Close every track: the stream ended."""
         return self._close(lambda _: True)

@@ -185,7 +185,7 @@ async def watch_camera(
     grabber = FrameGrabber(settings, stats)
     tracker = PlateTracker(settings.gap_s, settings.repeat_after_s, settings.min_frames)
     grabber.start()
-    last, period = 0, 1 / settings.max_fps
+    last, period, read = 0, 1 / settings.max_fps, 0
     try:
         while not stop.is_set():
             began = time.monotonic()
@@ -197,7 +197,9 @@ async def watch_camera(
                 events = tracker.update([], time.time())
             else:
                 last = frame.seq
-                events = await _read_frame(settings, reader, stats, tracker, frame)
+                whole = read % settings.full_frame_every == 0
+                read += 1
+                events = await _read_frame(settings, reader, stats, tracker, frame, whole)
             for event in events:
                 commit(settings.name, event, _crop(settings, event))
             await asyncio.sleep(max(0.0, period - (time.monotonic() - began)))
@@ -217,13 +219,15 @@ async def _read_frame(
     stats: SourceStats,
     tracker: PlateTracker,
     frame: Frame,
+    whole: bool,
 ) -> list[PlateEvent]:
     image, (ox, oy) = frame.image, (0, 0)
     if settings.roi is not None:
         ox, oy, w, h = settings.roi
         image = image[oy : oy + h, ox : ox + w]
+    regions = [] if whole else [(x - ox, y - oy, w, h) for x, y, w, h in tracker.regions()]
     try:
-        candidates = await asyncio.to_thread(reader.read, image)
+        candidates = await asyncio.to_thread(reader.read, image, regions)
     except (cv2.error, ValueError, RuntimeError) as exc:
         stats.errors += 1
         if str(exc) != stats.last_error:
