@@ -110,10 +110,10 @@ async def camera_run(
     read_times: list[float] = []
     plain_read = reader.read
 
-    def timed(image):
+    def timed(image, regions=()):
         began = time.perf_counter()
         try:
-            return plain_read(image)
+            return plain_read(image, regions)
         finally:
             read_times.append(time.perf_counter() - began)
 

@@ -20,6 +20,7 @@ from edge_agent.config import (
     WifiApSource,
 )
 from edge_agent.outbox import Outbox
+from edge_agent.plates.formats import CATEGORY
 from edge_agent.poller import SourceStats, poll
 from edge_agent.profiles import LineProfile, Profile
 from edge_agent.sources.base import Source
@@ -111,9 +112,10 @@ class Agent:
             ),
         )
         log.info(
-            "camera %s: %s (%d of %d frames agree)",
+            "camera %s: %s, %s (%d of %d frames agree)",
             camera,
             best.plate.display,
+            f"{best.colour} plate, {CATEGORY[best.colour]}" if best.colour else "colour unknown",
             event.votes,
             event.frames,
         )

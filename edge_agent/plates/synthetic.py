@@ -166,17 +166,28 @@ def make_scene(
     scale = rng.uniform(*WIDTH_PX[layout]) / fw
     pw, ph = fw * scale, fh * scale
     cx, cy = rng.uniform(pw, width - pw), rng.uniform(height * 0.45, height - ph)
-    # The vehicle behind the plate.
     body = tuple(rng.randint(20, 230) for _ in range(3))
-    cv2.rectangle(
-        image,
-        (int(cx - pw * 1.6), int(cy - ph * 2.5)),
-        (int(cx + pw * 1.6), int(cy + ph * 1.2)),
-        body,
-        -1,
-    )
     skew = 0.25 if condition is Condition.ANGLE else 0.06
     jitter = [rng.uniform(-skew, skew) * pw for _ in range(4)]
+    corners = _vehicle(image, face, (cx, cy), (pw, ph), jitter, body)
+    image = _lighting(image, condition, rng, (int(cx), int(cy)))
+    return Scene(image, plate, layout, colour, condition, corners)
+
+
+def _vehicle(
+    image: Image,
+    face: Image,
+    centre: tuple[float, float],
+    size: tuple[float, float],
+    jitter: list[float],
+    body: tuple[int, ...],
+) -> NDArray[np.float32]:
+    """A vehicle's body with its plate pasted on in perspective (corners moved by
+    `jitter`); returns where the plate's corners landed."""
+    (cx, cy), (pw, ph) = centre, size
+    height, width = image.shape[:2]
+    top_left = (int(cx - pw * 1.6), int(cy - ph * 2.5))
+    cv2.rectangle(image, top_left, (int(cx + pw * 1.6), int(cy + ph * 1.2)), body, -1)
     corners = np.array(
         [
             [cx - pw / 2, cy - ph / 2 + jitter[0] * 0.3],
@@ -186,13 +197,13 @@ def make_scene(
         ],
         np.float32,
     )
+    fh, fw = face.shape[:2]
     source = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
     warp = cv2.getPerspectiveTransform(source, corners)
     warped = cv2.warpPerspective(face, warp, (width, height))
     mask = cv2.warpPerspective(np.full((fh, fw), 255, np.uint8), warp, (width, height))
     image[mask > 0] = warped[mask > 0]
-    image = _lighting(image, condition, rng, (int(cx), int(cy)))
-    return Scene(image, plate, layout, colour, condition, corners)
+    return corners
 
 
 def _lighting(
@@ -239,27 +250,7 @@ def passing_vehicle(
     for i in range(frames):
         image = street.copy()
         cx = -pw + (width + 2 * pw) * (i + 1) / (frames + 1)
-        cv2.rectangle(
-            image,
-            (int(cx - pw * 1.6), int(cy - ph * 2.5)),
-            (int(cx + pw * 1.6), int(cy + ph * 1.2)),
-            (90, 60, 40),
-            -1,
-        )
-        corners = np.array(
-            [
-                [cx - pw / 2, cy - ph / 2],
-                [cx + pw / 2, cy - ph / 2],
-                [cx + pw / 2, cy + ph / 2],
-                [cx - pw / 2, cy + ph / 2],
-            ],
-            np.float32,
-        )
-        source = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
-        warp = cv2.getPerspectiveTransform(source, corners)
-        warped = cv2.warpPerspective(face, warp, (width, height))
-        mask = cv2.warpPerspective(np.full((fh, fw), 255, np.uint8), warp, (width, height))
-        image[mask > 0] = warped[mask > 0]
+        _vehicle(image, face, (cx, cy), (pw, ph), [0.0] * 4, (90, 60, 40))
         images.append(image)
     images += [street.copy() for _ in range(frames // 3)]
     return images, plate
