@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs against, when they are missing:
 # Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
-# server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs).
+# server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), and the DejaVu
+# fonts the synthetic licence plates are lettered in.
 set -euo pipefail
 
 declare -A binary_of=(
@@ -10,10 +11,12 @@ declare -A binary_of=(
   [influxdb]=/usr/bin/influxd
   [socat]=/usr/bin/socat
   [victoria-metrics]=/usr/bin/victoria-metrics
+  [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
+  [fonts-dejavu-extra]=/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do
-  [ -x "${binary_of[$pkg]}" ] || missing+=("$pkg")
+  [ -e "${binary_of[$pkg]}" ] || missing+=("$pkg")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

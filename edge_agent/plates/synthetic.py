@@ -3,24 +3,31 @@
 Tests and benchmarks regenerate their scenes from a seed instead of committing images: the
 same seed gives the same pixels. Plates follow the formats of `formats.py` and the sizes
 of the real ones (one-row car 520x110 mm, two-row car 330x165 mm, motorbike 190x140 mm),
-in the four colours, with border, screws and dirt; scenes add perspective, blur, noise,
-glare and night lighting. The lettering is OpenCV's Hershey font: the generator needs no
-font file, at the price of a less faithful typeface than the plates' own.
+in the four colours, with border, screws and dirt, lettered in OpenCV's Hershey font or in
+DejaVu Sans Bold, condensed or not (Debian's fonts-dejavu packages; Pillow draws them),
+stretched to the plate as its own condensed lettering is; scenes add perspective, blur,
+noise, glare and night lighting.
 """
 
 import random
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from PIL import Image as PilImage
+from PIL import ImageDraw, ImageFont
 
 from edge_agent.plates.formats import SERIES_LETTERS, Colour, Plate, Vehicle, parse_plate
 
 Image = NDArray[np.uint8]
 PX_PER_MM = 0.8
-FONT = cv2.FONT_HERSHEY_SIMPLEX
+HERSHEY = cv2.FONT_HERSHEY_SIMPLEX
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+# None is OpenCV's Hershey lettering; the others are TrueType faces close to the plates'.
+FONTS = (None, "DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf")
 INK = {
     Colour.WHITE: (20, 20, 20),
     Colour.YELLOW: (20, 20, 20),
@@ -105,6 +112,46 @@ def _rows(plate: Plate, layout: Layout) -> list[str]:
     return [top, bottom]
 
 
+def _hershey_rows(face: Image, rows: list[str], ink: tuple[int, int, int], margin: int) -> None:
+    h, w = face.shape[:2]
+    row_h = (h - 4 * margin) / len(rows)
+    for i, text in enumerate(rows):
+        thickness = max(2, int(row_h / 11))
+        (tw, th), _ = cv2.getTextSize(text, HERSHEY, 1.0, thickness)
+        scale = min((w - 6 * margin) / tw, row_h * 0.78 / th)
+        (tw, th), _ = cv2.getTextSize(text, HERSHEY, scale, thickness)
+        x = (w - tw) // 2
+        y = int(2 * margin + row_h * i + (row_h + th) / 2)
+        cv2.putText(face, text, (x, y), HERSHEY, scale, ink, thickness, cv2.LINE_AA)
+
+
+def _truetype_rows(
+    face: Image, rows: list[str], ink: tuple[int, int, int], margin: int, font_file: str
+) -> Image:
+    """Rows in a TrueType font, each stretched to the plate's width as the plates' own
+    condensed lettering fills it."""
+    path = FONT_DIR / font_file
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: the synthetic plates need Debian's fonts-dejavu-core and "
+            "fonts-dejavu-extra (make test installs them)"
+        )
+    h, w = face.shape[:2]
+    row_h = int((h - 4 * margin) / len(rows))
+    canvas = PilImage.fromarray(cv2.cvtColor(face, cv2.COLOR_BGR2RGB))
+    for i, text in enumerate(rows):
+        font = ImageFont.truetype(str(path), int(row_h * 0.95))
+        left, top, right, bottom = font.getbbox(text)
+        glyphs = PilImage.new("L", (right - left, bottom - top), 0)
+        ImageDraw.Draw(glyphs).text((-left, -top), text, font=font, fill=255)
+        target = (min(w - 6 * margin, int(glyphs.width * 1.1)), int(row_h * 0.8))
+        glyphs = glyphs.resize(target)
+        x = (w - target[0]) // 2
+        y = int(2 * margin + row_h * i + (row_h - target[1]) / 2)
+        canvas.paste(ink[::-1], (x, y), glyphs)
+    return cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
+
+
 def render_plate(plate: Plate, layout: Layout, colour: Colour, rng: random.Random) -> Image:
     """The plate face, frontal, at PX_PER_MM."""
     w_mm, h_mm = SIZE_MM[layout]
@@ -114,15 +161,11 @@ def render_plate(plate: Plate, layout: Layout, colour: Colour, rng: random.Rando
     margin = max(3, h // 20)
     cv2.rectangle(face, (margin, margin), (w - margin, h - margin), ink, max(2, h // 40))
     rows = _rows(plate, layout)
-    row_h = (h - 4 * margin) / len(rows)
-    for i, text in enumerate(rows):
-        thickness = max(2, int(row_h / 11))
-        (tw, th), _ = cv2.getTextSize(text, FONT, 1.0, thickness)
-        scale = min((w - 6 * margin) / tw, row_h * 0.78 / th)
-        (tw, th), _ = cv2.getTextSize(text, FONT, scale, thickness)
-        x = (w - tw) // 2
-        y = int(2 * margin + row_h * i + (row_h + th) / 2)
-        cv2.putText(face, text, (x, y), FONT, scale, ink, thickness, cv2.LINE_AA)
+    font = rng.choice(FONTS)
+    if font is None:
+        _hershey_rows(face, rows, ink, margin)
+    else:
+        face = _truetype_rows(face, rows, ink, margin, font)
     for sx in (0.12, 0.88):  # screws
         centre = (int(w * sx), int(h * (0.5 if layout is Layout.CAR_ONE_ROW else 0.12)))
         cv2.circle(face, centre, max(2, h // 30), (140, 140, 140), -1)
