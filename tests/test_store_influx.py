@@ -92,8 +92,10 @@ def test_a_refused_message_is_dropped_alone_and_the_rest_is_stored(influxd):
     with influx_store(influxd.url) as store:
         # Make the server refuse one kind of point: the first `source_errors.aqms` it
         # sees in this shard is a string, so a health message's integer counter conflicts.
+        # The string goes in at the refused message's own time: shards split at midnight
+        # UTC, and a point an hour and more away may lie in the next day's shard.
         store.write_batch(batch(1, 1))
-        refused = lp.health_line("dd", health(99)).replace(
+        refused = lp.health_line("dd", health(7)).replace(
             "source_errors.aqms=3i", 'source_errors.aqms="x"'
         )
         store._http.write([refused], Target.RAW)
