@@ -20,7 +20,6 @@ from edge_agent.config import (
     WifiApSource,
 )
 from edge_agent.outbox import Outbox
-from edge_agent.plates.formats import CATEGORY
 from edge_agent.poller import SourceStats, poll
 from edge_agent.profiles import LineProfile, Profile
 from edge_agent.sources.base import Source
@@ -31,6 +30,7 @@ from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
+from iotwire.plates import CATEGORY
 from iotwire.topics import Channel
 
 if TYPE_CHECKING:

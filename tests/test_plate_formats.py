@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_agent.plates.formats import PlateError, Vehicle, parse_plate
+from iotwire.plates import PlateError, Vehicle, parse_plate
 
 VALID = [
     # text, canonical, display, vehicle, two lines, corrections

@@ -7,10 +7,10 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edge_agent.plates.formats import Colour
 from edge_agent.plates.reader import OcrOptions, PlateReader
 from edge_agent.plates.synthetic import Condition, Layout, make_scene
 from edge_agent.plates.yolo import YoloPlateDetector
+from iotwire.plates import Colour
 
 
 @pytest.fixture(scope="module")

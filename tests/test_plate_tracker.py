@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from edge_agent.plates.formats import parse_plate
 from edge_agent.plates.tracker import PlateTracker, Sighting
+from iotwire.plates import parse_plate
 
 CROP = np.zeros((4, 4, 3), np.uint8)
 

@@ -1,1 +1,2 @@
-"""Licence plates on the camera pole: formats, synthetic scenes, detection and reading."""
+"""Licence plates on the camera pole: synthetic scenes, detection, reading and tracking
+(the plate formats themselves are `iotwire.plates`, shared with the collector)."""

@@ -1,7 +1,7 @@
 """Synthetic Vietnamese plates in street-like scenes, with ground truth, from a seed.
 
 Tests and benchmarks regenerate their scenes from a seed instead of committing images: the
-same seed gives the same pixels. Plates follow the formats of `formats.py` and the sizes
+same seed gives the same pixels. Plates follow the formats of `iotwire/plates.py` and the sizes
 of the real ones (one-row car 520x110 mm, two-row car 330x165 mm, motorbike 190x140 mm),
 in the four colours, with border, screws and dirt, lettered in OpenCV's Hershey font or in
 DejaVu Sans Bold, condensed or not (Debian's fonts-dejavu packages; Pillow draws them),
@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 from PIL import Image as PilImage
 from PIL import ImageDraw, ImageFont
 
-from edge_agent.plates.formats import SERIES_LETTERS, Colour, Plate, Vehicle, parse_plate
+from iotwire.plates import SERIES_LETTERS, Colour, Plate, Vehicle, parse_plate
 
 Image = NDArray[np.uint8]
 PX_PER_MM = 0.8

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from edge_agent.plates.formats import Colour, Plate
+from iotwire.plates import Colour, Plate
 
 Box = tuple[int, int, int, int]
 
