@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import csv
+import json
 import logging
 import signal
 import sys
@@ -17,6 +18,8 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
+from collector.alerts import audit
+from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
 from collector.config import CollectorConfig, StationSettings, load_collector
@@ -420,6 +423,127 @@ def _export_tt10(
             ),
         )
     console.print(f"{len(files)} station data file(s) written to {escape(str(directory))}")
+
+
+watchlist_app = typer.Typer(
+    no_args_is_help=True, help="The police watchlist: plates every camera watches for."
+)
+app.add_typer(watchlist_app, name="watchlist")
+ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for the audit log)")]
+
+
+def _watchlist(config: Path) -> Watchlist:
+    return Watchlist(_settings(config).alerts.path)
+
+
+@watchlist_app.command("add")
+def watchlist_add(
+    config: ConfigOption,
+    plate: Annotated[str, typer.Argument(help="as written: 68-B1 234.56, 68A-123.45, ...")],
+    reason: Annotated[str, typer.Option(help="why the plate is watched")],
+    by: ByOption,
+    priority: Annotated[Priority, typer.Option(help="how urgent an alert is")] = Priority.NORMAL,
+    expires: Annotated[
+        str | None, typer.Option(help="ISO time the entry stops matching (UTC if no zone)")
+    ] = None,
+) -> None:
+    """Add a plate to the watchlist, or update its entry."""
+    watchlist = _watchlist(config)
+    try:
+        until = parse_when(expires, datetime.now(UTC)) if expires else None
+        entry, new = watchlist.add(plate, reason, by, priority, until)
+    except WatchlistError as exc:
+        raise _fail(exc) from None
+    finally:
+        watchlist.close()
+    console.print(f"{'added' if new else 'updated'} {entry.display} ({entry.plate})")
+
+
+@watchlist_app.command("remove")
+def watchlist_remove(
+    config: ConfigOption,
+    plate: Annotated[str, typer.Argument(help="the plate, in any written form")],
+    by: ByOption,
+) -> None:
+    """Take a plate off the watchlist."""
+    watchlist = _watchlist(config)
+    try:
+        entry = watchlist.remove(plate, by)
+    except WatchlistError as exc:
+        raise _fail(exc) from None
+    finally:
+        watchlist.close()
+    console.print(f"removed {entry.display} ({entry.plate})")
+
+
+@watchlist_app.command("list")
+def watchlist_list(config: ConfigOption, csv_out: CsvOption = False) -> None:
+    """Every entry, with whether it still matches."""
+    watchlist = _watchlist(config)
+    entries = watchlist.entries()
+    watchlist.close()
+    now = datetime.now(UTC)
+    header = ("plate", "display", "reason", "priority", "expires", "active", "added by", "added")
+    rows = [
+        (
+            e.plate,
+            e.display,
+            e.reason,
+            e.priority.value,
+            e.expires.isoformat() if e.expires else "",
+            "yes" if e.active(now) else "no",
+            e.added_by,
+            _when(e.added_at, csv_out),
+        )
+        for e in entries
+    ]
+    _emit(f"{len(rows)} watchlist entr{'y' if len(rows) == 1 else 'ies'}", header, rows, csv_out)
+
+
+@watchlist_app.command("import")
+def watchlist_import(
+    config: ConfigOption,
+    file: Annotated[Path, typer.Argument(help="CSV: plate,reason[,priority][,expires]")],
+    by: ByOption,
+) -> None:
+    """Add or update many plates; a bad row is reported by line and the rest imported."""
+    watchlist = _watchlist(config)
+    try:
+        with file.open(encoding="utf-8", newline="") as source:
+            result = watchlist.import_csv(source, by)
+    except (OSError, WatchlistError) as exc:
+        raise _fail(exc) from None
+    finally:
+        watchlist.close()
+    for line, message in result.errors:
+        console.print(f"[red]line {line}:[/red] {escape(message)}", highlight=False)
+    console.print(f"{result.added} added, {result.updated} updated, {len(result.errors)} rejected")
+    if result.errors:
+        raise typer.Exit(1)
+
+
+@app.command("audit")
+def audit_log(
+    config: ConfigOption,
+    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
+    action: Annotated[str | None, typer.Option(help="e.g. watchlist.add")] = None,
+    csv_out: CsvOption = False,
+) -> None:
+    """The police data's audit trail, oldest first."""
+    watchlist = _watchlist(config)
+    start = parse_when(since, datetime.now(UTC)) if since else None
+    found = audit.records(watchlist.db, since=start, action=action)
+    watchlist.close()
+    if csv_out:
+        audit.write_csv(found, sys.stdout)
+        return
+    rows = [
+        (_when(r.at, False), r.actor, r.action, r.subject, json.dumps(r.detail, ensure_ascii=False))
+        for r in found
+    ]
+    _emit(
+        f"{len(rows)} audit record(s)", ("at", "actor", "action", "subject", "detail"), rows, False
+    )
 
 
 users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")

@@ -217,6 +217,12 @@ class Tt10Settings(StrictModel):
         return self
 
 
+class AlertSettings(StrictModel):
+    """The police data: watchlist and audit log, in a database of their own."""
+
+    path: RelativePath = Path("/var/lib/collector/police.sqlite")
+
+
 class CollectorConfig(StrictModel):
     broker: BrokerSettings = BrokerSettings()
     store: StoreSettings = SqliteStoreSettings(kind="sqlite")
@@ -229,6 +235,7 @@ class CollectorConfig(StrictModel):
     )
     export: ExportSettings = ExportSettings()
     tt10: Tt10Settings | None = None
+    alerts: AlertSettings = AlertSettings()
 
 
 def load_collector(path: Path) -> CollectorConfig:
