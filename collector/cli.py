@@ -19,6 +19,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from collector.alerts import audit
+from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
@@ -104,7 +105,11 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     settings = _settings(config)
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
-    ingest = Ingest(settings.broker, settings.ingest, store, spool)
+    watchlist = Watchlist(settings.alerts.path) if settings.alerts else None
+    plates = (
+        PlateLog(watchlist, settings.alerts.window_s) if watchlist and settings.alerts else None
+    )
+    ingest = Ingest(settings.broker, settings.ingest, store, spool, plates)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
     users = Users(settings.api.users_path) if settings.api else None
@@ -144,6 +149,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             metrics.shutdown()
         if spool is not None:
             spool.close()
+        if watchlist is not None:
+            watchlist.close()
         if users is not None:
             users.close()
         store.close()
@@ -433,7 +440,10 @@ ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for t
 
 
 def _watchlist(config: Path) -> Watchlist:
-    return Watchlist(_settings(config).alerts.path)
+    settings = _settings(config)
+    if settings.alerts is None:
+        raise _fail(ValueError(f"{config}: alerts: the config has no alerts section"))
+    return Watchlist(settings.alerts.path)
 
 
 @watchlist_app.command("add")

@@ -218,9 +218,14 @@ class Tt10Settings(StrictModel):
 
 
 class AlertSettings(StrictModel):
-    """The police data: watchlist and audit log, in a database of their own."""
+    """Plate reads, the police watchlist, alerts and their audit log, in a database of
+    their own. A collector serving camera poles needs it: without it plates are not
+    subscribed to, and the poles' plate messages count as gaps."""
 
     path: RelativePath = Path("/var/lib/collector/police.sqlite")
+    window_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=300.0, description="the same plate at the same camera alerts once this long"
+    )
 
 
 class CollectorConfig(StrictModel):
@@ -235,7 +240,7 @@ class CollectorConfig(StrictModel):
     )
     export: ExportSettings = ExportSettings()
     tt10: Tt10Settings | None = None
-    alerts: AlertSettings = AlertSettings()
+    alerts: AlertSettings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

@@ -21,14 +21,15 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from collector.alerts.plates import PlateLog
 from collector.config import IngestSettings
 from collector.spool import Spool
 from collector.stores.base import Delivery, Store, StoreUnavailableError
 from iotwire.backlog import is_backlog
 from iotwire.codec import DecodeError, decode
 from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
-from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, Status, Telemetry
-from iotwire.topics import Channel, TopicError, parse_topic, subscription
+from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, PlateRead, Status, Telemetry
+from iotwire.topics import Channel, TopicError, alerts_topic, parse_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class IngestStats:
     spooled: int = 0
     backlog: int = 0
     store_batches: int = 0
+    alerts_published: int = 0
     store_seconds: float = 0.0
 
 
@@ -75,11 +77,14 @@ class Ingest:
         settings: IngestSettings,
         store: Store,
         spool: Spool | None = None,
+        plates: PlateLog | None = None,
     ) -> None:
         self._broker = broker
         self._settings = settings
         self._store = store
         self._spool = spool
+        self._plates = plates
+        self._alerts_waiting = asyncio.Event()
         self._spooled = asyncio.Event()
         self._protocol = ProtocolChoice(broker.protocol)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
@@ -131,8 +136,13 @@ class Ingest:
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         prefix, group = self._broker.topic_prefix, self._settings.share_group
-        for channel in SUBSCRIBED:
+        channels = (*SUBSCRIBED, Channel.PLATE) if self._plates is not None else SUBSCRIBED
+        for channel in channels:
             await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
+        publishing = None
+        if self._plates is not None:
+            self._alerts_waiting.set()  # alerts a previous session left undelivered
+            publishing = asyncio.create_task(self._publish_alerts(client, self._plates))
         self.connected.set()
         log.info("subscribed to %s/v1 on %s:%s", prefix, self._broker.host, self._broker.port)
         messages = client.messages
@@ -159,6 +169,10 @@ class Ingest:
                     _ack(client, message)
         finally:
             stopping.cancel()
+            if publishing is not None:
+                publishing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await publishing
 
     async def handle_batch(self, batch: list[tuple[str, object, bool]], received: datetime) -> None:
         """Validate a batch and commit it to the store, or to the spool when the store is
@@ -191,6 +205,15 @@ class Ingest:
         for _, _, site, message, backlog in decoded:
             if isinstance(message, Status):
                 await asyncio.to_thread(self._store.record_status, site, message, received)
+            elif isinstance(message, PlateRead) and self._plates is not None:
+                # The read and its alerts commit before the ledger does: a crash between
+                # the two redelivers the message, which then finds the read already there.
+                recorded = await asyncio.to_thread(
+                    self._plates.record, site, message, received, backlog
+                )
+                if recorded.alerts:
+                    self._alerts_waiting.set()
+                deliveries.append(Delivery(site, message, received, backlog))
             elif isinstance(message, Telemetry | Health):
                 deliveries.append(Delivery(site, message, received, backlog))
         if not deliveries:
@@ -206,6 +229,18 @@ class Ingest:
                 self.stats.duplicates += 1
             else:
                 self.stats.stored_messages += 1
+
+    async def _publish_alerts(self, client: aiomqtt.Client, plates: PlateLog) -> None:
+        """Publish pending alerts at QoS 1 and mark each delivered once the broker has
+        it; an alert pending when the session drops goes out on the next one."""
+        topic = alerts_topic(self._broker.topic_prefix, "plate")
+        while True:
+            await self._alerts_waiting.wait()
+            self._alerts_waiting.clear()
+            for alert in await asyncio.to_thread(plates.pending):
+                await client.publish(topic, alert.model_dump_json().encode(), qos=1)
+                await asyncio.to_thread(plates.delivered, alert, f"mqtt:{topic}")
+                self.stats.alerts_published += 1
 
     async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
         """Move spooled messages into the store, oldest first, once it takes them again.

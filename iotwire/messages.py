@@ -158,6 +158,32 @@ class CommandAck(_Envelope):
     detail: Annotated[str, StringConstraints(max_length=4096)] = ""
 
 
+class PlateAlert(WireModel):
+    """Collector to police consoles: a plate read matched the watchlist. `backlog` says
+    the read waited out an outage on the pole, so the vehicle passed a while ago."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["plate_alert"] = "plate_alert"
+    id: ShortText
+    plate: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]
+    display: Annotated[str, StringConstraints(min_length=5, max_length=20)]
+    match: Literal["exact", "confusion", "one_character"]
+    score: Annotated[float, Field(ge=0, le=1)]
+    watched: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    priority: Literal["high", "normal", "low"]
+    site: DeviceId
+    device: DeviceId
+    camera: Name
+    ts: Timestamp
+    confidence: Annotated[float, Field(ge=0, le=1)]
+    backlog: bool = False
+    crop_jpeg_b64: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]*={0,2}$", max_length=131072)]
+        | None
+    ) = None
+
+
 Message = Telemetry | PlateRead | Health | Status | Command | CommandAck
 
 MODEL_FOR_CHANNEL: dict[Channel, type[Message]] = {

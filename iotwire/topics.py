@@ -79,6 +79,13 @@ def parse_topic(topic: str, prefix: str) -> Topic:
     return Topic(prefix, _check_ident("site", site), _check_ident("device", device), channel, name)
 
 
+def alerts_topic(prefix: str, kind: str) -> str:
+    """`{prefix}/v1/alerts/{kind}`: where the collector publishes alerts for consoles."""
+    _check_ident("prefix", prefix)
+    _check_ident("alert kind", kind)
+    return f"{prefix}/{WIRE_LEVEL}/alerts/{kind}"
+
+
 def subscription(
     prefix: str, channel: Channel | None = None, *, share_group: str | None = None
 ) -> str:

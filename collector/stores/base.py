@@ -13,16 +13,18 @@ from collector.query import (
     ReadingQuery,
     ReadingRow,
 )
-from iotwire.messages import Health, Status, Telemetry
+from iotwire.messages import Health, PlateRead, Status, Telemetry
 
 
 @dataclass(frozen=True)
 class Delivery:
     """One data message as it reached the collector; `backlog` when it was replayed
-    after an outage rather than sent live."""
+    after an outage rather than sent live. A plate read is personal data kept in the
+    police database (collector/alerts); here it counts in the ledger only, so delivery
+    accounting covers a camera pole's whole stream."""
 
     site: str
-    message: Telemetry | Health
+    message: Telemetry | Health | PlateRead
     received: datetime
     backlog: bool = False
 

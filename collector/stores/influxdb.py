@@ -51,7 +51,7 @@ from collector.stores import line_protocol as lp
 from collector.stores.base import Delivery, StoreUnavailableError, WriteOutcome
 from collector.stores.influx_http import InfluxHttp, RejectedError, Target, TransientError
 from iotwire.connection import backoff_delay
-from iotwire.messages import Health, Status
+from iotwire.messages import Health, PlateRead, Status
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,8 @@ class InfluxStore:
     @staticmethod
     def _data_lines(delivery: Delivery) -> list[str]:
         message = delivery.message
+        if isinstance(message, PlateRead):
+            return []
         if isinstance(message, Health):
             return [lp.health_line(delivery.site, message)]
         return list(lp.reading_lines(delivery.site, message))

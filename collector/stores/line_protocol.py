@@ -29,7 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from collector.query import to_micros
-from iotwire.messages import Health, Quality, Status, Telemetry
+from iotwire.messages import Health, PlateRead, Quality, Status, Telemetry
 
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": "\\\\"})
@@ -95,17 +95,17 @@ def health_line(site: str, message: Health) -> str:
     return f"{series} {','.join(fields)} {ns(message.ts)}"
 
 
-def message_time(message: Telemetry | Health) -> datetime:
+def message_time(message: Telemetry | Health | PlateRead) -> datetime:
     return message.samples[0].ts if isinstance(message, Telemetry) else message.ts
 
 
-def delivery_key(message: Telemetry | Health) -> int:
+def delivery_key(message: Telemetry | Health | PlateRead) -> int:
     """The ledger point's time in ns: unique per (device, seq), equal for a redelivery."""
     second = to_micros(message_time(message)) // 1_000_000
     return second * _NS_PER_S + message.seq % _NS_PER_S
 
 
-def delivery_line(site: str, message: Telemetry | Health, received: datetime) -> str:
+def delivery_line(site: str, message: Telemetry | Health | PlateRead, received: datetime) -> str:
     return (
         f"delivery,device={tag(message.device)} seq={message.seq}i,"
         f"site={string_field(site)},"
@@ -123,7 +123,9 @@ def delivery_hourly_line(device: str, record: dict[str, Any]) -> str:
     )
 
 
-def duplicate_line(message: Telemetry | Health, received: datetime, position: int) -> str:
+def duplicate_line(
+    message: Telemetry | Health | PlateRead, received: datetime, position: int
+) -> str:
     """One point per repeated delivery; `position` in its batch keeps the repeats of one
     batch, which share a receive time, from landing on one point."""
     return f"duplicate,device={tag(message.device)} seq={message.seq}i {ns(received) + position}"

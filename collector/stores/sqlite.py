@@ -29,7 +29,7 @@ from collector.query import (
     to_micros,
 )
 from collector.stores.base import Delivery, WriteOutcome
-from iotwire.messages import Health, Status, Telemetry
+from iotwire.messages import Health, PlateRead, Status, Telemetry
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -164,7 +164,9 @@ class SqliteStore:
         )
         return WriteOutcome(rows=rows, duplicate=not fresh)
 
-    def _insert(self, site: str, message: Telemetry | Health) -> int:
+    def _insert(self, site: str, message: Telemetry | Health | PlateRead) -> int:
+        if isinstance(message, PlateRead):
+            return 0
         if isinstance(message, Health):
             body = message.model_dump_json(exclude={"v", "kind", "device", "seq", "ts"})
             return self._db.execute(

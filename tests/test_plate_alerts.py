@@ -1,0 +1,116 @@
+"""Plate reads reach the collector and raise alerts: a real Mosquitto, a real `collector
+run` process, a police console subscribed to the alerts topic."""
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import aiomqtt
+import yaml
+
+from collector.alerts import audit
+from collector.alerts.watchlist import Priority, Watchlist
+from collector.stores.sqlite import SqliteStore
+from iotwire import encode
+from iotwire.messages import ClockSync, PlateAlert, PlateRead
+from tests.helpers import wait_until
+
+T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+
+
+def read(seq: int, text: str, display: str, camera: str, seconds: float) -> PlateRead:
+    return PlateRead(
+        device="cam-1",
+        seq=seq,
+        camera=camera,
+        ts=T0 + timedelta(seconds=seconds),
+        clock=ClockSync.SYNCED,
+        text=text,
+        display=display,
+        confidence=0.93,
+        box=(400, 300, 120, 90),
+        colour="white",
+        crop_jpeg_b64="/9j/4AAQSkZJRg==",
+    )
+
+
+def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
+    tmp_path, mosquitto, processes
+):
+    police = tmp_path / "police.sqlite"
+    watchlist = Watchlist(police)
+    watchlist.add(
+        "68-B1 234.56", "snatch theft, Duong Dong night market", "officer-1", Priority.HIGH
+    )
+    watchlist.close()
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "broker": {"host": mosquitto.host, "port": mosquitto.port},
+                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
+                "ingest": {"client_id": "collector-alerts"},
+                "alerts": {"path": str(police), "window_s": 300},
+            }
+        )
+    )
+    processes.start("collector", "collector", "run", "-c", str(config))
+    wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
+    topic = "pq/v1/pole-7/cam-1/plate"
+    reads = [
+        read(1, "68B123456", "68-B1 234.56", "north", 0),  # exact
+        read(1, "68B123456", "68-B1 234.56", "north", 0),  # the same message again
+        read(2, "68B123456", "68-B1 234.56", "north", 20),  # same camera, inside the window
+        read(3, "68B123458", "68-B1 234.58", "south", 40),  # one character off
+        read(4, "51G67890", "51G-678.90", "south", 60),  # not watched
+    ]
+
+    async def console() -> list[PlateAlert]:
+        received: list[PlateAlert] = []
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            await client.subscribe("pq/v1/alerts/plate", qos=1)
+            async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:
+                for message in reads:
+                    await pole.publish(topic, encode(message), qos=1)
+            try:
+                async with asyncio.timeout(8):
+                    async for message in client.messages:
+                        received.append(PlateAlert.model_validate_json(message.payload))
+            except TimeoutError:
+                pass
+        return received
+
+    alerts = asyncio.run(console())
+    assert [(a.plate, a.match, a.camera) for a in alerts] == [
+        ("68B123456", "exact", "north"),
+        ("68B123458", "one_character", "south"),
+    ]
+    first = alerts[0]
+    assert (first.watched, first.priority, first.reason) == (
+        "68B123456",
+        "high",
+        "snatch theft, Duong Dong night market",
+    )
+    assert (first.site, first.device, first.ts) == ("pole-7", "cam-1", T0)
+    assert first.crop_jpeg_b64 == "/9j/4AAQSkZJRg=="
+    assert alerts[1].score == 0.75
+
+    def accounted() -> bool:
+        store = SqliteStore(tmp_path / "store.sqlite")
+        try:
+            return any(d.device == "cam-1" and d.messages == 4 for d in store.devices())
+        finally:
+            store.close()
+
+    wait_until(accounted, 10, "the ledger to count the plate messages")
+    store = SqliteStore(tmp_path / "store.sqlite")
+    [device] = store.devices()
+    store.close()
+    assert (device.messages, device.duplicates, device.gaps) == (4, 1, 0)
+    watchlist = Watchlist(police)
+    actions = [r.action for r in audit.records(watchlist.db) if r.action.startswith("alert.")]
+    (reads_stored,) = watchlist.db.execute("SELECT count(*) FROM plate_reads").fetchone()
+    watchlist.close()
+    assert sorted(actions) == ["alert.deliver"] * 2 + ["alert.raise"] * 2
+    assert reads_stored == 4
+    assert json.loads(alerts[0].model_dump_json())["kind"] == "plate_alert"
