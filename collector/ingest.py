@@ -208,10 +208,10 @@ class Ingest:
             elif isinstance(message, PlateRead) and self._plates is not None:
                 # The read and its alerts commit before the ledger does: a crash between
                 # the two redelivers the message, which then finds the read already there.
-                recorded = await asyncio.to_thread(
+                alerts = await asyncio.to_thread(
                     self._plates.record, site, message, received, backlog
                 )
-                if recorded.alerts:
+                if alerts:
                     self._alerts_waiting.set()
                 deliveries.append(Delivery(site, message, received, backlog))
             elif isinstance(message, Telemetry | Health):

@@ -12,7 +12,6 @@ import json
 import sqlite3
 import threading
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from collector.alerts import audit
@@ -38,12 +37,6 @@ CREATE INDEX IF NOT EXISTS alerts_recent ON alerts (watched, camera, ts);
 """
 
 
-@dataclass(frozen=True)
-class Recorded:
-    fresh: bool
-    alerts: list[PlateAlert]
-
-
 class PlateLog:
     def __init__(self, watchlist: Watchlist, alert_window_s: float = 300.0) -> None:
         self._watchlist = watchlist
@@ -56,25 +49,29 @@ class PlateLog:
         # event loop's: one connection, one transaction at a time.
         self._lock = threading.Lock()
 
-    def _watchlist_version(self) -> int:
-        (count,) = self._db.execute(
-            "SELECT count(*) FROM audit WHERE action LIKE 'watchlist.%'"
-        ).fetchone()
-        return int(count)
+    def _watchlist_version(self) -> tuple[int, int]:
+        """Changes since the index was built: SQLite's data_version moves when another
+        connection (the CLI) commits, the watchlist's own count when this one does.
+        Both cost nothing, so every read can ask."""
+        (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
+        return int(data_version), self._watchlist.changes
 
     def _current_matcher(self) -> Matcher:
-        """The watchlist is changed by other processes (the CLI, the API): its audit
-        records say when the index must be rebuilt."""
         version = self._watchlist_version()
         if version != self._version:
             self._matcher, self._version = Matcher(self._watchlist.entries()), version
         return self._matcher
 
-    def record(self, site: str, read: PlateRead, received: datetime, backlog: bool) -> Recorded:
+    def record(
+        self, site: str, read: PlateRead, received: datetime, backlog: bool
+    ) -> list[PlateAlert]:
+        """Store the read unless it is stored already; the alerts it newly raised."""
         with self._lock:
             return self._record(site, read, received, backlog)
 
-    def _record(self, site: str, read: PlateRead, received: datetime, backlog: bool) -> Recorded:
+    def _record(
+        self, site: str, read: PlateRead, received: datetime, backlog: bool
+    ) -> list[PlateAlert]:
         db = self._db
         matcher = self._current_matcher()
         db.execute("BEGIN IMMEDIATE")
@@ -102,7 +99,7 @@ class PlateLog:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        return Recorded(bool(fresh), alerts)
+        return alerts
 
     def _raise(
         self, site: str, read: PlateRead, backlog: bool, now: datetime, matcher: Matcher

@@ -75,6 +75,7 @@ class Watchlist:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA + audit.SCHEMA)
+        self.changes = 0  # commits through this connection, which data_version does not see
 
     def close(self) -> None:
         self.db.close()
@@ -133,6 +134,7 @@ class Watchlist:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self.changes += 1
         return entry, new
 
     def remove(self, text: str, by: str) -> WatchEntry:
@@ -151,6 +153,7 @@ class Watchlist:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        self.changes += 1
         return entry
 
     def get(self, canonical: str) -> WatchEntry | None:
