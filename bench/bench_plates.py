@@ -135,6 +135,7 @@ async def camera_run(
     began = time.perf_counter()
     await watch_camera(settings, reader, stats, commit, asyncio.Event())
     seconds = time.perf_counter() - began
+    print(f"   ({stats.reads} frames read, {stats.overruns} skipped as stale)")
     return stats.reads / seconds, read_times, latencies, plates
 
 

@@ -56,6 +56,9 @@ class IngestCollector(Collector):
         yield CounterMetricFamily(
             "collector_store_failures", "store failures that closed the session", s.store_failures
         )
+        yield CounterMetricFamily(
+            "collector_alerts_published", "plate alerts the broker accepted", s.alerts_published
+        )
         yield SummaryMetricFamily(
             "collector_store_write_seconds",
             "time to commit one batch to the store",

@@ -9,6 +9,8 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from collector.config import load_collector
+
 BIN = Path(sys.executable).parent
 
 
@@ -65,3 +67,15 @@ def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[st
         timeout=timeout_s,
         check=False,
     )
+
+
+def metrics(config: Path) -> dict[str, float]:
+    port = load_collector(config).metrics.port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+        for name, value in [line.rsplit(" ", 1)]
+    }

@@ -7,7 +7,6 @@ import asyncio
 import signal
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from collector.stores import Store, open_store
 from edge_agent.outbox import Outbox
 from edge_agent.profiles import builtin_profiles_dir, load_profile
 from tests.conftest import Mosquitto, Processes
-from tests.helpers import free_port, wait_until
+from tests.helpers import free_port, metrics, wait_until
 
 AIR_POINTS = len(load_profile(builtin_profiles_dir() / "pq-sim-air.yaml").points)
 
@@ -136,18 +135,6 @@ def account(store: Store, produced: dict[str, int], dropped: dict[str, int] | No
         # Each sample holds all its readings: nothing half-stored, nothing stored twice.
         assert sum(1 for r in rows if r.device == device.device) == AIR_POINTS * len(samples)
     assert len(keys) == len(set(keys))
-
-
-def metrics(config: Path) -> dict[str, float]:
-    port = load_collector(config).metrics.port
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    return {
-        name: float(value)
-        for line in text.splitlines()
-        if line and not line.startswith("#")
-        for name, value in [line.rsplit(" ", 1)]
-    }
 
 
 def fleet(tmp_path, mosquitto, processes, simulated_device) -> Fleet:

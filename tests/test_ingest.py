@@ -152,8 +152,11 @@ def test_while_the_store_is_down_messages_wait_in_the_spool_acknowledged(
         assert ingest.stats.stored_messages == 10
 
         own_influxd.start()
+        # A drain attempt that meets the server while it starts can commit part of a
+        # batch and fail the rest; the retry then finds those messages in the ledger and
+        # counts them as duplicates. So every message arrives as stored or duplicate.
         async with asyncio.timeout(60):
-            while spool.depth or ingest.stats.stored_messages < 40:
+            while spool.depth or ingest.stats.stored_messages + ingest.stats.duplicates < 40:
                 await asyncio.sleep(0.05)
         stop.set()
         await task
@@ -164,5 +167,6 @@ def test_while_the_store_is_down_messages_wait_in_the_spool_acknowledged(
         [device] = store.devices()
         rows = store.query(ReadingQuery(limit=1000))
     print(f"spooled {ingest.stats.spooled}, stored {device.messages}, gaps {device.gaps}")
-    assert (device.messages, device.duplicates, device.gaps) == (40, 0, 0)
-    assert sorted(r.value for r in rows) == [float(s) for s in range(1, 41)]
+    assert (device.messages, device.gaps) == (40, 0)
+    assert device.duplicates == ingest.stats.duplicates
+    assert sorted(r.value for r in rows) == [float(s) for s in range(1, 41)]  # each once

@@ -13,7 +13,7 @@ from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead
-from tests.helpers import wait_until
+from tests.helpers import free_port, metrics, wait_until
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
@@ -51,6 +51,7 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
                 "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
                 "ingest": {"client_id": "collector-alerts"},
                 "alerts": {"path": str(police), "window_s": 300},
+                "metrics": {"port": free_port()},
             }
         )
     )
@@ -94,6 +95,7 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     assert (first.site, first.device, first.ts) == ("pole-7", "cam-1", T0)
     assert first.crop_jpeg_b64 == "/9j/4AAQSkZJRg=="
     assert alerts[1].score == 0.75
+    assert metrics(config)["collector_alerts_published_total"] == 2
 
     def accounted() -> bool:
         store = SqliteStore(tmp_path / "store.sqlite")

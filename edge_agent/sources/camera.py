@@ -53,7 +53,8 @@ def is_file(url: str) -> bool:
 
 
 class FrameGrabber:
-    """The capture thread: the newest frame, a count of those skipped, reconnection."""
+    """The capture thread: the newest frame, reconnection. Frames the reader had no time
+    for are skipped and counted as the camera's overruns."""
 
     def __init__(self, settings: CameraSettings, stats: SourceStats) -> None:
         self._settings = settings
@@ -62,7 +63,6 @@ class FrameGrabber:
         self._newest: Frame | None = None
         self._stop = threading.Event()
         self.ended = threading.Event()
-        self.skipped = 0
         self.reconnects = 0
         self._thread = threading.Thread(
             target=self._run, name=f"camera-{settings.name}", daemon=True
@@ -82,7 +82,7 @@ class FrameGrabber:
             frame = self._newest
         if frame is None or frame.seq <= after:
             return None
-        self.skipped += frame.seq - after - 1
+        self._stats.overruns += frame.seq - after - 1
         return frame
 
     def _error(self, message: str) -> None:
