@@ -27,8 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report
 from collector.config import CollectorConfig
-from collector.exports import MEDIA_TYPES, ExportFormat, select_stations
-from collector.exports.table import write_csv
+from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
 from collector.query import (
     Aggregate,
     AggregateQuery,
@@ -76,25 +75,17 @@ def _readings(rows: list[ReadingRow], fmt: Format) -> Response:
 
 
 def _report_file(report: Report, fmt: ExportFormat) -> bytes:
-    """The report laid out as `fmt`; the workbook and HTML writers need a file, so they
-    write into a temporary directory that is gone when the bytes are read."""
-    if fmt is ExportFormat.CSV:
-        out = io.StringIO()
-        write_csv(report, out)
-        return out.getvalue().encode()
+    """The report laid out as `fmt`, through a temporary file that is gone when the bytes
+    are read (the workbook writer needs a file)."""
     try:
-        from collector.exports.html_report import write_html
-        from collector.exports.workbook import write_workbook
+        write = report_writer(fmt)
     except ImportError as exc:
         raise HTTPException(
             501, f"format {fmt} needs the collector's export extra installed: {exc}"
         ) from None
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / f"report.{fmt}"
-        if fmt is ExportFormat.XLSX:
-            write_workbook(report, path)
-        else:
-            write_html(report, path, datetime.now(UTC))
+        write(report, path)
         return path.read_bytes()
 
 

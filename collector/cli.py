@@ -24,7 +24,7 @@ from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
 from collector.config import CollectorConfig, StationSettings, load_collector
-from collector.exports import ExportFormat, select_stations
+from collector.exports import ExportFormat, report_writer, select_stations
 from collector.exports.table import write_csv
 from collector.exports.tt10 import Tt10Writer
 from collector.ingest import Ingest
@@ -105,10 +105,10 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     settings = _settings(config)
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
-    watchlist = Watchlist(settings.alerts.path) if settings.alerts else None
-    plates = (
-        PlateLog(watchlist, settings.alerts.window_s) if watchlist and settings.alerts else None
-    )
+    watchlist, plates = None, None
+    if settings.alerts is not None:
+        watchlist = Watchlist(settings.alerts.path)
+        plates = PlateLog(watchlist, settings.alerts.window_s)
     ingest = Ingest(settings.broker, settings.ingest, store, spool, plates)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
@@ -381,26 +381,14 @@ def export(
     )
 
 
-def _csv_file(report: Report, out: Path) -> None:
-    with out.open("w", encoding="utf-8", newline="") as handle:
-        write_csv(report, handle)
-
-
 def _report_writer(format: ExportFormat) -> Callable[[Report, Path], None]:
-    """CSV needs nothing more; the workbook and the HTML report need the `export` extra,
-    checked before the store is read so a missing extra costs no waiting."""
-    if format is ExportFormat.CSV:
-        return _csv_file
+    """Asked before the store is read, so a missing `export` extra costs no waiting."""
     try:
-        from collector.exports.html_report import write_html
-        from collector.exports.workbook import write_workbook
+        return report_writer(format)
     except ImportError as exc:
         raise _fail(
             ValueError(f"--format {format} needs the export extra (pip install '.[export]'): {exc}")
         ) from None
-    if format is ExportFormat.XLSX:
-        return write_workbook
-    return lambda report, out: write_html(report, out, datetime.now(UTC))
 
 
 def _export_tt10(

@@ -5,13 +5,14 @@ VN_AQI, and the CSV, workbook and HTML forms of the same report."""
 import csv
 import io
 import math
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from openpyxl import load_workbook
 
+from collector.compliance.averages import Mean, rolling
 from collector.compliance.limits import builtin_limits
-from collector.compliance.report import Report, Row, build_report
+from collector.compliance.report import HOUR, Report, Row, build_report, within
 from collector.config import StationSettings
 from collector.exports.html_report import render_html
 from collector.exports.table import write_csv
@@ -214,3 +215,15 @@ def test_the_wastewater_limit_scales_by_k_and_ends_with_its_regulation(tmp_path)
     september = build_report(store, station, SETTINGS, limits, date(2025, 9, 2), date(2025, 9, 2))
     assert row(september, "ww-1", "tss", "1h", local(date(2025, 9, 2), 9)).judgements == ()
     store.close()
+
+
+def test_windows_by_position_are_the_windows_by_time():
+    """`within` slices contiguous hours by index; it must pick what a scan would."""
+    t0 = datetime(2026, 11, 19, 5, tzinfo=UTC)
+    means = [Mean(t0 + HOUR * i, t0 + HOUR * (i + 1), float(i), 1, 0, 1) for i in range(60)]
+    eights = rolling(means, 8, 6)
+    for start in (t0 - HOUR * 3, t0, t0 + HOUR * 12, t0 + HOUR * 50):
+        end = start + HOUR * 24
+        assert within(means, start, end) == [m for m in means if start <= m.start < end]
+        ending = within(eights, start - 7 * HOUR, end - 7 * HOUR)
+        assert ending == [m for m in eights if start < m.end <= end]

@@ -232,16 +232,30 @@ def _station_report(
             report.rows += [judge("8h", m) for m in eights if period[0] <= m.start < period[1]]
         for day in span:
             start, end = day_start(day, zone), day_start(day + timedelta(days=1), zone)
-            daily = combine(means, start, end, settings.day_min_hours, energetic)
+            daily = combine(
+                within(means, start, end), start, end, settings.day_min_hours, energetic
+            )
             report.rows.append(judge("24h", daily))
             if station.kind == "noise":
                 report.rows += [
-                    judge(name, combine(means, a, b, math.ceil(settings.hour_min_share * n), True))
+                    judge(
+                        name,
+                        combine(
+                            within(means, a, b), a, b, math.ceil(settings.hour_min_share * n), True
+                        ),
+                    )
                     for name, a, b, n in _noise_periods(day, zone)
                 ]
     if station.aqi:
         report.aqi = _aqi(hourly, span, zone, period, settings)
     return report
+
+
+def within(means: list[Mean], start: datetime, end: datetime) -> list[Mean]:
+    """The hourly means in [start, end), by position: the list is contiguous hours, and a
+    year's export would otherwise scan every hour for every day."""
+    first = means[0].start
+    return means[max(0, int((start - first) / HOUR)) : max(0, int((end - first) / HOUR))]
 
 
 def _noise_periods(day: date, zone: ZoneInfo) -> list[tuple[str, datetime, datetime, int]]:
@@ -270,9 +284,14 @@ def _limits_for(
 def _judge(
     limits: LimitTable, station: StationSettings, parameter: str, unit: str, zone: ZoneInfo
 ) -> Callable[[str, Mean], Row]:
+    in_force: dict[tuple[date, str], list[Limit]] = {}
+
     def judge(averaging: str, mean: Mean) -> Row:
         day = mean.start.astimezone(zone).date()
-        found = _limits_for(limits, station, parameter, day, averaging)
+        key = (day, averaging)
+        if key not in in_force:  # one lookup per day and averaging, not one per mean
+            in_force[key] = _limits_for(limits, station, parameter, day, averaging)
+        found = in_force[key]
         usable = [limit for limit in found if limit.unit == unit]
         note = ""
         if len(usable) < len(found):
@@ -315,16 +334,20 @@ def _aqi(
     for day in span:
         start, end = day_start(day, zone), day_start(day + timedelta(days=1), zone)
         pm_means = {
-            p: combine(usable[p], start, end, settings.day_min_hours, False).value
+            p: combine(
+                within(usable[p], start, end), start, end, settings.day_min_hours, False
+            ).value
             for p in AQI_PM
             if p in usable
         }
         max_hourly = {
-            p: _max([v for s, v in value[p].items() if start <= s < end])
+            p: _max([m.value for m in within(usable[p], start, end)])
             for p in AQI_GASES
-            if p in value
+            if p in usable
         }
-        max_8h = _max([m.value for m in o3_8h if start < m.end <= end])
+        # The 8-hour means that end within the day start 7 hours earlier than its hours.
+        ending = within(o3_8h, start - 7 * HOUR, end - 7 * HOUR) if o3_8h else []
+        max_8h = _max([m.value for m in ending])
         rows.append(AqiRow("24h", start, end, daily_aqi(pm_means, max_hourly, max_8h)))
     return rows
 

@@ -6,10 +6,14 @@ writes Circular 10/2021 station data files. The workbook and the HTML report nee
 `export` extra, imported only when asked for.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import Path
 
+from collector.compliance.report import Report
 from collector.config import StationSettings
+from collector.exports.table import write_csv
 
 
 class ExportFormat(StrEnum):
@@ -48,3 +52,24 @@ def select_stations(
     if not kinds and not devices:
         return dict(stations)
     return {d: s for d, s in stations.items() if d in devices or s.kind in kinds}
+
+
+def report_writer(fmt: ExportFormat) -> Callable[[Report, Path], None]:
+    """The writer of a report format. The workbook and the HTML report need the `export`
+    extra: without it this raises ImportError, before any store is read."""
+    if fmt is ExportFormat.CSV:
+
+        def csv_file(report: Report, out: Path) -> None:
+            with out.open("w", encoding="utf-8", newline="") as handle:
+                write_csv(report, handle)
+
+        return csv_file
+    if fmt is ExportFormat.XLSX:
+        from collector.exports.workbook import write_workbook
+
+        return write_workbook
+    if fmt is ExportFormat.HTML:
+        from collector.exports.html_report import write_html
+
+        return lambda report, out: write_html(report, out, datetime.now(UTC))
+    raise ValueError(f"{fmt} is not a report format")
