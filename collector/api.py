@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,12 +22,14 @@ from typing import Annotated, Literal
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from collector.alerts.service import Police
+from collector.api_auth import role_in
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report
 from collector.config import CollectorConfig
 from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
+from collector.police_api import police_router
 from collector.query import (
     Aggregate,
     AggregateQuery,
@@ -37,13 +39,12 @@ from collector.query import (
     parse_duration,
 )
 from collector.stores.base import Store, StoreUnavailableError
-from collector.users import EXPORT_READERS, TELEMETRY_READERS, Role, User, Users
+from collector.users import EXPORT_READERS, TELEMETRY_READERS, User, Users
 
 log = logging.getLogger(__name__)
 Format = Literal["json", "csv"]
 ReportFormat = Literal["csv", "xlsx", "html"]
 MAX_EXPORT_DAYS = 366
-_bearer = HTTPBearer(auto_error=False)
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Response:
@@ -89,7 +90,9 @@ def _report_file(report: Report, fmt: ExportFormat) -> bytes:
         return path.read_bytes()
 
 
-def build_app(store: Store, users: Users, settings: CollectorConfig) -> FastAPI:
+def build_app(
+    store: Store, users: Users, settings: CollectorConfig, police: Police | None = None
+) -> FastAPI:
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     app = FastAPI(
         title="Phu Quoc telemetry",
@@ -100,25 +103,8 @@ def build_app(store: Store, users: Users, settings: CollectorConfig) -> FastAPI:
     def _store_down(_: Request, exc: StoreUnavailableError) -> JSONResponse:
         return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
 
-    def role_in(allowed: frozenset[Role]) -> Callable[..., User]:
-        def check(
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-        ) -> User:
-            user = users.authenticate(credentials.credentials) if credentials else None
-            if user is None:
-                raise HTTPException(
-                    401,
-                    "a valid bearer token is required (collector users add)",
-                    headers={"WWW-Authenticate": "Bearer"},
-                )
-            if user.role not in allowed:
-                raise HTTPException(403, f"role {user.role} may not read this")
-            return user
-
-        return check
-
-    Reader = Annotated[User, Depends(role_in(TELEMETRY_READERS))]
-    Exporter = Annotated[User, Depends(role_in(EXPORT_READERS))]
+    Reader = Annotated[User, Depends(role_in(users, TELEMETRY_READERS))]
+    Exporter = Annotated[User, Depends(role_in(users, EXPORT_READERS))]
     Devices = Annotated[list[str] | None, Query(description="device id; repeat for several")]
     Parameters = Annotated[list[str] | None, Query(description="parameter; repeat for several")]
 
@@ -228,6 +214,8 @@ def build_app(store: Store, users: Users, settings: CollectorConfig) -> FastAPI:
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
 
+    if police is not None:
+        app.include_router(police_router(police, users))
     return app
 
 
@@ -244,12 +232,16 @@ class _Server(uvicorn.Server):
 
 
 async def serve_api(
-    settings: CollectorConfig, store: Store, users: Users, stop: asyncio.Event
+    settings: CollectorConfig,
+    store: Store,
+    users: Users,
+    police: Police | None,
+    stop: asyncio.Event,
 ) -> None:
     if settings.api is None:
         raise ValueError("serve_api needs a config with an api section")
     host, port = settings.api.host, settings.api.port
-    app = build_app(store, users, settings)
+    app = build_app(store, users, settings, police)
     server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     log.info("API on http://%s:%d (documentation at /docs)", host, port)

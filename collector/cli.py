@@ -1,16 +1,13 @@
 """`collector`: run the ingest, and look at what it stored."""
 
 import asyncio
-import contextlib
-import csv
-import json
 import logging
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -18,82 +15,54 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from collector.alerts import audit
-from collector.alerts.plates import PlateLog
-from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
+from collector.alerts.database import PoliceDbError
+from collector.alerts.retention import purge_periodically
+from collector.alerts.service import Police, open_police
+from collector.cli_common import (
+    ConfigOption,
+    CsvOption,
+    DeviceOption,
+    ParameterOption,
+    ask,
+    console,
+    emit,
+    fail,
+    number,
+    parse_when,
+    parse_window,
+    settings_of,
+    store_of,
+    when_text,
+)
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
-from collector.config import CollectorConfig, StationSettings, load_collector
+from collector.config import AlertSettings, CollectorConfig, StationSettings
 from collector.exports import ExportFormat, report_writer, select_stations
 from collector.exports.table import write_csv
 from collector.exports.tt10 import Tt10Writer
 from collector.ingest import Ingest
 from collector.maintenance import maintain
 from collector.metrics import serve_metrics
-from collector.query import (
-    Aggregate,
-    AggregateQuery,
-    LatestQuery,
-    ReadingQuery,
-    parse_duration,
-)
+from collector.police_cli import alerts_app, audit_log, watchlist_app
+from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
+from collector.registry import Registry
 from collector.spool import Spool
-from collector.stores import Store, StoreUnavailableError, open_store
+from collector.stores import open_store
 from collector.users import Role, UserError, Users
 from iotwire.configfile import ConfigError
 
 app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
-console = Console()
-
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
-T = TypeVar("T")
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-    return typer.Exit(2)
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(alerts_app, name="alerts")
+app.command("audit")(audit_log)
 
 
-def _settings(config: Path) -> CollectorConfig:
+def _open_police(settings: AlertSettings, registry: Registry | None) -> Police:
+    """The police database and the webhook secrets, or one line saying which is wrong."""
     try:
-        return load_collector(config)
-    except ConfigError as exc:
-        raise _fail(exc) from None
-
-
-def _open_store(config: Path) -> Store:
-    return open_store(_settings(config))
-
-
-def _ask(store: Store, question: Callable[[Store], T]) -> T:
-    """Run one question against the store, closing it after; an unreachable store is an
-    error message, not a traceback."""
-    try:
-        return question(store)
-    except StoreUnavailableError as exc:
-        raise _fail(exc) from None
-    finally:
-        store.close()
-
-
-def parse_window(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-
-
-def parse_when(text: str, now: datetime) -> datetime:
-    """`90s`, `15m`, `2h`, `7d` ago, or an ISO 8601 time (UTC when it names no zone)."""
-    with contextlib.suppress(ValueError):
-        return now - parse_duration(text)
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise typer.BadParameter(
-            f"{text!r} is neither a duration like 15m, 2h, 7d nor an ISO 8601 time"
-        ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return open_police(settings, registry)
+    except (PoliceDbError, OSError) as exc:
+        raise fail(exc) from None
 
 
 @app.command()
@@ -102,14 +71,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    settings = _settings(config)
+    settings = settings_of(config)
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
-    watchlist, plates = None, None
-    if settings.alerts is not None:
-        watchlist = Watchlist(settings.alerts.path)
-        plates = PlateLog(watchlist, settings.alerts.window_s)
-    ingest = Ingest(settings.broker, settings.ingest, store, spool, plates)
+    registry = Registry(settings.registry.path) if settings.registry else None
+    police = _open_police(settings.alerts, registry) if settings.alerts else None
+    ingest = Ingest(settings.broker, settings.ingest, store, spool, police)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
     users = Users(settings.api.users_path) if settings.api else None
@@ -129,8 +96,17 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             if settings.tt10 is not None:
                 writer = Tt10Writer(store, settings.tt10, settings.stations, settings.export.zone)
                 tasks.create_task(writer.run(stop))
+            if police is not None:
+                alerts = police.settings
+                tasks.create_task(
+                    purge_periodically(
+                        police.db, alerts.reads_days, alerts.alerts_days, alerts.purge_every_s, stop
+                    )
+                )
+                for webhook in police.webhooks:
+                    tasks.create_task(webhook.run(stop))
             if serve_api is not None and users is not None:
-                tasks.create_task(serve_api(settings, store, users, stop))
+                tasks.create_task(serve_api(settings, store, users, police, stop))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
@@ -149,8 +125,10 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             metrics.shutdown()
         if spool is not None:
             spool.close()
-        if watchlist is not None:
-            watchlist.close()
+        if police is not None:
+            police.close()
+        if registry is not None:
+            registry.close()
         if users is not None:
             users.close()
         store.close()
@@ -161,39 +139,10 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
     try:
         from collector.api import serve_api
     except ImportError as exc:
-        raise _fail(
+        raise fail(
             ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
         ) from None
     return serve_api
-
-
-def _emit(title: str, header: Sequence[str], rows: list[tuple[str, ...]], csv_out: bool) -> None:
-    if csv_out:
-        out = csv.writer(sys.stdout)
-        out.writerow(header)
-        out.writerows(rows)
-        return
-    table = Table(title=title)
-    for name in header:
-        table.add_column(name, no_wrap=name != "unit")
-    for row in rows:
-        table.add_row(*map(escape, row))
-    console.print(table)
-
-
-def _number(value: float | None, csv_out: bool) -> str:
-    if value is None:
-        return ""
-    return repr(value) if csv_out else f"{value:.4g}"
-
-
-def _when(ts: datetime, csv_out: bool) -> str:
-    return ts.isoformat() if csv_out else ts.strftime("%Y-%m-%d %H:%M:%S")
-
-
-DeviceOption = Annotated[list[str] | None, typer.Option(help="device id (repeatable)")]
-ParameterOption = Annotated[list[str] | None, typer.Option(help="parameter (repeatable)")]
-CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]
 
 
 @app.command()
@@ -222,9 +171,9 @@ def query(
     devices_, parameters = tuple(device or ()), tuple(parameter or ())
     if every is None:
         if fn or rollup:
-            raise _fail(ValueError("--fn and --rollup aggregate: give --every too"))
-        rows = _ask(
-            _open_store(config),
+            raise fail(ValueError("--fn and --rollup aggregate: give --every too"))
+        rows = ask(
+            store_of(config),
             lambda store: store.query(
                 ReadingQuery(start, end, devices_, parameters, limit),
             ),
@@ -232,18 +181,18 @@ def query(
         header = ("time", "site", "device", "sensor", "parameter", "value", "unit", "quality")
         table = [
             (
-                _when(r.ts, csv_out),
+                when_text(r.ts, csv_out),
                 r.site,
                 r.device,
                 r.sensor,
                 r.parameter,
-                _number(r.value, csv_out),
+                number(r.value, csv_out),
                 r.unit,
                 r.quality,
             )
             for r in rows
         ]
-        _emit(f"{len(rows)} reading(s)", header, table, csv_out)
+        emit(f"{len(rows)} reading(s)", header, table, csv_out)
         return
     functions = tuple(fn or (Aggregate.MEAN,))
     try:
@@ -251,22 +200,22 @@ def query(
             start, end or now, parse_window(every), functions, devices_, parameters
         )
     except ValueError as exc:
-        raise _fail(exc) from None
-    windows = _ask(_open_store(config), lambda store: store.aggregate(question, rollup=rollup))
+        raise fail(exc) from None
+    windows = ask(store_of(config), lambda store: store.aggregate(question, rollup=rollup))
     header = ("window", "site", "device", "sensor", "parameter", "unit", *functions)
     table = [
         (
-            _when(r.window_start, csv_out),
+            when_text(r.window_start, csv_out),
             r.site,
             r.device,
             r.sensor,
             r.parameter,
             r.unit,
-            *(_number(v, csv_out) for v in r.values),
+            *(number(v, csv_out) for v in r.values),
         )
         for r in windows[:limit]
     ]
-    _emit(f"{len(windows)} window(s) of {every}", header, table, csv_out)
+    emit(f"{len(windows)} window(s) of {every}", header, table, csv_out)
 
 
 @app.command()
@@ -277,39 +226,70 @@ def latest(
     csv_out: CsvOption = False,
 ) -> None:
     """The newest ok value of every series: what each station reads now."""
-    rows = _ask(
-        _open_store(config),
+    rows = ask(
+        store_of(config),
         lambda store: store.latest(LatestQuery(tuple(device or ()), tuple(parameter or ()))),
     )
     header = ("time", "site", "device", "sensor", "parameter", "value", "unit")
     table = [
         (
-            _when(r.ts, csv_out),
+            when_text(r.ts, csv_out),
             r.site,
             r.device,
             r.sensor,
             r.parameter,
-            _number(r.value, csv_out),
+            number(r.value, csv_out),
             r.unit,
         )
         for r in rows
     ]
-    _emit(f"{len(rows)} series", header, table, csv_out)
+    emit(f"{len(rows)} series", header, table, csv_out)
 
 
-@app.command()
-def devices(config: ConfigOption) -> None:
-    """Each known device: state, last seen, and the message accounting that proves delivery."""
-    settings = _settings(config)
-    rows = _ask(open_store(settings), lambda store: store.devices())
+devices_app = typer.Typer(
+    invoke_without_command=True,
+    help="Devices: their state and accounting (no subcommand), and the registry of boxes.",
+)
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.callback()
+def devices(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="collector config (YAML)")
+    ] = None,
+) -> None:
+    """Each known device: state, last seen, and the message accounting that proves delivery,
+    with its name from the registry."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if config is None:
+        raise fail(ValueError("collector devices needs --config"))
+    settings = settings_of(config)
+    rows = ask(open_store(settings), lambda store: store.devices())
+    names: dict[str, str] = {}
+    if settings.registry is not None:
+        registry = Registry(settings.registry.path)
+        names = {d.device: d.name for d in registry.all()}
+        registry.close()
     now, silent_after = datetime.now(UTC), timedelta(seconds=settings.ingest.silent_after_s)
     table = Table(
-        "device", "site", "state", "version", "last seen", "messages", "duplicates", "gaps"
+        "device",
+        "name",
+        "site",
+        "state",
+        "version",
+        "last seen",
+        "messages",
+        "duplicates",
+        "gaps",
     )
     for d in rows:
         seen = d.last_seen.strftime("%Y-%m-%d %H:%M:%S") if d.last_seen else "never"
         table.add_row(
             d.device,
+            escape(names.get(d.device, "")),
             d.site,
             d.state_at(now, silent_after),
             d.version,
@@ -319,6 +299,36 @@ def devices(config: ConfigOption) -> None:
             str(d.gaps),
         )
     console.print(table)
+
+
+@devices_app.command("import")
+def devices_import(
+    config: ConfigOption,
+    bundles: Annotated[
+        list[Path], typer.Argument(help="registration bundles from edge-agent provision")
+    ],
+) -> None:
+    """Register provisioned boxes; a bad bundle is reported and the others imported."""
+    settings = settings_of(config)
+    if settings.registry is None:
+        raise fail(ValueError(f"{config}: registry: the config has no registry section"))
+    registry = Registry(settings.registry.path)
+    failed = 0
+    try:
+        for path in bundles:
+            try:
+                entry, new = registry.import_file(path)
+            except ConfigError as exc:
+                console.print(f"[red]rejected:[/red] {escape(str(exc))}", highlight=False)
+                failed += 1
+                continue
+            where = f" at {entry.location.lat}, {entry.location.lon}" if entry.location else ""
+            verb = "registered" if new else "updated"
+            console.print(f"{verb} {entry.device} ({escape(entry.name)}, {entry.kind}){where}")
+    finally:
+        registry.close()
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -342,19 +352,19 @@ def export(
     """Hourly and daily means of the stations' readings in local days, judged against the
     Vietnamese limits in force each day, with VN_AQI for qualified air stations; or the
     Circular 10/2021 station data files of those days (--format tt10)."""
-    settings = _settings(config)
+    settings = settings_of(config)
     try:
         chosen = select_stations(settings.stations, kind or (), station or ())
     except ValueError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     period = (first.date(), (last or first).date())
     if period[1] < period[0]:
-        raise _fail(ValueError(f"--to {period[1]} is before --from {period[0]}"))
+        raise fail(ValueError(f"--to {period[1]} is before --from {period[0]}"))
     if format is ExportFormat.TT10:
         _export_tt10(settings, chosen, period, out)
         return
     if out is None and format is not ExportFormat.CSV:
-        raise _fail(ValueError(f"--format {format} needs --out FILE"))
+        raise fail(ValueError(f"--format {format} needs --out FILE"))
     writer = _report_writer(format)
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as progress:
@@ -363,7 +373,7 @@ def export(
         def step(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        report = _ask(
+        report = ask(
             open_store(settings),
             lambda store: build_report(
                 store, chosen, settings.export, builtin_limits(), *period, step
@@ -386,7 +396,7 @@ def _report_writer(format: ExportFormat) -> Callable[[Report, Path], None]:
     try:
         return report_writer(format)
     except ImportError as exc:
-        raise _fail(
+        raise fail(
             ValueError(f"--format {format} needs the export extra (pip install '.[export]'): {exc}")
         ) from None
 
@@ -398,7 +408,7 @@ def _export_tt10(
     out: Path | None,
 ) -> None:
     if settings.tt10 is None:
-        raise _fail(ValueError("--format tt10 needs a tt10 section in the collector config"))
+        raise fail(ValueError("--format tt10 needs a tt10 section in the collector config"))
     directory = out or settings.tt10.directory
     directory.mkdir(parents=True, exist_ok=True)
     zone = settings.export.zone
@@ -408,7 +418,7 @@ def _export_tt10(
     writer = Tt10Writer(store, settings.tt10, chosen, zone)
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("writing station data files (intervals)", total=None)
-        files = _ask(
+        files = ask(
             store,
             lambda _: writer.write_range(
                 start,
@@ -420,138 +430,14 @@ def _export_tt10(
     console.print(f"{len(files)} station data file(s) written to {escape(str(directory))}")
 
 
-watchlist_app = typer.Typer(
-    no_args_is_help=True, help="The police watchlist: plates every camera watches for."
-)
-app.add_typer(watchlist_app, name="watchlist")
-ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for the audit log)")]
-
-
-def _watchlist(config: Path) -> Watchlist:
-    settings = _settings(config)
-    if settings.alerts is None:
-        raise _fail(ValueError(f"{config}: alerts: the config has no alerts section"))
-    return Watchlist(settings.alerts.path)
-
-
-@watchlist_app.command("add")
-def watchlist_add(
-    config: ConfigOption,
-    plate: Annotated[str, typer.Argument(help="as written: 68-B1 234.56, 68A-123.45, ...")],
-    reason: Annotated[str, typer.Option(help="why the plate is watched")],
-    by: ByOption,
-    priority: Annotated[Priority, typer.Option(help="how urgent an alert is")] = Priority.NORMAL,
-    expires: Annotated[
-        str | None, typer.Option(help="ISO time the entry stops matching (UTC if no zone)")
-    ] = None,
-) -> None:
-    """Add a plate to the watchlist, or update its entry."""
-    watchlist = _watchlist(config)
-    try:
-        until = parse_when(expires, datetime.now(UTC)) if expires else None
-        entry, new = watchlist.add(plate, reason, by, priority, until)
-    except WatchlistError as exc:
-        raise _fail(exc) from None
-    finally:
-        watchlist.close()
-    console.print(f"{'added' if new else 'updated'} {entry.display} ({entry.plate})")
-
-
-@watchlist_app.command("remove")
-def watchlist_remove(
-    config: ConfigOption,
-    plate: Annotated[str, typer.Argument(help="the plate, in any written form")],
-    by: ByOption,
-) -> None:
-    """Take a plate off the watchlist."""
-    watchlist = _watchlist(config)
-    try:
-        entry = watchlist.remove(plate, by)
-    except WatchlistError as exc:
-        raise _fail(exc) from None
-    finally:
-        watchlist.close()
-    console.print(f"removed {entry.display} ({entry.plate})")
-
-
-@watchlist_app.command("list")
-def watchlist_list(config: ConfigOption, csv_out: CsvOption = False) -> None:
-    """Every entry, with whether it still matches."""
-    watchlist = _watchlist(config)
-    entries = watchlist.entries()
-    watchlist.close()
-    now = datetime.now(UTC)
-    header = ("plate", "display", "reason", "priority", "expires", "active", "added by", "added")
-    rows = [
-        (
-            e.plate,
-            e.display,
-            e.reason,
-            e.priority.value,
-            e.expires.isoformat() if e.expires else "",
-            "yes" if e.active(now) else "no",
-            e.added_by,
-            _when(e.added_at, csv_out),
-        )
-        for e in entries
-    ]
-    _emit(f"{len(rows)} watchlist entr{'y' if len(rows) == 1 else 'ies'}", header, rows, csv_out)
-
-
-@watchlist_app.command("import")
-def watchlist_import(
-    config: ConfigOption,
-    file: Annotated[Path, typer.Argument(help="CSV: plate,reason[,priority][,expires]")],
-    by: ByOption,
-) -> None:
-    """Add or update many plates; a bad row is reported by line and the rest imported."""
-    watchlist = _watchlist(config)
-    try:
-        with file.open(encoding="utf-8", newline="") as source:
-            result = watchlist.import_csv(source, by)
-    except (OSError, WatchlistError) as exc:
-        raise _fail(exc) from None
-    finally:
-        watchlist.close()
-    for line, message in result.errors:
-        console.print(f"[red]line {line}:[/red] {escape(message)}", highlight=False)
-    console.print(f"{result.added} added, {result.updated} updated, {len(result.errors)} rejected")
-    if result.errors:
-        raise typer.Exit(1)
-
-
-@app.command("audit")
-def audit_log(
-    config: ConfigOption,
-    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
-    action: Annotated[str | None, typer.Option(help="e.g. watchlist.add")] = None,
-    csv_out: CsvOption = False,
-) -> None:
-    """The police data's audit trail, oldest first."""
-    watchlist = _watchlist(config)
-    start = parse_when(since, datetime.now(UTC)) if since else None
-    found = audit.records(watchlist.db, since=start, action=action)
-    watchlist.close()
-    if csv_out:
-        audit.write_csv(found, sys.stdout)
-        return
-    rows = [
-        (_when(r.at, False), r.actor, r.action, r.subject, json.dumps(r.detail, ensure_ascii=False))
-        for r in found
-    ]
-    _emit(
-        f"{len(rows)} audit record(s)", ("at", "actor", "action", "subject", "detail"), rows, False
-    )
-
-
 users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")
 app.add_typer(users_app, name="users")
 
 
 def _users(config: Path) -> Users:
-    settings = _settings(config)
+    settings = settings_of(config)
     if settings.api is None:
-        raise _fail(ValueError(f"{config}: api: the config has no api section"))
+        raise fail(ValueError(f"{config}: api: the config has no api section"))
     return Users(settings.api.users_path)
 
 
@@ -566,7 +452,7 @@ def users_add(
     try:
         token = users.add(name, role)
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         users.close()
     console.print(f"token for {escape(name)} ({role}), shown this once:")
@@ -593,7 +479,7 @@ def users_revoke(
     try:
         users.revoke(name)
     except UserError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     finally:
         users.close()
     console.print(f"revoked {escape(name)}")

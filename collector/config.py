@@ -217,15 +217,60 @@ class Tt10Settings(StrictModel):
         return self
 
 
+class WebhookSettings(StrictModel):
+    """An HTTP endpoint that receives every alert as a signed POST: the body is the
+    alert's JSON, `X-PQ-Signature` is `sha256=` and the HMAC-SHA256, keyed with the shared
+    secret, of the `X-PQ-Timestamp` header, a dot and the body. A failed POST is retried
+    with exponential backoff; after `attempts` the delivery is dead-lettered."""
+
+    name: Name
+    url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
+    secret_file: RelativePath = Field(description="file holding the shared HMAC secret")
+    ca_file: RelativePath | None = Field(default=None, description="CA for an https url")
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    backoff_s: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=2.0, description="wait before the second attempt; doubled for each one after"
+    )
+    backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = 300.0
+
+    def secret(self) -> bytes:
+        return self.secret_file.read_bytes().strip()
+
+
 class AlertSettings(StrictModel):
-    """Plate reads, the police watchlist, alerts and their audit log, in a database of
-    their own. A collector serving camera poles needs it: without it plates are not
-    subscribed to, and the poles' plate messages count as gaps."""
+    """Plate reads, the police watchlist, alerts, their deliveries and the audit log, in a
+    database of their own. A collector serving camera poles needs it: without it plates
+    are not subscribed to, and the poles' plate messages count as gaps."""
 
     path: RelativePath = Path("/var/lib/collector/police.sqlite")
     window_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
         default=300.0, description="the same plate at the same camera alerts once this long"
     )
+    reads_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=30, description="plate reads and their crops are purged after this long"
+    )
+    alerts_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=365, description="alerts, and the reads they hold, are purged after this long"
+    )
+    purge_every_s: Annotated[float, Field(ge=60, le=86_400)] = 3600.0
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _retention(self) -> Self:
+        if self.alerts_days < self.reads_days:
+            raise ValueError("alerts_days must not be shorter than reads_days")
+        names = [w.name for w in self.webhooks]
+        if len(set(names)) != len(names):
+            raise ValueError("webhook names must be unique")
+        return self
+
+
+class RegistrySettings(StrictModel):
+    """The device registry (`collector devices import`): names and places of the boxes.
+    Without it, alerts carry no pole name or coordinates."""
+
+    path: RelativePath = Path("/var/lib/collector/devices.sqlite")
 
 
 class CollectorConfig(StrictModel):
@@ -241,6 +286,7 @@ class CollectorConfig(StrictModel):
     export: ExportSettings = ExportSettings()
     tt10: Tt10Settings | None = None
     alerts: AlertSettings | None = None
+    registry: RegistrySettings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

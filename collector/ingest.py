@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
-from collector.alerts.plates import PlateLog
+from collector.alerts.deliveries import MQTT
+from collector.alerts.service import Police
 from collector.config import IngestSettings
 from collector.spool import Spool
 from collector.stores.base import Delivery, Store, StoreUnavailableError
@@ -34,6 +35,7 @@ from iotwire.topics import Channel, TopicError, alerts_topic, parse_topic, subsc
 log = logging.getLogger(__name__)
 
 SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+DUE_BATCH = 100  # alerts taken from the database at once
 STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 
 
@@ -77,14 +79,14 @@ class Ingest:
         settings: IngestSettings,
         store: Store,
         spool: Spool | None = None,
-        plates: PlateLog | None = None,
+        police: Police | None = None,
     ) -> None:
         self._broker = broker
         self._settings = settings
         self._store = store
         self._spool = spool
-        self._plates = plates
-        self._alerts_waiting = asyncio.Event()
+        self._police = police
+        self._alerts_raised = police.wakeup.subscribe() if police else asyncio.Event()
         self._spooled = asyncio.Event()
         self._protocol = ProtocolChoice(broker.protocol)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
@@ -136,13 +138,12 @@ class Ingest:
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         prefix, group = self._broker.topic_prefix, self._settings.share_group
-        channels = (*SUBSCRIBED, Channel.PLATE) if self._plates is not None else SUBSCRIBED
+        channels = (*SUBSCRIBED, Channel.PLATE) if self._police is not None else SUBSCRIBED
         for channel in channels:
             await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
         publishing = None
-        if self._plates is not None:
-            self._alerts_waiting.set()  # alerts a previous session left undelivered
-            publishing = asyncio.create_task(self._publish_alerts(client, self._plates))
+        if self._police is not None:
+            publishing = asyncio.create_task(self._publish_alerts(client, self._police))
         self.connected.set()
         log.info("subscribed to %s/v1 on %s:%s", prefix, self._broker.host, self._broker.port)
         messages = client.messages
@@ -205,14 +206,14 @@ class Ingest:
         for _, _, site, message, backlog in decoded:
             if isinstance(message, Status):
                 await asyncio.to_thread(self._store.record_status, site, message, received)
-            elif isinstance(message, PlateRead) and self._plates is not None:
+            elif isinstance(message, PlateRead) and self._police is not None:
                 # The read and its alerts commit before the ledger does: a crash between
                 # the two redelivers the message, which then finds the read already there.
                 alerts = await asyncio.to_thread(
-                    self._plates.record, site, message, received, backlog
+                    self._police.plates.record, site, message, received, backlog
                 )
                 if alerts:
-                    self._alerts_waiting.set()
+                    self._police.wakeup.notify()
                 deliveries.append(Delivery(site, message, received, backlog))
             elif isinstance(message, Telemetry | Health):
                 deliveries.append(Delivery(site, message, received, backlog))
@@ -230,17 +231,25 @@ class Ingest:
             else:
                 self.stats.stored_messages += 1
 
-    async def _publish_alerts(self, client: aiomqtt.Client, plates: PlateLog) -> None:
-        """Publish pending alerts at QoS 1 and mark each delivered once the broker has
-        it; an alert pending when the session drops goes out on the next one."""
+    async def _publish_alerts(self, client: aiomqtt.Client, police: Police) -> None:
+        """Publish due alerts at QoS 1, each marked delivered once the broker has it,
+        first those a previous session left; then wait for the next to be raised."""
         topic = alerts_topic(self._broker.topic_prefix, "plate")
         while True:
-            await self._alerts_waiting.wait()
-            self._alerts_waiting.clear()
-            for alert in await asyncio.to_thread(plates.pending):
-                await client.publish(topic, alert.model_dump_json().encode(), qos=1)
-                await asyncio.to_thread(plates.delivered, alert, f"mqtt:{topic}")
+            self._alerts_raised.clear()
+            due = await asyncio.to_thread(police.deliveries.due, MQTT, datetime.now(UTC), DUE_BATCH)
+            for delivery in due:
+                await client.publish(topic, delivery.alert.model_dump_json().encode(), qos=1)
+                await asyncio.to_thread(
+                    police.deliveries.succeeded,
+                    delivery.alert.id,
+                    MQTT,
+                    delivery.attempts + 1,
+                    datetime.now(UTC),
+                )
                 self.stats.alerts_published += 1
+            if len(due) < DUE_BATCH:
+                await self._alerts_raised.wait()
 
     async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
         """Move spooled messages into the store, oldest first, once it takes them again.

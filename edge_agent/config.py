@@ -5,7 +5,6 @@ the key path. Firmware profiles named by sources are resolved here too: a source
 at a profile that does not exist is a config error, found before the agent starts.
 """
 
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
@@ -21,30 +20,16 @@ from edge_agent.profiles import (
 from iotwire.configfile import ConfigError, RelativePath, StrictModel, load_model
 from iotwire.connection import BrokerSettings
 from iotwire.messages import DeviceId, Name
+from iotwire.registration import BoxKind, BoxName, Location
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
-
-
-class BoxKind(StrEnum):
-    AIR = "air"
-    DOMESTIC_WATER = "domestic_water"
-    WASTEWATER = "wastewater"
-    SEAWATER = "seawater"
-    NOISE = "noise"
-    CAMERA_POLE = "camera_pole"
-    WIFI_AP = "wifi_ap"
-
-
-class Location(StrictModel):
-    lat: Annotated[float, Field(ge=-90, le=90)]
-    lon: Annotated[float, Field(ge=-180, le=180)]
 
 
 class DeviceSettings(StrictModel):
     id: DeviceId
     site: DeviceId
     kind: BoxKind
-    name: Annotated[str, Field(min_length=1, max_length=128)]
+    name: BoxName
     location: Location | None = None
 
 

@@ -158,9 +158,18 @@ class CommandAck(_Envelope):
     detail: Annotated[str, StringConstraints(max_length=4096)] = ""
 
 
+class Pole(WireModel):
+    """Where a camera stands, from the collector's device registry."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+
 class PlateAlert(WireModel):
     """Collector to police consoles: a plate read matched the watchlist. `backlog` says
-    the read waited out an outage on the pole, so the vehicle passed a while ago."""
+    the read waited out an outage on the pole, so the vehicle passed a while ago. `pole`
+    is absent for a device the registry does not know."""
 
     v: Literal[1] = SCHEMA_VERSION
     kind: Literal["plate_alert"] = "plate_alert"
@@ -175,6 +184,7 @@ class PlateAlert(WireModel):
     site: DeviceId
     device: DeviceId
     camera: Name
+    pole: Pole | None = None
     ts: Timestamp
     confidence: Annotated[float, Field(ge=0, le=1)]
     backlog: bool = False

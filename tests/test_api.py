@@ -70,7 +70,7 @@ def test_roles_decide_who_reads_what_and_a_revoked_token_stops_working(api):
     assert get(f"{url}/devices")[0] == 401
     assert get(f"{url}/devices", "not-a-token")[0] == 401
     status, body = get(f"{url}/devices", police)
-    assert (status, json.loads(body)["detail"]) == (403, "role police may not read this")
+    assert (status, json.loads(body)["detail"]) == (403, "role police may not use this")
     wait_until(
         lambda: json.loads(get(f"{url}/devices", ops)[1])[0]["messages"] == 120,
         20,

@@ -151,7 +151,7 @@ def test_the_api_serves_exports_to_env_and_ops_only(tmp_path, dataset, mosquitto
     for role in ("police", "technician"):
         status, body = get(f"{base}&format=csv", tokens[role])
         assert status == 403, role
-        assert json.loads(body)["detail"] == f"role {role} may not read this"
+        assert json.loads(body)["detail"] == f"role {role} may not use this"
 
     bad = {
         f"http://127.0.0.1:{port}/export?from={D2}&to={D1}": f"to ({D1}) is before from ({D2})",

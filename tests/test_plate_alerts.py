@@ -9,6 +9,7 @@ import aiomqtt
 import yaml
 
 from collector.alerts import audit
+from collector.alerts.database import PoliceDb
 from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
@@ -38,11 +39,11 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     tmp_path, mosquitto, processes
 ):
     police = tmp_path / "police.sqlite"
-    watchlist = Watchlist(police)
-    watchlist.add(
+    db = PoliceDb(police)
+    Watchlist(db).add(
         "68-B1 234.56", "snatch theft, Duong Dong night market", "officer-1", Priority.HIGH
     )
-    watchlist.close()
+    db.close()
     config = tmp_path / "collector.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -109,10 +110,10 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     [device] = store.devices()
     store.close()
     assert (device.messages, device.duplicates, device.gaps) == (4, 1, 0)
-    watchlist = Watchlist(police)
-    actions = [r.action for r in audit.records(watchlist.db) if r.action.startswith("alert.")]
-    (reads_stored,) = watchlist.db.execute("SELECT count(*) FROM plate_reads").fetchone()
-    watchlist.close()
+    db = PoliceDb(police)
+    actions = [r.action for r in audit.records(db) if r.action.startswith("alert.")]
+    [(reads_stored,)] = db.rows("SELECT count(*) FROM plate_reads")
+    db.close()
     assert sorted(actions) == ["alert.deliver"] * 2 + ["alert.raise"] * 2
     assert reads_stored == 4
     assert json.loads(alerts[0].model_dump_json())["kind"] == "plate_alert"

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from collector.alerts import audit
+from collector.alerts.database import PoliceDb
 from collector.alerts.matching import Matcher, MatchKind
 from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
@@ -20,9 +21,9 @@ NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def watchlist(tmp_path):
-    wl = Watchlist(tmp_path / "police.sqlite")
-    yield wl
-    wl.close()
+    db = PoliceDb(tmp_path / "police.sqlite")
+    yield Watchlist(db)
+    db.close()
 
 
 def test_plates_are_stored_in_the_edge_canonical_form(watchlist):
@@ -66,8 +67,11 @@ def test_every_change_is_audited_and_the_audit_cannot_be_rewritten(watchlist):
     ]
     assert found[1].detail["reason"] == "stolen car, seen An Thoi"
     for statement in ("UPDATE audit SET actor = 'someone'", "DELETE FROM audit"):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            watchlist.db.execute(statement)
+        with (
+            pytest.raises(sqlite3.DatabaseError, match="append-only"),
+            watchlist.db.transaction() as tx,
+        ):
+            tx.execute(statement)
     assert len(audit.records(watchlist.db)) == 3
 
 
@@ -185,16 +189,17 @@ def read_of(text: str, seq: int) -> PlateRead:
 
 
 def test_a_running_collector_sees_watchlist_changes_made_elsewhere(tmp_path):
-    collector_side = Watchlist(tmp_path / "police.sqlite")
-    plates = PlateLog(collector_side)
+    collector_db = PoliceDb(tmp_path / "police.sqlite")
+    collector_side = Watchlist(collector_db)
+    plates = PlateLog(collector_db)
     assert plates.record("dd", read_of("68A12345", 1), NOW, backlog=False) == []
-    cli_side = Watchlist(tmp_path / "police.sqlite")  # another process's connection
-    cli_side.add("68A-123.45", "stolen car", "officer-1")
-    cli_side.close()
+    cli_db = PoliceDb(tmp_path / "police.sqlite")  # another process's connection
+    Watchlist(cli_db).add("68A-123.45", "stolen car", "officer-1")
+    cli_db.close()
     [alert] = plates.record("dd", read_of("68A12345", 2), NOW, backlog=False)
     assert alert.watched == "68A12345"
     collector_side.add("29-HA 002.33", "snatch theft", "officer-2")  # this connection
     [alert] = plates.record("dd", read_of("29HA00233", 3), NOW, backlog=True)
     assert (alert.watched, alert.backlog) == ("29HA00233", True)
     assert plates.record("dd", read_of("29HA00233", 3), NOW, backlog=True) == []  # again
-    collector_side.close()
+    collector_db.close()

@@ -2,9 +2,9 @@
 delivered and acknowledged, and when.
 
 Append-only is enforced by the database itself: triggers refuse every UPDATE and DELETE
-on the table, so no code path, and no one with the application's access, can rewrite
-history. It shares the police database file with the watchlist, so a change and its
-record commit together.
+on the table (collector/alerts/database.py), so no code path, and no one with the
+application's access, can rewrite history. A change and its record commit in one
+transaction.
 """
 
 import csv
@@ -14,18 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL,
-    detail TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-"""
+from collector.alerts.database import PoliceDb
 
 
 @dataclass(frozen=True)
@@ -60,10 +49,11 @@ def record(
 
 
 def records(
-    db: sqlite3.Connection,
+    db: PoliceDb,
     since: datetime | None = None,
     until: datetime | None = None,
     action: str | None = None,
+    subject: str | None = None,
 ) -> list[AuditRecord]:
     clauses, args = [], []
     if since is not None:
@@ -75,11 +65,14 @@ def records(
     if action is not None:
         clauses.append("action = ?")
         args.append(action)
+    if subject is not None:
+        clauses.append("subject = ?")
+        args.append(subject)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = db.execute(
+    rows = db.rows(
         f"SELECT id, at, actor, action, subject, detail FROM audit {where} ORDER BY id",  # noqa: S608 - fixed clauses, values bound
         args,
-    ).fetchall()
+    )
     return [
         AuditRecord(i, datetime.fromisoformat(at), actor, act, subject, json.loads(detail))
         for i, at, actor, act, subject, detail in rows

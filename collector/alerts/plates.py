@@ -1,63 +1,81 @@
-"""Plate reads and the alerts they raise, in the police database, committed together.
+"""Plate reads and the alerts they raise, committed together, and what police do with
+the alerts afterwards.
 
 A read is stored once per (device, seq), so a redelivery raises nothing twice. Its alerts
-are written in the same transaction as `pending`, with an audit record, and are published
-from there (`delivery.py`), marked delivered only once the broker has them: a crash
-between matching and publishing delays an alert, it never loses one. The same watched
-plate at the same camera within `alert_window_s` is one alert, not one per pass under the
-light.
+are written in the same transaction, with their delivery rows (deliveries.py) and an
+audit record: a crash between matching and sending delays an alert, it never loses one.
+The same watched plate at the same camera within `window_s` is one alert, not one per
+pass under the light. A read older than the reads' retention is personal data the
+collector may no longer keep: it is counted and dropped, and raises nothing.
 """
 
+import dataclasses
 import json
 import sqlite3
-import threading
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from collector.alerts import audit
-from collector.alerts.matching import Matcher
+from collector.alerts import audit, deliveries
+from collector.alerts.database import PoliceDb, utc_text
+from collector.alerts.matching import Match, Matcher
 from collector.alerts.watchlist import Watchlist
-from iotwire.messages import PlateAlert, PlateRead
+from iotwire.messages import PlateAlert, PlateRead, Pole
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS plate_reads (
-    device TEXT NOT NULL, seq INTEGER NOT NULL, site TEXT NOT NULL, camera TEXT NOT NULL,
-    ts TEXT NOT NULL, plate TEXT NOT NULL, display TEXT NOT NULL, confidence REAL NOT NULL,
-    box TEXT NOT NULL, colour TEXT, crop_jpeg_b64 TEXT, received TEXT NOT NULL,
-    backlog INTEGER NOT NULL, PRIMARY KEY (device, seq)
-);
-CREATE INDEX IF NOT EXISTS plate_reads_ts ON plate_reads (ts);
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY, device TEXT NOT NULL, seq INTEGER NOT NULL, watched TEXT NOT NULL,
-    camera TEXT NOT NULL, ts TEXT NOT NULL, body TEXT NOT NULL, created TEXT NOT NULL,
-    delivered TEXT
-);
-CREATE INDEX IF NOT EXISTS alerts_pending ON alerts (delivered);
-CREATE INDEX IF NOT EXISTS alerts_recent ON alerts (watched, camera, ts);
-"""
+Locate = Callable[[str], Pole | None]
+
+
+class AlertError(ValueError):
+    """An alert request that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    n: int  # the order alerts were raised in; the SSE stream's event id
+    alert: PlateAlert
+    created: datetime
+    acked_at: datetime | None
+    acked_by: str | None
+    ack_note: str | None
+
+
+def _record(row: tuple[int, str, str, str | None, str | None, str | None]) -> AlertRecord:
+    n, body, created, acked_at, acked_by, note = row
+    return AlertRecord(
+        n,
+        PlateAlert.model_validate_json(body),
+        datetime.fromisoformat(created),
+        datetime.fromisoformat(acked_at) if acked_at else None,
+        acked_by,
+        note,
+    )
+
+
+_ALERT_COLUMNS = "SELECT n, body, created, acked_at, acked_by, ack_note FROM alerts"
 
 
 class PlateLog:
-    def __init__(self, watchlist: Watchlist, alert_window_s: float = 300.0) -> None:
-        self._watchlist = watchlist
-        self._db: sqlite3.Connection = watchlist.db
-        self._db.executescript(SCHEMA)
-        self._window = timedelta(seconds=alert_window_s)
-        self._matcher = Matcher(watchlist.entries())
-        self._version = self._watchlist_version()
-        # Reads are recorded from ingest's store thread and alerts published from the
-        # event loop's: one connection, one transaction at a time.
-        self._lock = threading.Lock()
-
-    def _watchlist_version(self) -> tuple[int, int]:
-        """Changes since the index was built: SQLite's data_version moves when another
-        connection (the CLI) commits, the watchlist's own count when this one does.
-        Both cost nothing, so every read can ask."""
-        (data_version,) = self._db.execute("PRAGMA data_version").fetchone()
-        return int(data_version), self._watchlist.changes
+    def __init__(
+        self,
+        db: PoliceDb,
+        channels: Sequence[str] = (deliveries.MQTT,),
+        window_s: float = 300.0,
+        reads_days: int = 30,
+        locate: Locate | None = None,
+    ) -> None:
+        self._db = db
+        self._watchlist = Watchlist(db)
+        self._channels = tuple(channels)
+        self._window = timedelta(seconds=window_s)
+        self._keep_reads = timedelta(days=reads_days)
+        self._locate = locate or (lambda _: None)
+        self._version = self._watchlist.version()
+        self._matcher = Matcher(self._watchlist.entries())
+        self.too_old = 0
 
     def _current_matcher(self) -> Matcher:
-        version = self._watchlist_version()
+        version = self._watchlist.version()
         if version != self._version:
             self._matcher, self._version = Matcher(self._watchlist.entries()), version
         return self._matcher
@@ -66,16 +84,12 @@ class PlateLog:
         self, site: str, read: PlateRead, received: datetime, backlog: bool
     ) -> list[PlateAlert]:
         """Store the read unless it is stored already; the alerts it newly raised."""
-        with self._lock:
-            return self._record(site, read, received, backlog)
-
-    def _record(
-        self, site: str, read: PlateRead, received: datetime, backlog: bool
-    ) -> list[PlateAlert]:
-        db = self._db
-        matcher = self._current_matcher()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        if read.ts < received - self._keep_reads:
+            self.too_old += 1
+            return []
+        matches = self._current_matcher().match(read.text, read.ts)
+        pole = self._locate(read.device) if matches else None
+        with self._db.transaction() as db:
             fresh = db.execute(
                 "INSERT OR IGNORE INTO plate_reads VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -83,7 +97,7 @@ class PlateLog:
                     read.seq,
                     site,
                     read.camera,
-                    _utc(read.ts),
+                    utc_text(read.ts),
                     read.text,
                     read.display,
                     read.confidence,
@@ -94,101 +108,136 @@ class PlateLog:
                     int(backlog),
                 ),
             ).rowcount
-            alerts = self._raise(site, read, backlog, received, matcher) if fresh else []
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return alerts
+            if not fresh:
+                return []
+            return [
+                alert
+                for match in matches
+                if (alert := self._raise(db, site, read, match, pole, backlog, received))
+            ]
 
     def _raise(
-        self, site: str, read: PlateRead, backlog: bool, now: datetime, matcher: Matcher
-    ) -> list[PlateAlert]:
-        alerts = []
-        for match in matcher.match(read.text, read.ts):
-            entry = match.entry
-            recent = self._db.execute(
-                "SELECT 1 FROM alerts WHERE watched = ? AND camera = ? AND ts > ? AND ts <= ?",
-                (entry.plate, read.camera, _utc(read.ts - self._window), _utc(read.ts)),
-            ).fetchone()
-            if recent:
-                continue
-            alert = PlateAlert(
-                id=uuid.uuid4().hex,
-                plate=read.text,
-                display=read.display,
-                match=match.kind.value,
-                score=match.score,
-                watched=entry.plate,
-                reason=entry.reason,
-                priority=entry.priority.value,
-                site=site,
-                device=read.device,
-                camera=read.camera,
-                ts=read.ts,
-                confidence=read.confidence,
-                backlog=backlog,
-                crop_jpeg_b64=read.crop_jpeg_b64,
-            )
-            self._db.execute(
-                "INSERT INTO alerts VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-                (
-                    alert.id,
-                    read.device,
-                    read.seq,
-                    entry.plate,
-                    read.camera,
-                    _utc(read.ts),
-                    alert.model_dump_json(),
-                    now.isoformat(),
-                ),
-            )
-            audit.record(
-                self._db,
-                "collector",
-                "alert.raise",
+        self,
+        db: sqlite3.Connection,
+        site: str,
+        read: PlateRead,
+        match: Match,
+        pole: Pole | None,
+        backlog: bool,
+        now: datetime,
+    ) -> PlateAlert | None:
+        entry = match.entry
+        recent = db.execute(
+            "SELECT 1 FROM alerts WHERE watched = ? AND camera = ? AND ts > ? AND ts <= ?",
+            (entry.plate, read.camera, utc_text(read.ts - self._window), utc_text(read.ts)),
+        ).fetchone()
+        if recent:
+            return None
+        alert = PlateAlert(
+            id=uuid.uuid4().hex,
+            plate=read.text,
+            display=read.display,
+            match=match.kind.value,
+            score=match.score,
+            watched=entry.plate,
+            reason=entry.reason,
+            priority=entry.priority.value,
+            site=site,
+            device=read.device,
+            camera=read.camera,
+            pole=pole,
+            ts=read.ts,
+            confidence=read.confidence,
+            backlog=backlog,
+            crop_jpeg_b64=read.crop_jpeg_b64,
+        )
+        db.execute(
+            "INSERT INTO alerts (id, device, read_seq, watched, camera, ts, body, created)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
                 alert.id,
-                {
-                    "plate": read.text,
-                    "watched": entry.plate,
-                    "match": match.kind.value,
-                    "camera": read.camera,
-                    "device": read.device,
-                    "backlog": backlog,
-                },
-                now,
+                read.device,
+                read.seq,
+                entry.plate,
+                read.camera,
+                utc_text(read.ts),
+                alert.model_dump_json(),
+                now.isoformat(),
+            ),
+        )
+        deliveries.schedule(db, alert.id, self._channels, now)
+        audit.record(
+            db,
+            "collector",
+            "alert.raise",
+            alert.id,
+            {
+                "plate": read.text,
+                "watched": entry.plate,
+                "match": match.kind.value,
+                "camera": read.camera,
+                "device": read.device,
+                "backlog": backlog,
+            },
+            now,
+        )
+        return alert
+
+
+class AlertLog:
+    """Alerts as police see them: listed, streamed in the order raised, acknowledged."""
+
+    def __init__(self, db: PoliceDb) -> None:
+        self._db = db
+
+    def get(self, alert_id: str) -> AlertRecord | None:
+        rows = self._db.rows(f"{_ALERT_COLUMNS} WHERE id = ?", (alert_id,))
+        return _record(rows[0]) if rows else None
+
+    def recent(
+        self, since: datetime | None = None, unacknowledged: bool = False, limit: int = 100
+    ) -> list[AlertRecord]:
+        """Newest first."""
+        clauses, args = [], []
+        if since is not None:
+            clauses.append("created >= ?")
+            args.append(since.astimezone(UTC).isoformat())
+        if unacknowledged:
+            clauses.append("acked_at IS NULL")
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.rows(f"{_ALERT_COLUMNS} {where} ORDER BY n DESC LIMIT ?", [*args, limit])
+        return [_record(r) for r in rows]
+
+    def after(self, n: int, limit: int = 100) -> list[AlertRecord]:
+        """Alerts raised after the one numbered `n`, in order: what a stream resumes with."""
+        rows = self._db.rows(f"{_ALERT_COLUMNS} WHERE n > ? ORDER BY n LIMIT ?", (n, limit))
+        return [_record(r) for r in rows]
+
+    def last_number(self) -> int:
+        [(n,)] = self._db.rows("SELECT coalesce(max(n), 0) FROM alerts")
+        return int(n)
+
+    def streamed(self, alert_id: str, channel: str) -> None:
+        """An alert went out on a stream to a signed-in officer: audited, not retried."""
+        with self._db.transaction() as db:
+            audit.record(db, "collector", "alert.deliver", alert_id, {"channel": channel})
+
+    def acknowledge(
+        self, alert_id: str, by: str, note: str = "", now: datetime | None = None
+    ) -> AlertRecord:
+        """An officer has the alert in hand; a second acknowledgement is refused, so the
+        record says who took it first."""
+        now = now or datetime.now(UTC)
+        with self._db.transaction() as db:
+            row = db.execute(f"{_ALERT_COLUMNS} WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                raise AlertError(f"no alert {alert_id!r}")
+            found = _record(row)
+            if found.acked_by is not None:
+                raise AlertError(f"alert {alert_id} was acknowledged already by {found.acked_by}")
+            db.execute(
+                "UPDATE alerts SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ?",
+                (now.isoformat(), by, note, alert_id),
             )
-            alerts.append(alert)
-        return alerts
-
-    def pending(self, limit: int = 100) -> list[PlateAlert]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM alerts WHERE delivered IS NULL ORDER BY created LIMIT ?",
-                (limit,),
-            ).fetchall()
-        return [PlateAlert.model_validate_json(body) for (body,) in rows]
-
-    def delivered(self, alert: PlateAlert, channel: str) -> None:
-        with self._lock:
-            self._delivered(alert, channel)
-
-    def _delivered(self, alert: PlateAlert, channel: str) -> None:
-        now = datetime.now(UTC)
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            self._db.execute(
-                "UPDATE alerts SET delivered = ? WHERE id = ?", (now.isoformat(), alert.id)
-            )
-            audit.record(
-                self._db, "collector", "alert.deliver", alert.id, {"channel": channel}, now
-            )
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-
-
-def _utc(ts: datetime) -> str:
-    """Times as UTC text, so they compare in SQL whatever offset the device sent."""
-    return ts.astimezone(UTC).isoformat()
+            audit.record(db, by, "alert.acknowledge", alert_id, {"note": note}, now)
+        return dataclasses.replace(found, acked_at=now, acked_by=by, ack_note=note)

@@ -11,18 +11,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import TextIO
 
 from collector.alerts import audit
+from collector.alerts.database import PoliceDb
 from iotwire.plates import PlateError, parse_plate
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS watchlist (
-    plate TEXT PRIMARY KEY, display TEXT NOT NULL, reason TEXT NOT NULL,
-    priority TEXT NOT NULL, expires TEXT, added_by TEXT NOT NULL, added_at TEXT NOT NULL
-);
-"""
 
 
 class Priority(StrEnum):
@@ -69,16 +62,20 @@ def _entry(row: tuple[str, ...]) -> WatchEntry:
     )
 
 
-class Watchlist:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA + audit.SCHEMA)
-        self.changes = 0  # commits through this connection, which data_version does not see
+def _bump_version(db: sqlite3.Connection) -> None:
+    """Every change moves the version, which the matcher asks before each read."""
+    db.execute("UPDATE watchlist_version SET n = n + 1")
 
-    def close(self) -> None:
-        self.db.close()
+
+class Watchlist:
+    def __init__(self, db: PoliceDb) -> None:
+        self.db = db
+
+    def version(self) -> int:
+        """Moves with every change, from any process: one row read, cheap enough to ask
+        before matching each plate read."""
+        [(n,)] = self.db.rows("SELECT n FROM watchlist_version")
+        return int(n)
 
     def add(
         self,
@@ -103,10 +100,9 @@ class Watchlist:
         entry = WatchEntry(
             plate.canonical, plate.display, reason.strip(), priority, expires, by, now
         )
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            new = self.get(entry.plate) is None
-            self.db.execute(
+        with self.db.transaction() as db:
+            new = _get(db, entry.plate) is None
+            db.execute(
                 "INSERT OR REPLACE INTO watchlist VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.plate,
@@ -119,7 +115,7 @@ class Watchlist:
                 ),
             )
             audit.record(
-                self.db,
+                db,
                 by,
                 "watchlist.add" if new else "watchlist.update",
                 entry.plate,
@@ -130,11 +126,7 @@ class Watchlist:
                 },
                 now,
             )
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.changes += 1
+            _bump_version(db)
         return entry, new
 
     def remove(self, text: str, by: str) -> WatchEntry:
@@ -142,26 +134,21 @@ class Watchlist:
             canonical = parse_plate(text).canonical
         except PlateError as exc:
             raise WatchlistError(f"not a Vietnamese plate: {exc}") from None
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            entry = self.get(canonical)
+        with self.db.transaction() as db:
+            entry = _get(db, canonical)
             if entry is None:
                 raise WatchlistError(f"{canonical} is not on the watchlist")
-            self.db.execute("DELETE FROM watchlist WHERE plate = ?", (canonical,))
-            audit.record(self.db, by, "watchlist.remove", canonical, {"reason": entry.reason})
-            self.db.execute("COMMIT")
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.changes += 1
+            db.execute("DELETE FROM watchlist WHERE plate = ?", (canonical,))
+            audit.record(db, by, "watchlist.remove", canonical, {"reason": entry.reason})
+            _bump_version(db)
         return entry
 
     def get(self, canonical: str) -> WatchEntry | None:
-        row = self.db.execute("SELECT * FROM watchlist WHERE plate = ?", (canonical,)).fetchone()
-        return _entry(row) if row else None
+        rows = self.db.rows("SELECT * FROM watchlist WHERE plate = ?", (canonical,))
+        return _entry(rows[0]) if rows else None
 
     def entries(self) -> list[WatchEntry]:
-        return [_entry(r) for r in self.db.execute("SELECT * FROM watchlist ORDER BY plate")]
+        return [_entry(r) for r in self.db.rows("SELECT * FROM watchlist ORDER BY plate")]
 
     def import_csv(self, source: TextIO, by: str) -> ImportResult:
         """Rows of plate, reason[, priority[, expires]] with a header line; a bad row is
@@ -188,6 +175,11 @@ class Watchlist:
                 continue
             added, updated = added + new, updated + (not new)
         return ImportResult(added, updated, errors)
+
+
+def _get(db: sqlite3.Connection, canonical: str) -> WatchEntry | None:
+    row = db.execute("SELECT * FROM watchlist WHERE plate = ?", (canonical,)).fetchone()
+    return _entry(row) if row else None
 
 
 def _aware(ts: datetime) -> datetime:
