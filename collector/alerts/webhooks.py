@@ -69,7 +69,7 @@ class WebhookSender:
             return None
         return f"HTTP {answer.status}: {answer.data[:200].decode(errors='replace')}"
 
-    def _retry_at(self, attempts: int, now: datetime) -> datetime | None:
+    def retry_at(self, attempts: int, now: datetime) -> datetime | None:
         if attempts >= self.settings.attempts:
             return None
         delay = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempts - 1))
@@ -88,7 +88,7 @@ class WebhookSender:
                 )
                 self.delivered += 1
                 continue
-            retry_at = self._retry_at(attempts, now)
+            retry_at = self.retry_at(attempts, now)
             await asyncio.to_thread(
                 self._deliveries.failed,
                 delivery.alert.id,
@@ -126,7 +126,9 @@ class WebhookSender:
                 wait_s = min(wait_s, max(0.0, (upcoming - datetime.now(UTC)).total_seconds()))
             waking = asyncio.create_task(self._wake.wait())
             stopping = asyncio.create_task(stop.wait())
-            await asyncio.wait({waking, stopping}, timeout=wait_s)
+            await asyncio.wait(
+                {waking, stopping}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            )
             waking.cancel()
             stopping.cancel()
             self._wake.clear()
