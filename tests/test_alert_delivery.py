@@ -102,7 +102,7 @@ def test_each_endpoint_gets_a_signed_alert_retried_until_it_recovers_or_dead_let
         }
         [dead] = police.deliveries.dead()
         assert (dead.alert.id, dead.channel) == (alert.id, "webhook:archive")
-        assert dead.last_error is not None and dead.last_error.startswith("HTTP 503")
+        assert (dead.last_error or "").startswith("HTTP 503")
         trail = [(r.action, r.detail.get("channel")) for r in audit.records(police.db)]
         assert ("alert.dead_letter", "webhook:archive") in trail
         assert trail.count(("alert.deliver", "webhook:console")) == 1
@@ -133,5 +133,5 @@ def test_a_webhook_secret_that_cannot_be_read_is_a_clear_error(tmp_path):
     webhook = WebhookSettings(
         name="console", url="http://127.0.0.1:9/x", secret_file=tmp_path / "missing.secret"
     )
-    with pytest.raises(FileNotFoundError, match="missing.secret"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.secret"):
         open_police(AlertSettings(path=tmp_path / "police.sqlite", webhooks=[webhook]))

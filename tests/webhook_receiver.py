@@ -33,7 +33,8 @@ class WebhookReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with receiver._lock:
                     receiver.requests.append(Received(dict(self.headers.items()), body))
-                    failing = receiver.fail_first < 0 or len(receiver.requests) <= receiver.fail_first
+                    seen, fail_first = len(receiver.requests), receiver.fail_first
+                failing = fail_first < 0 or seen <= fail_first
                 status = receiver.fail_status if failing else 204
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
