@@ -58,7 +58,7 @@ def char_rate(truth: str, read: str) -> float:
 
 def accuracy() -> None:
     reader = PlateReader(OcrOptions())
-    rng = random.Random(SEED)  # noqa: S311 - reproducible scenes, not secrets
+    rng = random.Random(SEED)
     exact: dict[str, list[bool]] = defaultdict(list)
     chars: dict[str, list[float]] = defaultdict(list)
     colour_right: dict[str, list[bool]] = defaultdict(list)
@@ -140,7 +140,7 @@ async def camera_run(
 
 
 def speed() -> None:
-    rng = random.Random(SEED)  # noqa: S311 - reproducible scenes, not secrets
+    rng = random.Random(SEED)
     frames = []
     truths = set()
     for i in range(VEHICLES):
