@@ -12,7 +12,8 @@ $(PY):
 
 # One stamp per extra set, remade whenever pyproject.toml changes.
 $(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[demo,export]'
+	$(PY) -m pip install --quiet -e '.[demo,export,vision]'
+	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(PY)

@@ -2,19 +2,23 @@
 """`make demo`: the whole path on one machine, with no root and nothing installed system-wide.
 
 An embedded broker (amqtt), four simulated stations of different kinds serving their
-firmware profiles over Modbus TCP, one real `edge-agent` process per station, and a real
-`collector` process writing to SQLite. The live view reads what reached the store; the
-summary counts, per station, what the agent produced against what the collector stored;
-then the environmental officer's export of the day runs as `collector export` would for
-them: daily means judged against the Vietnamese limits, and an HTML report with charts.
+firmware profiles over Modbus TCP, a camera pole whose camera plays a generated street
+video (demo_camera.py), one real `edge-agent` process per box, and a real `collector`
+process writing to SQLite. The live view reads what reached the store, and a police
+console prints the alert raised when the watched plate passes the pole; the summary
+counts, per box, what the agent produced against what the collector stored; then the
+environmental officer's export of the day runs as `collector export` would for them:
+daily means judged against the Vietnamese limits, and an HTML report with charts.
 """
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import io
 import shutil
 import socket
+import sqlite3
 import sys
 import time
 from collections import defaultdict
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import demo_camera  # beside this script
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -32,6 +37,7 @@ from collector.stores.sqlite import SqliteStore
 from edge_agent.outbox import Outbox
 from edge_agent.profiles import builtin_profiles_dir, load_profile
 from edge_agent.simulator import serve_tcp
+from iotwire.messages import PlateAlert
 
 console = Console(highlight=False)
 BIN = Path(sys.executable).parent
@@ -202,6 +208,9 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         "broker": await start("broker", [str(BIN / "amqtt"), "-c", str(broker_config)], logs)
     }
     simulators = []
+    alerts: list[PlateAlert] = []
+    video = workdir / "street.avi"
+    plate = await asyncio.to_thread(demo_camera.make_video, video, min(8.0, duration_s / 4))
     try:
         await wait_for_port(broker_port)
         collector_config = write_yaml(
@@ -216,14 +225,18 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                 # A demo holds seconds of data, not hours: its means are valid with a
                 # sliver of an hour. A real collector keeps the defaults (75 %, 18 h).
                 "export": {"hour_min_share": 0.001, "day_min_hours": 1},
+                "alerts": {"path": str(workdir / "police.sqlite")},
+                "registry": {"path": str(workdir / "devices.sqlite")},
             },
         )
+        await demo_camera.register_and_watch(workdir, collector_config, plate)
         processes["collector"] = await start(
             "collector", [str(BIN / "collector"), "run", "-c", str(collector_config)], logs
         )
         # Agents start sending at once; a message that reaches the broker before the
         # collector's first subscription has no session to wait in.
         await wait_for_log(logs / "collector.log", "subscribed to")
+        police = asyncio.create_task(demo_camera.police_console(broker, console, alerts))
         for index, station in enumerate(STATIONS):
             port = free_port()
             profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")
@@ -255,6 +268,13 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             processes[station.device] = await start(
                 station.device, [str(BIN / "edge-agent"), "run", "-c", str(config)], logs
             )
+        camera_config = write_yaml(
+            workdir / f"{demo_camera.DEVICE}.yaml",
+            demo_camera.agent_config(workdir, broker, video),
+        )
+        processes[demo_camera.DEVICE] = await start(
+            demo_camera.DEVICE, [str(BIN / "edge-agent"), "run", "-c", str(camera_config)], logs
+        )
 
         console.print(
             f"[bold]Phu Quoc field telemetry demo[/bold]: {len(STATIONS)} simulated "
@@ -262,6 +282,10 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         )
         console.print(f"  broker     amqtt (embedded) on 127.0.0.1:{broker_port}")
         console.print(f"  collector  SQLite store {store_path}")
+        console.print(
+            f"  camera     {demo_camera.DEVICE} plays {video.name}: a car with plate "
+            f"{plate.display}, on the police watchlist, passes in a few seconds"
+        )
         console.print(f"  logs       {logs}/\n")
 
         store = SqliteStore(store_path)
@@ -276,11 +300,12 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                 return 1
 
         console.print("\nstopping agents (each drains its outbox before it exits)...")
-        await asyncio.gather(*(stop(processes[s.device]) for s in STATIONS))
+        agents = [*(s.device for s in STATIONS), demo_camera.DEVICE]
+        await asyncio.gather(*(stop(processes[device]) for device in agents))
         produced = {}
-        for station in STATIONS:
-            outbox = Outbox(workdir / "state" / station.device / "outbox.sqlite")
-            produced[station.device] = (outbox.last_seq(), outbox.depth())
+        for device in agents:
+            outbox = Outbox(workdir / "state" / device / "outbox.sqlite")
+            produced[device] = (outbox.last_seq(), outbox.depth())
             outbox.close()
         expected = sum(p - left for p, left in produced.values())
         for _ in range(50):  # the collector stores the last messages within moments
@@ -288,7 +313,16 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                 break
             await asyncio.sleep(0.2)
         view.show_new()
-        lost = summary(store, produced)
+        for _ in range(50):
+            if alerts:
+                break
+            await asyncio.sleep(0.2)
+        police.cancel()
+        lost = summary(store, produced, workdir / "police.sqlite")
+        if not alerts:
+            console.print(f"[red]no police alert for {plate.display}; see {logs}/[/red]")
+            return 1
+        demo_camera.print_audit(workdir / "police.sqlite", console)
         return lost or await officer_export(collector_config, workdir)
     finally:
         for server in simulators:
@@ -297,10 +331,13 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             await stop(process)
 
 
-def summary(store: SqliteStore, produced: dict[str, tuple[int, int]]) -> int:
+def summary(store: SqliteStore, produced: dict[str, tuple[int, int]], police: Path) -> int:
     devices = {d.device: d for d in store.devices()}
+    kinds = {s.device: s.kind for s in STATIONS} | {demo_camera.DEVICE: "camera_pole"}
+    with contextlib.closing(sqlite3.connect(police)) as db:
+        [(plates,)] = db.execute("SELECT count(*) FROM plate_reads").fetchall()
     table = Table(
-        "station",
+        "box",
         "kind",
         "samples",
         "sent",
@@ -309,22 +346,22 @@ def summary(store: SqliteStore, produced: dict[str, tuple[int, int]]) -> int:
         "gaps",
         "queued",
         "lost",
-        title="Messages per station: sent by the agent, stored by the collector",
+        title="Messages per box: sent by the agent, stored by the collector"
+        " (a camera's samples are plate reads)",
     )
     total_lost, silent = 0, []
-    for station in STATIONS:
-        made, left = produced[station.device]
-        row = devices.get(station.device)
+    for device, (made, left) in produced.items():
+        row = devices.get(device)
         stored = row.messages if row else 0
-        rows = store.query(ReadingQuery(devices=(station.device,), limit=10_000_000))
-        samples = len({r.ts for r in rows})
+        rows = store.query(ReadingQuery(devices=(device,), limit=10_000_000))
+        samples = plates if device == demo_camera.DEVICE else len({r.ts for r in rows})
         lost = made - left - stored
         total_lost += lost
         if samples == 0:
-            silent.append(station.device)
+            silent.append(device)
         table.add_row(
-            station.device,
-            station.kind,
+            device,
+            kinds[device],
             str(samples),
             str(made),
             str(stored),
@@ -337,7 +374,7 @@ def summary(store: SqliteStore, produced: dict[str, tuple[int, int]]) -> int:
     store.close()
     if total_lost or silent:
         console.print(
-            f"[red]lost {total_lost} message(s); no readings from: {silent or 'none'}[/red]"
+            f"[red]lost {total_lost} message(s); no samples from: {silent or 'none'}[/red]"
         )
         return 1
     console.print("[green]every message the agents produced is in the store, exactly once.[/green]")

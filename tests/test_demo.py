@@ -7,13 +7,13 @@ from pathlib import Path
 DEMO = Path(__file__).parent.parent / "scripts" / "demo.py"
 
 
-def test_demo_shows_four_station_kinds_loses_nothing_and_exports(tmp_path):
+def test_demo_shows_four_station_kinds_a_police_alert_loses_nothing_and_exports(tmp_path):
     result = subprocess.run(
         [
             sys.executable,
             str(DEMO),
             "--duration",
-            "8",
+            "16",
             "--interval",
             "1",
             "--workdir",
@@ -33,5 +33,8 @@ def test_demo_shows_four_station_kinds_loses_nothing_and_exports(tmp_path):
     assert "Traceback" not in output
     assert "Export for the environmental officer" in output
     assert "4 station(s)" in output
+    assert "POLICE ALERT" in output
+    assert "Camera pole 7, Tran Hung Dao x Nguyen Trung Truc (10.2149, 103.9588)" in output
+    assert "alert.raise" in output
     report = (tmp_path / "demo" / "report.html").read_text(encoding="utf-8")
     assert report.count('<figure class="chart"') >= 4

@@ -152,8 +152,14 @@ def _truetype_rows(
     return cv2.cvtColor(np.asarray(canvas), cv2.COLOR_RGB2BGR)
 
 
-def render_plate(plate: Plate, layout: Layout, colour: Colour, rng: random.Random) -> Image:
-    """The plate face, frontal, at PX_PER_MM."""
+def render_plate(
+    plate: Plate,
+    layout: Layout,
+    colour: Colour,
+    rng: random.Random,
+    fonts: tuple[str | None, ...] = FONTS,
+) -> Image:
+    """The plate face, frontal, at PX_PER_MM, lettered in one of `fonts`."""
     w_mm, h_mm = SIZE_MM[layout]
     w, h = int(w_mm * PX_PER_MM * 2), int(h_mm * PX_PER_MM * 2)
     face = np.full((h, w, 3), PAPER[colour], np.uint8)
@@ -161,7 +167,7 @@ def render_plate(plate: Plate, layout: Layout, colour: Colour, rng: random.Rando
     margin = max(3, h // 20)
     cv2.rectangle(face, (margin, margin), (w - margin, h - margin), ink, max(2, h // 40))
     rows = _rows(plate, layout)
-    font = rng.choice(FONTS)
+    font = rng.choice(fonts)
     if font is None:
         _hershey_rows(face, rows, ink, margin)
     else:
@@ -278,12 +284,17 @@ def _lighting(
 
 
 def passing_vehicle(
-    rng: random.Random, layout: Layout, frames: int = 30, width: int = 1280, height: int = 720
+    rng: random.Random,
+    layout: Layout,
+    frames: int = 30,
+    width: int = 1280,
+    height: int = 720,
+    fonts: tuple[str | None, ...] = FONTS,
 ) -> tuple[list[Image], Plate]:
     """A vehicle crossing the frame left to right over `frames` frames, plate in view in
     most of them, then an empty street: the shape of one pass under a pole camera."""
     plate = random_plate(rng, layout)
-    face = render_plate(plate, layout, Colour.WHITE, rng)
+    face = render_plate(plate, layout, Colour.WHITE, rng, fonts)
     street = _background(rng, width, height)
     fh, fw = face.shape[:2]
     pw = rng.uniform(*WIDTH_PX[layout])
