@@ -81,7 +81,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     serve_api = _api_server() if settings.api else None
     users = Users(settings.api.users_path) if settings.api else None
     metrics = (
-        serve_metrics(settings.metrics, ingest, store, spool, silent_after)
+        serve_metrics(settings.metrics, ingest, store, spool, silent_after, police)
         if settings.metrics
         else None
     )

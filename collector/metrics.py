@@ -20,6 +20,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from collector.alerts.service import Police
 from collector.config import MetricsSettings
 from collector.ingest import Ingest
 from collector.spool import Spool
@@ -30,12 +31,18 @@ log = logging.getLogger(__name__)
 
 class IngestCollector(Collector):
     def __init__(
-        self, ingest: Ingest, store: Store, spool: Spool | None, silent_after: timedelta
+        self,
+        ingest: Ingest,
+        store: Store,
+        spool: Spool | None,
+        silent_after: timedelta,
+        police: Police | None = None,
     ) -> None:
         self._ingest = ingest
         self._store = store
         self._spool = spool
         self._silent_after = silent_after
+        self._police = police
 
     def collect(self) -> Iterator[Metric]:
         s = self._ingest.stats
@@ -69,7 +76,31 @@ class IngestCollector(Collector):
             yield GaugeMetricFamily(
                 "collector_spool_depth", "messages waiting for the store", self._spool.depth
             )
+        if self._police is not None:
+            yield from self._alerts(self._police)
         yield from self._devices()
+
+    def _alerts(self, police: Police) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "collector_plate_reads_too_old",
+            "plate reads that arrived past their retention, not stored",
+            police.plates.too_old,
+        )
+        families = [
+            CounterMetricFamily(f"collector_webhook_{name}", doc, labels=["webhook"])
+            for name, doc in (
+                ("delivered", "alerts the endpoint took"),
+                ("failed_attempts", "attempts that failed, to be retried or dead-lettered"),
+                ("dead", "alerts given up after the last attempt"),
+            )
+        ]
+        for webhook in police.webhooks:
+            name = [webhook.settings.name]
+            for family, value in zip(
+                families, (webhook.delivered, webhook.failed, webhook.dead), strict=True
+            ):
+                family.add_metric(name, value)
+        yield from families
 
     def _devices(self) -> Iterator[Metric]:
         try:
@@ -120,10 +151,11 @@ def serve_metrics(
     store: Store,
     spool: Spool | None,
     silent_after: timedelta,
+    police: Police | None = None,
 ) -> WSGIServer:
     """Serve /metrics from a daemon thread; the caller shuts the server down."""
     registry = CollectorRegistry()
-    registry.register(IngestCollector(ingest, store, spool, silent_after))
+    registry.register(IngestCollector(ingest, store, spool, silent_after, police))
     server, _ = start_http_server(settings.port, settings.host, registry=registry)
     log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
     return server

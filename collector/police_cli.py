@@ -43,22 +43,25 @@ def alert_settings(config: Path) -> AlertSettings:
     return settings.alerts
 
 
-def police_db(config: Path) -> PoliceDb:
+@contextlib.contextmanager
+def police_db(config: Path) -> Iterator[PoliceDb]:
+    """The police database for one command; a request it refuses is an error line."""
     try:
-        return PoliceDb(alert_settings(config).path)
+        db = PoliceDb(alert_settings(config).path)
     except PoliceDbError as exc:
         raise fail(exc) from None
+    try:
+        yield db
+    except (WatchlistError, AlertError) as exc:
+        raise fail(exc) from None
+    finally:
+        db.close()
 
 
 @contextlib.contextmanager
 def _watchlist(config: Path) -> Iterator[Watchlist]:
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         yield Watchlist(db)
-    except WatchlistError as exc:
-        raise fail(exc) from None
-    finally:
-        db.close()
 
 
 @watchlist_app.command("add")
@@ -142,11 +145,8 @@ def audit_log(
 ) -> None:
     """The police data's audit trail, oldest first."""
     start = parse_when(since, datetime.now(UTC)) if since else None
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         found = audit.records(db, since=start, action=action, subject=subject)
-    finally:
-        db.close()
     if csv_out:
         audit.write_csv(found, sys.stdout)
         return
@@ -183,11 +183,8 @@ def alerts_list(
     csv_out: CsvOption = False,
 ) -> None:
     """Alerts raised, newest first."""
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         found = AlertLog(db).recent(parse_when(since, datetime.now(UTC)), open_only, limit)
-    finally:
-        db.close()
     header = ("id", "time", "plate", "match", "watched", "priority", "pole", "camera", "state")
     rows = [
         (
@@ -214,24 +211,16 @@ def alerts_ack(
     note: Annotated[str, typer.Option(help="what is being done about it")] = "",
 ) -> None:
     """Acknowledge an alert: an officer has it in hand."""
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         record = AlertLog(db).acknowledge(alert_id, by, note)
-    except AlertError as exc:
-        raise fail(exc) from None
-    finally:
-        db.close()
     console.print(f"acknowledged {record.alert.display} ({alert_id}) by {escape(by)}")
 
 
 @alerts_app.command("dead")
 def alerts_dead(config: ConfigOption, csv_out: CsvOption = False) -> None:
     """Deliveries that used up their attempts: the dead-letter record."""
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         found = Deliveries(db).dead()
-    finally:
-        db.close()
     header = ("alert", "plate", "channel", "attempts", "last error", "given up")
     rows = [
         (
@@ -254,11 +243,8 @@ def alerts_retry(
     by: ByOption,
 ) -> None:
     """Send an alert's dead deliveries again (a running collector picks them up)."""
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         requeued = Deliveries(db).retry(alert_id, by)
-    finally:
-        db.close()
     if not requeued:
         raise fail(ValueError(f"alert {alert_id} has no dead delivery"))
     console.print(f"{requeued} deliver{'y' if requeued == 1 else 'ies'} of {alert_id} requeued")
@@ -269,9 +255,6 @@ def alerts_purge(config: ConfigOption) -> None:
     """Remove plate reads and alerts past their retention now (`collector run` does it
     every alerts.purge_every_s)."""
     settings = alert_settings(config)
-    db = police_db(config)
-    try:
+    with police_db(config) as db:
         purged = purge(db, settings.reads_days, settings.alerts_days)
-    finally:
-        db.close()
     console.print(f"purged {purged.reads} plate read(s) and {purged.alerts} alert(s)")

@@ -18,7 +18,7 @@ import yaml
 
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead
-from tests.helpers import free_port, run_cli, wait_for_port, wait_until
+from tests.helpers import free_port, metrics, run_cli, wait_for_port, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -103,6 +103,7 @@ def police_collector(tmp_path, mosquitto, processes):
                     ],
                 },
                 "registry": {"path": str(tmp_path / "devices.sqlite")},
+                "metrics": {"port": free_port()},
             }
         )
     )
@@ -185,6 +186,11 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     )
     wait_until(lambda: receiver.requests, 10, "the webhook")
     assert PlateAlert.model_validate_json(receiver.requests[0].body).id == alert.id
+    wait_until(
+        lambda: metrics(config).get('collector_webhook_delivered_total{webhook="console"}') == 1,
+        10,
+        "the webhook delivery counted",
+    )
 
     replay = EventStream(port, police, last_event_id="0")  # a console that was offline
     wait_until(lambda: replay.events, 10, "the replayed alert")
