@@ -91,8 +91,14 @@ def _report_file(report: Report, fmt: ExportFormat) -> bytes:
 
 
 def build_app(
-    store: Store, users: Users, settings: CollectorConfig, police: Police | None = None
+    store: Store,
+    users: Users,
+    settings: CollectorConfig,
+    police: Police | None = None,
+    stop: asyncio.Event | None = None,
 ) -> FastAPI:
+    """The app; `stop` ends the long-lived responses (the alert stream) when the
+    collector stops, so shutting down does not wait on a console left open."""
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     app = FastAPI(
         title="Phu Quoc telemetry",
@@ -215,7 +221,7 @@ def build_app(
         )
 
     if police is not None:
-        app.include_router(police_router(police, users))
+        app.include_router(police_router(police, users, stop or asyncio.Event()))
     return app
 
 
@@ -241,8 +247,12 @@ async def serve_api(
     if settings.api is None:
         raise ValueError("serve_api needs a config with an api section")
     host, port = settings.api.host, settings.api.port
-    app = build_app(store, users, settings, police)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    app = build_app(store, users, settings, police, stop)
+    # A request still running this long after the collector was told to stop is cut.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
+    )
+    server = _Server(config)
     serving = asyncio.create_task(server.serve())
     log.info("API on http://%s:%d (documentation at /docs)", host, port)
     await stop.wait()

@@ -10,7 +10,6 @@ this process it is woken the moment one is raised, otherwise it looks every
 """
 
 import asyncio
-import contextlib
 import io
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
@@ -84,7 +83,7 @@ def _alert(r: AlertRecord, deliveries: list[Delivery] | None = None) -> dict[str
     return found
 
 
-def police_router(police: Police, users: Users) -> APIRouter:
+def police_router(police: Police, users: Users, stop: asyncio.Event) -> APIRouter:
     router = APIRouter(tags=["police"])
     Officer = Annotated[User, Depends(role_in(users, POLICE))]
 
@@ -152,8 +151,9 @@ def police_router(police: Police, users: Users) -> APIRouter:
             else await asyncio.to_thread(police.alerts.last_number)
         )
         raised = police.wakeup.subscribe()
+        stopping = asyncio.create_task(stop.wait())
         try:
-            while True:
+            while not stop.is_set():
                 raised.clear()
                 for record in await asyncio.to_thread(police.alerts.after, n):
                     yield ServerSentEvent(data=record.alert, event="plate_alert", id=str(record.n))
@@ -161,9 +161,13 @@ def police_router(police: Police, users: Users) -> APIRouter:
                     await asyncio.to_thread(
                         police.alerts.streamed, record.alert.id, f"sse:{officer.name}"
                     )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(raised.wait(), STREAM_POLL_S)
+                waking = asyncio.create_task(raised.wait())
+                await asyncio.wait(
+                    {waking, stopping}, timeout=STREAM_POLL_S, return_when=asyncio.FIRST_COMPLETED
+                )
+                waking.cancel()
         finally:
+            stopping.cancel()
             police.wakeup.unsubscribe(raised)
 
     @router.get("/alerts/dead", summary="Deliveries that used up their attempts")

@@ -10,6 +10,8 @@ import yaml
 
 from collector.alerts import audit
 from collector.alerts.database import PoliceDb
+from collector.alerts.deliveries import Deliveries, State
+from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
@@ -117,3 +119,45 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     assert sorted(actions) == ["alert.deliver"] * 2 + ["alert.raise"] * 2
     assert reads_stored == 4
     assert json.loads(alerts[0].model_dump_json())["kind"] == "plate_alert"
+
+
+def test_an_alert_raised_but_not_sent_before_a_crash_goes_out_when_the_collector_is_back(
+    tmp_path, mosquitto, processes
+):
+    police = tmp_path / "police.sqlite"
+    db = PoliceDb(police)
+    Watchlist(db).add("68-B1 234.56", "snatch theft", "officer-1", Priority.HIGH)
+    # What a collector killed between committing the alert and publishing it leaves.
+    [raised] = PlateLog(db).record(
+        "pole-7", read(1, "68B123456", "68-B1 234.56", "north", 0), datetime.now(UTC), backlog=False
+    )
+    assert [d.state for d in Deliveries(db).of(raised.id)] == [State.PENDING]
+    db.close()
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "broker": {"host": mosquitto.host, "port": mosquitto.port},
+                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
+                "ingest": {"client_id": "collector-restarted"},
+                "alerts": {"path": str(police)},
+            }
+        )
+    )
+
+    async def console() -> PlateAlert:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            await client.subscribe("pq/v1/alerts/plate", qos=1)
+            processes.start("collector", "collector", "run", "-c", str(config))
+            async with asyncio.timeout(20):
+                message = await anext(client.messages)
+        return PlateAlert.model_validate_json(message.payload)
+
+    assert asyncio.run(console()) == raised
+    db = PoliceDb(police)
+    wait_until(
+        lambda: [d.state for d in Deliveries(db).of(raised.id)] == [State.DELIVERED],
+        10,
+        "the delivery marked",
+    )
+    db.close()

@@ -124,10 +124,10 @@ def police_collector(tmp_path, mosquitto, processes):
     for name, role in (("binh", "police"), ("anna", "ops"), ("chi", "env"), ("dung", "technician")):
         added = run_cli("collector", "users", "add", name, "--role", role, "-c", str(config))
         tokens[role] = added.stdout.strip().splitlines()[-1]
-    processes.start("collector", "collector", "run", "-c", str(config))
+    collector = processes.start("collector", "collector", "run", "-c", str(config))
     wait_for_port(port)
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
-    yield config, port, tokens, receiver
+    yield config, port, tokens, receiver, collector
     receiver.__exit__()
 
 
@@ -155,7 +155,7 @@ def publish_read(mosquitto, seq: int, text: str, display: str) -> None:
 def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audited(
     police_collector, mosquitto
 ):
-    config, port, tokens, receiver = police_collector
+    config, port, tokens, receiver, collector = police_collector
     url, police = f"http://127.0.0.1:{port}", tokens["police"]
     status, body = post_json(
         f"{url}/watchlist",
@@ -227,9 +227,14 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     listed = run_cli("collector", "alerts", "list", "-c", str(config), "--csv")
     assert "acknowledged by binh" in listed.stdout
 
+    console_left_open = EventStream(port, police)
+    collector.terminate()
+    assert collector.wait(8) == 0  # an open stream does not hold the collector up
+    console_left_open.close()
+
 
 def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_collector):
-    _, port, tokens, _ = police_collector
+    _, port, tokens, _, _ = police_collector
     url = f"http://127.0.0.1:{port}"
     status, body = call(f"{url}/openapi.json", None)
     paths = json.loads(body)["paths"]
