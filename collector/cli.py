@@ -18,6 +18,7 @@ from rich.table import Table
 from collector.alerts.database import PoliceDbError
 from collector.alerts.retention import purge_periodically
 from collector.alerts.service import Police, open_police
+from collector.broker_config import BrokerLayout, BrokerTls, write_broker_config
 from collector.cli_common import (
     ConfigOption,
     CsvOption,
@@ -329,6 +330,58 @@ def devices_import(
         registry.close()
     if failed:
         raise typer.Exit(1)
+
+
+@app.command("broker-config")
+def broker_config(
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="folder for mosquitto.conf, passwords and acl")],
+    ca: Annotated[Path, typer.Option(help="site CA certificate, as on the broker's host")],
+    cert: Annotated[Path, typer.Option(help="the broker's certificate")],
+    key: Annotated[Path, typer.Option(help="the broker's key")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TLS port, passwords")] = 8883,
+    cert_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS port for client certificates")
+    ] = 8884,
+    persistence: Annotated[Path, typer.Option(help="the broker's data folder")] = Path(
+        "/var/lib/mosquitto"
+    ),
+    collector_user: Annotated[str, typer.Option(help="the collector's broker user")] = "collector",
+    console_user: Annotated[
+        list[str] | None, typer.Option(help="a console that reads alerts (repeatable)")
+    ] = None,
+) -> None:
+    """Write the broker's configuration from the device registry: TLS listeners, the
+    password file, the ACL confining each device to its own topics, and persistence."""
+    settings = settings_of(config)
+    if settings.registry is None:
+        raise fail(ValueError(f"{config}: registry: the config has no registry section"))
+    registry = Registry(settings.registry.path)
+    devices = registry.all()
+    registry.close()
+    layout = BrokerLayout(
+        settings.broker.topic_prefix,
+        port,
+        cert_port,
+        persistence,
+        collector_user,
+        tuple(console_user or ()),
+    )
+    try:
+        tls = BrokerTls(ca.resolve(), cert.resolve(), key.resolve())
+        written = write_broker_config(devices, tls, layout, out.resolve())
+    except (OSError, ValueError) as exc:
+        raise fail(exc) from None
+    console.print(
+        f"{written.devices} device(s): {written.password_devices} with a password,"
+        f" {written.certificate_devices} with a certificate. Written:"
+    )
+    for path in written.files:
+        console.print(f"  {escape(str(path))}")
+    console.print(
+        f"the collector's password is in {escape(str(out / (collector_user + '.password')))}:"
+        " its config's broker.password_file"
+    )
 
 
 @app.command()

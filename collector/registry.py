@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from iotwire.configfile import load_model
-from iotwire.registration import BoxKind, Location, Registration
+from iotwire.registration import BoxKind, Credential, Location, Registration
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     device TEXT PRIMARY KEY, site TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
-    lat REAL, lon REAL, imported TEXT NOT NULL
+    lat REAL, lon REAL, credential TEXT, imported TEXT NOT NULL
 );
 """
 
@@ -31,6 +31,7 @@ class RegisteredDevice:
     kind: BoxKind
     name: str
     location: Location | None
+    credential: Credential | None
     imported: datetime
 
 
@@ -55,7 +56,7 @@ class Registry:
                 "SELECT 1 FROM devices WHERE device = ?", (bundle.device,)
             ).fetchone()
             self._db.execute(
-                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     bundle.device,
                     bundle.site,
@@ -63,10 +64,13 @@ class Registry:
                     bundle.name,
                     where.lat if where else None,
                     where.lon if where else None,
+                    bundle.credential.model_dump_json() if bundle.credential else None,
                     now.isoformat(),
                 ),
             )
-        entry = RegisteredDevice(bundle.device, bundle.site, bundle.kind, bundle.name, where, now)
+        entry = RegisteredDevice(
+            bundle.device, bundle.site, bundle.kind, bundle.name, where, bundle.credential, now
+        )
         return entry, new
 
     def get(self, device: str) -> RegisteredDevice | None:
@@ -84,9 +88,18 @@ class Registry:
             self._db.close()
 
 
-def _device(row: tuple[str, str, str, str, float | None, float | None, str]) -> RegisteredDevice:
-    device, site, kind, name, lat, lon, imported = row
+Row = tuple[str, str, str, str, float | None, float | None, str | None, str]
+
+
+def _device(row: Row) -> RegisteredDevice:
+    device, site, kind, name, lat, lon, credential, imported = row
     location = Location(lat=lat, lon=lon) if lat is not None and lon is not None else None
     return RegisteredDevice(
-        device, site, BoxKind(kind), name, location, datetime.fromisoformat(imported)
+        device,
+        site,
+        BoxKind(kind),
+        name,
+        location,
+        Credential.model_validate_json(credential) if credential else None,
+        datetime.fromisoformat(imported),
     )

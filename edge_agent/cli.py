@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
 from edge_agent.agent import Agent, build_readers
+from edge_agent.cli_common import console, fail
 from edge_agent.config import (
     AgentConfig,
     LoadedAgent,
@@ -24,6 +24,7 @@ from edge_agent.config import (
     load_agent,
 )
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
+from edge_agent.provision_cli import provision
 from edge_agent.simulator import serve_rtu, serve_tcp
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.sources.modbus_bus import ModbusBus
@@ -31,7 +32,7 @@ from iotwire.configfile import ConfigError
 from iotwire.messages import Reading
 
 app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxes.")
-console = Console()
+app.command("provision")(provision)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error")]
@@ -42,11 +43,6 @@ def _setup_logging(level: str) -> None:
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
-
-
-def _fail(exc: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
-    return typer.Exit(2)
 
 
 async def _run_until_signalled(loaded: LoadedAgent) -> None:
@@ -65,7 +61,7 @@ def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
     try:
         loaded = load_agent(config)
     except ConfigError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     asyncio.run(_run_until_signalled(loaded))
 
 
@@ -169,11 +165,11 @@ def read(
         if config is not None:
             loaded = load_agent(config)
             if source is not None and source not in {s.name for s in loaded.config.sources}:
-                raise _fail(ValueError(f"no source named {source!r} in {config}"))
+                raise fail(ValueError(f"no source named {source!r} in {config}"))
         elif profile is not None:
             chosen = load_profile(find_profile(profile, [], Path.cwd()))
             if not isinstance(chosen, Profile):
-                raise _fail(ValueError(f"{profile} is a line profile; give it a config"))
+                raise fail(ValueError(f"{profile} is a line profile; give it a config"))
             bus = _bus_from_flags(serial, host, tcp_port, chosen, baudrate, parity, timeout_s)
             loaded = LoadedAgent(
                 config=AgentConfig.model_validate(
@@ -202,7 +198,7 @@ def read(
         else:
             raise typer.BadParameter("give --config, or --profile with --serial or --host")
     except (ConfigError, LookupError, ValidationError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     if not asyncio.run(_read_once(loaded, source)):
         raise typer.Exit(1)
 
@@ -258,7 +254,7 @@ def probe(
                 for p in (parity or ["N"])
             ]
         except ValidationError as exc:
-            raise _fail(exc) from None
+            raise fail(exc) from None
 
     async def scan() -> list[tuple[str, int, str]]:
         found: list[tuple[str, int, str]] = []
@@ -279,7 +275,7 @@ def probe(
                             found.append((line, unit, answer))
                         progress.advance(task)
                 except SourceError as exc:
-                    raise _fail(exc) from None
+                    raise fail(exc) from None
                 finally:
                     bus.close()
         return found
@@ -322,7 +318,7 @@ def simulate(
     try:
         devices = _parse_units(units)
     except (ConfigError, LookupError, ValueError) as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     first = next(iter(devices.values()))
 
     async def serve_until_signalled() -> None:

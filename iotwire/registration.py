@@ -8,9 +8,9 @@ like a config: a mistake names the file and the key.
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from iotwire.configfile import StrictModel
 from iotwire.messages import DeviceId
@@ -34,6 +34,28 @@ class Location(StrictModel):
 BoxName = Annotated[str, Field(min_length=1, max_length=128)]
 
 
+class Credential(StrictModel):
+    """How the box proves itself to the broker: a password, carried here only as its
+    Mosquitto password-file entry, or a client certificate signed by the site CA, whose
+    common name is the username."""
+
+    username: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    password_entry: (
+        Annotated[str, Field(pattern=r"^[^:\s]+:\$7\$\d+\$[^$\s]+\$[^$\s]+$")] | None
+    ) = None
+    certificate_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.password_entry is None) == (self.certificate_sha256 is None):
+            raise ValueError(
+                "a credential is a password_entry or a certificate_sha256, one of them"
+            )
+        if self.password_entry and not self.password_entry.startswith(f"{self.username}:"):
+            raise ValueError("password_entry is for another username")
+        return self
+
+
 class Registration(StrictModel):
     v: Literal[1] = 1
     device: DeviceId
@@ -41,3 +63,4 @@ class Registration(StrictModel):
     kind: BoxKind
     name: BoxName
     location: Location | None = None
+    credential: Credential | None = None

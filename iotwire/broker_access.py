@@ -1,0 +1,81 @@
+"""Who may do what on the broker: Mosquitto password entries and ACL lines.
+
+Both sides need them: `edge-agent provision` makes a device's entry on site, and
+`collector broker-config` writes the broker's files for every registered device. The ACL
+confines a device to its own subtree (`{prefix}/v1/{site}/{device}/...`): it publishes its
+channels and reads only its own commands, so a stolen box cannot speak for another pole.
+Commands are written by the collector alone.
+
+Password entries use Mosquitto 2's own format (`$7$`, PBKDF2-SHA512, 101 iterations,
+12-byte salt), which `mosquitto_passwd` writes and the broker reads. The iteration count
+is the broker's default: every device connection pays it, and the passwords provisioning
+makes are 32 random bytes, which no count of iterations would protect better.
+"""
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from iotwire.topics import WIRE_LEVEL, Channel
+
+ITERATIONS = 101
+SALT_BYTES = 12
+
+DEVICE_WRITES = (
+    Channel.TELEMETRY,
+    Channel.PLATE,
+    Channel.HEALTH,
+    Channel.STATUS,
+    Channel.CMD_ACK,
+)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def password_entry(username: str, password: str) -> str:
+    """One line of a Mosquitto password file."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, ITERATIONS)
+    encoded = base64.b64encode(salt).decode(), base64.b64encode(digest).decode()
+    return f"{username}:$7${ITERATIONS}${encoded[0]}${encoded[1]}"
+
+
+def entry_matches(entry: str, password: str) -> bool:
+    """Whether a password-file line accepts `password`: how provisioning tells a box's
+    password still matches what the broker was given, without keeping it anywhere else."""
+    _, _, hashed = entry.partition(":")
+    parts = hashed.split("$")
+    if len(parts) != 5 or parts[1] != "7":
+        return False
+    salt, expected = base64.b64decode(parts[3]), base64.b64decode(parts[4])
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(parts[2]))
+    return hmac.compare_digest(digest, expected)
+
+
+def device_acl(prefix: str, site: str, device: str, username: str | None = None) -> list[str]:
+    """ACL lines for one device: its own channels to write, its own commands to read."""
+    base = f"{prefix}/{WIRE_LEVEL}/{site}/{device}"
+    return [
+        f"user {username or device}",
+        *(f"topic write {base}/{channel}" for channel in DEVICE_WRITES),
+        f"topic read {base}/{Channel.CMD}/+",
+    ]
+
+
+def collector_acl(prefix: str, username: str) -> list[str]:
+    """ACL lines for a collector: it reads every device, sends commands and alerts."""
+    root = f"{prefix}/{WIRE_LEVEL}"
+    return [
+        f"user {username}",
+        f"topic read {root}/+/+/#",
+        f"topic write {root}/+/+/{Channel.CMD}/+",
+        f"topic readwrite {root}/alerts/#",
+    ]
+
+
+def console_acl(prefix: str, username: str) -> list[str]:
+    """ACL lines for a police or operations console: alerts only."""
+    return [f"user {username}", f"topic read {prefix}/{WIRE_LEVEL}/alerts/#"]
