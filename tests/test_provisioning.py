@@ -1,0 +1,150 @@
+"""From a bare box to a device the broker admits, and confines: `edge-agent provision` for
+a box with a password and one with a client certificate, `collector devices import` and
+`collector broker-config`, then a real Mosquitto started on the generated TLS
+configuration, password file and ACL."""
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import aiomqtt
+import pytest
+import yaml
+
+from edge_agent.config import load_agent
+from iotwire.certificates import create_ca, issue_server
+from iotwire.connection import BrokerSettings
+from tests.conftest import MOSQUITTO
+from tests.helpers import free_port, run_cli, wait_for_port
+
+
+def provision(tmp_path: Path, device: str, kind: str, port: int, *extra: str) -> Path:
+    out = tmp_path / device
+    result = run_cli(
+        "edge-agent", "provision",
+        "--device", device, "--site", "duong-dong", "--kind", kind,
+        "--name", f"{device} pole", "--lat", "10.2149", "--lon", "103.9588",
+        "--broker-host", "127.0.0.1", "--broker-port", str(port),
+        "--ca", str(tmp_path / "ca.crt"), "--out", str(out), *extra,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+@pytest.fixture
+def site(tmp_path):
+    """A site CA, two provisioned boxes, and the broker the registry configures."""
+    ca = create_ca("Phu Quoc site CA")
+    (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
+    (tmp_path / "ca.key").write_bytes(ca.key_pem)
+    server = issue_server(ca, "127.0.0.1")
+    (tmp_path / "server.crt").write_bytes(server.cert_pem)
+    (tmp_path / "server.key").write_bytes(server.key_pem)
+    port, cert_port = free_port(), free_port()
+    cam = provision(tmp_path, "cam-dd-07", "camera_pole", port)
+    air = provision(tmp_path, "air-dd-01", "air", cert_port, "--ca-key", str(tmp_path / "ca.key"))
+    config = tmp_path / "collector.yaml"
+    config.write_text(yaml.safe_dump({"registry": {"path": str(tmp_path / "devices.sqlite")}}))
+    c = ("-c", str(config))
+    imported = run_cli(
+        "collector", "devices", "import", *c, str(cam / "registration.yaml"),
+        str(air / "registration.yaml"),
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stdout
+    broker_dir = tmp_path / "broker"
+    written = run_cli(
+        "collector", "broker-config", *c, "--out", str(broker_dir),
+        "--ca", str(tmp_path / "ca.crt"), "--cert", str(tmp_path / "server.crt"),
+        "--key", str(tmp_path / "server.key"), "--port", str(port),
+        "--cert-port", str(cert_port), "--persistence", str(tmp_path / "broker-data"),
+    )  # fmt: skip
+    assert written.returncode == 0, written.stdout
+    assert "2 device(s): 1 with a password, 1 with a certificate" in written.stdout
+    (tmp_path / "broker-data").mkdir()
+    conf = broker_dir / "mosquitto.conf"
+    # The tests run as root; Mosquitto would otherwise drop to a user that cannot read
+    # the test's files. A broker host runs it as its own user.
+    conf.write_text(conf.read_text() + "user root\n")
+    log = (tmp_path / "mosquitto.log").open("wb")
+    broker = subprocess.Popen([str(MOSQUITTO), "-c", str(conf)], stdout=log, stderr=log)
+    wait_for_port(port)
+    wait_for_port(cert_port)
+    yield tmp_path, cam, air, broker_dir, port
+    broker.terminate()
+    broker.wait(10)
+
+
+async def exchange(
+    device: BrokerSettings, collector: BrokerSettings, topics: list[str]
+) -> set[str]:
+    """Publish one message on each topic as `device`; the topics the collector received."""
+    received: set[str] = set()
+    async with aiomqtt.Client(**collector.client_kwargs()) as watcher:
+        await watcher.subscribe("pq/v1/#", qos=1)
+        async with aiomqtt.Client(**device.client_kwargs()) as box:
+            for topic in topics:
+                await box.publish(topic, b"{}", qos=1)
+        try:
+            async with asyncio.timeout(3):
+                async for message in watcher.messages:
+                    received.add(str(message.topic))
+        except TimeoutError:
+            pass
+    return received
+
+
+def test_each_device_publishes_under_its_own_topics_only(site):
+    tmp_path, cam, air, broker_dir, port = site
+    collector = BrokerSettings(
+        host="127.0.0.1",
+        port=port,
+        username="collector",
+        password_file=broker_dir / "collector.password",
+        tls={"ca_file": tmp_path / "ca.crt"},
+    )
+    own, other = "pq/v1/duong-dong/cam-dd-07/telemetry", "pq/v1/duong-dong/air-dd-01/telemetry"
+    by_password = load_agent(cam / "agent.yaml").config.broker
+    assert asyncio.run(exchange(by_password, collector, [own, other])) == {own}
+    by_certificate = load_agent(air / "agent.yaml").config.broker
+    assert by_certificate.username is None  # the certificate names it
+    assert asyncio.run(exchange(by_certificate, collector, [other, own])) == {other}
+
+
+def test_a_wrong_password_and_a_wrong_ca_are_refused(site):
+    tmp_path, cam, _, _, _ = site
+    settings = load_agent(cam / "agent.yaml").config.broker
+    (tmp_path / "wrong-password").write_text("not-the-password\n")
+    wrong = settings.model_copy(update={"password_file": tmp_path / "wrong-password"})
+
+    async def connect(broker: BrokerSettings) -> None:
+        async with aiomqtt.Client(**broker.client_kwargs()):
+            pass
+
+    with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori[sz]ed|[Bb]ad user"):
+        asyncio.run(connect(wrong))
+    other_ca = create_ca("someone else's CA")
+    (tmp_path / "other-ca.crt").write_bytes(other_ca.cert_pem)
+    tls = settings.tls.model_copy(update={"ca_file": tmp_path / "other-ca.crt"})
+    with pytest.raises(aiomqtt.MqttError, match="CERTIFICATE_VERIFY_FAILED"):
+        asyncio.run(connect(settings.model_copy(update={"tls": tls})))
+
+
+def test_provisioning_again_changes_nothing_and_says_what_a_change_would_do(site):
+    tmp_path, cam, _, _, port = site
+    before = {p.name: p.read_bytes() for p in cam.iterdir()}
+    again = provision(tmp_path, "cam-dd-07", "camera_pole", port)
+    assert {p.name: p.read_bytes() for p in again.iterdir()} == before
+    moved = run_cli(
+        "edge-agent", "provision",
+        "--device", "cam-dd-07", "--site", "duong-dong", "--kind", "camera_pole",
+        "--name", "cam-dd-07 pole", "--lat", "10.2150", "--lon", "103.9588",
+        "--broker-host", "127.0.0.1", "--broker-port", str(port),
+        "--ca", str(tmp_path / "ca.crt"), "--out", str(cam), "--dry-run",
+    )  # fmt: skip
+    assert moved.returncode == 0, moved.stdout
+    lines = " ".join(moved.stdout.split())
+    assert "agent.yaml │ update │ device.location.lat" in lines
+    assert "broker-password │ keep" in lines
+    assert "dry run: nothing written" in lines
+    assert {p.name: p.read_bytes() for p in cam.iterdir()} == before
+    assert (cam / "broker-password").stat().st_mode & 0o777 == 0o600
