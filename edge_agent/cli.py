@@ -3,7 +3,6 @@
 import asyncio
 import logging
 import signal
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -13,26 +12,27 @@ from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
-from edge_agent.agent import Agent, build_readers
+from edge_agent.agent import Agent
+from edge_agent.check import read_each_once
 from edge_agent.cli_common import console, fail
 from edge_agent.config import (
     AgentConfig,
     LoadedAgent,
     RtuBus,
-    SerialLineSource,
     TcpBus,
     load_agent,
 )
+from edge_agent.field_cli import check, provision
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
-from edge_agent.provision_cli import provision
 from edge_agent.simulator import serve_rtu, serve_tcp
-from edge_agent.sources.base import Source, SourceError
+from edge_agent.sources.base import SourceError
 from edge_agent.sources.modbus_bus import ModbusBus
 from iotwire.configfile import ConfigError
 from iotwire.messages import Reading
 
 app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxes.")
 app.command("provision")(provision)
+app.command("check")(check)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error")]
@@ -107,39 +107,14 @@ def _print_readings(title: str, readings: tuple[Reading, ...]) -> None:
     console.print(table)
 
 
-async def _first_reading(reader: Source, patience_s: float) -> tuple[Reading, ...]:
-    """A reading, allowing a streaming instrument `patience_s` to send its first line."""
-    deadline = time.monotonic() + patience_s
-    while True:
-        try:
-            return await reader.read()
-        except SourceError:
-            if time.monotonic() >= deadline:
-                raise
-            await asyncio.sleep(0.2)
-
-
 async def _read_once(loaded: LoadedAgent, only: str | None) -> bool:
-    buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
-    readers = build_readers(loaded, buses)
-    settings = {s.name: s for s in loaded.config.sources}
     ok = True
-    try:
-        for name, reader in readers.items():
-            if only not in (None, name):
-                continue
-            source = settings[name]
-            patience = source.max_age_s + 1 if isinstance(source, SerialLineSource) else 0.0
-            try:
-                _print_readings(f"{name} ({source.type})", await _first_reading(reader, patience))
-            except SourceError as exc:
-                ok = False
-                console.print(f"[red]{name}: {escape(str(exc))}[/red]", highlight=False)
-            finally:
-                await reader.close()
-    finally:
-        for bus in buses.values():
-            bus.close()
+    async for name, kind, result in read_each_once(loaded, only):
+        if isinstance(result, SourceError):
+            ok = False
+            console.print(f"[red]{name}: {escape(str(result))}[/red]", highlight=False)
+        else:
+            _print_readings(f"{name} ({kind})", result)
     return ok
 
 

@@ -22,13 +22,7 @@ from iotwire.topics import WIRE_LEVEL, Channel
 ITERATIONS = 101
 SALT_BYTES = 12
 
-DEVICE_WRITES = (
-    Channel.TELEMETRY,
-    Channel.PLATE,
-    Channel.HEALTH,
-    Channel.STATUS,
-    Channel.CMD_ACK,
-)
+DEVICE_WRITES = (Channel.TELEMETRY, Channel.PLATE, Channel.HEALTH, Channel.STATUS)
 
 
 def new_password() -> str:
@@ -56,11 +50,14 @@ def entry_matches(entry: str, password: str) -> bool:
 
 
 def device_acl(prefix: str, site: str, device: str, username: str | None = None) -> list[str]:
-    """ACL lines for one device: its own channels to write, its own commands to read."""
+    """ACL lines for one device: its own channels to write, its own commands to read.
+    It may read its own acknowledgements too: `edge-agent check` proves the ACL by
+    receiving back what it wrote."""
     base = f"{prefix}/{WIRE_LEVEL}/{site}/{device}"
     return [
         f"user {username or device}",
         *(f"topic write {base}/{channel}" for channel in DEVICE_WRITES),
+        f"topic readwrite {base}/{Channel.CMD_ACK}",
         f"topic read {base}/{Channel.CMD}/+",
     ]
 

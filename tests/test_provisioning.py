@@ -8,10 +8,12 @@ import subprocess
 from pathlib import Path
 
 import aiomqtt
+import numpy as np
 import pytest
 import yaml
 
 from edge_agent.config import load_agent
+from edge_agent.plates.synthetic import write_video
 from iotwire.certificates import create_ca, issue_server
 from iotwire.connection import BrokerSettings
 from tests.conftest import MOSQUITTO
@@ -148,3 +150,65 @@ def test_provisioning_again_changes_nothing_and_says_what_a_change_would_do(site
     assert "dry run: nothing written" in lines
     assert {p.name: p.read_bytes() for p in cam.iterdir()} == before
     assert (cam / "broker-password").stat().st_mode & 0o777 == 0o600
+
+
+def on_the_bench(box: Path, sensor_port: int, camera_url: str, **broker: object) -> Path:
+    """The provisioned config with the box's sensor and camera as they are on this bench."""
+    config = yaml.safe_load((box / "agent.yaml").read_text())
+    config["buses"] = [{"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": sensor_port}]
+    config["sources"] = [
+        {"name": "aqms", "type": "modbus", "bus": "gw", "unit": 1, "profile": "pq-sim-air"}
+    ]
+    config["cameras"] = [{"name": "north", "url": camera_url}]
+    config["broker"] |= broker
+    config["state_dir"] = str(box / "state")
+    path = box / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def check(config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
+    result = run_cli("edge-agent", "check", "-c", str(config), timeout_s=120)
+    lines = {}
+    for row in result.stdout.splitlines():
+        cells = [c.strip() for c in row.split("│")[1:-1]]
+        if len(cells) == 3 and cells[1] in ("pass", "FAIL"):
+            lines[cells[0]] = (cells[1], cells[2])
+    return result.returncode, lines
+
+
+def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_device):
+    tmp_path, cam, air, _, _ = site
+    sensor = simulated_device("1:pq-sim-air")
+    video = tmp_path / "street.avi"
+    write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
+
+    code, lines = check(on_the_bench(air, sensor, str(video)))
+    assert code == 0, lines
+    assert set(lines) == {"config", "broker", "publish", "sensor aqms", "camera north"}
+    assert all(result == "pass" for result, _ in lines.values())
+    assert "320x240 frame" in lines["camera north"][1]
+
+    (tmp_path / "wrong").write_text("not-the-password\n")
+    dead_sensor, dead_camera = free_port(), f"http://127.0.0.1:{free_port()}/video.mjpg"
+    code, lines = check(
+        on_the_bench(cam, dead_sensor, dead_camera, password_file=str(tmp_path / "wrong"))
+    )
+    assert code == 1
+    assert {what for what, (result, _) in lines.items() if result == "FAIL"} == {
+        "broker",
+        "publish",
+        "sensor aqms",
+        "camera north",
+    }
+    assert "refused cam-dd-07: bad user name or password" in lines["broker"][1]
+    assert lines["config"][0] == "pass"
+
+    (tmp_path / "other-ca.crt").write_bytes(create_ca("someone else's CA").cert_pem)
+    code, lines = check(
+        on_the_bench(cam, sensor, str(video), tls={"ca_file": str(tmp_path / "other-ca.crt")})
+    )
+    assert code == 1
+    assert lines["broker"][0] == "FAIL"
+    assert "TLS: the broker's certificate" in lines["broker"][1]
+    assert lines["sensor aqms"][0] == "pass"

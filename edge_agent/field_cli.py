@@ -1,5 +1,7 @@
-"""`edge-agent provision`: the technician's first command on a bare box."""
+"""The technician's commands on site: `provision` a bare box, `check` it before leaving."""
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -7,11 +9,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from edge_agent.check import run_checks
 from edge_agent.cli_common import console, fail
 from edge_agent.provision import Action, Request, apply, plan
 from iotwire.configfile import ConfigError
 from iotwire.registration import BoxKind, Location
 
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
 ACTION_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.KEEP: "dim"}
 
 
@@ -77,3 +81,23 @@ def provision(
         f"bring {out / 'registration.yaml'} to the operations center:"
         " collector devices import, then collector broker-config"
     )
+
+
+def check(config: ConfigOption) -> None:
+    """Check this box before leaving it: the config, the broker over TLS with the device's
+    credential, a message accepted and delivered back, every sensor once, one frame from
+    every camera. Exits 1 when any line fails."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    lines = asyncio.run(run_checks(config))
+    table = Table("check", "result", "detail", title=f"edge-agent check {config}")
+    for line in lines:
+        result = "[green]pass[/green]" if line.ok else "[red]FAIL[/red]"
+        table.add_row(line.what, result, escape(line.detail))
+    console.print(table)
+    failed = [line.what for line in lines if not line.ok]
+    if failed:
+        console.print(
+            f"[red]{len(failed)} of {len(lines)} check(s) failed[/red]: {', '.join(failed)}"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(lines)} checks passed[/green]")
