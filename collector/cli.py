@@ -51,6 +51,7 @@ from collector.spool import Spool
 from collector.stores import open_store
 from collector.users import Role, UserError, Users
 from iotwire.configfile import ConfigError
+from iotwire.systemd import supervise
 
 app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
 app.add_typer(watchlist_app, name="watchlist")
@@ -93,6 +94,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(supervise(stop))
             tasks.create_task(maintain(store, settings.retention, stop))
             if settings.tt10 is not None:
                 writer = Tt10Writer(store, settings.tt10, settings.stations, settings.export.zone)

@@ -31,6 +31,7 @@ from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
 from iotwire.plates import CATEGORY
+from iotwire.systemd import supervise
 from iotwire.topics import Channel
 
 if TYPE_CHECKING:
@@ -187,6 +188,7 @@ class Agent:
                     group.create_task(self._watch(camera, stop))
                 workers.append(group.create_task(self._health_loop()))
                 group.create_task(self.uplink.run(stop))
+                group.create_task(supervise(stop))
                 await stop.wait()
                 for worker in workers:
                     worker.cancel()

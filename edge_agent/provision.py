@@ -9,6 +9,7 @@ and a request that do not fit together leave the box as it was.
 """
 
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,13 @@ from iotwire.certificates import Issued, certificate_sha256, common_name, issue_
 from iotwire.configfile import ConfigError, load_model, read_yaml
 from iotwire.registration import BoxKind, Credential, Location, Registration
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "configs"
+
+def template_dir() -> Path:
+    """configs/ of a source checkout, or the copy an installed package carries."""
+    checkout = Path(__file__).resolve().parent.parent / "configs"
+    return checkout if checkout.is_dir() else Path(sys.prefix) / "share/phuquoc-telemetry/configs"
+
+
 TEMPLATE_FOR = {
     BoxKind.AIR: "air-station.yaml",
     BoxKind.DOMESTIC_WATER: "domestic-water.yaml",
@@ -124,7 +131,7 @@ def _differences(old: bytes | None, new: dict[str, Any]) -> str:
 
 
 def _agent_config(request: Request, certificate: bool) -> dict[str, Any]:
-    template = request.template or TEMPLATES / TEMPLATE_FOR[request.kind]
+    template = request.template or template_dir() / TEMPLATE_FOR[request.kind]
     data = read_yaml(template)
     device: dict[str, Any] = {
         "id": request.device,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real components the test suite runs against, when they are missing:
 # Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
-# server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), and the DejaVu
-# fonts the synthetic licence plates are lettered in.
+# server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), the DejaVu
+# fonts the synthetic licence plates are lettered in, and systemd-analyze (the unit files
+# are verified with it).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -13,6 +14,7 @@ declare -A binary_of=(
   [victoria-metrics]=/usr/bin/victoria-metrics
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
   [fonts-dejavu-extra]=/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf
+  [systemd]=/usr/bin/systemd-analyze
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

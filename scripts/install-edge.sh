@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Install the edge agent on a Raspberry Pi or a Jetson (Debian-based), from this source
+# tree, idempotently: run it again to upgrade; it changes only what differs.
+#
+#   sudo scripts/install-edge.sh            # an environmental station or a wifi AP box
+#   sudo EXTRAS=vision scripts/install-edge.sh   # a camera pole: OpenCV and ONNX Runtime
+#
+# Layout: the program in a venv under /opt/edge-agent, the config under /etc/edge-agent
+# (written by `edge-agent provision`), the outbox and state under /var/lib/edge-agent, a
+# dedicated `edge-agent` user in the serial (dialout) and video groups only, and the
+# hardened systemd unit. Wheels come from PIP_FIND_LINKS when the pole has no internet.
+set -euo pipefail
+
+SRC="$(cd "$(dirname "$0")/.." && pwd)"
+PREFIX=/opt/edge-agent
+EXTRAS="${EXTRAS:-}"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "run as root (sudo $0)" >&2
+  exit 1
+fi
+
+if ! python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "installing python3-venv (Python 3.11 or newer is needed)"
+  apt-get install -y -qq --no-install-recommends python3-venv
+fi
+
+if ! id -u edge-agent >/dev/null 2>&1; then
+  echo "creating the edge-agent user"
+  useradd --system --user-group --home-dir /var/lib/edge-agent --shell /usr/sbin/nologin edge-agent
+fi
+usermod --append --groups dialout,video edge-agent
+
+install -d -m 0755 "$PREFIX"
+[ -x "$PREFIX/venv/bin/python" ] || python3 -m venv "$PREFIX/venv"
+spec="$SRC"
+[ -n "$EXTRAS" ] && spec="$SRC[$EXTRAS]"
+"$PREFIX/venv/bin/pip" install --quiet --upgrade "$spec"
+if [[ ",$EXTRAS," == *",vision,"* ]]; then
+  # The OCR models; the package's own dependencies would pull in the GUI build of OpenCV.
+  "$PREFIX/venv/bin/pip" install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
+fi
+
+install -d -m 0750 -o root -g edge-agent /etc/edge-agent
+install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent
+install -m 0644 "$SRC/systemd/edge-agent.service" /etc/systemd/system/edge-agent.service
+systemctl daemon-reload
+systemctl enable edge-agent.service >/dev/null
+
+if [ -f /etc/edge-agent/agent.yaml ]; then
+  # The agent reads its credential as its own user; provisioning wrote them as root.
+  chgrp -R edge-agent /etc/edge-agent
+  chmod -R g+rX,o-rwx /etc/edge-agent
+  systemctl restart edge-agent.service
+  echo "edge-agent restarted; check it with: $PREFIX/venv/bin/edge-agent check -c /etc/edge-agent/agent.yaml"
+else
+  echo "installed. Next: $PREFIX/venv/bin/edge-agent provision --out /etc/edge-agent ..., then run this again"
+fi
