@@ -7,6 +7,8 @@ order once it returns.
 
 import asyncio
 import logging
+import os
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -28,6 +30,7 @@ from edge_agent.sources.modbus import ModbusReader
 from edge_agent.sources.modbus_bus import ModbusBus
 from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.sources.wifi_ap import WifiApReader
+from edge_agent.status import AgentStatus, keep_writing, source_states
 from edge_agent.uplink import Uplink
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
 from iotwire.plates import CATEGORY
@@ -74,6 +77,7 @@ class Agent:
         self._device = loaded.config.device
         self._config.state_dir.mkdir(parents=True, exist_ok=True)
         self.boot_id = uuid.uuid4().hex
+        self.started_at = time.time()
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite", self._config.outbox)
         self.buses = {name: ModbusBus(settings) for name, settings in loaded.buses.items()}
         self.readers = build_readers(loaded, self.buses)
@@ -96,6 +100,8 @@ class Agent:
 
     def _commit_plate(self, camera: str, event: "PlateEvent", crop_b64: str) -> None:
         best = event.best
+        stats = self.source_stats[camera]
+        stats.last_value, stats.last_value_at = best.plate.display, time.time()
         self.outbox.append(
             Channel.PLATE,
             lambda seq: PlateRead(
@@ -119,6 +125,23 @@ class Agent:
             f"{best.colour} plate, {CATEGORY[best.colour]}" if best.colour else "colour unknown",
             event.votes,
             event.frames,
+        )
+
+    def status(self) -> AgentStatus:
+        kinds = {s.name: s.type for s in self._config.sources}
+        kinds |= {c.name: "camera" for c in self._config.cameras}
+        return AgentStatus(
+            device=self._device.id,
+            kind=self._device.kind,
+            pid=os.getpid(),
+            boot_id=self.boot_id,
+            started_at=self.started_at,
+            written_at=time.time(),
+            outbox_depth=self.outbox.depth(),
+            outbox_dropped=self.outbox.dropped(),
+            broker_connected=self.uplink.connected,
+            last_publish_at=self.uplink.last_publish_at,
+            sources=source_states(self.source_stats, kinds),
         )
 
     def _commit_health(self) -> None:
@@ -189,6 +212,7 @@ class Agent:
                 workers.append(group.create_task(self._health_loop()))
                 group.create_task(self.uplink.run(stop))
                 group.create_task(supervise(stop))
+                group.create_task(keep_writing(self._config.state_dir, self.status, stop))
                 await stop.wait()
                 for worker in workers:
                     worker.cancel()

@@ -22,7 +22,7 @@ from edge_agent.config import (
     TcpBus,
     load_agent,
 )
-from edge_agent.field_cli import check, provision
+from edge_agent.field_cli import check, provision, status
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from edge_agent.simulator import serve_rtu, serve_tcp
 from edge_agent.sources.base import SourceError
@@ -33,6 +33,7 @@ from iotwire.messages import Reading
 app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxes.")
 app.command("provision")(provision)
 app.command("check")(check)
+app.command("status")(status)
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
 LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error")]

@@ -1,7 +1,10 @@
-"""The technician's commands on site: `provision` a bare box, `check` it before leaving."""
+"""The technician's commands on site: `provision` a bare box, `check` it before leaving,
+and see its `status` while it runs."""
 
 import asyncio
 import logging
+import time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +14,10 @@ from rich.table import Table
 
 from edge_agent.check import run_checks
 from edge_agent.cli_common import console, fail
+from edge_agent.config import load_agent
 from edge_agent.provision import Action, Request, apply, plan
+from edge_agent.status import EVERY_S as STATUS_EVERY_S
+from edge_agent.status import outbox_counts, read_status
 from iotwire.configfile import ConfigError
 from iotwire.registration import BoxKind, Location
 
@@ -101,3 +107,57 @@ def check(config: ConfigOption) -> None:
         )
         raise typer.Exit(1)
     console.print(f"[green]all {len(lines)} checks passed[/green]")
+
+
+def _ago(at: float | None, now: float) -> str:
+    if at is None:
+        return "never"
+    return f"{datetime.fromtimestamp(at):%H:%M:%S} ({now - at:.0f} s ago)"
+
+
+def status(config: ConfigOption) -> None:
+    """What the running agent is doing: outbox depth, the last publish the broker
+    acknowledged, and each source's last value or error. Exits 1 when no agent has
+    written its status lately."""
+    try:
+        loaded = load_agent(config)
+    except ConfigError as exc:
+        raise fail(exc) from None
+    state_dir = loaded.config.state_dir
+    current = read_status(state_dir)
+    counts = outbox_counts(state_dir)
+    now = time.time()
+    if current is None:
+        console.print(f"[red]no agent status in {state_dir}: has the agent run here?[/red]")
+        raise typer.Exit(1)
+    stale = now - current.written_at > 3 * STATUS_EVERY_S
+    depth, dropped = counts if counts else (current.outbox_depth, current.outbox_dropped)
+    console.print(
+        f"{current.device} ({current.kind}), agent pid {current.pid} up since"
+        f" {datetime.fromtimestamp(current.started_at):%Y-%m-%d %H:%M:%S};"
+        f" status written {now - current.written_at:.0f} s ago",
+        highlight=False,
+    )
+    console.print(
+        f"outbox: {depth} message(s) waiting, {dropped} dropped;"
+        f" broker {'connected' if current.broker_connected else '[red]not connected[/red]'};"
+        f" last publish acknowledged {_ago(current.last_publish_at, now)}",
+        highlight=False,
+    )
+    table = Table("source", "type", "last value", "at", "errors", "last error")
+    for s in current.sources:
+        table.add_row(
+            s.name,
+            s.kind,
+            escape(s.last_value),
+            _ago(s.last_value_at, now),
+            str(s.errors),
+            f"[red]{escape(s.last_error)}[/red]" if s.last_error else "",
+        )
+    console.print(table)
+    if stale:
+        console.print(
+            f"[red]the status is {now - current.written_at:.0f} s old: the agent is not"
+            " running, or is stuck[/red]"
+        )
+        raise typer.Exit(1)

@@ -28,6 +28,17 @@ class SourceStats:
     errors: int = 0
     overruns: int = 0
     last_error: str = ""
+    last_value: str = ""  # what it read last, as a technician reads it
+    last_value_at: float = 0.0
+
+
+def describe(readings: tuple[Reading, ...]) -> str:
+    return ", ".join(
+        f"{r.parameter} {r.value:.4g} {r.unit}".rstrip()
+        if r.value is not None
+        else f"{r.parameter} {r.quality}"
+        for r in readings
+    )
 
 
 def fault_readings(source: Source) -> tuple[Reading, ...]:
@@ -77,6 +88,7 @@ async def poll(
                 log.info("source %s: reading again", source.name)
             stats.reads += 1
             stats.last_error = ""
+            stats.last_value, stats.last_value_at = describe(readings), clock()
         due = first_tick(clock(), interval_us)
         if due > tick + 1:
             missed = due - tick - 1

@@ -54,6 +54,8 @@ class Uplink:
         self._protocol = ProtocolChoice(broker.protocol)
         self._backlog_after_s = backlog_after_s
         self._mark_backlog = False
+        self.connected = False
+        self.last_publish_at: float | None = None  # when the broker last acknowledged
 
     def _topic(self, channel: Channel) -> str:
         return topic_for(self._broker.topic_prefix, self._device.site, self._device.id, channel)
@@ -85,6 +87,7 @@ class Uplink:
                     max_inflight_messages=self._window,
                 ) as (client, version):
                     attempt = 0
+                    self.connected = True
                     self._mark_backlog = version is ProtocolVersion.V5
                     log.info(
                         "connected to %s:%s (MQTT %s)",
@@ -102,6 +105,7 @@ class Uplink:
                     )
                     return
             except aiomqtt.MqttError as exc:
+                self.connected = False
                 delay = backoff_delay(attempt, self._rng, self._broker.reconnect_max_s)
                 attempt += 1
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
@@ -151,3 +155,4 @@ class Uplink:
         except* aiomqtt.MqttError as lost:
             raise lost.exceptions[0] from None
         self._outbox.remove(entry.seq for entry in batch)
+        self.last_publish_at = time.time()
