@@ -6,9 +6,11 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
+import aiomqtt
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -35,6 +37,7 @@ from collector.cli_common import (
     store_of,
     when_text,
 )
+from collector.commands import NoAnswerError, send_command
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
 from collector.config import AlertSettings, CollectorConfig, StationSettings
@@ -384,6 +387,55 @@ def broker_config(
         f"the collector's password is in {escape(str(out / (collector_user + '.password')))}:"
         " its config's broker.password_file"
     )
+
+
+class CommandChoice(StrEnum):
+    REPORT_STATUS = "report_status"
+    READ_SENSOR = "read_sensor"
+    RELOAD_CONFIG = "reload_config"
+
+
+def _site_of(settings: CollectorConfig, device: str) -> str | None:
+    """Where the device is: the registry knows, or the store has heard from it."""
+    if settings.registry is not None:
+        registry = Registry(settings.registry.path)
+        found = registry.get(device)
+        registry.close()
+        if found is not None:
+            return found.site
+    known = ask(open_store(settings), lambda store: store.devices())
+    return next((d.site for d in known if d.device == device), None)
+
+
+@app.command()
+def command(
+    config: ConfigOption,
+    device: Annotated[str, typer.Argument(help="the device id")],
+    name: Annotated[CommandChoice, typer.Argument(help="what the box should do")],
+    source: Annotated[str | None, typer.Option(help="read_sensor: the source to read")] = None,
+    site: Annotated[
+        str | None, typer.Option(help="default: from the registry or the store")
+    ] = None,
+    timeout_s: Annotated[float, typer.Option(min=1, max=600)] = 15.0,
+) -> None:
+    """Send a command to a field box and print its acknowledgement: report_status,
+    read_sensor --source NAME, or reload_config (the agent restarts with its config
+    re-read, if it loads)."""
+    settings = settings_of(config)
+    site = site or _site_of(settings, device)
+    if site is None:
+        raise fail(
+            ValueError(f"{device} is neither registered nor known to the store: give --site")
+        )
+    args: dict[str, str | int | float | bool] = {"source": source} if source else {}
+    try:
+        ack = asyncio.run(send_command(settings.broker, site, device, name.value, args, timeout_s))
+    except (NoAnswerError, aiomqtt.MqttError, OSError) as exc:
+        raise fail(exc) from None
+    console.print(f"{device} {'[green]ok[/green]' if ack.ok else '[red]refused[/red]'}: {name}")
+    console.print(ack.detail, highlight=False, markup=False, soft_wrap=True)
+    if not ack.ok:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -11,9 +11,11 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edge_agent.clock import clock_sync
+from edge_agent.commands import CommandHandler
 from edge_agent.config import (
     CameraSettings,
     LoadedAgent,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from edge_agent.plates.tracker import PlateEvent
 
 log = logging.getLogger(__name__)
+RESTART_DELAY_S = 1.0
 
 
 def build_readers(loaded: LoadedAgent, buses: dict[str, ModbusBus]) -> dict[str, Source]:
@@ -72,7 +75,7 @@ def _plate_readers(loaded: LoadedAgent) -> dict[str, "PlateReader"]:
 
 
 class Agent:
-    def __init__(self, loaded: LoadedAgent) -> None:
+    def __init__(self, loaded: LoadedAgent, config_path: Path | None = None) -> None:
         self._config = loaded.config
         self._device = loaded.config.device
         self._config.state_dir.mkdir(parents=True, exist_ok=True)
@@ -83,13 +86,27 @@ class Agent:
         self.readers = build_readers(loaded, self.buses)
         self.plate_readers = _plate_readers(loaded)
         self.source_stats = {name: SourceStats() for name in (*self.readers, *self.plate_readers)}
+        commands = CommandHandler(
+            self._device.id, self.status, self.readers, config_path, self._restart_soon
+        )
         self.uplink = Uplink(
             self._config.broker,
             self._device,
             self.outbox,
             self.boot_id,
             backlog_after_s=self._config.outbox.backlog_after_s,
+            commands=commands.handle,
         )
+        self.restart_requested = False
+        self._stop: asyncio.Event | None = None
+
+    def _restart_soon(self) -> None:
+        """Stop, so the caller starts the agent again with the config re-read; after a
+        moment, so the acknowledgement goes out first."""
+        self.restart_requested = True
+        stop = self._stop
+        if stop is not None:
+            asyncio.get_running_loop().call_later(RESTART_DELAY_S, stop.set)
 
     def _commit_sample(self, sample: Sample) -> None:
         clock = clock_sync()
@@ -187,6 +204,7 @@ class Agent:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         log.info(
             "agent %s (%s) starting with %d source(s)",
             self._device.id,

@@ -2,7 +2,9 @@
 
 import asyncio
 import logging
+import os
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -46,13 +48,15 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-async def _run_until_signalled(loaded: LoadedAgent) -> None:
-    agent = Agent(loaded)
+async def _run_until_signalled(loaded: LoadedAgent, config: Path) -> bool:
+    """Run until a signal; whether the agent asked to start again (reload_config)."""
+    agent = Agent(loaded, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await agent.run(stop)
+    return agent.restart_requested
 
 
 @app.command()
@@ -63,7 +67,10 @@ def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
         loaded = load_agent(config)
     except ConfigError as exc:
         raise fail(exc) from None
-    asyncio.run(_run_until_signalled(loaded))
+    if asyncio.run(_run_until_signalled(loaded, config)):
+        # The same process (and pid, for systemd) with the config read afresh.
+        logging.getLogger(__name__).info("restarting with %s", config)
+        os.execv(sys.argv[0], sys.argv)  # noqa: S606 - this very command again
 
 
 def _bus_from_flags(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -26,10 +27,10 @@ from edge_agent import __version__
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Entry, Outbox
 from iotwire.backlog import BACKLOG
-from iotwire.codec import encode
+from iotwire.codec import DecodeError, decode, encode
 from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
-from iotwire.messages import Status
-from iotwire.topics import Channel, topic_for
+from iotwire.messages import Command, CommandAck, Status
+from iotwire.topics import Channel, command_filter, topic_for
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class Uplink:
         *,
         window: int = 64,
         backlog_after_s: float = 10.0,
+        commands: Callable[[Command], Awaitable[CommandAck]] | None = None,
     ) -> None:
         self._broker = broker
         self._device = device
@@ -54,6 +56,7 @@ class Uplink:
         self._protocol = ProtocolChoice(broker.protocol)
         self._backlog_after_s = backlog_after_s
         self._mark_backlog = False
+        self._commands = commands
         self.connected = False
         self.last_publish_at: float | None = None  # when the broker last acknowledged
 
@@ -98,8 +101,13 @@ class Uplink:
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
                     )
-                    await self._drain(client, stop)
-                    await self._final_drain(client, drain_timeout_s)
+                    serving = await self._serve_commands(client)
+                    try:
+                        await self._drain(client, stop)
+                        await self._final_drain(client, drain_timeout_s)
+                    finally:
+                        if serving is not None:
+                            serving.cancel()
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("offline"), qos=1, retain=True
                     )
@@ -111,6 +119,40 @@ class Uplink:
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _serve_commands(self, client: aiomqtt.Client) -> "asyncio.Task[None] | None":
+        """Subscribe to this device's commands and answer each in the background."""
+        if self._commands is None:
+            return None
+        prefix, device = self._broker.topic_prefix, self._device
+        await client.subscribe(command_filter(prefix, device.site, device.id), qos=1)
+        return asyncio.create_task(self._answer(client, self._commands))
+
+    async def _answer(
+        self, client: aiomqtt.Client, handle: Callable[[Command], Awaitable[CommandAck]]
+    ) -> None:
+        async for message in client.messages:
+            try:
+                command = decode(bytes(message.payload), Command)
+            except DecodeError as exc:
+                log.warning("command on %s dropped: %s", message.topic, exc)
+                continue
+            if command.device != self._device.id:
+                log.warning("command for %s on this device's topic dropped", command.device)
+                continue
+            try:
+                ack = await handle(command)
+            except Exception as exc:  # a failing command is an answer, not a dead session
+                log.exception("command %s failed", command.name)
+                ack = CommandAck(
+                    device=self._device.id,
+                    seq=command.seq,
+                    id=command.id,
+                    ok=False,
+                    ts=datetime.now(UTC),
+                    detail=f"failed: {exc!r}"[:4096],
+                )
+            await client.publish(self._topic(Channel.CMD_ACK), encode(ack), qos=1)
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         changed = self._outbox.changed

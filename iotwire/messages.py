@@ -140,12 +140,15 @@ class Status(_Envelope):
     boot_id: ShortText
 
 
+CommandName = Literal["reload_config", "read_sensor", "report_status"]
+
+
 class Command(_Envelope):
     """Collector to agent; `seq` counts the collector's commands to that device."""
 
     kind: Literal["cmd"] = "cmd"
     id: ShortText
-    name: Literal["reload_config", "read_sensor", "report_status"]
+    name: CommandName
     args: Annotated[dict[Name, str | int | float | bool], Field(max_length=32)]
     ts: Timestamp
 

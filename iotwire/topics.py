@@ -79,6 +79,14 @@ def parse_topic(topic: str, prefix: str) -> Topic:
     return Topic(prefix, _check_ident("site", site), _check_ident("device", device), channel, name)
 
 
+def command_filter(prefix: str, site: str, device: str) -> str:
+    """Every command to one device: what its agent subscribes to."""
+    _check_ident("prefix", prefix)
+    _check_ident("site", site)
+    _check_ident("device", device)
+    return f"{prefix}/{WIRE_LEVEL}/{site}/{device}/{Channel.CMD}/+"
+
+
 def alerts_topic(prefix: str, kind: str) -> str:
     """`{prefix}/v1/alerts/{kind}`: where the collector publishes alerts for consoles."""
     _check_ident("prefix", prefix)

@@ -14,10 +14,11 @@ import yaml
 
 from edge_agent.config import load_agent
 from edge_agent.plates.synthetic import write_video
+from edge_agent.status import read_status
 from iotwire.certificates import create_ca, issue_server
 from iotwire.connection import BrokerSettings
 from tests.conftest import MOSQUITTO
-from tests.helpers import free_port, run_cli, wait_for_port
+from tests.helpers import free_port, run_cli, wait_for_port, wait_until
 
 
 def provision(tmp_path: Path, device: str, kind: str, port: int, *extra: str) -> Path:
@@ -105,8 +106,9 @@ def test_each_device_publishes_under_its_own_topics_only(site):
         tls={"ca_file": tmp_path / "ca.crt"},
     )
     own, other = "pq/v1/duong-dong/cam-dd-07/telemetry", "pq/v1/duong-dong/air-dd-01/telemetry"
+    command = "pq/v1/duong-dong/air-dd-01/cmd/reload_config"  # only the collector's to send
     by_password = load_agent(cam / "agent.yaml").config.broker
-    assert asyncio.run(exchange(by_password, collector, [own, other])) == {own}
+    assert asyncio.run(exchange(by_password, collector, [own, other, command])) == {own}
     by_certificate = load_agent(air / "agent.yaml").config.broker
     assert by_certificate.username is None  # the certificate names it
     assert asyncio.run(exchange(by_certificate, collector, [other, own])) == {other}
@@ -212,3 +214,61 @@ def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_d
     assert lines["broker"][0] == "FAIL"
     assert "TLS: the broker's certificate" in lines["broker"][1]
     assert lines["sensor aqms"][0] == "pass"
+
+
+def test_commands_from_the_collector_are_answered_by_the_running_agent(
+    site, simulated_device, processes
+):
+    tmp_path, _, air, broker_dir, port = site
+    sensor = simulated_device("1:pq-sim-air")
+    video = tmp_path / "street.avi"
+    write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
+    bench = on_the_bench(air, sensor, str(video))
+    processes.start("agent", "edge-agent", "run", "-c", str(bench))
+    wait_until(lambda: read_status(air / "state"), 30, "the agent running")
+    first_boot = read_status(air / "state").boot_id
+    config = tmp_path / "collector-commands.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "broker": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "username": "collector",
+                    "password_file": str(broker_dir / "collector.password"),
+                    "tls": {"ca_file": str(tmp_path / "ca.crt")},
+                },
+                "registry": {"path": str(tmp_path / "devices.sqlite")},
+            }
+        )
+    )
+
+    def command(*args: str) -> tuple[int, str]:
+        result = run_cli("collector", "command", "-c", str(config), "air-dd-01", *args)
+        return result.returncode, " ".join((result.stdout + result.stderr).split())
+
+    code, out = command("report_status")
+    assert code == 0, out
+    assert '"device": "air-dd-01"' in out
+    code, out = command("read_sensor", "--source", "aqms")
+    assert (code, "air-dd-01 ok: read_sensor" in out, "pm10" in out) == (0, True, True)
+    code, out = command("read_sensor", "--source", "nope")
+    assert code == 1
+    assert "no source 'nope'; this box has: aqms" in out
+
+    bench.write_text(bench.read_text().replace("interval_s: 60", "interval_s: oops"))
+    code, out = command("reload_config")
+    assert code == 1
+    assert "config kept, the new one does not load" in out
+    bench.write_text(bench.read_text().replace("interval_s: oops", "interval_s: 30"))
+    code, out = command("reload_config")
+    assert code == 0, out
+    assert "loads; restarting with it" in out
+
+    def restarted() -> bool:
+        current = read_status(air / "state")
+        return current is not None and current.boot_id != first_boot
+
+    wait_until(restarted, 30, "the agent restarted")
+    code, out = command("report_status")
+    assert code == 0, out

@@ -1,0 +1,85 @@
+"""Commands from the collector, each answered with an acknowledgement.
+
+They arrive on the device's own `cmd/{name}` topics, which the broker's ACL lets only the
+collector write. A command older than MAX_AGE_S is refused rather than run: the session is
+persistent, so one sent while the box was offline arrives when it returns, and re-reading
+the config an hour after someone asked for it is not what they asked for. Every answer is
+a `cmd_ack` with the command's id, ok or not, and a detail a person can read.
+"""
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from edge_agent.config import load_agent
+from edge_agent.poller import describe
+from edge_agent.sources.base import Source, SourceError
+from edge_agent.status import AgentStatus
+from iotwire.configfile import ConfigError
+from iotwire.messages import Command, CommandAck
+
+log = logging.getLogger(__name__)
+MAX_AGE_S = 300.0
+READ_TIMEOUT_S = 10.0
+DETAIL_MAX = 4096
+
+
+class CommandHandler:
+    def __init__(
+        self,
+        device: str,
+        status: Callable[[], AgentStatus],
+        readers: dict[str, Source],
+        config_path: Path | None,
+        restart: Callable[[], None],
+    ) -> None:
+        self._device = device
+        self._status = status
+        self._readers = readers
+        self._config_path = config_path
+        self._restart = restart
+
+    def _ack(self, command: Command, ok: bool, detail: str) -> CommandAck:
+        return CommandAck(
+            device=self._device,
+            seq=command.seq,
+            id=command.id,
+            ok=ok,
+            ts=datetime.now(UTC),
+            detail=detail[:DETAIL_MAX],
+        )
+
+    async def handle(self, command: Command) -> CommandAck:
+        age = datetime.now(UTC) - command.ts
+        if age > timedelta(seconds=MAX_AGE_S):
+            return self._ack(command, False, f"refused: sent {age.total_seconds():.0f} s ago")
+        log.info("command %s (%s) %s", command.name, command.id, command.args or "")
+        if command.name == "report_status":
+            return self._ack(command, True, self._status().to_json())
+        if command.name == "read_sensor":
+            return await self._read(command)
+        return self._reload(command)
+
+    async def _read(self, command: Command) -> CommandAck:
+        name = str(command.args.get("source", ""))
+        reader = self._readers.get(name)
+        if reader is None:
+            known = ", ".join(sorted(self._readers)) or "none"
+            return self._ack(command, False, f"no source {name!r}; this box has: {known}")
+        try:
+            readings = await asyncio.wait_for(reader.read(), READ_TIMEOUT_S)
+        except (SourceError, TimeoutError) as exc:
+            return self._ack(command, False, f"{name}: {exc or 'no answer'}")
+        return self._ack(command, True, f"{name}: {describe(readings)}")
+
+    def _reload(self, command: Command) -> CommandAck:
+        if self._config_path is None:
+            return self._ack(command, False, "this agent was not started from a config file")
+        try:
+            load_agent(self._config_path)
+        except ConfigError as exc:
+            return self._ack(command, False, f"config kept, the new one does not load: {exc}")
+        self._restart()
+        return self._ack(command, True, f"{self._config_path} loads; restarting with it")
