@@ -44,13 +44,23 @@ fi
 install -d -m 0750 -o root -g edge-agent /etc/edge-agent
 install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent
 install -m 0644 "$SRC/systemd/edge-agent.service" /etc/systemd/system/edge-agent.service
-systemctl daemon-reload
-systemctl enable edge-agent.service >/dev/null
-
 if [ -f /etc/edge-agent/agent.yaml ]; then
   # The agent reads its credential as its own user; provisioning wrote them as root.
   chgrp -R edge-agent /etc/edge-agent
   chmod -R g+rX,o-rwx /etc/edge-agent
+fi
+
+if [ ! -d /run/systemd/system ]; then
+  # An image being built in a chroot, or a container: the unit is enabled at first boot.
+  install -d /etc/systemd/system/multi-user.target.wants
+  ln -sf /etc/systemd/system/edge-agent.service \
+    /etc/systemd/system/multi-user.target.wants/edge-agent.service
+  echo "installed; systemd is not running here, edge-agent.service starts at boot"
+  exit 0
+fi
+systemctl daemon-reload
+systemctl enable edge-agent.service >/dev/null
+if [ -f /etc/edge-agent/agent.yaml ]; then
   systemctl restart edge-agent.service
   echo "edge-agent restarted; check it with: $PREFIX/venv/bin/edge-agent check -c /etc/edge-agent/agent.yaml"
 else
