@@ -14,13 +14,16 @@ set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 PREFIX=/opt/edge-agent
 EXTRAS="${EXTRAS:-}"
+# The system's Python: the service user must be able to run it, which a Python under
+# root's home (pyenv and the like) is not.
+PYTHON="${PYTHON:-/usr/bin/python3}"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "run as root (sudo $0)" >&2
   exit 1
 fi
 
-if ! python3 -c 'import sys, venv; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "installing python3-venv (Python 3.11 or newer is needed)"
   apt-get install -y -qq --no-install-recommends python3-venv
 fi
@@ -32,7 +35,7 @@ fi
 usermod --append --groups dialout,video edge-agent
 
 install -d -m 0755 "$PREFIX"
-[ -x "$PREFIX/venv/bin/python" ] || python3 -m venv "$PREFIX/venv"
+[ -x "$PREFIX/venv/bin/python" ] || "$PYTHON" -m venv "$PREFIX/venv"
 spec="$SRC"
 [ -n "$EXTRAS" ] && spec="$SRC[$EXTRAS]"
 "$PREFIX/venv/bin/pip" install --quiet --upgrade "$spec"
