@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
 DUE_BATCH = 100  # alerts taken from the database at once
+ALERT_LEASE_S = 10.0  # a claimed alert is sent by this collector or, after this, by another
 STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 
 
@@ -233,23 +234,33 @@ class Ingest:
 
     async def _publish_alerts(self, client: aiomqtt.Client, police: Police) -> None:
         """Publish due alerts at QoS 1, each marked delivered once the broker has it,
-        first those a previous session left; then wait for the next to be raised."""
+        first those a previous session left; then wait for the next to be raised, or for
+        one claimed by a collector that died to fall due again."""
         topic = alerts_topic(self._broker.topic_prefix, "plate")
+        deliveries = police.deliveries
         while True:
             self._alerts_raised.clear()
-            due = await asyncio.to_thread(police.deliveries.due, MQTT, datetime.now(UTC), DUE_BATCH)
+            due = await asyncio.to_thread(
+                deliveries.claim, MQTT, datetime.now(UTC), ALERT_LEASE_S, DUE_BATCH
+            )
             for delivery in due:
                 await client.publish(topic, delivery.alert.model_dump_json().encode(), qos=1)
                 await asyncio.to_thread(
-                    police.deliveries.succeeded,
+                    deliveries.succeeded,
                     delivery.alert.id,
                     MQTT,
                     delivery.attempts + 1,
                     datetime.now(UTC),
                 )
                 self.stats.alerts_published += 1
-            if len(due) < DUE_BATCH:
-                await self._alerts_raised.wait()
+            if len(due) == DUE_BATCH:
+                continue
+            upcoming = await asyncio.to_thread(deliveries.next_attempt, MQTT)
+            wait_s = ALERT_LEASE_S
+            if upcoming is not None:
+                wait_s = min(wait_s, max(0.0, (upcoming - datetime.now(UTC)).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._alerts_raised.wait(), wait_s)
 
     async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
         """Move spooled messages into the store, oldest first, once it takes them again.

@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from collector.alerts import audit
-from collector.alerts.deliveries import MQTT, State
+from collector.alerts.database import PoliceDb
+from collector.alerts.deliveries import MQTT, Deliveries, State
 from collector.alerts.service import Police, open_police
 from collector.alerts.watchlist import Priority
 from collector.config import AlertSettings, WebhookSettings
@@ -135,3 +136,19 @@ def test_a_webhook_secret_that_cannot_be_read_is_a_clear_error(tmp_path):
     )
     with pytest.raises(FileNotFoundError, match=r"missing\.secret"):
         open_police(AlertSettings(path=tmp_path / "police.sqlite", webhooks=[webhook]))
+
+
+def test_a_claimed_delivery_is_not_sent_by_a_second_collector_until_its_lease_ends(tmp_path):
+    with WebhookReceiver() as receiver:
+        police = open_with_webhooks(tmp_path, ("console", receiver))
+        [alert] = police.plates.record("pole-7", plate_read(1), NOW, backlog=False)
+        other = PoliceDb(tmp_path / "police.sqlite")  # a second collector on the same file
+        now = datetime.now(UTC)
+        [mine] = police.deliveries.claim(MQTT, now, lease_s=10)
+        assert mine.alert.id == alert.id
+        assert Deliveries(other).claim(MQTT, now, lease_s=10) == []
+        assert Deliveries(other).claim(MQTT, now + timedelta(seconds=5), lease_s=10) == []
+        [taken_over] = Deliveries(other).claim(MQTT, now + timedelta(seconds=11), lease_s=10)
+        assert taken_over.alert.id == alert.id  # the first one died without a word
+        other.close()
+        police.close()

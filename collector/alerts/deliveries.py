@@ -11,7 +11,7 @@ import asyncio
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from collector.alerts import audit
@@ -93,14 +93,26 @@ class Deliveries:
     def __init__(self, db: PoliceDb) -> None:
         self._db = db
 
-    def due(self, channel: str, now: datetime, limit: int = 100) -> list[Delivery]:
-        """Pending deliveries on `channel` whose time has come, oldest alert first."""
-        rows = self._db.rows(
-            f"{_SELECT} WHERE d.channel = ? AND d.state = 'pending' AND d.next_at <= ?"
-            " ORDER BY a.n LIMIT ?",
-            (channel, utc_text(now), limit),
-        )
-        return [_delivery(r) for r in rows]
+    def claim(
+        self, channel: str, now: datetime, lease_s: float, limit: int = 100
+    ) -> list[Delivery]:
+        """Pending deliveries on `channel` whose time has come, oldest alert first, taken
+        for `lease_s`: another collector sharing this database does not send them too,
+        and if this one dies before it records the outcome, they fall due again when the
+        lease ends."""
+        until = utc_text(now + timedelta(seconds=lease_s))
+        with self._db.transaction() as db:
+            rows = db.execute(
+                f"{_SELECT} WHERE d.channel = ? AND d.state = 'pending' AND d.next_at <= ?"
+                " ORDER BY a.n LIMIT ?",
+                (channel, utc_text(now), limit),
+            ).fetchall()
+            found = [_delivery(r) for r in rows]
+            db.executemany(
+                "UPDATE alert_deliveries SET next_at = ? WHERE alert = ? AND channel = ?",
+                [(until, d.alert.id, channel) for d in found],
+            )
+        return found
 
     def next_attempt(self, channel: str) -> datetime | None:
         [(first,)] = self._db.rows(

@@ -27,6 +27,7 @@ TIMESTAMP = "X-PQ-Timestamp"
 ALERT_ID = "X-PQ-Alert-Id"
 ATTEMPT = "X-PQ-Attempt"
 IDLE_CHECK_S = 30.0  # a retry time set by another process is noticed within this long
+LEASE_MARGIN_S = 10.0  # a claimed delivery is another collector's again this long after its timeout
 
 
 def sign(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -77,7 +78,10 @@ class WebhookSender:
 
     async def send_due(self) -> None:
         """Attempt every delivery whose time has come, in the order alerts were raised."""
-        due = await asyncio.to_thread(self._deliveries.due, self.channel, datetime.now(UTC))
+        lease_s = self.settings.timeout_s + LEASE_MARGIN_S
+        due = await asyncio.to_thread(
+            self._deliveries.claim, self.channel, datetime.now(UTC), lease_s
+        )
         for delivery in due:
             attempts = delivery.attempts + 1
             error = await asyncio.to_thread(self.post, delivery.alert, attempts)
