@@ -18,7 +18,7 @@ from edge_agent.status import read_status
 from iotwire.certificates import create_ca, issue_server
 from iotwire.connection import BrokerSettings
 from tests.conftest import MOSQUITTO
-from tests.helpers import free_port, run_cli, wait_for_port, wait_until
+from tests.helpers import BIN, free_port, run_cli, wait_for_port, wait_until
 
 
 def provision(tmp_path: Path, device: str, kind: str, port: int, *extra: str) -> Path:
@@ -272,3 +272,25 @@ def test_commands_from_the_collector_are_answered_by_the_running_agent(
     wait_until(restarted, 30, "the agent restarted")
     code, out = command("report_status")
     assert code == 0, out
+
+
+def test_provision_asks_for_what_the_flags_leave_out(tmp_path):
+    (tmp_path / "ca.crt").write_bytes(create_ca("Phu Quoc site CA").cert_pem)
+    out = tmp_path / "box"
+    answers = "wifi-at-03\nan-thoi\nwifi_ap\nAn Thoi pier AP\nbroker.ops.example\n"
+    result = subprocess.run(
+        [str(BIN / "edge-agent"), "provision", "--ca", str(tmp_path / "ca.crt"), "--out", str(out)],
+        input=answers,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for prompt in ("device id:", "site:", "box type (air,", "pole or station name:", "host:"):
+        assert prompt in result.stdout
+    device = load_agent(out / "agent.yaml").config.device
+    assert (device.id, device.site, device.kind, device.name) == (
+        "wifi-at-03", "an-thoi", "wifi_ap", "An Thoi pier AP",
+    )  # fmt: skip
+    assert load_agent(out / "agent.yaml").config.broker.host == "broker.ops.example"
