@@ -24,7 +24,7 @@ from collector.alerts import audit
 from collector.alerts.deliveries import Delivery
 from collector.alerts.plates import AlertError, AlertRecord
 from collector.alerts.service import Police
-from collector.alerts.watchlist import Priority, WatchEntry, WatchlistError
+from collector.alerts.watchlist import NotWatchedError, Priority, WatchEntry, WatchlistError
 from collector.api_auth import role_in
 from collector.users import Role, User, Users
 
@@ -90,6 +90,8 @@ def police_router(police: Police, users: Users, stop: asyncio.Event) -> APIRoute
     def _run(call: Callable[[], T]) -> T:
         try:
             return call()
+        except NotWatchedError as exc:
+            raise HTTPException(404, str(exc)) from None
         except (WatchlistError, AlertError) as exc:
             raise HTTPException(422, str(exc)) from None
 

@@ -170,6 +170,9 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     status, body = call(f"{url}/watchlist/import", police, "POST", csv_body, "text/csv")
     imported = json.loads(body)
     assert (status, imported["added"], [r["line"] for r in imported["rejected"]]) == (200, 1, [3])
+    status, body = call(f"{url}/watchlist/51G-678.90", police, "DELETE")
+    assert (status, json.loads(body)["plate"]) == (200, "51G67890")
+    assert call(f"{url}/watchlist/51G-678.90", police, "DELETE")[0] == 404
 
     stream = EventStream(port, police)
     assert stream.status == 200

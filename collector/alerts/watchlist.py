@@ -28,6 +28,10 @@ class WatchlistError(ValueError):
     """A watchlist request that cannot be carried out; the message says why."""
 
 
+class NotWatchedError(WatchlistError):
+    """The plate has no entry to change."""
+
+
 @dataclass(frozen=True)
 class WatchEntry:
     plate: str
@@ -137,7 +141,7 @@ class Watchlist:
         with self.db.transaction() as db:
             entry = _get(db, canonical)
             if entry is None:
-                raise WatchlistError(f"{canonical} is not on the watchlist")
+                raise NotWatchedError(f"{canonical} is not on the watchlist")
             db.execute("DELETE FROM watchlist WHERE plate = ?", (canonical,))
             audit.record(db, by, "watchlist.remove", canonical, {"reason": entry.reason})
             _bump_version(db)
