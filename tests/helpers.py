@@ -7,9 +7,11 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from collector.config import load_collector
+from iotwire.messages import ClockSync, PlateRead
 
 BIN = Path(sys.executable).parent
 
@@ -79,3 +81,28 @@ def metrics(config: Path) -> dict[str, float]:
         if line and not line.startswith("#")
         for name, value in [line.rsplit(" ", 1)]
     }
+
+
+def plate_read(
+    seq: int,
+    text: str = "68B123456",
+    *,
+    ts: datetime,
+    display: str | None = None,
+    device: str = "cam-1",
+    camera: str = "north",
+) -> PlateRead:
+    """A camera's read as the edge sends it, with a small crop."""
+    return PlateRead(
+        device=device,
+        seq=seq,
+        camera=camera,
+        ts=ts,
+        clock=ClockSync.SYNCED,
+        text=text,
+        display=display or text,
+        confidence=0.93,
+        box=(400, 300, 120, 90),
+        colour="white",
+        crop_jpeg_b64="/9j/4AAQSkZJRg==",
+    )

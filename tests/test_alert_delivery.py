@@ -14,26 +14,12 @@ from collector.alerts.deliveries import MQTT, Deliveries, State
 from collector.alerts.service import Police, open_police
 from collector.alerts.watchlist import Priority
 from collector.config import AlertSettings, WebhookSettings
-from iotwire.messages import ClockSync, PlateAlert, PlateRead
+from iotwire.messages import PlateAlert
+from tests.helpers import plate_read
 from tests.webhook_receiver import WebhookReceiver
 
 SECRET = b"s3cret-shared-with-the-console"
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-def plate_read(seq: int, text: str = "68B123456") -> PlateRead:
-    return PlateRead(
-        device="cam-1",
-        seq=seq,
-        camera="north",
-        ts=NOW,
-        clock=ClockSync.SYNCED,
-        text=text,
-        display="68-B1 234.56",
-        confidence=0.95,
-        box=(10, 10, 100, 40),
-        crop_jpeg_b64="/9j/4AAQSkZJRg==",
-    )
 
 
 def open_with_webhooks(tmp_path, *receivers: tuple[str, WebhookReceiver]) -> Police:
@@ -82,7 +68,9 @@ def test_each_endpoint_gets_a_signed_alert_retried_until_it_recovers_or_dead_let
         police = open_with_webhooks(
             tmp_path, ("console", healthy), ("dispatch", flaky), ("archive", down)
         )
-        [alert] = police.plates.record("pole-7", plate_read(1), NOW, backlog=False)
+        [alert] = police.plates.record(
+            "pole-7", plate_read(1, ts=NOW, display="68-B1 234.56"), NOW, backlog=False
+        )
         asyncio.run(send_until_settled(police))
 
         assert [len(r.requests) for r in (healthy, flaky, down)] == [1, 3, 3]
@@ -141,7 +129,9 @@ def test_a_webhook_secret_that_cannot_be_read_is_a_clear_error(tmp_path):
 def test_a_claimed_delivery_is_not_sent_by_a_second_collector_until_its_lease_ends(tmp_path):
     with WebhookReceiver() as receiver:
         police = open_with_webhooks(tmp_path, ("console", receiver))
-        [alert] = police.plates.record("pole-7", plate_read(1), NOW, backlog=False)
+        [alert] = police.plates.record(
+            "pole-7", plate_read(1, ts=NOW, display="68-B1 234.56"), NOW, backlog=False
+        )
         other = PoliceDb(tmp_path / "police.sqlite")  # a second collector on the same file
         now = datetime.now(UTC)
         [mine] = police.deliveries.claim(MQTT, now, lease_s=10)

@@ -15,26 +15,27 @@ from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
-from iotwire.messages import ClockSync, PlateAlert, PlateRead
-from tests.helpers import free_port, metrics, wait_until
+from iotwire.messages import PlateAlert, PlateRead
+from tests.helpers import free_port, metrics, plate_read, wait_until
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-def read(seq: int, text: str, display: str, camera: str, seconds: float) -> PlateRead:
-    return PlateRead(
-        device="cam-1",
-        seq=seq,
-        camera=camera,
-        ts=T0 + timedelta(seconds=seconds),
-        clock=ClockSync.SYNCED,
-        text=text,
-        display=display,
-        confidence=0.93,
-        box=(400, 300, 120, 90),
-        colour="white",
-        crop_jpeg_b64="/9j/4AAQSkZJRg==",
+def collector_config(tmp_path, mosquitto, client_id: str, **more):
+    """A collector with a police database (alerts window 300 s), on this test's broker."""
+    config = tmp_path / "collector.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "broker": {"host": mosquitto.host, "port": mosquitto.port},
+                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
+                "ingest": {"client_id": client_id},
+                "alerts": {"path": str(tmp_path / "police.sqlite")},
+                **more,
+            }
+        )
     )
+    return config
 
 
 def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
@@ -46,27 +47,24 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         "68-B1 234.56", "snatch theft, Duong Dong night market", "officer-1", Priority.HIGH
     )
     db.close()
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
-                "ingest": {"client_id": "collector-alerts"},
-                "alerts": {"path": str(police), "window_s": 300},
-                "metrics": {"port": free_port()},
-            }
-        )
+    config = collector_config(
+        tmp_path, mosquitto, "collector-alerts", metrics={"port": free_port()}
     )
     processes.start("collector", "collector", "run", "-c", str(config))
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
     topic = "pq/v1/pole-7/cam-1/plate"
+
+    def at(seconds: int, seq: int, text: str, display: str, camera: str) -> PlateRead:
+        return plate_read(
+            seq, text, display=display, camera=camera, ts=T0 + timedelta(seconds=seconds)
+        )
+
     reads = [
-        read(1, "68B123456", "68-B1 234.56", "north", 0),  # exact
-        read(1, "68B123456", "68-B1 234.56", "north", 0),  # the same message again
-        read(2, "68B123456", "68-B1 234.56", "north", 20),  # same camera, inside the window
-        read(3, "68B123458", "68-B1 234.58", "south", 40),  # one character off
-        read(4, "51G67890", "51G-678.90", "south", 60),  # not watched
+        at(0, 1, "68B123456", "68-B1 234.56", "north"),  # exact
+        at(0, 1, "68B123456", "68-B1 234.56", "north"),  # the same message again
+        at(20, 2, "68B123456", "68-B1 234.56", "north"),  # same camera, inside the window
+        at(40, 3, "68B123458", "68-B1 234.58", "south"),  # one character off
+        at(60, 4, "51G67890", "51G-678.90", "south"),  # not watched
     ]
 
     async def console() -> list[PlateAlert]:
@@ -129,21 +127,14 @@ def test_an_alert_raised_but_not_sent_before_a_crash_goes_out_when_the_collector
     Watchlist(db).add("68-B1 234.56", "snatch theft", "officer-1", Priority.HIGH)
     # What a collector killed between committing the alert and publishing it leaves.
     [raised] = PlateLog(db).record(
-        "pole-7", read(1, "68B123456", "68-B1 234.56", "north", 0), datetime.now(UTC), backlog=False
+        "pole-7",
+        plate_read(1, ts=T0, display="68-B1 234.56"),
+        datetime.now(UTC),
+        backlog=False,
     )
     assert [d.state for d in Deliveries(db).of(raised.id)] == [State.PENDING]
     db.close()
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
-                "ingest": {"client_id": "collector-restarted"},
-                "alerts": {"path": str(police)},
-            }
-        )
-    )
+    config = collector_config(tmp_path, mosquitto, "collector-restarted")
 
     async def console() -> PlateAlert:
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:

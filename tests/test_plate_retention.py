@@ -11,25 +11,9 @@ from collector.alerts.database import PoliceDb
 from collector.alerts.plates import PlateLog
 from collector.alerts.retention import Purged, purge
 from collector.alerts.watchlist import Watchlist
-from iotwire.messages import ClockSync, PlateRead
-from tests.helpers import run_cli
+from tests.helpers import plate_read, run_cli
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-
-
-def read(seq: int, text: str, age: timedelta) -> PlateRead:
-    return PlateRead(
-        device="cam-1",
-        seq=seq,
-        camera="north",
-        ts=NOW - age,
-        clock=ClockSync.SYNCED,
-        text=text,
-        display=text,
-        confidence=0.9,
-        box=(1, 1, 10, 10),
-        crop_jpeg_b64="/9j/4AAQSkZJRg==",
-    )
 
 
 def stored(db: PoliceDb) -> tuple[list[int], int]:
@@ -46,7 +30,7 @@ def test_reads_go_after_30_days_unless_an_alert_holds_them_and_alerts_after_thei
     for seq, days in ages.items():
         age = timedelta(days=days)
         text = "68A12345" if seq in (5, 6) else f"51G{seq:05d}"
-        plates.record("pole-7", read(seq, text, age), NOW - age, backlog=False)
+        plates.record("pole-7", plate_read(seq, text, ts=NOW - age), NOW - age, backlog=False)
     assert stored(db) == ([1, 2, 3, 4, 5, 6], 2)
 
     purged = purge(db, reads_days=30, alerts_days=365, now=NOW)
@@ -58,7 +42,10 @@ def test_reads_go_after_30_days_unless_an_alert_holds_them_and_alerts_after_thei
     [(deliveries,)] = db.rows("SELECT count(*) FROM alert_deliveries")
     assert deliveries == 1  # the purged alert's delivery went with it
 
-    assert plates.record("pole-7", read(7, "68A12345", timedelta(days=31)), NOW, False) == []
+    assert (
+        plates.record("pole-7", plate_read(7, "68A12345", ts=NOW - timedelta(days=31)), NOW, False)
+        == []
+    )
     assert (plates.too_old, stored(db)) == (1, ([1, 2, 5], 1))
     db.close()
 
@@ -68,7 +55,7 @@ def test_the_purge_command_reports_what_it_removed(tmp_path):
     db = PoliceDb(police)
     plates = PlateLog(db, reads_days=7)
     old = timedelta(days=8)
-    plates.record("pole-7", read(1, "51G00001", old), NOW - old, backlog=False)
+    plates.record("pole-7", plate_read(1, "51G00001", ts=NOW - old), NOW - old, backlog=False)
     db.close()
     config = tmp_path / "collector.yaml"
     config.write_text(yaml.safe_dump({"alerts": {"path": str(police), "reads_days": 7}}))

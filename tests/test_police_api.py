@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from iotwire import encode
-from iotwire.messages import ClockSync, PlateAlert, PlateRead
-from tests.helpers import free_port, metrics, run_cli, wait_for_port, wait_until
+from iotwire.messages import PlateAlert
+from tests.helpers import free_port, metrics, plate_read, run_cli, wait_for_port, wait_until
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -132,18 +132,7 @@ def police_collector(tmp_path, mosquitto, processes):
 
 
 def publish_read(mosquitto, seq: int, text: str, display: str) -> None:
-    read = PlateRead(
-        device="cam-1",
-        seq=seq,
-        camera="north",
-        ts=datetime.now(UTC),
-        clock=ClockSync.SYNCED,
-        text=text,
-        display=display,
-        confidence=0.91,
-        box=(400, 300, 120, 90),
-        crop_jpeg_b64="/9j/4AAQSkZJRg==",
-    )
+    read = plate_read(seq, text, display=display, ts=datetime.now(UTC))
 
     async def send() -> None:
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:

@@ -13,8 +13,7 @@ from collector.alerts.database import PoliceDb
 from collector.alerts.matching import Matcher, MatchKind
 from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist, WatchlistError
-from iotwire.messages import ClockSync, PlateRead
-from tests.helpers import run_cli
+from tests.helpers import plate_read, run_cli
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -174,32 +173,18 @@ def test_the_watchlist_commands(tmp_path):
     ]
 
 
-def read_of(text: str, seq: int) -> PlateRead:
-    return PlateRead(
-        device="cam-1",
-        seq=seq,
-        camera="north",
-        ts=NOW,
-        clock=ClockSync.SYNCED,
-        text=text,
-        display=text,
-        confidence=0.9,
-        box=(1, 1, 10, 10),
-    )
-
-
 def test_a_running_collector_sees_watchlist_changes_made_elsewhere(tmp_path):
     collector_db = PoliceDb(tmp_path / "police.sqlite")
     collector_side = Watchlist(collector_db)
     plates = PlateLog(collector_db)
-    assert plates.record("dd", read_of("68A12345", 1), NOW, backlog=False) == []
+    assert plates.record("dd", plate_read(1, "68A12345", ts=NOW), NOW, backlog=False) == []
     cli_db = PoliceDb(tmp_path / "police.sqlite")  # another process's connection
     Watchlist(cli_db).add("68A-123.45", "stolen car", "officer-1")
     cli_db.close()
-    [alert] = plates.record("dd", read_of("68A12345", 2), NOW, backlog=False)
+    [alert] = plates.record("dd", plate_read(2, "68A12345", ts=NOW), NOW, backlog=False)
     assert alert.watched == "68A12345"
     collector_side.add("29-HA 002.33", "snatch theft", "officer-2")  # this connection
-    [alert] = plates.record("dd", read_of("29HA00233", 3), NOW, backlog=True)
+    [alert] = plates.record("dd", plate_read(3, "29HA00233", ts=NOW), NOW, backlog=True)
     assert (alert.watched, alert.backlog) == ("29HA00233", True)
-    assert plates.record("dd", read_of("29HA00233", 3), NOW, backlog=True) == []  # again
+    assert plates.record("dd", plate_read(3, "29HA00233", ts=NOW), NOW, backlog=True) == []  # again
     collector_db.close()
