@@ -22,10 +22,6 @@ class Issued:
     cert_pem: bytes
     key_pem: bytes
 
-    @property
-    def sha256(self) -> str:
-        return certificate_sha256(self.cert_pem)
-
 
 def certificate_sha256(cert_pem: bytes) -> str:
     cert = x509.load_pem_x509_certificate(cert_pem)
