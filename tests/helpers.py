@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from datetime import datetime
@@ -106,3 +107,24 @@ def plate_read(
         colour="white",
         crop_jpeg_b64="/9j/4AAQSkZJRg==",
     )
+
+
+def api_request(
+    url: str,
+    token: str | None = None,
+    method: str = "GET",
+    body: bytes | None = None,
+    kind: str = "",
+) -> tuple[int, str]:
+    """One request to the test's own API server, with a bearer token; status and body,
+    errors included."""
+    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - test server
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    if kind:
+        request.add_header("Content-Type", kind)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

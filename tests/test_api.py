@@ -15,19 +15,8 @@ import pytest
 import yaml
 
 from iotwire import encode
-from tests.helpers import free_port, run_cli, wait_for_port, wait_until
+from tests.helpers import api_request, free_port, run_cli, wait_for_port, wait_until
 from tests.store_cases import T0, message
-
-
-def get(url: str, token: str | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url)  # noqa: S310 - the test's own server
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
 
 
 @pytest.fixture
@@ -67,19 +56,19 @@ def token(config, name: str, role: str) -> str:
 def test_roles_decide_who_reads_what_and_a_revoked_token_stops_working(api):
     config, url = api
     ops, police = token(config, "anna", "ops"), token(config, "binh", "police")
-    assert get(f"{url}/devices")[0] == 401
-    assert get(f"{url}/devices", "not-a-token")[0] == 401
-    status, body = get(f"{url}/devices", police)
+    assert api_request(f"{url}/devices")[0] == 401
+    assert api_request(f"{url}/devices", "not-a-token")[0] == 401
+    status, body = api_request(f"{url}/devices", police)
     assert (status, json.loads(body)["detail"]) == (403, "role police may not use this")
     wait_until(
-        lambda: json.loads(get(f"{url}/devices", ops)[1])[0]["messages"] == 120,
+        lambda: json.loads(api_request(f"{url}/devices", ops)[1])[0]["messages"] == 120,
         20,
         "120 messages stored",
     )
-    [device] = json.loads(get(f"{url}/devices", ops)[1])
+    [device] = json.loads(api_request(f"{url}/devices", ops)[1])
     assert (device["device"], device["gaps"], device["duplicates"]) == ("air-1", 0, 0)
     run_cli("collector", "users", "revoke", "anna", "-c", str(config))
-    assert get(f"{url}/devices", ops)[0] == 401
+    assert api_request(f"{url}/devices", ops)[0] == 401
     again = run_cli("collector", "users", "add", "anna", "--role", "ops", "-c", str(config))
     assert again.returncode == 0
 
@@ -88,7 +77,7 @@ def test_hourly_means_and_latest_values_as_json_and_csv(api):
     config, url = api
     env = token(config, "chi", "env")
     wait_until(
-        lambda: json.loads(get(f"{url}/devices", env)[1])[0]["messages"] == 120,
+        lambda: json.loads(api_request(f"{url}/devices", env)[1])[0]["messages"] == 120,
         20,
         "120 messages stored",
     )
@@ -102,7 +91,7 @@ def test_hourly_means_and_latest_values_as_json_and_csv(api):
         },
         doseq=True,
     )
-    status, body = get(f"{url}/aggregates?{query}", env)
+    status, body = api_request(f"{url}/aggregates?{query}", env)
     assert status == 200, body
     rows = list(csv.DictReader(io.StringIO(body)))
     # Minutes 0..59 and 60..119 carry their own minute as the value.
@@ -110,21 +99,21 @@ def test_hourly_means_and_latest_values_as_json_and_csv(api):
         (29.5, 59.0, 60.0),
         (89.5, 119.0, 60.0),
     ]
-    [newest] = json.loads(get(f"{url}/latest?device=air-1&parameter=pm10", env)[1])
+    [newest] = json.loads(api_request(f"{url}/latest?device=air-1&parameter=pm10", env)[1])
     assert (newest["value"], newest["ts"]) == (119.0, (T0 + timedelta(minutes=119)).isoformat())
-    assert get(f"{url}/docs")[0] == 200
+    assert api_request(f"{url}/docs")[0] == 200
 
 
 def test_a_bad_request_says_what_to_fix(api):
     config, url = api
     ops = token(config, "dung", "ops")
     start = urllib.parse.quote(T0.isoformat())
-    status, body = get(f"{url}/aggregates?start={start}&end={start}&every=banana", ops)
+    status, body = api_request(f"{url}/aggregates?start={start}&end={start}&every=banana", ops)
     assert status == 422
     assert "'banana' is not a duration" in json.loads(body)["detail"]
-    status, body = get(f"{url}/readings", ops)
+    status, body = api_request(f"{url}/readings", ops)
     assert status == 422
     assert json.loads(body)["detail"][0]["loc"] == ["query", "start"]
-    status, body = get(f"{url}/aggregates?start={start}&end=yesterday", ops)
+    status, body = api_request(f"{url}/aggregates?start={start}&end=yesterday", ops)
     assert status == 422
     assert json.loads(body)["detail"][0]["loc"] == ["query", "end"]

@@ -8,8 +8,6 @@ import http.client
 import json
 import socket
 import threading
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 
 import aiomqtt
@@ -18,27 +16,20 @@ import yaml
 
 from iotwire import encode
 from iotwire.messages import PlateAlert
-from tests.helpers import free_port, metrics, plate_read, run_cli, wait_for_port, wait_until
+from tests.helpers import (
+    api_request,
+    free_port,
+    metrics,
+    plate_read,
+    run_cli,
+    wait_for_port,
+    wait_until,
+)
 from tests.webhook_receiver import WebhookReceiver
 
 
-def call(
-    url: str, token: str | None, method: str = "GET", body: bytes | None = None, kind: str = ""
-) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=body, method=method)  # noqa: S310 - test server
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    if kind:
-        request.add_header("Content-Type", kind)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def post_json(url: str, token: str | None, payload: object) -> tuple[int, str]:
-    return call(url, token, "POST", json.dumps(payload).encode(), "application/json")
+    return api_request(url, token, "POST", json.dumps(payload).encode(), "application/json")
 
 
 class EventStream:
@@ -156,12 +147,12 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     assert status == 422
     assert "'I' is not a series letter" in json.loads(body)["detail"]
     csv_body = b"plate,reason,priority\n51G-678.90,stolen car,low\nnot a plate,x,low\n"
-    status, body = call(f"{url}/watchlist/import", police, "POST", csv_body, "text/csv")
+    status, body = api_request(f"{url}/watchlist/import", police, "POST", csv_body, "text/csv")
     imported = json.loads(body)
     assert (status, imported["added"], [r["line"] for r in imported["rejected"]]) == (200, 1, [3])
-    status, body = call(f"{url}/watchlist/51G-678.90", police, "DELETE")
+    status, body = api_request(f"{url}/watchlist/51G-678.90", police, "DELETE")
     assert (status, json.loads(body)["plate"]) == (200, "51G67890")
-    assert call(f"{url}/watchlist/51G-678.90", police, "DELETE")[0] == 404
+    assert api_request(f"{url}/watchlist/51G-678.90", police, "DELETE")[0] == 404
 
     stream = EventStream(port, police)
     assert stream.status == 200
@@ -189,18 +180,18 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     assert [e[0] for e in replay.events] == ["1"]
     stream.close()
     replay.close()
-    status, body = call(
+    status, body = api_request(
         f"{url}/alerts/{alert.id}/ack", police, "POST", b'{"note": "unit 12"}', "application/json"
     )
     assert status == 200, body
     assert json.loads(body)["acknowledged"]["by"] == "binh"
-    assert call(f"{url}/alerts/{alert.id}/ack", police, "POST")[0] == 409
-    assert call(f"{url}/alerts/no-such-alert/ack", police, "POST")[0] == 404
-    status, body = call(f"{url}/alerts/{alert.id}", police)
+    assert api_request(f"{url}/alerts/{alert.id}/ack", police, "POST")[0] == 409
+    assert api_request(f"{url}/alerts/no-such-alert/ack", police, "POST")[0] == 404
+    status, body = api_request(f"{url}/alerts/{alert.id}", police)
     channels = {d["channel"]: d["state"] for d in json.loads(body)["deliveries"]}
     assert channels == {"mqtt": "delivered", "webhook:console": "delivered"}
 
-    status, body = call(f"{url}/audit?subject={alert.id}", police)
+    status, body = api_request(f"{url}/audit?subject={alert.id}", police)
     trail = [(r["actor"], r["action"], r["detail"].get("channel")) for r in json.loads(body)]
     assert sorted(trail) == sorted(
         [
@@ -212,7 +203,7 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
             ("binh", "alert.acknowledge", None),
         ]
     )
-    status, body = call(f"{url}/audit?action=watchlist.add&format=csv", police)
+    status, body = api_request(f"{url}/audit?action=watchlist.add&format=csv", police)
     assert status == 200
     assert body.splitlines()[0] == "id,at,actor,action,subject,detail"
     assert [line.split(",")[2] for line in body.splitlines()[1:]] == ["binh", "binh"]
@@ -228,7 +219,7 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
 def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_collector):
     _, port, tokens, _, _ = police_collector
     url = f"http://127.0.0.1:{port}"
-    status, body = call(f"{url}/openapi.json", None)
+    status, body = api_request(f"{url}/openapi.json", None)
     paths = json.loads(body)["paths"]
     police_endpoints = [
         (method.upper(), path.replace("{alert_id}", "x").replace("{plate}", "68A12345"))
@@ -240,7 +231,9 @@ def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_c
     for method, path in police_endpoints:
         body = b"{}" if method == "POST" else None
         for role in ("ops", "env", "technician"):
-            status, answer = call(f"{url}{path}", tokens[role], method, body, "application/json")
+            status, answer = api_request(
+                f"{url}{path}", tokens[role], method, body, "application/json"
+            )
             assert (method, path, status) == (method, path, 403), answer
-        assert call(f"{url}{path}", None, method, body, "application/json")[0] == 401
-    assert call(f"{url}/alerts?since=not-a-time", tokens["police"])[0] == 422
+        assert api_request(f"{url}{path}", None, method, body, "application/json")[0] == 401
+    assert api_request(f"{url}/alerts?since=not-a-time", tokens["police"])[0] == 422
