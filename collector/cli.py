@@ -34,6 +34,8 @@ from collector.cli_common import (
     store_of,
     when_text,
 )
+from collector.commit_process import CommitProcess, CommitProcessError
+from collector.committer import Committer
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report, day_start
 from collector.config import AlertSettings, CollectorConfig, StationSettings
@@ -69,6 +71,13 @@ def _open_police(settings: AlertSettings, registry: Registry | None) -> Police:
         raise fail(exc) from None
 
 
+def _commit_process(config: Path, log_level: str) -> CommitProcess:
+    try:
+        return CommitProcess(config, log_level)
+    except CommitProcessError as exc:
+        raise fail(exc) from None
+
+
 @app.command()
 def run(config: ConfigOption, log_level: str = "info") -> None:
     """Subscribe to every device and store what arrives, until stopped."""
@@ -80,7 +89,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     registry = Registry(settings.registry.path) if settings.registry else None
     police = _open_police(settings.alerts, registry) if settings.alerts else None
-    ingest = Ingest(settings.broker, settings.ingest, store, spool, police)
+    committer = (
+        _commit_process(config, log_level)
+        if settings.ingest.commit_process
+        else Committer(store, settings.broker.topic_prefix, police.plates if police else None)
+    )
+    ingest = Ingest(settings.broker, settings.ingest, committer, spool, police)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
     users = Users(settings.api.users_path) if settings.api else None
@@ -126,6 +140,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     try:
         asyncio.run(main())
     finally:
+        if isinstance(committer, CommitProcess):
+            committer.close()
         if metrics is not None:
             metrics.shutdown()
         if spool is not None:

@@ -102,6 +102,10 @@ class IngestSettings(StrictModel):
         default=300.0,
         description="an online device not heard from this long is shown as silent",
     )
+    commit_process: bool = Field(
+        default=True,
+        description="validate and commit in a second process, on a core of its own",
+    )
 
 
 class MetricsSettings(StrictModel):

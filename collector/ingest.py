@@ -1,20 +1,21 @@
-"""The collector's MQTT side: receive, validate, commit, and only then acknowledge.
+"""The collector's MQTT side: receive, have the batch committed, and only then acknowledge.
 
 The session is persistent (clean_session off, a fixed client id) and acknowledgements are
 manual: a message is acknowledged to the broker after the store committed it, so a
 collector that dies mid-write leaves the message with the broker, which delivers it again.
-Invalid input is counted by reason, acknowledged and dropped: it must not stall the stream
-or take good messages down with it. A store that is unavailable is different: with a
-spool configured, the batch is committed to the spool (collector/spool.py), acknowledged,
-and moved into the store when it is back; without one, nothing is acknowledged, the session
-closes, and the broker keeps the messages until the store is back.
+Validation and the store's work are a committer's (collector/committer.py), in this
+process or in one of its own. Invalid input is counted by reason, acknowledged and
+dropped: it must not stall the stream or take good messages down with it. A store that is
+unavailable is different: with a spool configured, the batch is committed to the spool
+(collector/spool.py), acknowledged, and moved into the store when it is back; without one,
+nothing is acknowledged, the session closes, and the broker keeps the messages until the
+store is back.
 """
 
 import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,14 +24,13 @@ import aiomqtt
 
 from collector.alerts.deliveries import MQTT
 from collector.alerts.service import Police
+from collector.committer import Arrival, CommitResult, Committing
 from collector.config import IngestSettings
-from collector.spool import Spool
-from collector.stores.base import Delivery, Store, StoreUnavailableError
+from collector.spool import Spool, Spooled
+from collector.stores.base import StoreUnavailableError
 from iotwire.backlog import is_backlog
-from iotwire.codec import DecodeError, decode
 from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
-from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, PlateRead, Status, Telemetry
-from iotwire.topics import Channel, TopicError, alerts_topic, parse_topic, subscription
+from iotwire.topics import Channel, alerts_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +52,23 @@ class IngestStats:
     store_batches: int = 0
     alerts_published: int = 0
     store_seconds: float = 0.0
+    plate_reads_too_old: int = 0
 
-
-# topic, payload, site, message, and whether it is backlog: replayed after an outage by
-# an agent (iotwire/backlog.py), or held in the spool while the store was down.
-Decoded = tuple[str, bytes, str, Message, bool]
+    def count(self, result: CommitResult) -> None:
+        self.invalid.update(result.invalid)
+        self.stored_messages += result.stored
+        self.duplicates += result.duplicates
+        self.backlog += result.backlog
+        self.plate_reads_too_old += result.plate_reads_too_old
+        if result.store_seconds:
+            self.store_batches += 1
+            self.store_seconds += result.store_seconds
 
 
 def _manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
     # aiomqtt has no public switch for application acknowledgements yet (aiomqtt#345);
-    # paho, underneath, has. These two calls are the only places that reach past aiomqtt.
+    # paho, underneath, has. This, _ack and _queued are the only places that reach past
+    # aiomqtt.
     # It must be on before connecting: a persistent session's unacknowledged messages are
     # redelivered right after CONNACK, and paho would acknowledge them on receipt.
     client._client.manual_ack_set(True)
@@ -73,18 +80,27 @@ def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         client._client.ack(message.mid, message.qos)
 
 
+def _queued(client: aiomqtt.Client, limit: int) -> list[aiomqtt.Message]:
+    """Up to `limit` messages that have already arrived, taken at once. aiomqtt's
+    iterator starts a task and waits on it for every message, two turns of the event
+    loop each, which cost as much as reading the message from the broker; so this third
+    call reaches past aiomqtt too, for messages that need no waiting."""
+    queue = client._queue
+    return [queue.get_nowait() for _ in range(min(limit, queue.qsize()))]
+
+
 class Ingest:
     def __init__(
         self,
         broker: BrokerSettings,
         settings: IngestSettings,
-        store: Store,
+        committer: Committing,
         spool: Spool | None = None,
         police: Police | None = None,
     ) -> None:
         self._broker = broker
         self._settings = settings
-        self._store = store
+        self._committer = committer
         self._spool = spool
         self._police = police
         self._alerts_raised = police.wakeup.subscribe() if police else asyncio.Event()
@@ -147,28 +163,9 @@ class Ingest:
             publishing = asyncio.create_task(self._publish_alerts(client, self._police))
         self.connected.set()
         log.info("subscribed to %s/v1 on %s:%s", prefix, self._broker.host, self._broker.port)
-        messages = client.messages
         stopping = asyncio.create_task(stop.wait())
         try:
-            while True:
-                receiving = asyncio.ensure_future(anext(messages))
-                done, _ = await asyncio.wait(
-                    {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
-                )
-                if receiving not in done:
-                    receiving.cancel()
-                    return
-                # Whatever else has already arrived joins the batch: one store commit for
-                # many messages under load, no added wait when the stream is quiet.
-                batch = [receiving.result()]
-                while len(messages) and len(batch) < self._settings.batch_messages:
-                    batch.append(await anext(messages))
-                received = datetime.now(UTC)
-                await self.handle_batch(
-                    [(str(m.topic), m.payload, is_backlog(m.properties)) for m in batch], received
-                )
-                for message in batch:
-                    _ack(client, message)
+            await self._pipeline(client, stopping)
         finally:
             stopping.cancel()
             if publishing is not None:
@@ -176,61 +173,88 @@ class Ingest:
                 with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
                     await publishing
 
-    async def handle_batch(self, batch: list[tuple[str, object, bool]], received: datetime) -> None:
-        """Validate a batch and commit it to the store, or to the spool when the store is
-        down or the spool already holds messages. Raises only when neither could commit
-        it; then nothing of the batch may be acknowledged."""
+    async def _pipeline(self, client: aiomqtt.Client, stopping: asyncio.Task[bool]) -> None:
+        """Commit a batch while the next one arrives; when the commit ends, hand on what
+        has arrived meanwhile, then acknowledge the committed batch while the next one
+        commits. Nothing is acknowledged before its commit, receiving and committing
+        overlap, and a batch takes whatever has arrived: one commit for many messages
+        under load, no added wait when the stream is quiet. On stop, the commit under way
+        finishes and is acknowledged; what arrived after it stays with the broker."""
+        messages, limit = client.messages, self._settings.batch_messages
+        in_commit: list[aiomqtt.Message] = []
+        committing: asyncio.Task[None] | None = None
+        try:
+            while True:
+                acknowledged: list[aiomqtt.Message] = []
+                if committing is None:
+                    receiving = asyncio.ensure_future(anext(messages))
+                    done, _ = await asyncio.wait(
+                        {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if receiving not in done:
+                        receiving.cancel()
+                        return
+                    batch = [receiving.result()]
+                else:
+                    await asyncio.wait({committing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if not committing.done():  # stopping: let the commit end first
+                        await committing
+                    committing.result()
+                    acknowledged, committing, batch = in_commit, None, []
+                    if stopping.done():
+                        for message in acknowledged:
+                            _ack(client, message)
+                        return
+                batch += _queued(client, limit - len(batch))
+                if batch:
+                    in_commit = batch
+                    committing = asyncio.create_task(self._commit_messages(batch))
+                for message in acknowledged:
+                    _ack(client, message)
+        finally:
+            if committing is not None and not committing.done():
+                with contextlib.suppress(Exception):  # the session failed: let it end first
+                    await committing
+
+    async def _commit_messages(self, batch: list[aiomqtt.Message]) -> None:
+        received = datetime.now(UTC)
         self.stats.received += len(batch)
-        decoded = [d for arrival in batch if (d := self._decode(*arrival))]
-        self.stats.backlog += sum(backlog for *_, backlog in decoded)
-        if not decoded:
-            return
+        arrivals = [
+            (str(m.topic), bytes(m.payload), is_backlog(m.properties))
+            for m in batch
+            if isinstance(m.payload, bytes | bytearray)
+        ]
+        if len(arrivals) < len(batch):
+            self.stats.invalid["bad_payload"] += len(batch) - len(arrivals)
+        await self.handle_batch(arrivals, received)
+
+    async def handle_batch(self, batch: list[Arrival], received: datetime) -> None:
+        """Have a batch committed to the store, or to the spool when the store is down or
+        the spool already holds messages. Raises only when neither could commit it; then
+        nothing of the batch may be acknowledged."""
         spool = self._spool
         if spool is not None and spool.depth:
-            self._to_spool(spool, decoded, received)
+            self._to_spool(spool, batch, received)
             return
-        try:
-            await self._commit(decoded, received)
-        except StoreUnavailableError as exc:
-            if spool is None:
-                raise
-            log.warning("store unavailable, spooling until it is back: %s", exc)
-            self._to_spool(spool, decoded, received)
+        result = await self._commit(batch, received)
+        if result.unavailable is None:
+            return
+        if spool is None:
+            raise StoreUnavailableError(result.unavailable)
+        log.warning("store unavailable, spooling until it is back: %s", result.unavailable)
+        self._to_spool(spool, [batch[i] for i in result.valid], received)
 
-    def _to_spool(self, spool: Spool, decoded: list[Decoded], received: datetime) -> None:
-        spool.put(((topic, payload) for topic, payload, *_ in decoded), received)
-        self.stats.spooled += len(decoded)
+    def _to_spool(self, spool: Spool, batch: list[Arrival], received: datetime) -> None:
+        spool.put(((topic, payload) for topic, payload, _ in batch), received)
+        self.stats.spooled += len(batch)
         self._spooled.set()
 
-    async def _commit(self, decoded: list[Decoded], received: datetime) -> None:
-        deliveries: list[Delivery] = []
-        for _, _, site, message, backlog in decoded:
-            if isinstance(message, Status):
-                await asyncio.to_thread(self._store.record_status, site, message, received)
-            elif isinstance(message, PlateRead) and self._police is not None:
-                # The read and its alerts commit before the ledger does: a crash between
-                # the two redelivers the message, which then finds the read already there.
-                alerts = await asyncio.to_thread(
-                    self._police.plates.record, site, message, received, backlog
-                )
-                if alerts:
-                    self._police.wakeup.notify()
-                deliveries.append(Delivery(site, message, received, backlog))
-            elif isinstance(message, Telemetry | Health):
-                deliveries.append(Delivery(site, message, received, backlog))
-        if not deliveries:
-            return
-        began = time.perf_counter()
-        outcomes = await asyncio.to_thread(self._store.write_batch, deliveries)
-        self.stats.store_batches += 1
-        self.stats.store_seconds += time.perf_counter() - began
-        for outcome in outcomes:
-            if outcome.rejected:
-                self._reject("store_rejected", ValueError(outcome.rejected))
-            elif outcome.duplicate:
-                self.stats.duplicates += 1
-            else:
-                self.stats.stored_messages += 1
+    async def _commit(self, batch: list[Arrival], received: datetime) -> CommitResult:
+        result = await asyncio.to_thread(self._committer.commit, batch, received)
+        self.stats.count(result)
+        if result.alerts and self._police is not None:
+            self._police.wakeup.notify()
+        return result
 
     async def _publish_alerts(self, client: aiomqtt.Client, police: Police) -> None:
         """Publish due alerts at QoS 1, each marked delivered once the broker has it,
@@ -277,13 +301,16 @@ class Ingest:
                 stopping.cancel()
                 continue
             items = spool.peek(self._settings.batch_messages)
-            by_arrival: dict[datetime, list[Decoded]] = {}
+            by_arrival: dict[datetime, list[Spooled]] = {}
             for item in items:
-                if decoded := self._decode(item.topic, item.payload, backlog=True):
-                    by_arrival.setdefault(item.received, []).append(decoded)
+                by_arrival.setdefault(item.received, []).append(item)
             try:
-                for received, decoded in by_arrival.items():
-                    await self._commit(decoded, received)
+                for received, arrived in by_arrival.items():
+                    batch = [(item.topic, item.payload, True) for item in arrived]
+                    result = await self._commit(batch, received)
+                    if result.unavailable is not None:
+                        raise StoreUnavailableError(result.unavailable)
+                    spool.remove(item.id for item in arrived)
             except Exception as exc:  # the drain must outlive any failure of the store
                 if f"{exc!r}" != reason:
                     reason = f"{exc!r}"
@@ -294,29 +321,5 @@ class Ingest:
                     await asyncio.wait_for(stop.wait(), timeout=delay)
                 continue
             attempt, reason = 0, ""
-            spool.remove(item.id for item in items)
             if not spool.depth:
                 log.info("spool drained into the store")
-
-    def _decode(self, topic_text: str, payload: object, backlog: bool = False) -> Decoded | None:
-        try:
-            topic = parse_topic(topic_text, self._broker.topic_prefix)
-        except TopicError as exc:
-            return self._reject("bad_topic", exc)
-        if not isinstance(payload, bytes | bytearray):
-            return self._reject("bad_payload", ValueError("payload is not bytes"))
-        raw = bytes(payload)
-        try:
-            message = decode(raw, MODEL_FOR_CHANNEL[topic.channel])
-        except DecodeError as exc:
-            return self._reject(exc.reason.value, exc, topic_text)
-        if message.device != topic.device:
-            mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
-            return self._reject("device_mismatch", mismatch, topic_text)
-        return topic_text, raw, topic.site, message, backlog
-
-    def _reject(self, reason: str, exc: Exception, topic: str = "") -> None:
-        first = self.stats.invalid[reason] == 0
-        self.stats.invalid[reason] += 1
-        if first:
-            log.warning("dropped invalid message (%s) %s: %s", reason, topic, exc)

@@ -60,6 +60,28 @@ def wait_until(
         time.sleep(0.1)
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started, read from /proc (no procps needed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended while we looked
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its parent to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
 def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     """Run a project command as a technician would, in a 160-column terminal."""
     return subprocess.run(

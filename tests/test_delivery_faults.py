@@ -4,10 +4,12 @@ agents produced, what the store holds, the rows stored twice and the gaps, print
 proves that every committed message arrived exactly once."""
 
 import asyncio
+import os
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
@@ -19,7 +21,7 @@ from collector.stores import Store, open_store
 from edge_agent.outbox import Outbox
 from edge_agent.profiles import builtin_profiles_dir, load_profile
 from tests.conftest import Mosquitto, Processes
-from tests.helpers import free_port, metrics, wait_until
+from tests.helpers import alive, children, free_port, metrics, wait_until
 
 AIR_POINTS = len(load_profile(builtin_profiles_dir() / "pq-sim-air.yaml").points)
 
@@ -32,6 +34,7 @@ class Fleet:
     broker: Mosquitto
     processes: Processes
     simulated_device: object
+    collectors: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def write(self, name: str, data: dict) -> Path:
         path = self.tmp / name
@@ -192,24 +195,58 @@ def test_agent_killed_with_sigkill_while_publishing(
     account(open_store(load_collector(config)), produced)
 
 
+def kill_twice_while_ingesting(
+    f: Fleet, kill: Callable[[subprocess.Popen[bytes], Path], None]
+) -> Path:
+    """A collector ingesting one agent's stream, `kill` applied to it (and its config)
+    twice, two seconds apart; the agent then stops and the store is accounted for."""
+    config = f.collector_config("collector", sqlite(f.tmp))
+    f.collectors = [f.start_collector("collector", config)]
+    agent = f.start_agent("air-a", f.agent_config("air-a"))
+    for _ in range(2):
+        time.sleep(2)
+        kill(f.collectors[-1], config)
+    time.sleep(2)
+    produced = {"air-a": f.stop_agent(agent, "air-a")}
+    account(open_store(load_collector(config)), produced)
+    return config
+
+
 def test_collector_killed_with_sigkill_while_ingesting(
     tmp_path, mosquitto, processes, simulated_device
 ):
     f = fleet(tmp_path, mosquitto, processes, simulated_device)
-    config = f.collector_config("collector", sqlite(tmp_path))
-    collector = f.start_collector("collector", config)
-    agent = f.start_agent("air-a", f.agent_config("air-a"))
-    for _ in range(2):
-        time.sleep(2)
+
+    def kill(collector: subprocess.Popen[bytes], config: Path) -> None:
+        [committer] = children(collector.pid)  # its commit process
         collector.send_signal(signal.SIGKILL)
         collector.wait(10)
+        # The commit process sees its pipe close and ends: no orphan holds the store.
+        wait_until(lambda: not alive(committer), 10, "committer to end")
         time.sleep(2)
-        collector = f.start_collector("collector", config)
-    time.sleep(2)
-    produced = {"air-a": f.stop_agent(agent, "air-a")}
-    account(open_store(load_collector(config)), produced)
+        f.collectors.append(f.start_collector("collector", config))
+
+    config = kill_twice_while_ingesting(f, kill)
     # The agent never lost its broker: nothing it sent was late enough to be backlog.
     assert metrics(config)["collector_messages_backlog_total"] == 0
+
+
+def test_commit_process_killed_with_sigkill_is_started_again(
+    tmp_path, mosquitto, processes, simulated_device
+):
+    f = fleet(tmp_path, mosquitto, processes, simulated_device)
+
+    def kill(collector: subprocess.Popen[bytes], _: Path) -> None:
+        [committer] = children(collector.pid)
+        os.kill(committer, signal.SIGKILL)
+        wait_until(
+            lambda: children(collector.pid) not in ([], [committer]), 30, "a new commit process"
+        )
+
+    kill_twice_while_ingesting(f, kill)
+    [collector] = f.collectors
+    assert collector.poll() is None, processes.log("collector")  # it never went down
+    assert processes.log("collector").count("starting it again") == 2
 
 
 def test_influxdb_stopped_for_30_s_spools_then_drains(

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import aiomqtt
 
+from collector.committer import Committer
 from collector.config import IngestSettings
 from collector.ingest import Ingest
 from collector.query import ReadingQuery
@@ -37,7 +38,7 @@ async def publish(broker: BrokerSettings, items: list[tuple[str, bytes]]) -> Non
 def test_bad_messages_are_counted_and_dropped_and_good_ones_all_stored(mosquitto, tmp_path):
     broker = BrokerSettings(host=mosquitto.host, port=mosquitto.port)
     store = SqliteStore(tmp_path / "store.sqlite")
-    ingest = Ingest(broker, IngestSettings(client_id="collector-test"), store)
+    ingest = Ingest(broker, IngestSettings(client_id="collector-test"), Committer(store, "pq"))
     topic = "pq/v1/dd/air-1/telemetry"
     wrong_version = good("air-1", 999).replace(b'"v":1', b'"v":2')
     stream = []
@@ -94,7 +95,7 @@ def test_nothing_is_acknowledged_before_the_store_commits(mosquitto, tmp_path):
     topic = "pq/v1/dd/air-1/telemetry"
 
     async def main() -> Ingest:
-        ingest = Ingest(broker, settings, store)
+        ingest = Ingest(broker, settings, Committer(store, "pq"))
         stop = asyncio.Event()
         task = asyncio.create_task(ingest.run(stop))
         await asyncio.wait_for(ingest.connected.wait(), 10)
@@ -133,7 +134,7 @@ def test_while_the_store_is_down_messages_wait_in_the_spool_acknowledged(
     topic = "pq/v1/dd/air-1/telemetry"
 
     async def main(store: Store) -> Ingest:
-        ingest = Ingest(broker, settings, store, spool)
+        ingest = Ingest(broker, settings, Committer(store, "pq"), spool)
         stop = asyncio.Event()
         task = asyncio.create_task(ingest.run(stop))
         await asyncio.wait_for(ingest.connected.wait(), 10)

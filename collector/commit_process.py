@@ -1,0 +1,153 @@
+"""A committer (collector/committer.py) in a process of its own, for `collector run`.
+
+The ingest process receives and acknowledges; this process decodes and commits, with its
+own store connection and its own handle on the police database, both opened from the
+same configuration file. Batches go over a pipe one at a time and each waits for its
+answer, so acknowledgement after commit holds exactly as in one process.
+
+The process ends when the ingest process closes the pipe, whether it stopped or died: a
+collector killed with SIGKILL leaves no committer behind, and one stopped by a signal
+sent to its whole group (a terminal's Ctrl-C, systemd's stop) lets the committer finish
+the batch in hand rather than dying inside it.
+"""
+
+import contextlib
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from collector.committer import Arrival, CommitResult, Committer
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class CommitterFailed:
+    """The committer raised something other than an unavailable store."""
+
+    reason: str
+
+
+class CommitProcessError(RuntimeError):
+    pass
+
+
+class CommitProcess:
+    def __init__(self, config_path: Path, log_level: str = "info") -> None:
+        self._args = [str(config_path), log_level]
+        self._lock = threading.Lock()
+        self._start()
+
+    def _start(self) -> None:
+        # A plain `python -m` child rather than multiprocessing's spawn, which would run
+        # the parent's main script again; the pipe is a socket pair handed over by number.
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, *self._args, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()  # so the committer sees the pipe close when this process ends
+        self._conn = Connection(ours.detach())
+        if not self._conn.poll(START_TIMEOUT_S):
+            self.close()
+            raise CommitProcessError("the commit process did not start")
+        self._answer()
+
+    def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
+        with self._lock:
+            if self._process.poll() is not None:
+                # It died (killed, out of memory): the batch that was in it was never
+                # acknowledged, so a new one takes over where it stopped.
+                log.warning("commit process ended (%s); starting it again", self._process.poll())
+                self._conn.close()
+                self._start()
+            self._conn.send((list(batch), received))
+            answer = self._answer()
+        if not isinstance(answer, CommitResult):
+            raise CommitProcessError(f"the commit process answered {answer!r}")
+        return answer
+
+    def _answer(self) -> object:
+        try:
+            answer = self._conn.recv()
+        except EOFError:
+            raise CommitProcessError(
+                f"the commit process ended (exit code {self._process.poll()})"
+            ) from None
+        if isinstance(answer, CommitterFailed):
+            raise CommitProcessError(answer.reason)
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone
+            self._conn.send(None)
+        self._conn.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def main() -> None:
+    config_path, log_level, fd = sys.argv[1:]
+    _serve(Connection(int(fd)), Path(config_path), log_level)
+
+
+def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
+    # Imported here: the ingest process, which imports this module, needs none of them.
+    from collector.alerts.service import open_police
+    from collector.config import load_collector
+    from collector.registry import Registry
+    from collector.stores import open_store
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_collector(config_path)
+    store = open_store(settings)
+    registry = Registry(settings.registry.path) if settings.registry else None
+    police = open_police(settings.alerts, registry) if settings.alerts else None
+    committer = Committer(
+        store, settings.broker.topic_prefix, police.plates if police is not None else None
+    )
+    try:
+        conn.send("ready")
+        while True:
+            try:
+                request = conn.recv()
+            except EOFError:
+                return
+            if request is None:
+                return
+            try:
+                answer: object = committer.commit(*request)
+            except Exception as exc:  # the ingest process decides: it backs off and retries
+                log.exception("commit failed")
+                answer = CommitterFailed(f"{type(exc).__name__}: {exc}")
+            try:
+                conn.send(answer)
+            except OSError:
+                return
+    finally:
+        store.close()
+        if police is not None:
+            police.close()
+        if registry is not None:
+            registry.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Decoding and committing a batch: the half of ingest that costs CPU.
+
+Ingest (collector/ingest.py) keeps the MQTT session, the acknowledgements and the spool;
+it hands each batch as it came off the wire to a committer, which validates every
+message, records plate reads, status and data in the stores, and answers with what
+happened. The committer runs in a thread of the ingest process or, in `collector run`,
+in a process of its own (collector/commit_process.py): paho's packet handling and the
+store's work then run on two cores instead of taking turns under one interpreter lock,
+which halved the store's speed while both shared a process.
+"""
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from collector.alerts.plates import PlateLog
+from collector.stores.base import Delivery, Store, StoreUnavailableError
+from iotwire.codec import DecodeError, decode
+from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, PlateRead, Status, Telemetry
+from iotwire.topics import TopicError, parse_topic
+
+log = logging.getLogger(__name__)
+
+# A message as it came off the wire: topic, payload, and whether it is backlog, replayed
+# after an outage by an agent (iotwire/backlog.py) or drained from the spool.
+Arrival = tuple[str, bytes, bool]
+
+
+@dataclass
+class CommitResult:
+    """What one batch did. When `unavailable` is set the store committed nothing of it;
+    `valid` then says which messages are worth keeping until it is back."""
+
+    valid: list[int] = field(default_factory=list)
+    invalid: Counter[str] = field(default_factory=Counter)
+    stored: int = 0
+    duplicates: int = 0
+    backlog: int = 0
+    alerts: int = 0
+    plate_reads_too_old: int = 0
+    store_seconds: float = 0.0
+    unavailable: str | None = None
+
+
+class Committing(Protocol):
+    def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult: ...
+
+
+class Committer:
+    def __init__(self, store: Store, topic_prefix: str, plates: PlateLog | None = None) -> None:
+        self._store = store
+        self._prefix = topic_prefix
+        self._plates = plates
+        self._logged: set[str] = set()
+
+    def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
+        result = CommitResult()
+        decoded: list[tuple[str, Message, bool]] = []
+        for i, (topic, payload, backlog) in enumerate(batch):
+            if (found := self._decode(topic, payload, result)) is not None:
+                result.valid.append(i)
+                decoded.append((*found, backlog))
+        try:
+            self._commit(decoded, received, result)
+        except StoreUnavailableError as exc:
+            result.stored = result.duplicates = result.backlog = 0
+            result.unavailable = str(exc)
+        return result
+
+    def _commit(
+        self, decoded: list[tuple[str, Message, bool]], received: datetime, result: CommitResult
+    ) -> None:
+        deliveries: list[Delivery] = []
+        for site, message, backlog in decoded:
+            if isinstance(message, Status):
+                self._store.record_status(site, message, received)
+            elif isinstance(message, PlateRead) and self._plates is not None:
+                # The read and its alerts commit before the ledger does: a crash between
+                # the two redelivers the message, which then finds the read already there.
+                too_old = self._plates.too_old
+                result.alerts += len(self._plates.record(site, message, received, backlog))
+                result.plate_reads_too_old += self._plates.too_old - too_old
+                deliveries.append(Delivery(site, message, received, backlog))
+            elif isinstance(message, Telemetry | Health):
+                deliveries.append(Delivery(site, message, received, backlog))
+        if not deliveries:
+            return
+        began = time.perf_counter()
+        outcomes = self._store.write_batch(deliveries)
+        result.store_seconds = time.perf_counter() - began
+        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+            if outcome.rejected:
+                self._reject(result, "store_rejected", ValueError(outcome.rejected))
+            elif outcome.duplicate:
+                result.duplicates += 1
+            else:
+                result.stored += 1
+                result.backlog += delivery.backlog
+
+    def _decode(
+        self, topic_text: str, payload: bytes, result: CommitResult
+    ) -> tuple[str, Message] | None:
+        try:
+            topic = parse_topic(topic_text, self._prefix)
+        except TopicError as exc:
+            return self._reject(result, "bad_topic", exc)
+        try:
+            message = decode(payload, MODEL_FOR_CHANNEL[topic.channel])
+        except DecodeError as exc:
+            return self._reject(result, exc.reason.value, exc, topic_text)
+        if message.device != topic.device:
+            mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
+            return self._reject(result, "device_mismatch", mismatch, topic_text)
+        return topic.site, message
+
+    def _reject(self, result: CommitResult, reason: str, exc: Exception, topic: str = "") -> None:
+        result.invalid[reason] += 1
+        if reason not in self._logged:
+            self._logged.add(reason)
+            log.warning("dropped invalid message (%s) %s: %s", reason, topic, exc)
