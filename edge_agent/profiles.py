@@ -160,15 +160,39 @@ class Profile(_Strict):
         return self
 
 
+GroupName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class LineField(_Strict):
-    """One value in a line: the regular expression's named group, then raw * scale + offset."""
+    """One value in a line: the regular expression's named group, then raw * scale + offset.
+    Instruments that mark a single value as not measured (a Vaisala WXT sends `Sm=0.0#`)
+    name the group holding the mark in `flag`; a mark in `invalid` makes that reading a
+    fault while the rest of the line stands."""
 
     parameter: Name
     unit: Annotated[str, StringConstraints(max_length=24)]
-    group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+    group: GroupName
     scale: float = 1.0
     offset: float = 0.0
     range: tuple[float, float] | None = None
+    flag: GroupName | None = None
+    invalid: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _flag_with_marks(self) -> Self:
+        if bool(self.flag) != bool(self.invalid):
+            raise ValueError("flag and invalid go together: the group and the marks in it")
+        return self
+
+    def value(self, match: re.Match[str]) -> float | None:
+        """None when the instrument marked the value invalid; raises ValueError when the
+        text is no number."""
+        if self.flag is not None and match[self.flag] in self.invalid:
+            return None
+        value = float(match[self.group]) * self.scale + self.offset
+        if not math.isfinite(value):
+            raise ValueError(f"{self.parameter} is not finite")
+        return value
 
 
 class LineProfile(_Strict):
@@ -191,21 +215,22 @@ class LineProfile(_Strict):
             groups = set(re.compile(self.pattern).groupindex)
         except re.error as exc:
             raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
-        missing = sorted({f.group for f in self.fields} - groups)
+        named = {f.group for f in self.fields} | {f.flag for f in self.fields if f.flag}
+        missing = sorted(named - groups)
         if missing:
             raise ValueError(f"pattern has no group named {', '.join(missing)}")
         return self
 
-    def parse(self, line: str) -> dict[str, float] | None:
-        """The line's values by parameter, or None when it is not a valid line."""
+    def parse(self, line: str) -> dict[str, float | None] | None:
+        """The line's values by parameter (None for one the instrument marked invalid),
+        or None when it is not a valid line."""
         match = re.fullmatch(self.pattern, line)
         if match is None:
             return None
         try:
-            values = {f.parameter: float(match[f.group]) * f.scale + f.offset for f in self.fields}
+            return {f.parameter: f.value(match) for f in self.fields}
         except (TypeError, ValueError):
             return None
-        return values if all(math.isfinite(v) for v in values.values()) else None
 
 
 AnyProfile = Annotated[

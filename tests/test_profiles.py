@@ -167,3 +167,25 @@ def test_no_value_codes_decode_to_none():
     [block] = plan_reads(profile_with(point))
     assert decode_block(profile_with(point), block, [32767]) == {"rh": None}
     assert decode_block(profile_with(point), block, [655]) == {"rh": pytest.approx(65.5)}
+
+
+@pytest.mark.parametrize(
+    ("field", "problem"),
+    [
+        ("{parameter: a, unit: x, group: v, flag: u}", "flag and invalid go together"),
+        ("{parameter: a, unit: x, group: v, invalid: ['#']}", "flag and invalid go together"),
+        (
+            "{parameter: a, unit: x, group: v, flag: w, invalid: ['#']}",
+            "pattern has no group named w",
+        ),
+    ],
+)
+def test_invalid_line_profiles_are_config_errors(tmp_path: Path, field, problem):
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "model: m\nmanufacturer: x\nsource: s\nprotocol: ascii_lines\n"
+        f"pattern: 'A=(?P<v>[0-9.]+)(?P<u>[M#])'\nfields:\n  - {field}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_profile(path)
+    assert problem in str(caught.value)

@@ -63,6 +63,46 @@ def test_the_newest_valid_line_is_the_reading_and_garbage_is_counted(serial_pair
     assert (reader.lines, reader.garbage_lines) == (3, 2)
 
 
+def test_a_value_the_instrument_marks_invalid_is_a_fault_and_the_rest_of_the_line_stands(
+    serial_pair,
+):
+    # A Vaisala WXT536 whose wind sensor cannot measure sends "#" for the unit.
+    profile = load_profile(builtin_profiles_dir() / "vaisala-wxt536-ascii.yaml")
+    settings = SerialLineSource(
+        type="serial_lines", name="wxt", port=serial_pair.agent_side, profile="vaisala-wxt536-ascii"
+    )
+
+    async def main():
+        station = Meter(serial_pair.device_side)
+        reader = SerialLineReader(settings, profile)
+        with pytest.raises(SourceError):
+            await reader.read()
+        station.send(b"0R0,Dm=051D,Sm=3.1M,Sx=7.9M,Ta=29.4C,Ua=81.0P,Pa=1008.6H,Ri=12.4M\r\n")
+        await asyncio.sleep(0.2)
+        measured = await reader.read()
+        station.send(b"0R0,Dm=000#,Sm=0.0#,Sx=0.0#,Ta=29.5C,Ua=81.2P,Pa=1008.5H,Ri=0.0M\r\n")
+        await asyncio.sleep(0.2)
+        unmeasured = await reader.read()
+        await reader.close()
+        station.close()
+        return measured, unmeasured
+
+    measured, unmeasured = asyncio.run(main())
+    assert [(r.parameter, r.value, r.unit) for r in measured] == [
+        ("wind_direction", 51.0, "°"),
+        ("wind_speed", 3.1, "m/s"),
+        ("wind_gust", 7.9, "m/s"),
+        ("temperature", 29.4, "°C"),
+        ("humidity", 81.0, "%"),
+        ("pressure", 1008.6, "hPa"),
+        ("rain_intensity", 12.4, "mm/h"),
+    ]
+    assert {r.quality for r in measured} == {Quality.OK}
+    assert [(r.value, r.quality) for r in unmeasured[:3]] == [(None, Quality.FAULT)] * 3
+    assert [r.value for r in unmeasured[3:]] == [29.5, 81.2, 1008.5, 0.0]
+    assert {r.quality for r in unmeasured[3:]} == {Quality.OK}
+
+
 def test_a_silent_meter_is_no_reading(serial_pair):
     async def main():
         meter = Meter(serial_pair.device_side)

@@ -15,7 +15,7 @@ import serial
 from edge_agent.config import SerialLineSource
 from edge_agent.profiles import LineProfile
 from edge_agent.sources.base import ReopenBackoff, SourceError, checked_reading
-from iotwire.messages import Reading
+from iotwire.messages import Quality, Reading
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class SerialLineReader:
         self._settings = settings
         self._port: serial.Serial | None = None
         self._buffer = bytearray()
-        self._latest: tuple[float, dict[str, float]] | None = None
+        self._latest: tuple[float, dict[str, float | None]] | None = None
         self._reopen = ReopenBackoff()
         self.lines = 0
         self.garbage_lines = 0
@@ -106,7 +106,9 @@ class SerialLineReader:
             )
         values = self._latest[1]
         return tuple(
-            checked_reading(f.parameter, f.unit, values[f.parameter], f.range)
+            Reading(parameter=f.parameter, value=None, unit=f.unit, quality=Quality.FAULT)
+            if (value := values[f.parameter]) is None
+            else checked_reading(f.parameter, f.unit, value, f.range)
             for f in self.profile.fields
         )
 
