@@ -67,10 +67,10 @@ class IngestStats:
 
 def _manual_acks(client: aiomqtt.Client) -> aiomqtt.Client:
     # aiomqtt has no public switch for application acknowledgements yet (aiomqtt#345);
-    # paho, underneath, has. This, _ack and _queued are the only places that reach past
-    # aiomqtt.
-    # It must be on before connecting: a persistent session's unacknowledged messages are
-    # redelivered right after CONNACK, and paho would acknowledge them on receipt.
+    # paho, underneath, has. It must be on before connecting: a persistent session's
+    # unacknowledged messages are redelivered right after CONNACK, and paho would
+    # acknowledge them on receipt. This, _ack and _queued are the only places that reach
+    # past aiomqtt.
     client._client.manual_ack_set(True)
     return client
 
