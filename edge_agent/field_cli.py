@@ -15,14 +15,13 @@ from rich.table import Table
 from edge_agent.check import run_checks
 from edge_agent.cli_common import console, fail
 from edge_agent.config import load_agent
-from edge_agent.provision import Action, Request, apply, plan
 from edge_agent.status import EVERY_S as STATUS_EVERY_S
 from edge_agent.status import outbox_counts, read_status
 from iotwire.configfile import ConfigError
 from iotwire.registration import BoxKind, Location
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
-ACTION_STYLE = {Action.CREATE: "green", Action.UPDATE: "yellow", Action.KEEP: "dim"}
+ACTION_STYLE = {"create": "green", "update": "yellow", "keep": "dim"}
 
 
 def provision(
@@ -54,6 +53,10 @@ def provision(
     password, or a certificate signed by the site CA) and the registration bundle for
     `collector devices import`. Safe to run again: it keeps what is still right and says
     what it would change."""
+    # Imported here: certificates need `cryptography`, 9 MiB that `edge-agent run`, which
+    # shares this module and runs all day on a small box, has no use for.
+    from edge_agent.provision import Action, Request, apply, plan
+
     if (lat is None) != (lon is None):
         raise fail(ValueError("--lat and --lon go together"))
     location = Location(lat=lat, lon=lon) if lat is not None and lon is not None else None
