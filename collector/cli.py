@@ -92,7 +92,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     committer = (
         _commit_process(config, log_level)
         if settings.ingest.commit_process
-        else Committer(store, settings.broker.topic_prefix, police.plates if police else None)
+        else Committer(store, settings.broker.topic_prefix)
     )
     ingest = Ingest(settings.broker, settings.ingest, committer, spool, police)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)

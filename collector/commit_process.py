@@ -1,8 +1,8 @@
 """A committer (collector/committer.py) in a process of its own, for `collector run`.
 
-The ingest process receives and acknowledges; this process decodes and commits, with its
-own store connection and its own handle on the police database, both opened from the
-same configuration file. Batches go over a pipe one at a time and each waits for its
+The ingest process receives, records plate reads and acknowledges; this process decodes
+and commits to the store, with its own connection opened from the same configuration
+file. Batches go over a pipe one at a time and each waits for its
 answer, so acknowledgement after commit holds exactly as in one process.
 
 The process ends when the ingest process closes the pipe, whether it stopped or died: a
@@ -106,9 +106,7 @@ def main() -> None:
 
 def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
     # Imported here: the ingest process, which imports this module, needs none of them.
-    from collector.alerts.service import open_police
     from collector.config import load_collector
-    from collector.registry import Registry
     from collector.stores import open_store
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -118,11 +116,7 @@ def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
     )
     settings = load_collector(config_path)
     store = open_store(settings)
-    registry = Registry(settings.registry.path) if settings.registry else None
-    police = open_police(settings.alerts, registry) if settings.alerts else None
-    committer = Committer(
-        store, settings.broker.topic_prefix, police.plates if police is not None else None
-    )
+    committer = Committer(store, settings.broker.topic_prefix)
     try:
         conn.send("ready")
         while True:
@@ -143,10 +137,6 @@ def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
                 return
     finally:
         store.close()
-        if police is not None:
-            police.close()
-        if registry is not None:
-            registry.close()
 
 
 if __name__ == "__main__":

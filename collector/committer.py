@@ -1,8 +1,9 @@
 """Decoding and committing a batch: the half of ingest that costs CPU.
 
-Ingest (collector/ingest.py) keeps the MQTT session, the acknowledgements and the spool;
-it hands each batch as it came off the wire to a committer, which validates every
-message, records plate reads, status and data in the stores, and answers with what
+Ingest (collector/ingest.py) keeps the MQTT session, the acknowledgements and the spool,
+and records plate reads in the police database (collector/alerts/intake.py); it hands
+each batch as it came off the wire to a committer, which validates every message, writes
+status, data and every message's ledger entry to the store, and answers with what
 happened. The committer runs in a thread of the ingest process or, in `collector run`,
 in a process of its own (collector/commit_process.py): paho's packet handling and the
 store's work then run on two cores instead of taking turns under one interpreter lock,
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from collector.alerts.plates import PlateLog
 from collector.stores.base import Delivery, Store, StoreUnavailableError
 from iotwire.codec import DecodeError, decode
 from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, PlateRead, Status, Telemetry
@@ -40,8 +40,6 @@ class CommitResult:
     stored: int = 0
     duplicates: int = 0
     backlog: int = 0
-    alerts: int = 0
-    plate_reads_too_old: int = 0
     store_seconds: float = 0.0
     unavailable: str | None = None
 
@@ -51,10 +49,9 @@ class Committing(Protocol):
 
 
 class Committer:
-    def __init__(self, store: Store, topic_prefix: str, plates: PlateLog | None = None) -> None:
+    def __init__(self, store: Store, topic_prefix: str) -> None:
         self._store = store
         self._prefix = topic_prefix
-        self._plates = plates
         self._logged: set[str] = set()
 
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
@@ -78,14 +75,7 @@ class Committer:
         for site, message, backlog in decoded:
             if isinstance(message, Status):
                 self._store.record_status(site, message, received)
-            elif isinstance(message, PlateRead) and self._plates is not None:
-                # The read and its alerts commit before the ledger does: a crash between
-                # the two redelivers the message, which then finds the read already there.
-                too_old = self._plates.too_old
-                result.alerts += len(self._plates.record(site, message, received, backlog))
-                result.plate_reads_too_old += self._plates.too_old - too_old
-                deliveries.append(Delivery(site, message, received, backlog))
-            elif isinstance(message, Telemetry | Health):
+            elif isinstance(message, Telemetry | Health | PlateRead):
                 deliveries.append(Delivery(site, message, received, backlog))
         if not deliveries:
             return

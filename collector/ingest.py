@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from collector.alerts.deliveries import MQTT
+from collector.alerts.intake import record_plates
 from collector.alerts.service import Police
 from collector.committer import Arrival, CommitResult, Committing
 from collector.config import IngestSettings
@@ -52,14 +53,12 @@ class IngestStats:
     store_batches: int = 0
     alerts_published: int = 0
     store_seconds: float = 0.0
-    plate_reads_too_old: int = 0
 
     def count(self, result: CommitResult) -> None:
         self.invalid.update(result.invalid)
         self.stored_messages += result.stored
         self.duplicates += result.duplicates
         self.backlog += result.backlog
-        self.plate_reads_too_old += result.plate_reads_too_old
         if result.store_seconds:
             self.store_batches += 1
             self.store_seconds += result.store_seconds
@@ -229,9 +228,16 @@ class Ingest:
         await self.handle_batch(arrivals, received)
 
     async def handle_batch(self, batch: list[Arrival], received: datetime) -> None:
-        """Have a batch committed to the store, or to the spool when the store is down or
-        the spool already holds messages. Raises only when neither could commit it; then
-        nothing of the batch may be acknowledged."""
+        """Record its plate reads, then have the batch committed to the store, or to the
+        spool when the store is down or the spool already holds messages: alerts do not
+        wait for the store. Raises only when the reads or the batch could not be committed;
+        then nothing of the batch may be acknowledged."""
+        police = self._police
+        if police is not None:
+            prefix = self._broker.topic_prefix
+            alerts = await asyncio.to_thread(record_plates, police.plates, prefix, batch, received)
+            if alerts:
+                police.wakeup.notify()
         spool = self._spool
         if spool is not None and spool.depth:
             self._to_spool(spool, batch, received)
@@ -252,8 +258,6 @@ class Ingest:
     async def _commit(self, batch: list[Arrival], received: datetime) -> CommitResult:
         result = await asyncio.to_thread(self._committer.commit, batch, received)
         self.stats.count(result)
-        if result.alerts and self._police is not None:
-            self._police.wakeup.notify()
         return result
 
     async def _publish_alerts(self, client: aiomqtt.Client, police: Police) -> None:

@@ -77,14 +77,14 @@ class IngestCollector(Collector):
                 "collector_spool_depth", "messages waiting for the store", self._spool.depth
             )
         if self._police is not None:
-            yield from self._alerts(self._police, s.plate_reads_too_old)
+            yield from self._alerts(self._police)
         yield from self._devices()
 
-    def _alerts(self, police: Police, too_old: int) -> Iterator[Metric]:
+    def _alerts(self, police: Police) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "collector_plate_reads_too_old",
             "plate reads that arrived past their retention, not stored",
-            too_old,
+            police.plates.too_old,
         )
         families = [
             CounterMetricFamily(f"collector_webhook_{name}", doc, labels=["webhook"])
