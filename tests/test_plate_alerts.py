@@ -15,14 +15,15 @@ from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
-from iotwire.messages import PlateAlert, PlateRead
+from iotwire.messages import ClockSync, PlateAlert, PlateRead, Reading, Sample, Telemetry
 from tests.helpers import free_port, metrics, plate_read, wait_until
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
 def collector_config(tmp_path, mosquitto, client_id: str, **more):
-    """A collector with a police database (alerts window 300 s), on this test's broker."""
+    """A collector with a police database (alerts window 300 s), on this test's broker;
+    `more` adds sections or replaces them."""
     config = tmp_path / "collector.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -31,8 +32,8 @@ def collector_config(tmp_path, mosquitto, client_id: str, **more):
                 "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
                 "ingest": {"client_id": client_id},
                 "alerts": {"path": str(tmp_path / "police.sqlite")},
-                **more,
             }
+            | more
         )
     )
     return config
@@ -152,3 +153,48 @@ def test_an_alert_raised_but_not_sent_before_a_crash_goes_out_when_the_collector
         "the delivery marked",
     )
     db.close()
+
+
+def test_alerts_do_not_wait_for_the_telemetry_store(tmp_path, mosquitto, processes, own_influxd):
+    db = PoliceDb(tmp_path / "police.sqlite")
+    Watchlist(db).add("68-B1 234.56", "snatch theft", "officer-1", Priority.HIGH)
+    db.close()
+    store = {"kind": "influxdb", "url": own_influxd.url, "api": "v1", "retry_for_s": 0.5}
+    spool = str(tmp_path / "spool.sqlite")
+    ingest = {"client_id": "collector-store-down", "spool_path": spool}
+    config = collector_config(
+        tmp_path, mosquitto, "", store=store, ingest=ingest, metrics={"port": free_port()}
+    )
+    processes.start("collector", "collector", "run", "-c", str(config))
+    wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
+    own_influxd.stop()
+
+    async def publish(topic: str, payload: bytes) -> None:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as box:
+            await box.publish(topic, payload, qos=1)
+
+    # The store is down: a station's reading goes to the spool, and what follows queues
+    # behind it there.
+    reading = Reading(parameter="pm10", value=12.0, unit="µg/m³")
+    sample = Sample(sensor="aqms", ts=datetime.now(UTC), readings=(reading,))
+    telemetry = Telemetry(device="air-1", seq=1, clock=ClockSync.SYNCED, samples=(sample,))
+    asyncio.run(publish("pq/v1/dd/air-1/telemetry", encode(telemetry)))
+    wait_until(lambda: metrics(config)["collector_spool_depth"] == 1, 20, "the reading spooled")
+
+    async def console() -> PlateAlert:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            await client.subscribe("pq/v1/alerts/plate", qos=1)
+            read = plate_read(1, ts=datetime.now(UTC), display="68-B1 234.56")
+            await publish("pq/v1/pole-7/cam-1/plate", encode(read))
+            async with asyncio.timeout(10):
+                return PlateAlert.model_validate_json((await anext(client.messages)).payload)
+
+    alert = asyncio.run(console())
+    assert (alert.plate, alert.match) == ("68B123456", "exact")
+    counts = metrics(config)
+    assert (counts["collector_spool_depth"], counts["collector_store_up"]) == (2, 0)
+    own_influxd.start()
+    wait_until(lambda: metrics(config)["collector_spool_depth"] == 0, 60, "the spool drained")
+    for device, site in (("air-1", "dd"), ("cam-1", "pole-7")):
+        metric = f'collector_device_messages_total{{device="{device}",site="{site}"}}'
+        wait_until(lambda metric=metric: metrics(config).get(metric) == 1, 30, metric)
