@@ -25,6 +25,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from collector.committer import Arrival, CommitResult, Committer
+from collector.config import load_collector
+from collector.stores import open_store
 
 log = logging.getLogger(__name__)
 
@@ -105,10 +107,6 @@ def main() -> None:
 
 
 def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
-    # Imported here: the ingest process, which imports this module, needs none of them.
-    from collector.config import load_collector
-    from collector.stores import open_store
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(
