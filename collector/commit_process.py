@@ -2,8 +2,8 @@
 
 The ingest process receives, records plate reads and acknowledges; this process decodes
 and commits to the store, with its own connection opened from the same configuration
-file. Batches go over a pipe one at a time and each waits for its
-answer, so acknowledgement after commit holds exactly as in one process.
+file. Batches go over a pipe and each waits for its answer, so acknowledgement after
+commit holds exactly as in one process.
 
 The process ends when the ingest process closes the pipe, whether it stopped or died: a
 collector killed with SIGKILL leaves no committer behind, and one stopped by a signal
@@ -45,9 +45,16 @@ class CommitProcessError(RuntimeError):
 
 
 class CommitProcess:
+    """Up to `depth` batches are in the pipe at once: the next one waits there while one
+    commits, so the process never idles between them. It answers them in order."""
+
+    depth = 2
+
     def __init__(self, config_path: Path, log_level: str = "info") -> None:
         self._args = [str(config_path), log_level]
-        self._lock = threading.Lock()
+        self._sending = threading.Lock()
+        self._turn = threading.Condition()
+        self._sent = self._answered = 0
         self._start()
 
     def _start(self) -> None:
@@ -66,15 +73,23 @@ class CommitProcess:
         self._answer()
 
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
-        with self._lock:
-            if self._process.poll() is not None:
-                # It died (killed, out of memory): the batch that was in it was never
+        with self._sending:
+            if self._process.poll() is not None and self._answered == self._sent:
+                # It died (killed, out of memory): the batches that were in it were never
                 # acknowledged, so a new one takes over where it stopped.
                 log.warning("commit process ended (%s); starting it again", self._process.poll())
                 self._conn.close()
                 self._start()
             self._conn.send((list(batch), received))
-            answer = self._answer()
+            ticket = self._sent
+            self._sent += 1
+        with self._turn:
+            self._turn.wait_for(lambda: self._answered == ticket)
+            try:
+                answer = self._answer()
+            finally:
+                self._answered += 1
+                self._turn.notify_all()
         if not isinstance(answer, CommitResult):
             raise CommitProcessError(f"the commit process answered {answer!r}")
         return answer

@@ -45,10 +45,14 @@ class CommitResult:
 
 
 class Committing(Protocol):
+    depth: int  # batches that may be handed over before the first is answered
+
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult: ...
 
 
 class Committer:
+    depth = 1  # one store connection, one batch at a time
+
     def __init__(self, store: Store, topic_prefix: str) -> None:
         self._store = store
         self._prefix = topic_prefix

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -173,19 +173,17 @@ class Ingest:
                     await publishing
 
     async def _pipeline(self, client: aiomqtt.Client, stopping: asyncio.Task[bool]) -> None:
-        """Commit a batch while the next one arrives; when the commit ends, hand on what
-        has arrived meanwhile, then acknowledge the committed batch while the next one
-        commits. Nothing is acknowledged before its commit, receiving and committing
-        overlap, and a batch takes whatever has arrived: one commit for many messages
-        under load, no added wait when the stream is quiet. On stop, the commit under way
-        finishes and is acknowledged; what arrived after it stays with the broker."""
+        """Keep the committer busy while messages keep arriving: up to its `depth` batches
+        are handed over at once, each taking whatever has arrived (one commit for many
+        messages under load, no added wait when the stream is quiet), and each is
+        acknowledged when its commit ends, in order, while the next ones commit. Nothing
+        is acknowledged before its commit. On stop, the commits under way finish and are
+        acknowledged; what arrived after them stays with the broker."""
         messages, limit = client.messages, self._settings.batch_messages
-        in_commit: list[aiomqtt.Message] = []
-        committing: asyncio.Task[None] | None = None
+        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]] = deque()
         try:
             while True:
-                acknowledged: list[aiomqtt.Message] = []
-                if committing is None:
+                if not in_commit:
                     receiving = asyncio.ensure_future(anext(messages))
                     done, _ = await asyncio.wait(
                         {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
@@ -193,27 +191,34 @@ class Ingest:
                     if receiving not in done:
                         receiving.cancel()
                         return
-                    batch = [receiving.result()]
-                else:
-                    await asyncio.wait({committing, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                    if not committing.done():  # stopping: let the commit end first
-                        await committing
-                    committing.result()
-                    acknowledged, committing, batch = in_commit, None, []
-                    if stopping.done():
-                        for message in acknowledged:
-                            _ack(client, message)
-                        return
-                batch += _queued(client, limit - len(batch))
-                if batch:
-                    in_commit = batch
-                    committing = asyncio.create_task(self._commit_messages(batch))
-                for message in acknowledged:
+                    self._hand_over(in_commit, [receiving.result(), *_queued(client, limit - 1)])
+                    continue
+                room = len(in_commit) < self._committer.depth and not stopping.done()
+                if room and (batch := _queued(client, limit)):
+                    self._hand_over(in_commit, batch)
+                    continue
+                batch, oldest = in_commit[0]
+                await asyncio.wait({oldest, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not oldest.done():  # stopping: let the commits under way end first
+                    await oldest
+                oldest.result()
+                in_commit.popleft()
+                for message in batch:
                     _ack(client, message)
+                if stopping.done() and not in_commit:
+                    return
         finally:
-            if committing is not None and not committing.done():
-                with contextlib.suppress(Exception):  # the session failed: let it end first
-                    await committing
+            for _, committing in in_commit:
+                if not committing.done():  # the session failed: let them end first
+                    with contextlib.suppress(Exception):
+                        await committing
+
+    def _hand_over(
+        self,
+        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]],
+        batch: list[aiomqtt.Message],
+    ) -> None:
+        in_commit.append((batch, asyncio.create_task(self._commit_messages(batch))))
 
     async def _commit_messages(self, batch: list[aiomqtt.Message]) -> None:
         received = datetime.now(UTC)
