@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import aiomqtt
 
 from collector.alerts.deliveries import MQTT
-from collector.alerts.intake import record_plates
+from collector.alerts.intake import plate_arrivals, record_plates
 from collector.alerts.service import Police
 from collector.committer import Arrival, CommitResult, Committing
 from collector.config import IngestSettings
@@ -238,9 +238,9 @@ class Ingest:
         wait for the store. Raises only when the reads or the batch could not be committed;
         then nothing of the batch may be acknowledged."""
         police = self._police
-        if police is not None:
+        if police is not None and (reads := plate_arrivals(batch)):
             prefix = self._broker.topic_prefix
-            alerts = await asyncio.to_thread(record_plates, police.plates, prefix, batch, received)
+            alerts = await asyncio.to_thread(record_plates, police.plates, prefix, reads, received)
             if alerts:
                 police.wakeup.notify()
         spool = self._spool

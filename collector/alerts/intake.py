@@ -18,6 +18,14 @@ from iotwire.codec import DecodeError, decode
 from iotwire.messages import PlateRead
 from iotwire.topics import Channel, TopicError, parse_topic
 
+_PLATE_TOPIC_END = f"/{Channel.PLATE.value}"
+
+
+def plate_arrivals(batch: Sequence[Arrival]) -> list[Arrival]:
+    """The arrivals on a plate topic, by the topic's end alone: the ingest process asks
+    this of every batch, telemetry included, and it must cost next to nothing there."""
+    return [arrival for arrival in batch if arrival[0].endswith(_PLATE_TOPIC_END)]
+
 
 def record_plates(
     plates: PlateLog, topic_prefix: str, batch: Sequence[Arrival], received: datetime
