@@ -28,7 +28,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,7 +38,7 @@ from edge_agent.plates.synthetic import Layout, random_plate
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead
 from tests.conftest import Mosquitto
-from tests.helpers import BIN, children, wait_until
+from tests.helpers import BIN, children, collector_config, wait_until
 
 CAMERAS = 50
 READS_PER_S = 2
@@ -148,17 +147,7 @@ def collector_figures(work: Path, broker: Mosquitto, entries: list[tuple[str, st
     print(
         f"   ({result.added:,} watchlist entries imported in {time.perf_counter() - began:.1f} s)"
     )
-    config = work / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": broker.host, "port": broker.port},
-                "store": {"kind": "sqlite", "path": str(work / "store.sqlite")},
-                "ingest": {"client_id": "collector-bench"},
-                "alerts": {"path": str(police)},
-            }
-        )
-    )
+    config = collector_config(work, broker, "collector-bench", alerts={"path": str(police)})
     log = (work / "collector.log").open("wb")
     process = subprocess.Popen(
         [str(BIN / "collector"), "run", "-c", str(config)], stdout=log, stderr=log

@@ -10,11 +10,32 @@ import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
 
 from collector.config import load_collector
 from iotwire.messages import ClockSync, PlateRead
 
 BIN = Path(sys.executable).parent
+
+
+class Address(Protocol):
+    host: str
+    port: int
+
+
+def collector_config(folder: Path, broker: Address, client_id: str, **sections: Any) -> Path:
+    """`folder`/collector.yaml: a collector on this broker with an SQLite store in the same
+    folder; `sections` add config sections or replace these."""
+    config = folder / "collector.yaml"
+    base = {
+        "broker": {"host": broker.host, "port": broker.port},
+        "store": {"kind": "sqlite", "path": str(folder / "store.sqlite")},
+        "ingest": {"client_id": client_id},
+    }
+    config.write_text(yaml.safe_dump(base | sections))
+    return config
 
 
 def free_port() -> int:

@@ -12,27 +12,24 @@ from datetime import timedelta
 
 import aiomqtt
 import pytest
-import yaml
 
 from iotwire import encode
-from tests.helpers import api_request, free_port, run_cli, wait_for_port, wait_until
+from tests.helpers import (
+    api_request,
+    collector_config,
+    free_port,
+    run_cli,
+    wait_for_port,
+    wait_until,
+)
 from tests.store_cases import T0, message
 
 
 @pytest.fixture
 def api(tmp_path, mosquitto, processes):
     port = free_port()
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
-                "ingest": {"client_id": "collector-api"},
-                "api": {"port": port, "users_path": str(tmp_path / "users.sqlite")},
-            }
-        )
-    )
+    api = {"port": port, "users_path": str(tmp_path / "users.sqlite")}
+    config = collector_config(tmp_path, mosquitto, "collector-api", api=api)
     processes.start("collector", "collector", "run", "-c", str(config))
     wait_for_port(port)
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import aiomqtt
-import yaml
 
 from collector.alerts import audit
 from collector.alerts.database import PoliceDb
@@ -16,27 +15,15 @@ from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead, Reading, Sample, Telemetry
-from tests.helpers import free_port, metrics, plate_read, wait_until
+from tests.helpers import collector_config, free_port, metrics, plate_read, wait_until
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
 
 
-def collector_config(tmp_path, mosquitto, client_id: str, **more):
-    """A collector with a police database (alerts window 300 s), on this test's broker;
-    `more` adds sections or replaces them."""
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
-                "ingest": {"client_id": client_id},
-                "alerts": {"path": str(tmp_path / "police.sqlite")},
-            }
-            | more
-        )
-    )
-    return config
+def police_collector(tmp_path, mosquitto, client_id: str, **more):
+    """A collector with a police database (alerts window 300 s), on this test's broker."""
+    alerts = {"path": str(tmp_path / "police.sqlite")}
+    return collector_config(tmp_path, mosquitto, client_id, alerts=alerts, **more)
 
 
 def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
@@ -48,7 +35,7 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         "68-B1 234.56", "snatch theft, Duong Dong night market", "officer-1", Priority.HIGH
     )
     db.close()
-    config = collector_config(
+    config = police_collector(
         tmp_path, mosquitto, "collector-alerts", metrics={"port": free_port()}
     )
     processes.start("collector", "collector", "run", "-c", str(config))
@@ -135,7 +122,7 @@ def test_an_alert_raised_but_not_sent_before_a_crash_goes_out_when_the_collector
     )
     assert [d.state for d in Deliveries(db).of(raised.id)] == [State.PENDING]
     db.close()
-    config = collector_config(tmp_path, mosquitto, "collector-restarted")
+    config = police_collector(tmp_path, mosquitto, "collector-restarted")
 
     async def console() -> PlateAlert:
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
@@ -162,7 +149,7 @@ def test_alerts_do_not_wait_for_the_telemetry_store(tmp_path, mosquitto, process
     store = {"kind": "influxdb", "url": own_influxd.url, "api": "v1", "retry_for_s": 0.5}
     spool = str(tmp_path / "spool.sqlite")
     ingest = {"client_id": "collector-store-down", "spool_path": spool}
-    config = collector_config(
+    config = police_collector(
         tmp_path, mosquitto, "", store=store, ingest=ingest, metrics={"port": free_port()}
     )
     processes.start("collector", "collector", "run", "-c", str(config))

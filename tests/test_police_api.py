@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 
 import aiomqtt
 import pytest
-import yaml
 
 from iotwire import encode
 from iotwire.messages import PlateAlert
 from tests.helpers import (
     api_request,
+    collector_config,
     free_port,
     metrics,
     plate_read,
@@ -79,24 +79,15 @@ def police_collector(tmp_path, mosquitto, processes):
     secret = tmp_path / "console.secret"
     secret.write_text("shared-secret\n")
     receiver = WebhookReceiver().__enter__()
-    config = tmp_path / "collector.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "store": {"kind": "sqlite", "path": str(tmp_path / "store.sqlite")},
-                "ingest": {"client_id": "collector-police"},
-                "api": {"port": port, "users_path": str(tmp_path / "users.sqlite")},
-                "alerts": {
-                    "path": str(tmp_path / "police.sqlite"),
-                    "webhooks": [
-                        {"name": "console", "url": receiver.url, "secret_file": str(secret)}
-                    ],
-                },
-                "registry": {"path": str(tmp_path / "devices.sqlite")},
-                "metrics": {"port": free_port()},
-            }
-        )
+    webhook = {"name": "console", "url": receiver.url, "secret_file": str(secret)}
+    config = collector_config(
+        tmp_path,
+        mosquitto,
+        "collector-police",
+        api={"port": port, "users_path": str(tmp_path / "users.sqlite")},
+        alerts={"path": str(tmp_path / "police.sqlite"), "webhooks": [webhook]},
+        registry={"path": str(tmp_path / "devices.sqlite")},
+        metrics={"port": free_port()},
     )
     bundle = tmp_path / "cam-1.yaml"
     bundle.write_text(
