@@ -25,8 +25,9 @@ from iotwire.topics import TopicError, parse_topic
 
 log = logging.getLogger(__name__)
 
-# A message as it came off the wire: topic, payload, and whether it is backlog, replayed
-# after an outage by an agent (iotwire/backlog.py) or drained from the spool.
+# A message as it came off the wire: topic, payload, and whether it was drained from the
+# spool, which makes it backlog as much as an agent's mark in the payload does
+# (iotwire/backlog.py).
 Arrival = tuple[str, bytes, bool]
 
 
@@ -80,7 +81,7 @@ class Committer:
             if isinstance(message, Status):
                 self._store.record_status(site, message, received)
             elif isinstance(message, Telemetry | Health | PlateRead):
-                deliveries.append(Delivery(site, message, received, backlog))
+                deliveries.append(Delivery(site, message, received, backlog or message.backlog))
         if not deliveries:
             return
         began = time.perf_counter()

@@ -29,8 +29,13 @@ from collector.committer import Arrival, CommitResult, Committing
 from collector.config import IngestSettings
 from collector.spool import Spool, Spooled
 from collector.stores.base import StoreUnavailableError
-from iotwire.backlog import is_backlog
-from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
+from iotwire.connection import (
+    BrokerSettings,
+    ProtocolChoice,
+    backoff_delay,
+    mqtt_session,
+    version_name,
+)
 from iotwire.topics import Channel, alerts_topic, subscription
 
 log = logging.getLogger(__name__)
@@ -125,8 +130,8 @@ class Ingest:
             try:
                 async with mqtt_session(
                     self._broker, self._protocol, _manual_acks, identifier=self._settings.client_id
-                ) as (client, _):
-                    await self._session(client, stop)
+                ) as (client, version):
+                    await self._session(client, version_name(version), stop)
                     return
             except aiomqtt.MqttError as exc:
                 log.warning("broker session lost: %s", exc)
@@ -152,7 +157,7 @@ class Ingest:
             except TimeoutError:
                 continue
 
-    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _session(self, client: aiomqtt.Client, version: str, stop: asyncio.Event) -> None:
         prefix, group = self._broker.topic_prefix, self._settings.share_group
         channels = (*SUBSCRIBED, Channel.PLATE) if self._police is not None else SUBSCRIBED
         for channel in channels:
@@ -161,7 +166,13 @@ class Ingest:
         if self._police is not None:
             publishing = asyncio.create_task(self._publish_alerts(client, self._police))
         self.connected.set()
-        log.info("subscribed to %s/v1 on %s:%s", prefix, self._broker.host, self._broker.port)
+        log.info(
+            "subscribed to %s/v1 on %s:%s (MQTT %s)",
+            prefix,
+            self._broker.host,
+            self._broker.port,
+            version,
+        )
         stopping = asyncio.create_task(stop.wait())
         try:
             await self._pipeline(client, stopping)
@@ -224,7 +235,7 @@ class Ingest:
         received = datetime.now(UTC)
         self.stats.received += len(batch)
         arrivals = [
-            (str(m.topic), bytes(m.payload), is_backlog(m.properties))
+            (str(m.topic), bytes(m.payload), False)
             for m in batch
             if isinstance(m.payload, bytes | bytearray)
         ]

@@ -21,14 +21,19 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import aiomqtt
-from aiomqtt import ProtocolVersion
 
 from edge_agent import __version__
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Entry, Outbox
-from iotwire.backlog import BACKLOG
+from iotwire.backlog import marked
 from iotwire.codec import DecodeError, decode, encode
-from iotwire.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
+from iotwire.connection import (
+    BrokerSettings,
+    ProtocolChoice,
+    backoff_delay,
+    mqtt_session,
+    version_name,
+)
 from iotwire.messages import Command, CommandAck, Status
 from iotwire.topics import Channel, command_filter, topic_for
 
@@ -55,7 +60,6 @@ class Uplink:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._protocol = ProtocolChoice(broker.protocol)
         self._backlog_after_s = backlog_after_s
-        self._mark_backlog = False
         self._commands = commands
         self.connected = False
         self.last_publish_at: float | None = None  # when the broker last acknowledged
@@ -91,12 +95,11 @@ class Uplink:
                 ) as (client, version):
                     attempt = 0
                     self.connected = True
-                    self._mark_backlog = version is ProtocolVersion.V5
                     log.info(
                         "connected to %s:%s (MQTT %s)",
                         self._broker.host,
                         self._broker.port,
-                        "5" if self._mark_backlog else "3.1.1",
+                        version_name(version),
                     )
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
@@ -189,11 +192,8 @@ class Uplink:
             async with asyncio.TaskGroup() as group:
                 for entry in batch:
                     topic = self._topic(entry.channel)
-                    backlog = self._mark_backlog and entry.created < late
-                    properties = BACKLOG if backlog else None
-                    group.create_task(
-                        client.publish(topic, entry.payload, qos=1, properties=properties)
-                    )
+                    payload = marked(entry.payload) if entry.created < late else entry.payload
+                    group.create_task(client.publish(topic, payload, qos=1))
         except* aiomqtt.MqttError as lost:
             raise lost.exceptions[0] from None
         self._outbox.remove(entry.seq for entry in batch)

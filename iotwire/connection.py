@@ -108,6 +108,10 @@ class ProtocolChoice:
         self._learned = version
 
 
+def version_name(version: ProtocolVersion) -> str:
+    return "5" if version is ProtocolVersion.V5 else "3.1.1"
+
+
 def session_kwargs(version: ProtocolVersion, expiry_s: int) -> dict[str, Any]:
     """A persistent session in either version: 3.1.1 clean_session off, 5 clean_start
     off with a session expiry, without which an MQTT 5 session ends at disconnect."""

@@ -63,6 +63,14 @@ class _Envelope(WireModel):
     seq: Seq
 
 
+class _Streamed(_Envelope):
+    """A message of the outbox stream. `backlog` is never encoded with the message: the
+    agent adds it to the committed payload when the message leaves the outbox late
+    (iotwire/backlog.py)."""
+
+    backlog: bool = Field(default=False, exclude=True)
+
+
 class Reading(WireModel):
     """One parameter's value; a failed read is a `fault` reading with no value, so the
     collector sees the tick and why it is empty rather than silence."""
@@ -85,13 +93,13 @@ class Sample(WireModel):
     readings: Annotated[tuple[Reading, ...], Field(min_length=1, max_length=256)]
 
 
-class Telemetry(_Envelope):
+class Telemetry(_Streamed):
     kind: Literal["telemetry"] = "telemetry"
     clock: ClockSync
     samples: Annotated[tuple[Sample, ...], Field(min_length=1, max_length=1000)]
 
 
-class PlateRead(_Envelope):
+class PlateRead(_Streamed):
     kind: Literal["plate"] = "plate"
     camera: Name
     ts: Timestamp
@@ -112,7 +120,7 @@ class PlateRead(_Envelope):
     ) = None
 
 
-class Health(_Envelope):
+class Health(_Streamed):
     kind: Literal["health"] = "health"
     ts: Timestamp
     clock: ClockSync

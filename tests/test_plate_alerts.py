@@ -14,6 +14,7 @@ from collector.alerts.plates import PlateLog
 from collector.alerts.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
+from iotwire.backlog import marked
 from iotwire.messages import ClockSync, PlateAlert, PlateRead, Reading, Sample, Telemetry
 from tests.helpers import collector_config, free_port, metrics, plate_read, wait_until
 
@@ -53,15 +54,17 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         at(20, 2, "68B123456", "68-B1 234.56", "north"),  # same camera, inside the window
         at(40, 3, "68B123458", "68-B1 234.58", "south"),  # one character off
         at(60, 4, "51G67890", "51G-678.90", "south"),  # not watched
+        at(80, 5, "68B123456", "68-B1 234.56", "east"),  # sent after an outage
     ]
+    payloads = [encode(read) for read in reads[:-1]] + [marked(encode(reads[-1]))]
 
     async def console() -> list[PlateAlert]:
         received: list[PlateAlert] = []
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             await client.subscribe("pq/v1/alerts/plate", qos=1)
             async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:
-                for message in reads:
-                    await pole.publish(topic, encode(message), qos=1)
+                for payload in payloads:
+                    await pole.publish(topic, payload, qos=1)
             try:
                 async with asyncio.timeout(8):
                     async for message in client.messages:
@@ -71,9 +74,10 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         return received
 
     alerts = asyncio.run(console())
-    assert [(a.plate, a.match, a.camera) for a in alerts] == [
-        ("68B123456", "exact", "north"),
-        ("68B123458", "one_character", "south"),
+    assert [(a.plate, a.match, a.camera, a.backlog) for a in alerts] == [
+        ("68B123456", "exact", "north", False),
+        ("68B123458", "one_character", "south", False),
+        ("68B123456", "exact", "east", True),
     ]
     first = alerts[0]
     assert (first.watched, first.priority, first.reason) == (
@@ -84,12 +88,12 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     assert (first.site, first.device, first.ts) == ("pole-7", "cam-1", T0)
     assert first.crop_jpeg_b64 == "/9j/4AAQSkZJRg=="
     assert alerts[1].score == 0.75
-    assert metrics(config)["collector_alerts_published_total"] == 2
+    assert metrics(config)["collector_alerts_published_total"] == 3
 
     def accounted() -> bool:
         store = SqliteStore(tmp_path / "store.sqlite")
         try:
-            return any(d.device == "cam-1" and d.messages == 4 for d in store.devices())
+            return any(d.device == "cam-1" and d.messages == 5 for d in store.devices())
         finally:
             store.close()
 
@@ -97,13 +101,14 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     store = SqliteStore(tmp_path / "store.sqlite")
     [device] = store.devices()
     store.close()
-    assert (device.messages, device.duplicates, device.gaps) == (4, 1, 0)
+    assert (device.messages, device.duplicates, device.gaps) == (5, 1, 0)
     db = PoliceDb(police)
     actions = [r.action for r in audit.records(db) if r.action.startswith("alert.")]
     [(reads_stored,)] = db.rows("SELECT count(*) FROM plate_reads")
     db.close()
-    assert sorted(actions) == ["alert.deliver"] * 2 + ["alert.raise"] * 2
-    assert reads_stored == 4
+    assert sorted(actions) == ["alert.deliver"] * 3 + ["alert.raise"] * 3
+    assert reads_stored == 5
+    assert metrics(config)["collector_messages_backlog_total"] == 1
     assert json.loads(alerts[0].model_dump_json())["kind"] == "plate_alert"
 
 

@@ -25,6 +25,7 @@ from iotwire import (
     decode_any,
     encode,
 )
+from iotwire.backlog import marked
 from iotwire.codec import MAX_PAYLOAD_BYTES
 from iotwire.messages import MODEL_FOR_CHANNEL, ClockSync, Quality
 
@@ -153,6 +154,21 @@ def test_every_message_round_trips_exactly(message):
     assert decode(data, type(message)) == message
     assert decode_any(data) == message
     assert encode(decode_any(data)) == data
+
+
+@MANY
+@given(st.one_of(telemetry, plates, health))
+def test_a_backlog_mark_changes_nothing_but_the_mark(message):
+    assert not message.backlog
+    assert decode(marked(encode(message)), type(message)) == message.model_copy(
+        update={"backlog": True}
+    )
+
+
+@pytest.mark.parametrize("payload", [b"", b"[]", b"{}", b'"text"'])
+def test_only_an_encoded_message_takes_a_backlog_mark(payload):
+    with pytest.raises(ValueError, match="JSON object"):
+        marked(payload)
 
 
 @MANY

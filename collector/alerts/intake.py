@@ -45,5 +45,5 @@ def record_plates(
         except DecodeError:
             continue
         if read.device == topic.device:
-            alerts += len(plates.record(topic.site, read, received, backlog))
+            alerts += len(plates.record(topic.site, read, received, backlog or read.backlog))
     return alerts
