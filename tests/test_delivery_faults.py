@@ -280,6 +280,7 @@ def test_two_collectors_share_a_subscription_and_one_is_killed(
     store = sqlite(tmp_path)
     configs = {n: f.collector_config(n, store, share_group="ops") for n in ("col-a", "col-b")}
     collectors = {n: f.start_collector(n, c) for n, c in configs.items()}
+    assert all("(MQTT 3.1.1)" in processes.log(n) for n in collectors)  # the collector default
     devices = ["air-a", "air-b", "air-c"]
     agents = {d: f.start_agent(d, f.agent_config(d)) for d in devices}
     time.sleep(3)
