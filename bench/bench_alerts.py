@@ -38,7 +38,7 @@ from edge_agent.plates.synthetic import Layout, random_plate
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead
 from tests.conftest import Mosquitto
-from tests.helpers import BIN, children, collector_config, wait_until
+from tests.helpers import BIN, children, collector_config, stat_fields, wait_until
 
 CAMERAS = 50
 READS_PER_S = 2
@@ -63,7 +63,7 @@ def cpu_seconds(pid: int) -> float:
     """CPU time of the collector and of its commit process."""
     total = 0.0
     for process in (pid, *children(pid)):
-        fields = Path(f"/proc/{process}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat_fields(process)
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 

@@ -45,6 +45,32 @@ class CommitResult:
     unavailable: str | None = None
 
 
+class InvalidMessage(ValueError):
+    """A message no store may take; `reason` is the counter it is dropped under."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def validated(topic_text: str, payload: bytes, topic_prefix: str) -> tuple[str, Message]:
+    """The site and the message, from an arrival that passes every check on the wire:
+    the committer and the plate intake must agree on what is a message."""
+    try:
+        topic = parse_topic(topic_text, topic_prefix)
+    except TopicError as exc:
+        raise InvalidMessage("bad_topic", str(exc)) from None
+    try:
+        message = decode(payload, MODEL_FOR_CHANNEL[topic.channel])
+    except DecodeError as exc:
+        raise InvalidMessage(exc.reason.value, str(exc)) from None
+    if message.device != topic.device:
+        raise InvalidMessage(
+            "device_mismatch", f"payload device {message.device!r} on {topic.device}'s topic"
+        )
+    return topic.site, message
+
+
 class Committing(Protocol):
     depth: int  # batches that may be handed over before the first is answered
 
@@ -100,17 +126,9 @@ class Committer:
         self, topic_text: str, payload: bytes, result: CommitResult
     ) -> tuple[str, Message] | None:
         try:
-            topic = parse_topic(topic_text, self._prefix)
-        except TopicError as exc:
-            return self._reject(result, "bad_topic", exc)
-        try:
-            message = decode(payload, MODEL_FOR_CHANNEL[topic.channel])
-        except DecodeError as exc:
-            return self._reject(result, exc.reason.value, exc, topic_text)
-        if message.device != topic.device:
-            mismatch = ValueError(f"payload device {message.device!r} on {topic.device}'s topic")
-            return self._reject(result, "device_mismatch", mismatch, topic_text)
-        return topic.site, message
+            return validated(topic_text, payload, self._prefix)
+        except InvalidMessage as exc:
+            return self._reject(result, exc.reason, exc, topic_text)
 
     def _reject(self, result: CommitResult, reason: str, exc: Exception, topic: str = "") -> None:
         result.invalid[reason] += 1

@@ -81,15 +81,21 @@ def wait_until(
         time.sleep(0.1)
 
 
+def stat_fields(pid: int) -> list[str]:
+    """/proc/`pid`/stat after the command name, so field 0 is the state, 1 the parent, 11
+    and 12 the user and system CPU ticks (no procps needed). OSError once it has ended."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def children(pid: int) -> list[int]:
-    """The processes `pid` started, read from /proc (no procps needed)."""
+    """The processes `pid` started."""
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            parent = int(stat_fields(int(stat.parent.name))[1])
         except OSError:
             continue  # it ended while we looked
-        if int(fields[1]) == pid:
+        if parent == pid:
             found.append(int(stat.parent.name))
     return found
 
@@ -97,10 +103,9 @@ def children(pid: int) -> list[int]:
 def alive(pid: int) -> bool:
     """Running, not a zombie waiting for its parent to reap it."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return stat_fields(pid)[0] != "Z"
     except OSError:
         return False
-    return state != "Z"
 
 
 def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:

@@ -13,10 +13,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from collector.alerts.plates import PlateLog
-from collector.committer import Arrival
-from iotwire.codec import DecodeError, decode
+from collector.committer import Arrival, InvalidMessage, validated
 from iotwire.messages import PlateRead
-from iotwire.topics import Channel, TopicError, parse_topic
+from iotwire.topics import Channel
 
 _PLATE_TOPIC_END = f"/{Channel.PLATE.value}"
 
@@ -31,19 +30,13 @@ def record_plates(
     plates: PlateLog, topic_prefix: str, batch: Sequence[Arrival], received: datetime
 ) -> int:
     """Record the batch's valid plate reads; returns how many alerts they raised. What
-    does not decode is left to the committer, which counts it once, as invalid."""
+    does not validate is left to the committer, which counts it once, as invalid."""
     alerts = 0
     for topic_text, payload, backlog in batch:
         try:
-            topic = parse_topic(topic_text, topic_prefix)
-        except TopicError:
+            site, read = validated(topic_text, payload, topic_prefix)
+        except InvalidMessage:
             continue
-        if topic.channel is not Channel.PLATE:
-            continue
-        try:
-            read = decode(payload, PlateRead)
-        except DecodeError:
-            continue
-        if read.device == topic.device:
-            alerts += len(plates.record(topic.site, read, received, backlog or read.backlog))
+        if isinstance(read, PlateRead):
+            alerts += len(plates.record(site, read, received, backlog or read.backlog))
     return alerts

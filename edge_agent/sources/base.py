@@ -24,9 +24,12 @@ class Source(Protocol):
 
 
 def checked_reading(
-    parameter: str, unit: str, value: float, valid: tuple[float, float] | None
+    parameter: str, unit: str, value: float | None, valid: tuple[float, float] | None
 ) -> Reading:
-    """A reading marked out_of_range when the value leaves the instrument's measuring range."""
+    """A reading marked out_of_range when the value leaves the instrument's measuring
+    range, and a fault when the instrument gave no value."""
+    if value is None:
+        return Reading(parameter=parameter, value=None, unit=unit, quality=Quality.FAULT)
     in_range = valid is None or valid[0] <= value <= valid[1]
     quality = Quality.OK if in_range else Quality.OUT_OF_RANGE
     return Reading(parameter=parameter, value=value, unit=unit, quality=quality)

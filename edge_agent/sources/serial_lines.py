@@ -15,7 +15,7 @@ import serial
 from edge_agent.config import SerialLineSource
 from edge_agent.profiles import LineProfile
 from edge_agent.sources.base import ReopenBackoff, SourceError, checked_reading
-from iotwire.messages import Quality, Reading
+from iotwire.messages import Reading
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +106,7 @@ class SerialLineReader:
             )
         values = self._latest[1]
         return tuple(
-            Reading(parameter=f.parameter, value=None, unit=f.unit, quality=Quality.FAULT)
-            if (value := values[f.parameter]) is None
-            else checked_reading(f.parameter, f.unit, value, f.range)
+            checked_reading(f.parameter, f.unit, values[f.parameter], f.range)
             for f in self.profile.fields
         )
 
