@@ -18,7 +18,8 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
@@ -44,11 +45,17 @@ class CommitProcessError(RuntimeError):
     pass
 
 
-class CommitProcess:
-    """Up to `depth` batches are in the pipe at once: the next one waits there while one
-    commits, so the process never idles between them. It answers them in order."""
+# Batches the process has begun in the store at once: the next one is decoded, formatted
+# and sent while the server still writes the one before it.
+OVERLAP = 2
 
-    depth = 2
+
+class CommitProcess:
+    """Up to `depth` batches are in the pipe at once: `OVERLAP` begun in the store and one
+    more waiting, so the process begins the next batch as soon as it has answered one. It
+    answers them in order."""
+
+    depth = OVERLAP + 1
 
     def __init__(self, config_path: Path, log_level: str = "info") -> None:
         self._args = [str(config_path), log_level]
@@ -132,24 +139,43 @@ def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
     committer = Committer(store, settings.broker.topic_prefix)
     try:
         conn.send("ready")
+        begun: deque[Callable[[], object]] = deque()
         while True:
+            if not begun or (len(begun) < OVERLAP and conn.poll()):
+                try:
+                    request = conn.recv()
+                except EOFError:
+                    return
+                if request is None:
+                    return
+                begun.append(_begin(committer, request))
+                continue
             try:
-                request = conn.recv()
-            except EOFError:
-                return
-            if request is None:
-                return
-            try:
-                answer: object = committer.commit(*request)
-            except Exception as exc:  # the ingest process decides: it backs off and retries
-                log.exception("commit failed")
-                answer = CommitterFailed(f"{type(exc).__name__}: {exc}")
-            try:
-                conn.send(answer)
+                conn.send(begun.popleft()())
             except OSError:
                 return
     finally:
         store.close()
+
+
+def _begin(committer: Committer, request: tuple[list[Arrival], datetime]) -> Callable[[], object]:
+    """Begin a batch's commit; returns what finishes it and gives the answer. A batch
+    never finished (the pipe closed first) was never acknowledged either."""
+    try:
+        begun = committer.begin(*request)
+    except Exception as exc:  # the ingest process decides: it backs off and retries
+        log.exception("commit failed")
+        failed = CommitterFailed(f"{type(exc).__name__}: {exc}")
+        return lambda: failed
+
+    def finish() -> object:
+        try:
+            return committer.finish(begun)
+        except Exception as exc:
+            log.exception("commit failed")
+            return CommitterFailed(f"{type(exc).__name__}: {exc}")
+
+    return finish
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from collector.stores.base import Delivery, Store, StoreUnavailableError
+from collector.stores.base import Delivery, PendingBatch, Store, StoreUnavailableError
 from iotwire.codec import DecodeError, decode
 from iotwire.messages import MODEL_FOR_CHANNEL, Health, Message, PlateRead, Status, Telemetry
 from iotwire.topics import TopicError, parse_topic
@@ -77,7 +77,21 @@ class Committing(Protocol):
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult: ...
 
 
+@dataclass
+class BegunCommit:
+    """A batch decoded and handed to the store, its outcomes not yet read."""
+
+    result: CommitResult
+    deliveries: list[Delivery]
+    writing: PendingBatch | None
+    began: float
+
+
 class Committer:
+    """Commits one batch at a time; `begin` and `finish` let the commit process
+    (collector/commit_process.py) begin the next batch while the store's server is still
+    writing this one."""
+
     depth = 1  # one store connection, one batch at a time
 
     def __init__(self, store: Store, topic_prefix: str) -> None:
@@ -86,34 +100,43 @@ class Committer:
         self._logged: set[str] = set()
 
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
-        result = CommitResult()
-        decoded: list[tuple[str, Message, bool]] = []
-        for i, (topic, payload, backlog) in enumerate(batch):
-            if (found := self._decode(topic, payload, result)) is not None:
-                result.valid.append(i)
-                decoded.append((*found, backlog))
-        try:
-            self._commit(decoded, received, result)
-        except StoreUnavailableError as exc:
-            result.stored = result.duplicates = result.backlog = 0
-            result.unavailable = str(exc)
-        return result
+        return self.finish(self.begin(batch, received))
 
-    def _commit(
-        self, decoded: list[tuple[str, Message, bool]], received: datetime, result: CommitResult
-    ) -> None:
+    def begin(self, batch: Sequence[Arrival], received: datetime) -> BegunCommit:
+        result = CommitResult()
+        statuses: list[tuple[str, Status]] = []
         deliveries: list[Delivery] = []
-        for site, message, backlog in decoded:
+        for i, (topic, payload, backlog) in enumerate(batch):
+            if (found := self._decode(topic, payload, result)) is None:
+                continue
+            result.valid.append(i)
+            site, message = found
             if isinstance(message, Status):
-                self._store.record_status(site, message, received)
+                statuses.append((site, message))
             elif isinstance(message, Telemetry | Health | PlateRead):
                 deliveries.append(Delivery(site, message, received, backlog or message.backlog))
-        if not deliveries:
-            return
         began = time.perf_counter()
-        outcomes = self._store.write_batch(deliveries)
-        result.store_seconds = time.perf_counter() - began
-        for delivery, outcome in zip(deliveries, outcomes, strict=True):
+        writing = None
+        try:
+            for site, status in statuses:
+                self._store.record_status(site, status, received)
+            if deliveries:
+                writing = self._store.begin_batch(deliveries)
+        except StoreUnavailableError as exc:
+            result.unavailable = str(exc)
+        return BegunCommit(result, deliveries, writing, began)
+
+    def finish(self, begun: BegunCommit) -> CommitResult:
+        result = begun.result
+        if begun.writing is None:
+            return result
+        try:
+            outcomes = begun.writing.outcomes()
+        except StoreUnavailableError as exc:
+            result.unavailable = str(exc)
+            return result
+        result.store_seconds = time.perf_counter() - begun.began
+        for delivery, outcome in zip(begun.deliveries, outcomes, strict=True):
             if outcome.rejected:
                 self._reject(result, "store_rejected", ValueError(outcome.rejected))
             elif outcome.duplicate:
@@ -121,6 +144,7 @@ class Committer:
             else:
                 result.stored += 1
                 result.backlog += delivery.backlog
+        return result
 
     def _decode(
         self, topic_text: str, payload: bytes, result: CommitResult

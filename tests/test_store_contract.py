@@ -46,6 +46,24 @@ def test_a_message_twice_in_one_batch_is_one_message_and_one_duplicate(store: St
     assert (device.messages, device.duplicates) == (1, 1)
 
 
+def test_a_repeat_in_the_batch_begun_next_is_a_duplicate_though_the_first_is_unfinished(
+    store: Store,
+):
+    # The commit process begins a batch while the server still writes the one before:
+    # the second batch's lookup cannot see the first's ledger yet, and must not need to.
+    first = store.begin_batch(
+        [Delivery("dd", message("air-1", s, s, pm10=1.0), T0) for s in (1, 2)]
+    )
+    second = store.begin_batch(
+        [Delivery("dd", message("air-1", s, s, pm10=1.0), T0) for s in (2, 3)]
+    )
+    assert [o.duplicate for o in first.outcomes()] == [False, False]
+    assert [o.duplicate for o in second.outcomes()] == [True, False]
+    assert len(store.query(ReadingQuery())) == 3
+    [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps) == (3, 1, 0)
+
+
 def test_gaps_are_the_missing_sequence_numbers(store: Store):
     store.write_batch(
         [Delivery("dd", message("air-1", seq, seq, pm10=1.0), T0) for seq in (1, 2, 5, 6, 9)]

@@ -144,6 +144,27 @@ def test_a_server_error_that_outlasts_the_retries_fails_the_batch_whole(influxd)
         assert (device.messages, device.duplicates, device.gaps) == (11, 0, 0)
 
 
+def test_when_a_begun_batch_fails_the_batch_begun_after_it_fails_too(influxd):
+    with FaultyRelay(influxd.url) as relay, influx_store(relay.url, retry_for_s=1) as store:
+        store.write_batch(batch(1, 1))
+        relay.failures_left = 10_000
+        first, second = store.begin_batch(batch(2, 5)), store.begin_batch(batch(7, 5))
+        with pytest.raises(RuntimeError, match="in the order they began"):
+            second.outcomes()
+        with pytest.raises(StoreUnavailableError, match="HTTP 500"):
+            first.outcomes()
+        relay.failures_left = 0
+        # The second counted the first's messages as delivered, so it cannot stand alone,
+        # though the server would now take it.
+        with pytest.raises(StoreUnavailableError, match="a batch begun before it failed"):
+            second.outcomes()
+        for redelivered in (batch(2, 5), batch(7, 5)):
+            assert not any(o.duplicate for o in store.write_batch(redelivered))
+        assert len(store.query(ReadingQuery(limit=10_000))) == 2 * 11
+        [device] = store.devices()
+        assert (device.messages, device.duplicates, device.gaps) == (11, 0, 0)
+
+
 def test_a_stopped_server_fails_the_batch_and_a_restarted_one_takes_it(own_influxd):
     with influx_store(own_influxd.url, retry_for_s=1) as store:
         store.write_batch(batch(1, 5))

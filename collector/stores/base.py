@@ -1,6 +1,6 @@
 """The contract every store keeps, so ingest, CLI and API never ask which one they hold."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -43,11 +43,28 @@ class StoreUnavailableError(Exception):
     """The store cannot commit now; nothing of the batch may be acknowledged."""
 
 
+@dataclass(frozen=True)
+class PendingBatch:
+    """A batch a store has begun to commit; `outcomes()` waits for the commit to end."""
+
+    finish: Callable[[], list[WriteOutcome]]
+
+    def outcomes(self) -> list[WriteOutcome]:
+        return self.finish()
+
+
 class Store(Protocol):
     def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
         """Commit every message with its sequence number, idempotently: one outcome per
         delivery, in order. Raises StoreUnavailableError when the batch could not be
         committed; a message the store refuses is an outcome, not an exception."""
+        ...
+
+    def begin_batch(self, batch: Sequence[Delivery]) -> PendingBatch:
+        """Begin what `write_batch` does, so the caller can begin the next batch while
+        a server writes this one. Outcomes are read in the order the batches began;
+        when a batch fails, every batch begun after it fails too, since it may count
+        the failed one's messages as already delivered."""
         ...
 
     def record_status(self, site: str, status: Status, received: datetime) -> None: ...

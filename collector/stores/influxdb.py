@@ -21,12 +21,13 @@ halves until the refused messages stand alone; those are counted as rejected, th
 written.
 """
 
+import functools
 import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -48,8 +49,14 @@ from collector.query import (
 )
 from collector.stores import influxql as ql
 from collector.stores import line_protocol as lp
-from collector.stores.base import Delivery, StoreUnavailableError, WriteOutcome
-from collector.stores.influx_http import InfluxHttp, RejectedError, Target, TransientError
+from collector.stores.base import Delivery, PendingBatch, StoreUnavailableError, WriteOutcome
+from collector.stores.influx_http import (
+    Exchange,
+    InfluxHttp,
+    RejectedError,
+    Target,
+    TransientError,
+)
 from iotwire.connection import backoff_delay
 from iotwire.messages import Health, PlateRead, Status
 
@@ -100,6 +107,30 @@ class _DeviceFacts:
         )
 
 
+@dataclass
+class _Begun:
+    """A batch between `begin_batch` and its outcomes: its data on the way, its ledger
+    lookup asked. `earlier` holds the messages of the batches begun before it and not yet
+    finished, which its lookup cannot see yet and which count as delivered."""
+
+    batch: Sequence[Delivery]
+    data: dict[int, list[str]]
+    data_writes: list[tuple[list[int], Exchange]]
+    lookup: Exchange
+    earlier: set[tuple[str, int]]
+    ledger_writes: list[Exchange] = field(default_factory=list)
+    failure: str | None = None
+
+    @property
+    def keys(self) -> Iterator[tuple[str, int]]:
+        return ((d.message.device, d.message.seq) for d in self.batch)
+
+    def exchanges(self) -> Iterator[Exchange]:
+        yield self.lookup
+        yield from (exchange for _, exchange in self.data_writes)
+        yield from self.ledger_writes
+
+
 class InfluxStore:
     def __init__(self, settings: InfluxStoreSettings, retention: RetentionSettings) -> None:
         self._settings = settings
@@ -108,10 +139,7 @@ class InfluxStore:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self._prepared = threading.Lock()
         self._is_prepared = False
-        # One thread writes data chunks in order while this one formats the next; the
-        # other asks the ledger. Both keep the store's calls synchronous to its caller.
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-data")
-        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-ledger")
+        self._open: deque[_Begun] = deque()
         db = ql.ident(settings.database)
         raw, hourly = ql.ident(settings.raw_policy), ql.ident(settings.hourly_policy)
         self._raw = f"{db}.{raw}"
@@ -121,30 +149,59 @@ class InfluxStore:
     # -- writing ---------------------------------------------------------------------
 
     def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+        return self.begin_batch(batch).outcomes()
+
+    def begin_batch(self, batch: Sequence[Delivery]) -> PendingBatch:
+        """Send the batch's data and its ledger lookup, and return while the server
+        works on them."""
         self._prepare()
-        lookup = self._reader.submit(self._delivered, batch)
-        data, rejected, data_writes = self._write_messages(batch)
+        earlier = {key for begun in self._open for key in begun.keys}
+        data, data_writes = self._start_data(batch)
+        lookup = self._http.start_query(self._lookup_statement(batch))
+        begun = _Begun(batch, data, data_writes, lookup, earlier)
+        self._open.append(begun)
+        return PendingBatch(functools.partial(self._finish, begun))
+
+    def _finish(self, begun: "_Begun") -> list[WriteOutcome]:
+        if not self._open or self._open[0] is not begun:
+            raise RuntimeError("a store's batches are finished in the order they began")
+        self._open.popleft()
         try:
-            seen = lookup.result()
-            fresh: list[int] = []
-            accounting: list[str] = []
-            for i, d in enumerate(batch):
-                key = (d.message.device, d.message.seq)
-                if key in seen:
-                    accounting.append(lp.duplicate_line(d.message, d.received, i))
-                else:
-                    seen.add(key)
-                    fresh.append(i)
-                    accounting.append(lp.delivery_line(d.site, d.message, d.received))
-            self._send_all(accounting, Target.HOURLY)
+            if begun.failure is not None:
+                raise StoreUnavailableError(begun.failure)
+            return self._settle(begun)
+        except StoreUnavailableError as exc:
+            for later in self._open:
+                later.failure = f"a batch begun before it failed: {exc}"
+            raise
         finally:
-            wait(data_writes)  # no write of this batch outlives the call
-        for writing in data_writes:
-            writing.result()
-        outcomes = [WriteOutcome(rows=0, duplicate=True)] * len(batch)
+            for exchange in begun.exchanges():  # left unread only when the batch failed
+                exchange.abandon()
+
+    def _settle(self, begun: "_Begun") -> list[WriteOutcome]:
+        """The ledger lookup's answer decides which messages are new; their ledger
+        points go in while the data writes finish."""
+        seen = self._delivered(begun.lookup) | begun.earlier
+        fresh: list[int] = []
+        accounting: list[str] = []
+        for i, d in enumerate(begun.batch):
+            key = (d.message.device, d.message.seq)
+            if key in seen:
+                accounting.append(lp.duplicate_line(d.message, d.received, i))
+            else:
+                seen.add(key)
+                fresh.append(i)
+                accounting.append(lp.delivery_line(d.site, d.message, d.received))
+        begun.ledger_writes = self._start_all(accounting, Target.HOURLY)
+        rejected: dict[int, str] = {}
+        for chunk, exchange in begun.data_writes:
+            self._write_or_split(chunk, begun.data, rejected, exchange)
+        for exchange in begun.ledger_writes:
+            self._answered(exchange, Exchange.written)
+        outcomes = [WriteOutcome(rows=0, duplicate=True)] * len(begun.batch)
         for i in fresh:
             reason = rejected.get(i)
-            outcomes[i] = WriteOutcome(0 if reason else len(data[i]), False, reason)
+            outcomes[i] = WriteOutcome(0 if reason else len(begun.data[i]), False, reason)
         return outcomes
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:
@@ -160,8 +217,8 @@ class InfluxStore:
             return [lp.health_line(delivery.site, message)]
         return list(lp.reading_lines(delivery.site, message))
 
-    def _delivered(self, batch: Sequence[Delivery]) -> set[tuple[str, int]]:
-        """The (device, seq) pairs of this batch that the ledger already holds.
+    def _lookup_statement(self, batch: Sequence[Delivery]) -> str:
+        """Asks for the (device, seq) pairs of this batch that the ledger already holds.
 
         One statement per group of devices whose messages fall within `LOOKUP_SPAN` of
         each other: a live batch from a hundred devices is one small query, while a
@@ -179,28 +236,28 @@ class InfluxStore:
                 groups[-1] = ([*devices, device], start, max(end, hi))
             else:
                 groups.append(([device], lo, hi))
-        statements = [
+        return ";".join(
             f'SELECT "seq" FROM {self._long}."delivery"'
             f"{ql.where([ql.any_of('device', devices), f'time >= {lo}', f'time <= {hi}'])}"
             ' GROUP BY "device"'
             for devices, lo, hi in groups
-        ]
+        )
+
+    def _delivered(self, lookup: Exchange) -> set[tuple[str, int]]:
         return {
             (series.tags["device"], int(r["seq"]))
-            for result in self._query(";".join(statements))
+            for result in self._answered(lookup, Exchange.series)
             for series in result
             for r in series.records()
         }
 
-    def _write_messages(
+    def _start_data(
         self, batch: Sequence[Delivery]
-    ) -> tuple[dict[int, list[str]], dict[int, str], list[Future[None]]]:
-        """Format and write in chunks of about `batch_points`, each chunk formatted while
-        the one before it is on its way. Returns the lines per message, the refused
-        messages with the reason, and the writes to wait for."""
+    ) -> tuple[dict[int, list[str]], list[tuple[list[int], Exchange]]]:
+        """Format in chunks of about `batch_points`, each chunk sent before the next is
+        formatted. Returns the lines per message and each chunk's messages with its write."""
         data: dict[int, list[str]] = {}
-        rejected: dict[int, str] = {}
-        writes: list[Future[None]] = []
+        writes: list[tuple[list[int], Exchange]] = []
         chunk: list[int] = []
         points = 0
         for i, delivery in enumerate(batch):
@@ -208,15 +265,24 @@ class InfluxStore:
             chunk.append(i)
             points += len(data[i])
             if points >= self._settings.batch_points or i == len(batch) - 1:
-                writes.append(self._writer.submit(self._write_or_split, chunk, data, rejected))
+                lines = [line for j in chunk for line in data[j]]
+                writes.append((chunk, self._http.start_write(lines, Target.RAW)))
                 chunk, points = [], 0
-        return data, rejected, writes
+        return data, writes
 
     def _write_or_split(
-        self, chunk: list[int], data: dict[int, list[str]], rejected: dict[int, str]
+        self,
+        chunk: list[int],
+        data: dict[int, list[str]],
+        rejected: dict[int, str],
+        exchange: Exchange | None = None,
     ) -> None:
+        """Settle one chunk's write, `exchange` if it is already sent; a refused chunk
+        is written again in halves until the refused messages stand alone."""
+        if exchange is None:
+            exchange = self._http.start_write([ln for i in chunk for ln in data[i]], Target.RAW)
         try:
-            self._send([line for i in chunk for line in data[i]], Target.RAW)
+            self._answered(exchange, Exchange.written)
         except RejectedError as exc:
             if len(chunk) == 1:
                 rejected[chunk[0]] = str(exc)
@@ -227,17 +293,28 @@ class InfluxStore:
             self._write_or_split(chunk[:half], data, rejected)
             self._write_or_split(chunk[half:], data, rejected)
 
-    def _send_all(self, lines: list[str], target: Target) -> None:
+    def _start_all(self, lines: list[str], target: Target) -> list[Exchange]:
         size = self._settings.batch_points
-        for start in range(0, len(lines), size):
-            self._send(lines[start : start + size], target)
+        return [
+            self._http.start_write(lines[start : start + size], target)
+            for start in range(0, len(lines), size)
+        ]
+
+    def _send_all(self, lines: list[str], target: Target) -> None:
+        for exchange in self._start_all(lines, target):
+            self._answered(exchange, Exchange.written)
 
     def _send(self, lines: list[str], target: Target) -> None:
-        """One write, retried through transient failures for `retry_for_s`."""
-        self._retrying(lambda: self._http.write(lines, target))
+        self._answered(self._http.start_write(lines, target), Exchange.written)
 
     def _query(self, statement: str, *, write: bool = False) -> list[list[ql.Series]]:
-        return self._retrying(lambda: self._http.query(statement, write=write))
+        return self._answered(self._http.start_query(statement, write=write), Exchange.series)
+
+    def _answered(self, exchange: Exchange, read: Callable[[Exchange], T]) -> T:
+        """The answer to a request already sent, the request sent again through
+        transient failures for `retry_for_s`."""
+        attempts = iter((exchange,))
+        return self._retrying(lambda: read(next(attempts, None) or exchange.again()))
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + self._settings.retry_for_s
@@ -473,8 +550,6 @@ class InfluxStore:
         return 0
 
     def close(self) -> None:
-        self._writer.shutdown()
-        self._reader.shutdown()
         self._http.close()
 
 

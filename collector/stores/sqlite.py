@@ -28,7 +28,7 @@ from collector.query import (
     latest_order,
     to_micros,
 )
-from collector.stores.base import Delivery, WriteOutcome
+from collector.stores.base import Delivery, PendingBatch, WriteOutcome
 from iotwire.messages import Health, PlateRead, Status, Telemetry
 
 _SCHEMA = """
@@ -129,6 +129,12 @@ class SqliteStore:
         # Ingest and the rollup run in different threads; one connection means one
         # transaction at a time, or one thread's COMMIT would end the other's.
         self._lock = threading.RLock()
+
+    def begin_batch(self, batch: Sequence[Delivery]) -> PendingBatch:
+        """SQLite works in this process, so there is nothing to overlap: the batch is
+        committed before this returns."""
+        outcomes = self.write_batch(batch)
+        return PendingBatch(lambda: outcomes)
 
     def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
         """One transaction for the whole batch: one fsync however many messages."""
