@@ -84,7 +84,6 @@ class BegunCommit:
     result: CommitResult
     deliveries: list[Delivery]
     writing: PendingBatch | None
-    began: float
 
 
 class Committer:
@@ -124,18 +123,23 @@ class Committer:
                 writing = self._store.begin_batch(deliveries)
         except StoreUnavailableError as exc:
             result.unavailable = str(exc)
-        return BegunCommit(result, deliveries, writing, began)
+            return BegunCommit(result, deliveries, None)
+        result.store_seconds = time.perf_counter() - began
+        return BegunCommit(result, deliveries, writing)
 
     def finish(self, begun: BegunCommit) -> CommitResult:
         result = begun.result
         if begun.writing is None:
             return result
+        began = time.perf_counter()
         try:
             outcomes = begun.writing.outcomes()
         except StoreUnavailableError as exc:
             result.unavailable = str(exc)
+            result.store_seconds = 0.0
             return result
-        result.store_seconds = time.perf_counter() - begun.began
+        # The time spent in the store's calls, not from begin to end: batches overlap.
+        result.store_seconds += time.perf_counter() - began
         for delivery, outcome in zip(begun.deliveries, outcomes, strict=True):
             if outcome.rejected:
                 self._reject(result, "store_rejected", ValueError(outcome.rejected))

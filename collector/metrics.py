@@ -68,7 +68,7 @@ class IngestCollector(Collector):
         )
         yield SummaryMetricFamily(
             "collector_store_write_seconds",
-            "time to commit one batch to the store",
+            "time the committer spent in the store's calls per batch",
             count_value=s.store_batches,
             sum_value=s.store_seconds,
         )

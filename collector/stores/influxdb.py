@@ -6,13 +6,18 @@ long-kept one, so gap counts outlive the raw data they describe.
 
 A batch's data is written whole, duplicates included: their points already exist and
 are written over with the same values, which is cheaper than waiting to leave them out.
-The ledger is asked first which of the batch's messages it holds; then, while the data is
-being written, the ledger points of the new messages go in, with one `duplicate` point per
-repeat. The batch counts as committed only when both writes succeeded. If either fails,
-nothing is acknowledged and the broker delivers the batch again: its data is rewritten
-onto the same points, so every sample is stored once, and each message is in the ledger
-once. The only trace of the failure is that a message whose ledger point had gone in is
-counted as a duplicate when it comes again, which it is.
+`begin_batch` sends the data and asks the ledger which of the batch's messages it holds,
+and returns; the commit process then begins the next batch, whose formatting overlaps the
+server's work on this one. `outcomes()` reads the ledger's answer, sends the ledger points
+of the new messages, one `duplicate` point per repeat, and waits for both writes. The
+ledger cannot yet hold the messages of a batch begun earlier and not finished, so those
+count as delivered; should that earlier batch fail, every batch begun after it fails too.
+
+A batch counts as committed only when its writes succeeded. If one fails, nothing is
+acknowledged and the broker delivers the batch again: its data is rewritten onto the same
+points, so every sample is stored once, and each message is in the ledger once. The only
+trace of the failure is that a message whose ledger point had gone in is counted as a
+duplicate when it comes again, which it is.
 
 Failures are sorted: 5xx, 429 and network errors are retried with backoff for
 `retry_for_s`, then the batch fails as a whole (StoreUnavailableError) and nothing of it
