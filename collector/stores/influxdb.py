@@ -167,7 +167,7 @@ class InfluxStore:
         self._open.append(begun)
         return PendingBatch(functools.partial(self._finish, begun))
 
-    def _finish(self, begun: "_Begun") -> list[WriteOutcome]:
+    def _finish(self, begun: _Begun) -> list[WriteOutcome]:
         if not self._open or self._open[0] is not begun:
             raise RuntimeError("a store's batches are finished in the order they began")
         self._open.popleft()
@@ -175,7 +175,7 @@ class InfluxStore:
             if begun.failure is not None:
                 raise StoreUnavailableError(begun.failure)
             return self._settle(begun)
-        except StoreUnavailableError as exc:
+        except Exception as exc:
             for later in self._open:
                 later.failure = f"a batch begun before it failed: {exc}"
             raise
@@ -183,7 +183,7 @@ class InfluxStore:
             for exchange in begun.exchanges():  # left unread only when the batch failed
                 exchange.abandon()
 
-    def _settle(self, begun: "_Begun") -> list[WriteOutcome]:
+    def _settle(self, begun: _Begun) -> list[WriteOutcome]:
         """The ledger lookup's answer decides which messages are new; their ledger
         points go in while the data writes finish."""
         seen = self._delivered(begun.lookup) | begun.earlier
