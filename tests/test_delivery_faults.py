@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiomqtt
+import pytest
 import yaml
 
 from collector.config import load_collector
@@ -196,11 +197,12 @@ def test_agent_killed_with_sigkill_while_publishing(
 
 
 def kill_twice_while_ingesting(
-    f: Fleet, kill: Callable[[subprocess.Popen[bytes], Path], None]
+    f: Fleet, kill: Callable[[subprocess.Popen[bytes], Path], None], store: dict | None = None
 ) -> Path:
-    """A collector ingesting one agent's stream, `kill` applied to it (and its config)
-    twice, two seconds apart; the agent then stops and the store is accounted for."""
-    config = f.collector_config("collector", sqlite(f.tmp))
+    """A collector ingesting one agent's stream into `store` (SQLite by default), `kill`
+    applied to it (and its config) twice, two seconds apart; the agent then stops and the
+    store is accounted for."""
+    config = f.collector_config("collector", store or sqlite(f.tmp))
     f.collectors = [f.start_collector("collector", config)]
     agent = f.start_agent("air-a", f.agent_config("air-a"))
     for _ in range(2):
@@ -231,10 +233,15 @@ def test_collector_killed_with_sigkill_while_ingesting(
     assert metrics(config)["collector_messages_backlog_total"] == 0
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "influxdb"])
 def test_commit_process_killed_with_sigkill_is_started_again(
-    tmp_path, mosquitto, processes, simulated_device
+    kind, request, tmp_path, mosquitto, processes, simulated_device
 ):
     f = fleet(tmp_path, mosquitto, processes, simulated_device)
+    store = sqlite(tmp_path)
+    if kind == "influxdb":  # killed with batches begun and unanswered on the server
+        url = request.getfixturevalue("influxd").url
+        store = {"kind": "influxdb", "url": url, "api": "v1", "database": "killed"}
 
     def kill(collector: subprocess.Popen[bytes], _: Path) -> None:
         [committer] = children(collector.pid)
@@ -243,7 +250,7 @@ def test_commit_process_killed_with_sigkill_is_started_again(
             lambda: children(collector.pid) not in ([], [committer]), 30, "a new commit process"
         )
 
-    kill_twice_while_ingesting(f, kill)
+    kill_twice_while_ingesting(f, kill, store)
     [collector] = f.collectors
     assert collector.poll() is None, processes.log("collector")  # it never went down
     assert processes.log("collector").count("starting it again") == 2
