@@ -55,6 +55,8 @@ class InfluxStoreSettings(StrictModel):
             raise ValueError("password_file needs a username")
         if self.api == "v1" and self.token_file is not None:
             raise ValueError("token_file is for api v2; api v1 uses username and password_file")
+        if self.api == "v2" and self.org is None:
+            raise ValueError("api v2 needs `org`, the organisation that owns the buckets")
         return self
 
     def secret(self) -> str | None:

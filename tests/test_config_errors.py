@@ -199,3 +199,10 @@ def test_collector_store_and_retention_mistakes_name_their_keys(tmp_path):
     found = dict(caught.value.problems)
     assert "greater than or equal to 1" in found["store.batch_points"]
     assert "hourly_days must not be shorter than raw_days" in found["retention"]
+
+
+def test_an_influxdb_v2_store_without_an_org_is_refused_at_load(tmp_path):
+    path = write(tmp_path, "store:\n  kind: influxdb\n  api: v2\n", "collector.yaml")
+    with pytest.raises(ConfigError) as caught:
+        load_collector(path)
+    assert "api v2 needs `org`" in dict(caught.value.problems)["store"]

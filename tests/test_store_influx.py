@@ -7,17 +7,20 @@ import time
 import urllib.parse
 import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from collector.config import InfluxStoreSettings
+from collector.config import InfluxStoreSettings, RetentionSettings
 from collector.query import ReadingQuery
 from collector.stores import line_protocol as lp
 from collector.stores.base import Delivery, StoreUnavailableError
 from collector.stores.influx_http import InfluxHttp, RejectedError, Target
+from collector.stores.influxdb import InfluxStore
 from iotwire.messages import ClockSync, Health
 from tests.faulty_http import FaultyRelay
 from tests.helpers import wait_until
+from tests.influxdb2_api import InfluxDB2Api
 from tests.store_cases import T0, influx_store, message
 
 
@@ -86,6 +89,63 @@ def test_the_v2_write_path_lands_in_a_server_speaking_api_v2_write(victoria_metr
     }
     assert got == expected
     assert len(got) == 40
+
+
+def v2_store(url: str, tmp_path: Path, token: str, **overrides: object) -> InfluxStore:
+    (tmp_path / "token").write_text(f"{token}\n")
+    settings = InfluxStoreSettings.model_validate(
+        {"kind": "influxdb", "url": url, "api": "v2", "org": "pq"}
+        | {"token_file": str(tmp_path / "token")}
+        | overrides
+    )
+    return InfluxStore(settings, RetentionSettings())
+
+
+def test_v2_start_up_maps_the_database_to_the_buckets_once_and_writes_with_the_token(
+    tmp_path,
+):
+    with InfluxDB2Api("s3cret", "pq", ["telemetry", "telemetry_hourly", "other"]) as api:
+        for first in (1, 4):  # a second collector start finds the mappings in place
+            store = v2_store(api.url, tmp_path, "s3cret")
+            try:
+                assert not any(o.duplicate for o in store.write_batch(batch(first, 3)))
+            finally:
+                store.close()
+        assert [
+            (d["database"], d["retention_policy"], d["bucketID"], d["default"]) for d in api.dbrps
+        ] == [
+            ("telemetry", "raw", api.buckets["telemetry"], True),
+            ("telemetry", "hourly", api.buckets["telemetry_hourly"], False),
+        ]
+        assert len(api.queries) == 2  # each batch's ledger lookup, answered once mapped
+        written = {}
+        for query, body in api.writes:
+            assert (query["org"], query["precision"]) == ("pq", "ns")
+            written.setdefault(query["bucket"], []).extend(body.decode().splitlines())
+        assert len([ln for ln in written["telemetry"] if ln.startswith("reading,")]) == 6 * 2
+        assert len([ln for ln in written["telemetry_hourly"] if ln.startswith("delivery,")]) == 6
+
+
+def test_v2_start_up_names_a_missing_bucket(tmp_path):
+    with InfluxDB2Api("s3cret", "pq", ["telemetry"]) as api:
+        store = v2_store(api.url, tmp_path, "s3cret")
+        try:
+            with pytest.raises(StoreUnavailableError, match="'telemetry_hourly' does not exist"):
+                store.write_batch(batch(1, 1))
+        finally:
+            store.close()
+        assert api.writes == []
+
+
+def test_v2_start_up_with_a_wrong_token_fails_the_batch_with_the_servers_answer(tmp_path):
+    with InfluxDB2Api("s3cret", "pq", ["telemetry", "telemetry_hourly"]) as api:
+        store = v2_store(api.url, tmp_path, "wrong", retry_for_s=1)
+        try:
+            with pytest.raises(StoreUnavailableError, match="HTTP 401"):
+                store.write_batch(batch(1, 1))
+        finally:
+            store.close()
+        assert (api.dbrps, api.writes) == ([], [])
 
 
 def test_a_refused_message_is_dropped_alone_and_the_rest_is_stored(influxd):

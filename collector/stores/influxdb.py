@@ -37,7 +37,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import urllib3
 from influxdb_client.domain.dbrp_create import DBRPCreate
+from influxdb_client.rest import ApiException
 from influxdb_client.service.dbr_ps_service import DBRPsService
 
 from collector.config import InfluxStoreSettings, RetentionSettings
@@ -377,30 +379,39 @@ class InfluxStore:
             )
 
     def _map_buckets(self) -> None:
-        s = self._settings
-        client = self._http.client
-        if client is None or s.org is None:
-            raise StoreUnavailableError("InfluxDB v2 needs `org` to map its buckets")
+        s, client = self._settings, self._http.client
+        # api v2, whose settings require org
+        assert client is not None
+        assert s.org is not None
         service = DBRPsService(client.api_client)
-        for bucket_name, policy in ((s.bucket, s.raw_policy), (s.hourly_bucket, s.hourly_policy)):
-            if service.get_dbr_ps(org=s.org, db=s.database, rp=policy).content:
-                continue
-            bucket = client.buckets_api().find_bucket_by_name(bucket_name)
-            if bucket is None:
-                raise StoreUnavailableError(
-                    f"bucket {bucket_name!r} does not exist in org {s.org!r}; create it with"
-                    f" its retention, e.g. `influx bucket create -n {bucket_name} -r 90d`"
+        try:
+            for bucket_name, policy in (
+                (s.bucket, s.raw_policy),
+                (s.hourly_bucket, s.hourly_policy),
+            ):
+                if service.get_dbr_ps(org=s.org, db=s.database, rp=policy).content:
+                    continue
+                found = client.buckets_api().find_buckets(name=bucket_name, org=s.org).buckets
+                if not found:
+                    raise StoreUnavailableError(
+                        f"bucket {bucket_name!r} does not exist in org {s.org!r}; create it"
+                        f" with its retention, e.g. `influx bucket create -n {bucket_name}"
+                        f" -o {s.org} -r 90d`"
+                    )
+                service.post_dbrp(
+                    DBRPCreate(
+                        org=s.org,
+                        bucket_id=found[0].id,
+                        database=s.database,
+                        retention_policy=policy,
+                        default=policy == s.raw_policy,
+                    )
                 )
-            service.post_dbrp(
-                DBRPCreate(
-                    org=s.org,
-                    bucket_id=bucket.id,
-                    database=s.database,
-                    retention_policy=policy,
-                    default=policy == s.raw_policy,
-                )
-            )
-            log.info("mapped InfluxQL %s/%s to bucket %s", s.database, policy, bucket_name)
+                log.info("mapped InfluxQL %s/%s to bucket %s", s.database, policy, bucket_name)
+        except ApiException as exc:
+            raise TransientError(f"HTTP {exc.status}: {exc.body or exc.reason}") from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise TransientError(f"{type(exc).__name__}: {exc}") from None
 
     # -- reading ---------------------------------------------------------------------
 
