@@ -8,19 +8,15 @@ mapping names, and keeps what it is given for the test to read. It stores no poi
 every InfluxQL statement it accepts answers with no series."""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from tests.helpers import free_port
+from tests.local_http import LocalHttpServer, QuietHandler
 
 ORG_ID = "0f00000000000001"
 
 
-class InfluxDB2Api:
+class InfluxDB2Api(LocalHttpServer):
     def __init__(self, token: str, org: str, buckets: list[str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         self.token, self.org = token, org
         self.buckets = {name: f"b{i:015d}" for i, name in enumerate(buckets, 1)}
         self.dbrps: list[dict] = []
@@ -28,7 +24,7 @@ class InfluxDB2Api:
         self.queries: list[str] = []
         api = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -90,9 +86,7 @@ class InfluxDB2Api:
                 elif url.path == "/api/v2/write":
                     query = {k: v[0] for k, v in parse_qs(url.query).items()}
                     api.writes.append((query, body))
-                    self.send_response(204)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.answer(204)
                 else:
                     self._answer(404, {"code": "not found", "message": url.path})
 
@@ -103,23 +97,7 @@ class InfluxDB2Api:
                 return False
 
             def _answer(self, status: int, document: dict) -> None:
-                data = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=utf-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.answer(status, json.dumps(document).encode())
 
-            def log_message(self, *_: object) -> None:
-                return
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> "InfluxDB2Api":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)
+        self.url = f"http://127.0.0.1:{self.port}"
