@@ -61,9 +61,8 @@ def test_the_v2_write_path_lands_in_a_server_speaking_api_v2_write(victoria_metr
     http = InfluxHttp(settings)
     deliveries = batch(1, 20)
     try:
-        http.write(
-            [line for d in deliveries for line in lp.reading_lines(d.site, d.message)], Target.RAW
-        )
+        lines = [line for d in deliveries for line in lp.reading_lines(d.site, d.message)]
+        http.start_write(lines, Target.RAW).written()
     finally:
         http.close()
     got: set[tuple] = set()
@@ -158,7 +157,7 @@ def test_a_refused_message_is_dropped_alone_and_the_rest_is_stored(influxd):
         refused = lp.health_line("dd", health(7)).replace(
             "source_errors.aqms=3i", 'source_errors.aqms="x"'
         )
-        store._http.write([refused], Target.RAW)
+        store._http.start_write([refused], Target.RAW).written()
         deliveries = [*batch(2, 5), Delivery("dd", health(7), T0), *batch(8, 5)]
         outcomes = store.write_batch(deliveries)
         assert [o.rejected is not None for o in outcomes] == [False] * 5 + [True] + [False] * 5
@@ -247,6 +246,6 @@ def test_a_malformed_line_is_a_rejection_not_a_retry(influxd):
     http = InfluxHttp(settings)
     try:
         with pytest.raises(RejectedError, match="HTTP 400"):
-            http.write(["reading,device=a value=1 notatime"], Target.RAW)
+            http.start_write(["reading,device=a value=1 notatime"], Target.RAW).written()
     finally:
         http.close()

@@ -182,9 +182,6 @@ class InfluxHttp:
         body = urlencode(fields).encode()
         return Exchange(self, _Request(f"{self._prefix}/query", body, headers))
 
-    def write(self, lines: list[str], target: Target) -> None:
-        self.start_write(lines, target).written()
-
     def query(self, statement: str, *, write: bool = False) -> list[list[Series]]:
         return self.start_query(statement, write=write).series()
 
