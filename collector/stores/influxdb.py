@@ -320,8 +320,12 @@ class InfluxStore:
     def _answered(self, exchange: Exchange, read: Callable[[Exchange], T]) -> T:
         """The answer to a request already sent, the request sent again through
         transient failures for `retry_for_s`."""
-        attempts = iter((exchange,))
-        return self._retrying(lambda: read(next(attempts, None) or exchange.again()))
+        unread = [exchange]  # the first attempt is the request already on its way
+
+        def attempt() -> T:
+            return read(unread.pop() if unread else exchange.again())
+
+        return self._retrying(attempt)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         deadline = time.monotonic() + self._settings.retry_for_s
