@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TypeVar
 
 from collector.committer import Arrival, CommitResult, Committer
 from collector.config import load_collector
@@ -32,6 +33,7 @@ from collector.stores import open_store
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -161,21 +163,20 @@ def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
 def _begin(committer: Committer, request: tuple[list[Arrival], datetime]) -> Callable[[], object]:
     """Begin a batch's commit; returns what finishes it and gives the answer. A batch
     never finished (the pipe closed first) was never acknowledged either."""
+    begun = _answer_of(lambda: committer.begin(*request))
+    if isinstance(begun, CommitterFailed):
+        return lambda: begun
+    return lambda: _answer_of(lambda: committer.finish(begun))
+
+
+def _answer_of(step: Callable[[], T]) -> T | CommitterFailed:
+    """What `step` returns, or the failure to answer with: the ingest process decides
+    what to do about it, backing off and retrying."""
     try:
-        begun = committer.begin(*request)
-    except Exception as exc:  # the ingest process decides: it backs off and retries
+        return step()
+    except Exception as exc:
         log.exception("commit failed")
-        failed = CommitterFailed(f"{type(exc).__name__}: {exc}")
-        return lambda: failed
-
-    def finish() -> object:
-        try:
-            return committer.finish(begun)
-        except Exception as exc:
-            log.exception("commit failed")
-            return CommitterFailed(f"{type(exc).__name__}: {exc}")
-
-    return finish
+        return CommitterFailed(f"{type(exc).__name__}: {exc}")
 
 
 if __name__ == "__main__":

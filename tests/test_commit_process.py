@@ -2,6 +2,7 @@
 it: every batch handed over at once is answered, each message counted once."""
 
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import timedelta
 
 from collector.commit_process import CommitProcess
@@ -34,5 +35,6 @@ def test_batches_handed_over_at_once_are_each_committed_once(tmp_path, mosquitto
     assert [r.unavailable for r in results] == [None] * 6
     assert sum(r.stored for r in results) == 241
     assert sum(r.duplicates for r in results) == 5
-    [device] = open_store(load_collector(config)).devices()
+    with closing(open_store(load_collector(config))) as store:
+        [device] = store.devices()
     assert (device.messages, device.duplicates, device.gaps) == (241, 5, 0)

@@ -272,10 +272,12 @@ class InfluxStore:
             chunk.append(i)
             points += len(data[i])
             if points >= self._settings.batch_points or i == len(batch) - 1:
-                lines = [line for j in chunk for line in data[j]]
-                writes.append((chunk, self._http.start_write(lines, Target.RAW)))
+                writes.append((chunk, self._start_chunk(chunk, data)))
                 chunk, points = [], 0
         return data, writes
+
+    def _start_chunk(self, chunk: list[int], data: dict[int, list[str]]) -> Exchange:
+        return self._http.start_write([line for i in chunk for line in data[i]], Target.RAW)
 
     def _write_or_split(
         self,
@@ -287,7 +289,7 @@ class InfluxStore:
         """Settle one chunk's write, `exchange` if it is already sent; a refused chunk
         is written again in halves until the refused messages stand alone."""
         if exchange is None:
-            exchange = self._http.start_write([ln for i in chunk for ln in data[i]], Target.RAW)
+            exchange = self._start_chunk(chunk, data)
         try:
             self._answered(exchange, Exchange.written)
         except RejectedError as exc:
