@@ -4,20 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_SECONDS ?= 40
 
-.PHONY: demo test lint system-deps clean
+.PHONY: demo test test-fast lint system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
 # One stamp per extra set, remade whenever pyproject.toml changes.
-$(VENV)/.installed-demo: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[demo,export,vision]'
+$(VENV)/.installed-demo: pyproject.toml support/pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[demo,export,vision]' -e ./support
 	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev,demo,api,export,vision]'
+$(VENV)/.installed-dev: pyproject.toml support/pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev,demo,api,export,vision]' -e ./support
 	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 
@@ -27,13 +27,17 @@ demo: $(VENV)/.installed-demo
 system-deps:
 	scripts/install-test-deps.sh
 
-test: $(VENV)/.installed-dev system-deps
-	$(VENV)/bin/ruff check .
+test: lint system-deps
 	$(PY) -m pytest
+
+# The fast tests alone, without the ones that start real servers.
+test-fast: lint
+	$(PY) -m pytest -m "not servers"
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info demo-run

@@ -20,7 +20,6 @@ import os
 import random
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import timeit
@@ -29,16 +28,16 @@ from pathlib import Path
 
 import aiomqtt
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from collector.alerts.database import PoliceDb
-from collector.alerts.matching import Matcher
-from collector.alerts.watchlist import Watchlist
-from edge_agent.plates.synthetic import Layout, random_plate
+from collector.police.database import PoliceDb
+from collector.police.matching import Matcher
+from collector.police.watchlist import Watchlist
 from iotwire import encode
 from iotwire.messages import ClockSync, PlateAlert, PlateRead
-from tests.conftest import Mosquitto
-from tests.helpers import BIN, children, collector_config, stat_fields, wait_until
+from testbed.collector_setup import collector_config
+from testbed.plate_scenes import Layout, random_plate
+from testbed.processes import BIN, children, stat_fields
+from testbed.servers import Mosquitto
+from testbed.waiting import wait_until
 
 CAMERAS = 50
 READS_PER_S = 2

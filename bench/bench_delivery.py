@@ -22,7 +22,6 @@ import logging
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -33,22 +32,21 @@ from pathlib import Path
 import aiomqtt
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from collector.commit_process import CommitProcess
-from collector.committer import Arrival, CommitResult, Committer, Committing
+from collector.arrivals import Arrival
 from collector.config import IngestSettings, load_collector
-from collector.ingest import Ingest
+from collector.ingest.commit_process import CommitProcess
+from collector.ingest.committer import CommitResult, Committer, Committing
+from collector.ingest.session import Ingest
 from collector.stores import open_store
-from collector.stores.base import Delivery, Store
+from collector.stores.base import ReceivedMessage, Store
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Outbox
 from edge_agent.uplink import Uplink
+from iotruntime.connection import BrokerSettings
 from iotwire.codec import decode, encode
-from iotwire.connection import BrokerSettings
 from iotwire.messages import ClockSync, Reading, Sample, Telemetry
 from iotwire.topics import Channel, topic_for
-from tests.conftest import Influxd, Mosquitto
+from testbed.servers import Influxd, Mosquitto
 
 PARAMETERS = ("pm10", "pm2_5", "no2", "so2", "co", "o3")
 DEVICES = 50
@@ -148,11 +146,11 @@ def baseline_run(broker: BrokerSettings, store: Store, client_id: str) -> float:
         subscriber(broker, client_id, "-v", "-C", str(MESSAGES)), stdout=subprocess.PIPE
     )
     assert sub.stdout is not None
-    batch: list[Delivery] = []
+    batch: list[ReceivedMessage] = []
     now = datetime.now(UTC)
     for line in sub.stdout:
         _, payload = line.rstrip(b"\n").split(b" ", 1)
-        batch.append(Delivery("bench", decode(payload, Telemetry), now))
+        batch.append(ReceivedMessage("bench", decode(payload, Telemetry), now))
         if len(batch) == BATCH:
             store.write_batch(batch)
             batch = []

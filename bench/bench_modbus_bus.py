@@ -24,11 +24,11 @@ from pymodbus.client import AsyncModbusSerialClient
 from pymodbus.framer import FramerType
 
 from edge_agent.config import RtuBus
+from edge_agent.modbus.bus import ModbusBus, silent_interval_s
+from edge_agent.modbus.registers import plan_reads
+from edge_agent.modbus.simulator import serve_rtu
+from edge_agent.modbus.source import ModbusReader
 from edge_agent.profiles import builtin_profiles_dir, load_profile
-from edge_agent.registers import plan_reads
-from edge_agent.simulator import serve_rtu
-from edge_agent.sources.modbus import ModbusReader
-from edge_agent.sources.modbus_bus import ModbusBus, silent_interval_s
 
 UNITS = 16
 ROUNDS = 20

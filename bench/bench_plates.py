@@ -32,11 +32,11 @@ import psutil
 
 from edge_agent.config import CameraSettings, OcrSettings
 from edge_agent.plates.reader import OcrOptions, PlateReader
-from edge_agent.plates.synthetic import Condition, Layout, make_scene, passing_vehicle, write_video
 from edge_agent.plates.tracker import PlateEvent
-from edge_agent.poller import SourceStats
+from edge_agent.sources.base import SourceStats
 from edge_agent.sources.camera import build_reader, watch_camera
-from iotwire.plates import Colour
+from iotwire.plate_formats import Colour
+from testbed.plate_scenes import Condition, Layout, make_scene, passing_vehicle, write_video
 
 SEED = 2026
 PROJECT = "project (576 px, tracked regions)"

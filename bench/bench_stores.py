@@ -17,7 +17,6 @@ Run: .venv/bin/python bench/bench_stores.py
 """
 
 import statistics
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -28,17 +27,15 @@ from pathlib import Path
 
 import urllib3
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from collector.commit_process import OVERLAP
 from collector.config import InfluxStoreSettings, RetentionSettings
+from collector.ingest.commit_process import OVERLAP
 from collector.query import AggregateQuery
-from collector.stores import line_protocol as lp
-from collector.stores.base import Delivery, PendingBatch, Store
+from collector.stores.base import PendingBatch, ReceivedMessage, Store
 from collector.stores.influxdb import InfluxStore
+from collector.stores.influxdb import line_protocol as lp
 from collector.stores.sqlite import SqliteStore
 from iotwire.messages import ClockSync, Reading, Sample, Telemetry
-from tests.conftest import Influxd
+from testbed.servers import Influxd
 
 PARAMETERS = ("pm10", "pm2_5", "no2", "so2", "co", "o3")
 BATCH = 500  # messages per store commit, the ingest default
@@ -62,9 +59,9 @@ def telemetry(device: str, seq: int, ts: datetime, parameters: tuple[str, ...]) 
 
 def deliveries(
     stations: int, ticks: int, parameters: tuple[str, ...], step: timedelta
-) -> list[Delivery]:
+) -> list[ReceivedMessage]:
     return [
-        Delivery(
+        ReceivedMessage(
             "dd",
             telemetry(f"air-{s:02d}", t + 1, START + t * step, parameters),
             START,
@@ -79,7 +76,7 @@ def influx(url: str, database: str) -> InfluxStore:
     return InfluxStore(settings, RetentionSettings(raw_days=365, hourly_days=3650))
 
 
-def store_write(url: str, database: str, data: list[Delivery]) -> float:
+def store_write(url: str, database: str, data: list[ReceivedMessage]) -> float:
     """As the commit process drives the store: the next batch begins while the server
     still writes the one before it, `OVERLAP` batches at most."""
     store = influx(url, database)
@@ -98,7 +95,7 @@ def store_write(url: str, database: str, data: list[Delivery]) -> float:
 
 
 def bare_write(
-    url: str, database: str, data: list[Delivery], with_ledger: bool, in_flight: int = 1
+    url: str, database: str, data: list[ReceivedMessage], with_ledger: bool, in_flight: int = 1
 ) -> float:
     """The store's own line protocol, formatted beforehand, POSTed in the same batches:
     the data to the raw policy and, `with_ledger`, the ledger points to the long one;

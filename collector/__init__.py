@@ -1,3 +1,5 @@
 """The operations center's side: subscribe, validate, store, and answer."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("phuquoc-telemetry")

@@ -6,11 +6,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from iotwire.configfile import RelativePath, StrictModel, load_model
-from iotwire.connection import BrokerSettings
+from iotruntime.configfile import RelativePath, StrictModel, load_model
+from iotruntime.connection import BrokerSettings
 from iotwire.topics import IDENT_PATTERN
 
-Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
+Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
 
 class SqliteStoreSettings(StrictModel):
@@ -27,12 +27,12 @@ class InfluxStoreSettings(StrictModel):
     kind: Literal["influxdb"]
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")] = "http://127.0.0.1:8086"
     api: Literal["v2", "v1"] = "v2"
-    database: Name = Field(default="telemetry", description="InfluxQL database (v1, DBRP)")
-    raw_policy: Name = Field(default="raw", description="retention policy of raw data")
-    hourly_policy: Name = Field(default="hourly", description="policy of hourly rollups")
+    database: Identifier = Field(default="telemetry", description="InfluxQL database (v1, DBRP)")
+    raw_policy: Identifier = Field(default="raw", description="retention policy of raw data")
+    hourly_policy: Identifier = Field(default="hourly", description="policy of hourly rollups")
     org: str | None = Field(default=None, description="v2: organisation")
-    bucket: Name = Field(default="telemetry", description="v2: bucket of raw data")
-    hourly_bucket: Name = Field(default="telemetry_hourly", description="v2: rollup bucket")
+    bucket: Identifier = Field(default="telemetry", description="v2: bucket of raw data")
+    hourly_bucket: Identifier = Field(default="telemetry_hourly", description="v2: rollup bucket")
     token_file: RelativePath | None = Field(default=None, description="v2: file with the token")
     username: str | None = Field(default=None, description="v1: user")
     password_file: RelativePath | None = Field(default=None, description="v1: password file")
@@ -229,7 +229,7 @@ class WebhookSettings(StrictModel):
     secret, of the `X-PQ-Timestamp` header, a dot and the body. A failed POST is retried
     with exponential backoff; after `attempts` the delivery is dead-lettered."""
 
-    name: Name
+    name: Identifier
     url: Annotated[str, Field(pattern=r"^https?://[^\s/]+(/[^\s]*)?$")]
     secret_file: RelativePath = Field(description="file holding the shared HMAC secret")
     ca_file: RelativePath | None = Field(default=None, description="CA for an https url")
@@ -284,8 +284,8 @@ class CollectorBrokerSettings(BrokerSettings):
     needs MQTT 5: the backlog mark is in the payload (iotwire/backlog.py), shared
     subscriptions work over 3.1.1 on Mosquitto and EMQX, and a 3.1.1 persistent session
     does not expire. And paho builds a properties object for every MQTT 5 message it
-    receives, which makes the receiving process, the one that limits ingest, about 30 %
-    slower than over 3.1.1 (bench/bench_delivery.py)."""
+    receives, which slows the receiving process, the one that limits ingest
+    (bench/bench_delivery.py compares the two versions)."""
 
     protocol: Literal["auto", "5", "3.1.1"] = Field(
         default="3.1.1", description="MQTT version; auto tries 5, then 3.1.1"

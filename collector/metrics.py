@@ -20,10 +20,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from collector.alerts.service import Police
 from collector.config import MetricsSettings
-from collector.ingest import Ingest
-from collector.spool import Spool
+from collector.ingest.session import Ingest
+from collector.ingest.spool import Spool
+from collector.police.service import Police
 from collector.stores.base import Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,9 @@ class IngestCollector(Collector):
             "collector_store_failures", "store failures that closed the session", s.store_failures
         )
         yield CounterMetricFamily(
-            "collector_alerts_published", "plate alerts the broker accepted", s.alerts_published
+            "collector_alerts_published",
+            "plate alerts the broker accepted",
+            self._ingest.alerts_published,
         )
         yield SummaryMetricFamily(
             "collector_store_write_seconds",
@@ -111,7 +113,7 @@ class IngestCollector(Collector):
             return
         yield GaugeMetricFamily("collector_store_up", "1 when the store answers", 1)
         labels = ["device", "site"]
-        families = {
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {
             "messages": CounterMetricFamily(
                 "collector_device_messages", "distinct messages stored", labels=labels
             ),

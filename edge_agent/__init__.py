@@ -1,3 +1,5 @@
 """The agent that runs on each field box: read the world, keep it, send it."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("phuquoc-telemetry")

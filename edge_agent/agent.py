@@ -23,20 +23,20 @@ from edge_agent.config import (
     SerialLineSource,
     WifiApSource,
 )
+from edge_agent.modbus.bus import ModbusBus
+from edge_agent.modbus.source import ModbusReader
 from edge_agent.outbox import Outbox
-from edge_agent.poller import SourceStats, poll
+from edge_agent.poller import poll
 from edge_agent.profiles import LineProfile, Profile
-from edge_agent.sources.base import Source
+from edge_agent.sources.base import Source, SourceStats
 from edge_agent.sources.host import read_host
-from edge_agent.sources.modbus import ModbusReader
-from edge_agent.sources.modbus_bus import ModbusBus
 from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.status import AgentStatus, keep_writing, source_states
 from edge_agent.uplink import Uplink
+from iotruntime.systemd import supervise
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
-from iotwire.plates import CATEGORY
-from iotwire.systemd import supervise
+from iotwire.plate_formats import CATEGORY
 from iotwire.topics import Channel
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ class Agent:
         )
 
     def status(self) -> AgentStatus:
-        kinds = {s.name: s.type for s in self._config.sources}
+        kinds: dict[str, str] = {s.name: s.type for s in self._config.sources}
         kinds |= {c.name: "camera" for c in self._config.cameras}
         return AgentStatus(
             device=self._device.id,

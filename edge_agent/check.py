@@ -21,11 +21,11 @@ import aiomqtt
 
 from edge_agent.agent import build_readers
 from edge_agent.config import CameraSettings, LoadedAgent, SerialLineSource, load_agent
+from edge_agent.modbus.bus import ModbusBus
 from edge_agent.sources.base import Source, SourceError
-from edge_agent.sources.modbus_bus import ModbusBus
+from iotruntime.configfile import ConfigError
+from iotruntime.connection import BrokerSettings, ProtocolChoice
 from iotwire.codec import DecodeError, decode, encode
-from iotwire.configfile import ConfigError
-from iotwire.connection import BrokerSettings, ProtocolChoice
 from iotwire.messages import CommandAck, Reading
 from iotwire.topics import Channel, topic_for
 

@@ -17,7 +17,7 @@ from edge_agent.config import load_agent
 from edge_agent.poller import describe
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.status import AgentStatus
-from iotwire.configfile import ConfigError
+from iotruntime.configfile import ConfigError
 from iotwire.messages import Command, CommandAck
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,8 @@
 """The agent's configuration: which box this is, where the broker is, what to read.
 
-Loaded from YAML through iotwire.configfile, so every mistake is reported with the file and
-the key path. Firmware profiles named by sources are resolved here too: a source pointing
-at a profile that does not exist is a config error, found before the agent starts.
+Loaded from YAML through iotruntime.configfile, so every mistake is reported with the file
+and the key path. Firmware profiles named by sources are resolved here too: a source
+pointing at a profile that does not exist is a config error, found before the agent starts.
 """
 
 from pathlib import Path
@@ -17,10 +17,10 @@ from edge_agent.profiles import (
     find_profile,
     load_profile,
 )
-from iotwire.configfile import ConfigError, RelativePath, StrictModel, load_model
-from iotwire.connection import BrokerSettings
+from iotruntime.configfile import ConfigError, RelativePath, StrictModel, load_model
+from iotruntime.connection import BrokerSettings
+from iotruntime.registration import BoxKind, BoxName, Location
 from iotwire.messages import DeviceId, Name
-from iotwire.registration import BoxKind, BoxName, Location
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
 
@@ -104,7 +104,9 @@ class WifiApSource(StrictModel):
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
 
 
-Source = Annotated[ModbusSource | SerialLineSource | WifiApSource, Field(discriminator="type")]
+SourceSettings = Annotated[
+    ModbusSource | SerialLineSource | WifiApSource, Field(discriminator="type")
+]
 
 
 class OcrSettings(StrictModel):
@@ -201,7 +203,7 @@ class AgentConfig(StrictModel):
         default=None, description="extra folder searched for firmware profiles before built-ins"
     )
     buses: list[Bus] = Field(default_factory=list)
-    sources: list[Source] = Field(default_factory=list)
+    sources: list[SourceSettings] = Field(default_factory=list)
     cameras: list[CameraSettings] = Field(default_factory=list)
     health: HealthSettings = HealthSettings()
     outbox: OutboxSettings = OutboxSettings()
@@ -286,8 +288,8 @@ def load_agent(path: Path) -> LoadedAgent:
                 and s.bus == bus.name
                 and isinstance(p := profiles[s.name], Profile)
             ]
-            bus, problem = _settle_serial(bus, on_bus)
-            if problem:
-                raise ConfigError(path, [(f"buses[{index}]", problem)])
+            bus, unsettled = _settle_serial(bus, on_bus)
+            if unsettled:
+                raise ConfigError(path, [(f"buses[{index}]", unsettled)])
         buses[bus.name] = bus
     return LoadedAgent(config=config, profiles=profiles, buses=buses)

@@ -8,13 +8,13 @@ nothing that append() returned for.
 """
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_agent.config import OutboxSettings
+from iotruntime.sqlite_files import open_sqlite
 from iotwire.codec import encode
 from iotwire.messages import WireModel
 from iotwire.topics import Channel
@@ -49,9 +49,7 @@ class Outbox:
         limits: OutboxSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = open_sqlite(path, synchronous_full=True)
         self._db.executescript(_SCHEMA)
         self._limits = limits or OutboxSettings()
         self._clock = clock
@@ -67,6 +65,7 @@ class Outbox:
         Bounds are enforced in the same transaction, so the queue on disk never exceeds them
         and the count of what was dropped is exact across power cuts."""
         db = self._db
+        seq: int
         db.execute("BEGIN IMMEDIATE")
         try:
             (seq,) = db.execute("SELECT value FROM counters WHERE name='next_seq'").fetchone()

@@ -10,26 +10,15 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from edge_agent.sources.base import Source, SourceError
+from edge_agent.sources.base import Source, SourceError, SourceStats
 from iotwire.messages import Quality, Reading, Sample
 
 log = logging.getLogger(__name__)
 
 READ_SHARE = 0.8
 """A read may take this share of the interval, so a hung device never costs the next tick."""
-
-
-@dataclass
-class SourceStats:
-    reads: int = 0
-    errors: int = 0
-    overruns: int = 0
-    last_error: str = ""
-    last_value: str = ""  # what it read last, as a technician reads it
-    last_value_at: float = 0.0
 
 
 def describe(readings: tuple[Reading, ...]) -> str:

@@ -25,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from iotwire.configfile import load_model
+from iotruntime.configfile import load_model
 from iotwire.messages import Name
 
 Order = Literal["big", "little"]

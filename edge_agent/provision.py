@@ -22,10 +22,10 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
 from edge_agent.config import load_agent
-from iotwire.broker_access import device_acl, entry_matches, new_password, password_entry
-from iotwire.certificates import Issued, certificate_sha256, common_name, issue_client
-from iotwire.configfile import ConfigError, load_model, read_yaml
-from iotwire.registration import BoxKind, Credential, Location, Registration
+from iotruntime.broker_access import device_acl, entry_matches, new_password, password_entry
+from iotruntime.certificates import Issued, certificate_sha256, common_name, issue_client
+from iotruntime.configfile import ConfigError, load_model, read_yaml
+from iotruntime.registration import BoxKind, Credential, Location, Registration
 
 
 def template_dir() -> Path:

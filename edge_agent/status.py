@@ -16,7 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edge_agent.poller import SourceStats
+from edge_agent.sources.base import SourceStats
+from iotruntime.stopping import sleep_unless_stopped
 
 STATUS_FILE = "status.json"
 EVERY_S = 5.0
@@ -103,6 +104,5 @@ async def keep_writing(
     """Rewrite the status every EVERY_S until `stop`, and once more after."""
     while not stop.is_set():
         write_status(state_dir, snapshot())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=EVERY_S)
+        await sleep_unless_stopped(stop, EVERY_S)
     write_status(state_dir, snapshot())

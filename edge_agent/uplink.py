@@ -5,14 +5,13 @@ removed from the outbox only once the broker has acknowledged it. A session that
 mid-window leaves the unacknowledged messages in the outbox to be sent again, so the
 collector may see a message twice but never misses one. The retained status topic holds
 "online" while the session lives and the broker publishes the last will, "offline", when
-it dies uncleanly. The session is MQTT 5 where the broker speaks it, 3.1.1 otherwise;
-over MQTT 5, messages that waited in the outbox longer than `backlog_after_s` go out
-marked as backlog
-(iotwire/backlog.py), so the collector can tell a replayed outage from live data.
+it dies uncleanly. The session is MQTT 5 where the broker speaks it, 3.1.1 otherwise; in
+either, a message that waited in the outbox longer than `backlog_after_s` goes out with
+`"backlog":true` added to its payload (iotwire/backlog.py), so the collector can tell a
+replayed outage from live data.
 """
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -25,15 +24,16 @@ import aiomqtt
 from edge_agent import __version__
 from edge_agent.config import DeviceSettings
 from edge_agent.outbox import Entry, Outbox
-from iotwire.backlog import marked
-from iotwire.codec import DecodeError, decode, encode
-from iotwire.connection import (
+from iotruntime.connection import (
     BrokerSettings,
     ProtocolChoice,
     backoff_delay,
     mqtt_session,
     version_name,
 )
+from iotruntime.stopping import sleep_unless_stopped
+from iotwire.backlog import marked
+from iotwire.codec import DecodeError, decode, encode
 from iotwire.messages import Command, CommandAck, Status
 from iotwire.topics import Channel, command_filter, topic_for
 
@@ -120,8 +120,7 @@ class Uplink:
                 delay = backoff_delay(attempt, self._rng, self._broker.reconnect_max_s)
                 attempt += 1
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=delay)
+                await sleep_unless_stopped(stop, delay)
 
     async def _serve_commands(self, client: aiomqtt.Client) -> "asyncio.Task[None] | None":
         """Subscribe to this device's commands and answer each in the background."""

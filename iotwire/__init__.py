@@ -1,36 +1,89 @@
-"""The contract between edge agents and the collector.
+"""The contract between edge agents and the collector: what crosses MQTT, and nothing else.
 
-Both sides import this package and nothing else to agree on topics, message shapes and
-encoding, so a change to the wire is a change in one place that both sides see.
+Both sides import this package to agree on topics, message shapes, the JSON codec, the
+backlog mark and the plate formats, so a change to the wire is a change in one place that
+both sides see. `__all__` below is the public surface; the modules behind it may be
+imported directly, but nothing outside them is part of the contract.
 """
 
-from iotwire.codec import MAX_PAYLOAD_BYTES, DecodeError, DecodeReason, decode, decode_any, encode
+from iotwire.backlog import marked
+from iotwire.codec import (
+    MAX_PAYLOAD_BYTES,
+    DecodeError,
+    DecodeReason,
+    decode,
+    decode_any,
+    encode,
+    field_path,
+)
 from iotwire.messages import (
+    MODEL_FOR_CHANNEL,
     SCHEMA_VERSION,
+    ClockSync,
     Command,
     CommandAck,
+    CommandName,
+    DeviceId,
     Health,
     Message,
+    Name,
+    PlateAlert,
     PlateRead,
+    Pole,
     Quality,
     Reading,
     Sample,
     Status,
     Telemetry,
+    WireModel,
 )
-from iotwire.topics import Channel, Topic, TopicError, parse_topic, subscription, topic_for
+from iotwire.plate_formats import (
+    CATEGORY,
+    SERIES_LETTERS,
+    Colour,
+    Plate,
+    PlateError,
+    Vehicle,
+    parse_plate,
+)
+from iotwire.topics import (
+    IDENT_PATTERN,
+    WIRE_LEVEL,
+    Channel,
+    Topic,
+    TopicError,
+    alerts_topic,
+    command_filter,
+    parse_topic,
+    subscription,
+    topic_for,
+)
 
 __all__ = [
+    "CATEGORY",
+    "IDENT_PATTERN",
     "MAX_PAYLOAD_BYTES",
+    "MODEL_FOR_CHANNEL",
     "SCHEMA_VERSION",
+    "SERIES_LETTERS",
+    "WIRE_LEVEL",
     "Channel",
+    "ClockSync",
+    "Colour",
     "Command",
     "CommandAck",
+    "CommandName",
     "DecodeError",
     "DecodeReason",
+    "DeviceId",
     "Health",
     "Message",
+    "Name",
+    "Plate",
+    "PlateAlert",
+    "PlateError",
     "PlateRead",
+    "Pole",
     "Quality",
     "Reading",
     "Sample",
@@ -38,9 +91,16 @@ __all__ = [
     "Telemetry",
     "Topic",
     "TopicError",
+    "Vehicle",
+    "WireModel",
+    "alerts_topic",
+    "command_filter",
     "decode",
     "decode_any",
     "encode",
+    "field_path",
+    "marked",
+    "parse_plate",
     "parse_topic",
     "subscription",
     "topic_for",

@@ -6,7 +6,7 @@ counted by reason. Nothing else escapes.
 """
 
 from enum import StrEnum
-from typing import Annotated, TypeVar, cast
+from typing import Annotated, TypeVar
 
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
@@ -122,4 +122,4 @@ def _classify(exc: ValidationError, *, tagged: bool = False) -> DecodeError:
             break
     (error, loc), reason = found[chosen], reasons[chosen]
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return DecodeError(reason, cast(str, error["msg"]) + more, field_path(loc))
+    return DecodeError(reason, error["msg"] + more, field_path(loc))

@@ -11,7 +11,7 @@ collector never has to guess when a sample was taken.
 """
 
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Final, Literal, Self
 
 from pydantic import (
     AwareDatetime,
@@ -24,7 +24,7 @@ from pydantic import (
 
 from iotwire.topics import IDENT_PATTERN, Channel
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 MAX_SEQ = 2**63 - 1
 
 DeviceId = Annotated[str, StringConstraints(pattern=f"^{IDENT_PATTERN}$")]

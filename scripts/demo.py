@@ -34,9 +34,9 @@ from rich.table import Table
 from collector.config import ExportSettings
 from collector.query import ReadingQuery, ReadingRow
 from collector.stores.sqlite import SqliteStore
+from edge_agent.modbus.simulator import serve_tcp
 from edge_agent.outbox import Outbox
 from edge_agent.profiles import builtin_profiles_dir, load_profile
-from edge_agent.simulator import serve_tcp
 from iotwire.messages import PlateAlert
 
 console = Console(highlight=False)

@@ -18,12 +18,12 @@ import aiomqtt
 from rich.console import Console
 from rich.table import Table
 
-from collector.alerts import audit
-from collector.alerts.database import PoliceDb
-from edge_agent.plates.synthetic import FONT_DIR, FONTS, Layout, passing_vehicle, write_video
+from collector.police import audit
+from collector.police.database import PoliceDb
 from iotwire.messages import PlateAlert
-from iotwire.plates import Plate
+from iotwire.plate_formats import Plate
 from iotwire.topics import alerts_topic
+from testbed.plate_scenes import FONT_DIR, FONTS, Layout, passing_vehicle, write_video
 
 BIN = Path(sys.executable).parent
 DEVICE = "cam-dd-07"

@@ -6,7 +6,7 @@ result; which those are is the station's configuration, not this module's busine
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 _INDEX = (0, 50, 100, 150, 200, 300, 400, 500)
@@ -88,7 +88,7 @@ def band_of(value: int) -> Band:
 
 
 def hourly_aqi(
-    hour_means: dict[str, float | None], pm_hourly: dict[str, Sequence[float | None]]
+    hour_means: Mapping[str, float | None], pm_hourly: Mapping[str, Sequence[float | None]]
 ) -> Aqi | None:
     """The hour's VN_AQI: SO2, CO, NO2 and O3 from their 1-hour means, PM10 and PM2.5 from
     the NowCast of their last 12 hourly means (latest first)."""

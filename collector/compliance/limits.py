@@ -14,7 +14,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from iotwire.configfile import StrictModel, load_model
+from iotruntime.configfile import StrictModel, load_model
 
 Averaging = Literal["sample", "1h", "8h", "24h", "1y", "day", "night"]
 

@@ -39,20 +39,26 @@ def chart(report: Report, station: StationReport, parameter: str) -> Markup:
     hourly = by_averaging.get("1h", [])
     if hourly:
         # An invalid hour is NaN, so the line breaks there instead of bridging the gap.
+        # matplotlib plots datetimes through its unit conversion, which its stubs leave out
+        # (matplotlib#27140); hence the ignores on the time arguments here and below.
         axes.plot(
-            [report.local(r.mean.start) for r in hourly],
+            [report.local(r.mean.start) for r in hourly],  # type: ignore[arg-type]
             [math.nan if r.mean.value is None else r.mean.value for r in hourly],
             linewidth=1,
             drawstyle="steps-post",
             label="1h mean",
         )
     for averaging, colour in (("24h", "tab:orange"), ("day", "tab:green"), ("night", "tab:purple")):
-        periods = [r.mean for r in by_averaging.get(averaging, []) if r.mean.value is not None]
+        periods = [
+            (r.mean.value, r.mean.start, r.mean.end)
+            for r in by_averaging.get(averaging, [])
+            if r.mean.value is not None
+        ]
         if periods:
             axes.hlines(
-                [m.value for m in periods],
-                [report.local(m.start) for m in periods],
-                [report.local(m.end) for m in periods],
+                [value for value, _, _ in periods],
+                [report.local(start) for _, start, _ in periods],  # type: ignore[arg-type]
+                [report.local(end) for _, _, end in periods],  # type: ignore[arg-type]
                 colors=colour,
                 linewidth=2,
                 label=f"{averaging} mean",
@@ -72,7 +78,9 @@ def chart(report: Report, station: StationReport, parameter: str) -> Markup:
             axes.plot([], [], color="red", linestyle=":", label=label)
     unit = rows[0].unit if rows else ""
     axes.set_title(f"{station.device}: {parameter}" + (f" ({unit})" if unit else ""))
-    axes.xaxis.set_major_formatter(DateFormatter("%m-%d %H:%M", tz=report.zone))
+    # matplotlib.dates has no stubs and DateFormatter.__init__ no annotations.
+    formatter = DateFormatter("%m-%d %H:%M", tz=report.zone)  # type: ignore[no-untyped-call]
+    axes.xaxis.set_major_formatter(formatter)
     axes.grid(alpha=0.3)
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     out = io.StringIO()

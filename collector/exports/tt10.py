@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from collector.config import StationSettings, Tt10Settings
 from collector.query import ReadingQuery, ReadingRow
 from collector.stores.base import Store, StoreUnavailableError
+from iotruntime.stopping import sleep_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ def file_lines(rows: list[ReadingRow], codes: dict[str, str], at: str) -> list[s
         if code is None:
             continue
         ok = [r.value for r in readings if r.quality == "ok" and r.value is not None]
+        value: float | None
         if ok:
             value, status = statistics.fmean(ok), STATUS["ok"]
         else:
@@ -174,7 +176,4 @@ class Tt10Writer:
                 if files:
                     log.info("station data files: %d written up to %s", len(files), latest)
             wake = latest + self.every + delay - datetime.now(UTC)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=max(wake.total_seconds(), 1.0))
-            except TimeoutError:
-                continue
+            await sleep_unless_stopped(stop, max(wake.total_seconds(), 1.0))

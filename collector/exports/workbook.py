@@ -5,6 +5,7 @@ when the officer scrolls a month of hourly rows.
 """
 
 from pathlib import Path
+from typing import cast
 
 from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
@@ -30,7 +31,8 @@ def _header(sheet: Worksheet, names: tuple[str, ...]) -> None:
 
 def write_workbook(report: Report, path: Path) -> None:
     book = Workbook()
-    summary = book.active
+    # A new workbook holds one worksheet, the active one.
+    summary = cast(Worksheet, book.active)
     summary.title = "Summary"
     _header(summary, SUMMARY_COLUMNS)
     for station in report.stations:

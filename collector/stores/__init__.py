@@ -1,7 +1,7 @@
 """Where the collector keeps what it receives: the embedded SQLite file or InfluxDB."""
 
 from collector.config import CollectorConfig, SqliteStoreSettings
-from collector.stores.base import Delivery, Store, StoreUnavailableError, WriteOutcome
+from collector.stores.base import ReceivedMessage, Store, StoreUnavailableError, WriteOutcome
 from collector.stores.influxdb import InfluxStore
 from collector.stores.sqlite import SqliteStore
 
@@ -13,8 +13,8 @@ def open_store(config: CollectorConfig) -> Store:
 
 
 __all__ = [
-    "Delivery",
     "InfluxStore",
+    "ReceivedMessage",
     "SqliteStore",
     "Store",
     "StoreUnavailableError",

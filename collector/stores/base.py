@@ -17,10 +17,10 @@ from iotwire.messages import Health, PlateRead, Status, Telemetry
 
 
 @dataclass(frozen=True)
-class Delivery:
+class ReceivedMessage:
     """One data message as it reached the collector; `backlog` when it was replayed
     after an outage rather than sent live. A plate read is personal data kept in the
-    police database (collector/alerts); here it counts in the ledger only, so delivery
+    police database (collector/police); here it counts in the ledger only, so delivery
     accounting covers a camera pole's whole stream."""
 
     site: str
@@ -54,13 +54,13 @@ class PendingBatch:
 
 
 class Store(Protocol):
-    def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+    def write_batch(self, batch: Sequence[ReceivedMessage]) -> list[WriteOutcome]:
         """Commit every message with its sequence number, idempotently: one outcome per
         delivery, in order. Raises StoreUnavailableError when the batch could not be
         committed; a message the store refuses is an outcome, not an exception."""
         ...
 
-    def begin_batch(self, batch: Sequence[Delivery]) -> PendingBatch:
+    def begin_batch(self, batch: Sequence[ReceivedMessage]) -> PendingBatch:
         """Begin what `write_batch` does, so the caller can begin the next batch while
         a server writes this one. Outcomes are read in the order the batches began;
         when a batch fails, every batch begun after it fails too, since it may count

@@ -7,7 +7,6 @@ because it commits with the data, the count is exact even across crashes. Sequen
 at 1, so a device's gaps are counted from 1: a lost first message is a gap like any other.
 """
 
-import sqlite3
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -28,7 +27,8 @@ from collector.query import (
     latest_order,
     to_micros,
 )
-from collector.stores.base import Delivery, PendingBatch, WriteOutcome
+from collector.stores.base import PendingBatch, ReceivedMessage, WriteOutcome
+from iotruntime.sqlite_files import open_sqlite
 from iotwire.messages import Health, PlateRead, Status, Telemetry
 
 _SCHEMA = """
@@ -95,7 +95,8 @@ def _filters(
     devices: tuple[str, ...],
     parameters: tuple[str, ...],
 ) -> tuple[str, list[object]]:
-    clauses, args = ["1=1"], []
+    clauses = ["1=1"]
+    args: list[object] = []
     if start is not None:
         clauses.append(f"{column_of_time} >= ?")
         args.append(to_micros(start))
@@ -116,12 +117,8 @@ class SqliteStore:
         retention: RetentionSettings | None = None,
         busy_timeout_s: float = 10.0,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._retention = retention or RetentionSettings()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        self._db = open_sqlite(path, synchronous_full=True, busy_timeout_s=busy_timeout_s)
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(devices)")}
         if "messages" not in columns:
@@ -130,13 +127,13 @@ class SqliteStore:
         # transaction at a time, or one thread's COMMIT would end the other's.
         self._lock = threading.RLock()
 
-    def begin_batch(self, batch: Sequence[Delivery]) -> PendingBatch:
+    def begin_batch(self, batch: Sequence[ReceivedMessage]) -> PendingBatch:
         """SQLite works in this process, so there is nothing to overlap: the batch is
         committed before this returns."""
         outcomes = self.write_batch(batch)
         return PendingBatch(lambda: outcomes)
 
-    def write_batch(self, batch: Sequence[Delivery]) -> list[WriteOutcome]:
+    def write_batch(self, batch: Sequence[ReceivedMessage]) -> list[WriteOutcome]:
         """One transaction for the whole batch: one fsync however many messages."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -148,7 +145,7 @@ class SqliteStore:
                 raise
             return outcomes
 
-    def _write_one(self, delivery: Delivery) -> WriteOutcome:
+    def _write_one(self, delivery: ReceivedMessage) -> WriteOutcome:
         db, message, site = self._db, delivery.message, delivery.site
         received = to_micros(delivery.received)
         db.execute(

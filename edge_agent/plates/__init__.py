@@ -1,2 +1,2 @@
-"""Licence plates on the camera pole: synthetic scenes, detection, reading and tracking
-(the plate formats themselves are `iotwire.plates`, shared with the collector)."""
+"""Licence plates on the camera pole: detection, reading and tracking (the plate formats
+themselves are `iotwire.plate_formats`, shared with the collector)."""

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from iotwire.plates import Colour
+from iotwire.plate_formats import Colour
 
 # OpenCV hue runs 0-179; red wraps around 0.
 HUES = ((Colour.RED, -15, 8), (Colour.YELLOW, 12, 40), (Colour.BLUE, 90, 135))

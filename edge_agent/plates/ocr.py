@@ -63,7 +63,7 @@ class Runtime:
         return ort.InferenceSession(str(model), options, providers=list(self.providers))
 
 
-def _normalise(image: Image) -> NDArray[np.float32]:
+def _normalise(image: cv2.typing.MatLike) -> NDArray[np.float32]:
     return ((image.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
 
 

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from edge_agent.plates.colour import plate_colour
 from edge_agent.plates.ocr import Runtime, TextDetector, TextRecogniser
 from edge_agent.plates.yolo import YoloPlateDetector
-from iotwire.plates import Colour, Plate, PlateError, parse_plate
+from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]

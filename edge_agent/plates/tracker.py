@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from iotwire.plates import Colour, Plate
+from iotwire.plate_formats import Colour, Plate
 
 Box = tuple[int, int, int, int]
 

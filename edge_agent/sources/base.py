@@ -1,6 +1,7 @@
 """What every source offers the poller, and what sources share."""
 
 import time
+from dataclasses import dataclass
 from typing import Protocol
 
 from iotwire.messages import Quality, Reading
@@ -8,6 +9,19 @@ from iotwire.messages import Quality, Reading
 
 class SourceError(Exception):
     """A read that failed: counted, reported in health, and retried at the next tick."""
+
+
+@dataclass
+class SourceStats:
+    """What a source did since the agent started, as `edge-agent status` and health show
+    it; kept by whoever drives the source (the poller, a camera's watcher)."""
+
+    reads: int = 0
+    errors: int = 0
+    overruns: int = 0
+    last_error: str = ""
+    last_value: str = ""  # what it read last, as a technician reads it
+    last_value_at: float = 0.0
 
 
 class Source(Protocol):

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -28,8 +29,7 @@ from edge_agent.plates.ocr import Runtime
 from edge_agent.plates.reader import OcrOptions, PlateReader
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
 from edge_agent.plates.yolo import YoloPlateDetector
-from edge_agent.poller import SourceStats
-from edge_agent.sources.base import ReopenBackoff
+from edge_agent.sources.base import ReopenBackoff, SourceStats
 
 log = logging.getLogger(__name__)
 Image = NDArray[np.uint8]
@@ -128,7 +128,8 @@ class FrameGrabber:
                 return seq
             seq += 1
             with self._lock:
-                self._newest = Frame(seq, image, time.time())
+                # A video stream decodes to 8-bit BGR; OpenCV's stubs type it as any array.
+                self._newest = Frame(seq, cast(Image, image), time.time())
             if pace:
                 self._stop.wait(pace)
         return seq
@@ -152,7 +153,7 @@ def jpeg_crop(crop: Image, max_bytes: int) -> str:
         if quality > 40:
             quality -= 15
         else:
-            crop = cv2.resize(crop, None, fx=0.75, fy=0.75)
+            crop = cast(Image, cv2.resize(crop, None, fx=0.75, fy=0.75))
 
 
 def build_reader(settings: CameraSettings) -> PlateReader:

@@ -3,8 +3,12 @@
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
+
+if TYPE_CHECKING:
+    from psutil._ntuples import shwtemp
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,8 @@ class HostHealth:
 
 def _cpu_temperature() -> float | None:
     """The SoC temperature on a Pi or Jetson; None where the kernel exposes no sensor."""
-    sensors = getattr(psutil, "sensors_temperatures", dict)()
+    # psutil has sensors_temperatures on Linux and FreeBSD only.
+    sensors: dict[str, list[shwtemp]] = getattr(psutil, "sensors_temperatures", dict)()
     for name in ("cpu_thermal", "soc_thermal", "thermal-fan-est", "coretemp", "k10temp"):
         for entry in sensors.get(name, []):
             if -60 <= entry.current <= 150:

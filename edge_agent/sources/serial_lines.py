@@ -85,7 +85,7 @@ class SerialLineReader:
         for raw in lines:
             self._take(raw)
 
-    def _take(self, raw: bytes) -> None:
+    def _take(self, raw: bytes | bytearray) -> None:
         text = raw.rstrip(b"\r").decode(self.profile.encoding, errors="replace")
         if not text.strip():
             return

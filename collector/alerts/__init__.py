@@ -1,2 +1,0 @@
-"""Police plate alerts: the watchlist, matching plate reads against it, and the audit log
-of every change and alert."""

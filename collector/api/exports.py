@@ -1,0 +1,72 @@
+"""The compliance report as a file, for env and ops: what `collector export` writes, in
+CSV, XLSX or HTML, at most `MAX_EXPORT_DAYS` a request so one call cannot hold a worker
+for long (the CLI has no such bound)."""
+
+import tempfile
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from collector.api.auth import ExportReader
+from collector.api.context import Context
+from collector.compliance.limits import builtin_limits
+from collector.compliance.report import Report, build_report
+from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
+
+router = APIRouter(tags=["exports"])
+ReportFormat = Literal["csv", "xlsx", "html"]
+MAX_EXPORT_DAYS = 366
+
+
+def _report_file(report: Report, fmt: ExportFormat) -> bytes:
+    """The report laid out as `fmt`, through a temporary file that is gone when the bytes
+    are read (the workbook writer needs a file)."""
+    try:
+        write = report_writer(fmt)
+    except ImportError as exc:
+        raise HTTPException(
+            501, f"format {fmt} needs the collector's export extra installed: {exc}"
+        ) from None
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / f"report.{fmt}"
+        write(report, path)
+        return path.read_bytes()
+
+
+@router.get(
+    "/export",
+    summary="Hourly and daily means judged against the limits in force, with VN_AQI",
+    response_class=Response,
+)
+def export(
+    _: ExportReader,
+    ctx: Context,
+    first: Annotated[date, Query(alias="from", description="first local day")],
+    last: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
+    kind: Annotated[list[str] | None, Query(description="station kind; repeatable")] = None,
+    station: Annotated[list[str] | None, Query(description="device id; repeatable")] = None,
+    format: ReportFormat = "csv",
+) -> Response:
+    last = last or first
+    if last < first:
+        raise HTTPException(422, f"to ({last}) is before from ({first})")
+    if (last - first).days >= MAX_EXPORT_DAYS:
+        raise HTTPException(
+            422, f"at most {MAX_EXPORT_DAYS} days at once; split the period or use the CLI"
+        )
+    settings = ctx.settings
+    try:
+        chosen = select_stations(settings.stations, kind or (), station or ())
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    fmt = ExportFormat(format)
+    report = build_report(ctx.store, chosen, settings.export, builtin_limits(), first, last)
+    name = f"report-{first}-{last}.{fmt}"
+    return Response(
+        _report_file(report, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,1 @@
+"""The `collector` command, one module per group of subcommands; `app` assembles them."""

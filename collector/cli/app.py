@@ -1,0 +1,24 @@
+"""`collector`: the command for the people of the operations center. Each group of
+subcommands lives in a module of its own; this one assembles them."""
+
+import typer
+
+from collector.cli.exports import export
+from collector.cli.fleet import broker_config, command, devices_app
+from collector.cli.police import alerts_app, audit_log, watchlist_app
+from collector.cli.run import run
+from collector.cli.telemetry import latest, query
+from collector.cli.users import users_app
+
+app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
+app.add_typer(watchlist_app, name="watchlist")
+app.add_typer(alerts_app, name="alerts")
+app.command("audit")(audit_log)
+app.add_typer(devices_app, name="devices")
+app.command("broker-config")(broker_config)
+app.command("command")(command)
+app.command()(run)
+app.command()(query)
+app.command()(latest)
+app.command()(export)
+app.add_typer(users_app, name="users")

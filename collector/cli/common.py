@@ -1,0 +1,94 @@
+"""What every `collector` command shares: loading the config, printing errors as one
+line, tables or CSV, and reading times the way operators type them."""
+
+import contextlib
+import csv
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from collector.config import CollectorConfig, load_collector
+from collector.query import parse_duration
+from collector.stores import Store, StoreUnavailableError, open_store
+from iotruntime.configfile import ConfigError
+from iotruntime.console import console, fail
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
+T = TypeVar("T")
+
+
+def settings_of(config: Path) -> CollectorConfig:
+    try:
+        return load_collector(config)
+    except ConfigError as exc:
+        raise fail(exc) from None
+
+
+def store_of(config: Path) -> Store:
+    return open_store(settings_of(config))
+
+
+def ask(store: Store, question: Callable[[Store], T]) -> T:
+    """Run one question against the store, closing it after; an unreachable store is an
+    error message, not a traceback."""
+    try:
+        return question(store)
+    except StoreUnavailableError as exc:
+        raise fail(exc) from None
+    finally:
+        store.close()
+
+
+def parse_window(text: str) -> timedelta:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def parse_when(text: str, now: datetime) -> datetime:
+    """`90s`, `15m`, `2h`, `7d` ago, or an ISO 8601 time (UTC when it names no zone)."""
+    with contextlib.suppress(ValueError):
+        return now - parse_duration(text)
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is neither a duration like 15m, 2h, 7d nor an ISO 8601 time"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def emit(title: str, header: Sequence[str], rows: Sequence[tuple[str, ...]], csv_out: bool) -> None:
+    if csv_out:
+        out = csv.writer(sys.stdout)
+        out.writerow(header)
+        out.writerows(rows)
+        return
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, no_wrap=name != "unit")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console.print(table)
+
+
+def number(value: float | None, csv_out: bool) -> str:
+    if value is None:
+        return ""
+    return repr(value) if csv_out else f"{value:.4g}"
+
+
+def when_text(ts: datetime, csv_out: bool) -> str:
+    return ts.isoformat() if csv_out else ts.strftime("%Y-%m-%d %H:%M:%S")
+
+
+DeviceOption = Annotated[list[str] | None, typer.Option(help="device id (repeatable)")]
+ParameterOption = Annotated[list[str] | None, typer.Option(help="parameter (repeatable)")]
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]

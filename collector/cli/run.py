@@ -1,0 +1,129 @@
+"""`collector run`: the ingest with everything that runs beside it (commit process,
+maintenance, police deliveries and retention, station data files, API, metrics), until
+stopped."""
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from pathlib import Path
+
+from collector.api.users import Users
+from collector.cli.common import ConfigOption, settings_of
+from collector.config import AlertSettings
+from collector.exports.tt10 import Tt10Writer
+from collector.fleet.registry import Registry
+from collector.ingest.commit_process import CommitProcess, CommitProcessError
+from collector.ingest.committer import Committer
+from collector.ingest.session import Ingest
+from collector.ingest.spool import Spool
+from collector.metrics import serve_metrics
+from collector.police.database import PoliceDbError
+from collector.police.retention import purge_periodically
+from collector.police.service import Police, open_police
+from collector.stores import open_store
+from collector.stores.maintenance import maintain
+from iotruntime.console import fail
+from iotruntime.logs import configure_logging
+from iotruntime.systemd import supervise
+
+
+def _open_police(settings: AlertSettings, registry: Registry | None) -> Police:
+    """The police database and the webhook secrets, or one line saying which is wrong."""
+    try:
+        return open_police(settings, registry)
+    except (PoliceDbError, OSError) as exc:
+        raise fail(exc) from None
+
+
+def _commit_process(config: Path, log_level: str) -> CommitProcess:
+    try:
+        return CommitProcess(config, log_level)
+    except CommitProcessError as exc:
+        raise fail(exc) from None
+
+
+def run(config: ConfigOption, log_level: str = "info") -> None:
+    """Subscribe to every device and store what arrives, until stopped."""
+    configure_logging(log_level)
+    settings = settings_of(config)
+    store = open_store(settings)
+    spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
+    registry = Registry(settings.registry.path) if settings.registry else None
+    police = _open_police(settings.alerts, registry) if settings.alerts else None
+    committer = (
+        _commit_process(config, log_level)
+        if settings.ingest.commit_process
+        else Committer(store, settings.broker.topic_prefix)
+    )
+    ingest = Ingest(settings.broker, settings.ingest, committer, spool, police)
+    silent_after = timedelta(seconds=settings.ingest.silent_after_s)
+    serve_api = _api_server() if settings.api else None
+    users = Users(settings.api.users_path) if settings.api else None
+    metrics = (
+        serve_metrics(settings.metrics, ingest, store, spool, silent_after, police)
+        if settings.metrics
+        else None
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(supervise(stop))
+            tasks.create_task(maintain(store, settings.retention, stop))
+            if settings.tt10 is not None:
+                writer = Tt10Writer(store, settings.tt10, settings.stations, settings.export.zone)
+                tasks.create_task(writer.run(stop))
+            if police is not None:
+                alerts = police.settings
+                tasks.create_task(
+                    purge_periodically(
+                        police.db, alerts.reads_days, alerts.alerts_days, alerts.purge_every_s, stop
+                    )
+                )
+                for webhook in police.webhooks:
+                    tasks.create_task(webhook.run(stop))
+            if serve_api is not None and users is not None:
+                tasks.create_task(serve_api(settings, store, users, police, stop))
+            await ingest.run(stop)
+        s = ingest.stats
+        logging.info(
+            "stopped: %d received, %d stored, %d duplicate, %d invalid, %d spooled",
+            s.received,
+            s.stored_messages,
+            s.duplicates,
+            sum(s.invalid.values()),
+            s.spooled,
+        )
+
+    try:
+        asyncio.run(main())
+    finally:
+        if isinstance(committer, CommitProcess):
+            committer.close()
+        if metrics is not None:
+            metrics.shutdown()
+        if spool is not None:
+            spool.close()
+        if police is not None:
+            police.close()
+        if registry is not None:
+            registry.close()
+        if users is not None:
+            users.close()
+        store.close()
+
+
+def _api_server() -> Callable[..., Coroutine[None, None, None]]:
+    """FastAPI and uvicorn come with the `api` extra, imported only when the API is on."""
+    try:
+        from collector.api.app import serve_api
+    except ImportError as exc:
+        raise fail(
+            ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
+        ) from None
+    return serve_api

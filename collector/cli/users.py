@@ -1,0 +1,65 @@
+"""`collector users`: who may call the API, one bearer token each, with a role."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from collector.api.users import Role, UserError, Users
+from collector.cli.common import ConfigOption, settings_of
+from iotruntime.console import console, fail
+
+users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")
+
+
+def _users(config: Path) -> Users:
+    settings = settings_of(config)
+    if settings.api is None:
+        raise fail(ValueError(f"{config}: api: the config has no api section"))
+    return Users(settings.api.users_path)
+
+
+@users_app.command("add")
+def users_add(
+    config: ConfigOption,
+    name: Annotated[str, typer.Argument(help="who the token is for")],
+    role: Annotated[Role, typer.Option(help="what the token may read")],
+) -> None:
+    """Add a user and print its token, once: only a hash of it is kept."""
+    users = _users(config)
+    try:
+        token = users.add(name, role)
+    except UserError as exc:
+        raise fail(exc) from None
+    finally:
+        users.close()
+    console.print(f"token for {escape(name)} ({role}), shown this once:")
+    print(token)
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption) -> None:
+    """Every user, its role, and whether its token still works."""
+    users = _users(config)
+    table = Table("name", "role", "created", "revoked")
+    for user in users.all():
+        table.add_row(user.name, user.role, user.created[:19], (user.revoked or "")[:19])
+    users.close()
+    console.print(table)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    config: ConfigOption, name: Annotated[str, typer.Argument(help="the user to revoke")]
+) -> None:
+    """Stop a user's token from working, at once."""
+    users = _users(config)
+    try:
+        users.revoke(name)
+    except UserError as exc:
+        raise fail(exc) from None
+    finally:
+        users.close()
+    console.print(f"revoked {escape(name)}")

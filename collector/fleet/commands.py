@@ -1,0 +1,65 @@
+"""Commands to a field box, from the operations center, and their acknowledgements.
+
+The collector's broker credential is the only one the ACL lets write a device's `cmd`
+topics. A command is published at QoS 1 on `{prefix}/v1/{site}/{device}/cmd/{name}` and
+answered on the device's `cmd_ack` topic with the same id; no answer within the timeout
+means the box is offline or its agent is not running (the command then waits in the
+box's broker session, and the agent refuses it once it is older than it accepts).
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from iotruntime.connection import BrokerSettings, ProtocolChoice
+from iotwire.codec import DecodeError, decode, encode
+from iotwire.messages import Command, CommandAck, CommandName
+from iotwire.topics import Channel, topic_for
+
+
+class NoAnswerError(Exception):
+    """The device did not acknowledge in time."""
+
+
+async def send_command(
+    broker: BrokerSettings,
+    site: str,
+    device: str,
+    name: CommandName,
+    args: dict[str, str | int | float | bool],
+    timeout_s: float = 15.0,
+) -> CommandAck:
+    command = Command(
+        device=device,
+        seq=time.time_ns() // 1_000_000,
+        id=uuid.uuid4().hex,
+        name=name,
+        args=args,
+        ts=datetime.now(UTC),
+    )
+    prefix = broker.topic_prefix
+    version = ProtocolChoice(broker.protocol).candidates()[0]
+    async with aiomqtt.Client(
+        **broker.client_kwargs(), identifier=f"command-{command.id[:12]}", protocol=version
+    ) as client:
+        await client.subscribe(topic_for(prefix, site, device, Channel.CMD_ACK), qos=1)
+        await client.publish(
+            topic_for(prefix, site, device, Channel.CMD, name), encode(command), qos=1
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for message in client.messages:
+                    try:
+                        ack = decode(bytes(message.payload), CommandAck)
+                    except DecodeError:
+                        continue
+                    if ack.id == command.id:
+                        return ack
+        except TimeoutError:
+            pass
+    raise NoAnswerError(
+        f"{device} did not acknowledge {name} within {timeout_s:g} s: is it online?"
+    )

@@ -1,0 +1,183 @@
+"""A committer (collector/ingest/committer.py) in a process of its own, for `collector run`.
+
+The ingest process receives, records plate reads and acknowledges; this process decodes
+and commits to the store, with its own connection opened from the same configuration
+file. Batches go over a pipe and each waits for its answer, so acknowledgement after
+commit holds exactly as in one process.
+
+The process ends when the ingest process closes the pipe, whether it stopped or died: a
+collector killed with SIGKILL leaves no committer behind, and one stopped by a signal
+sent to its whole group (a terminal's Ctrl-C, systemd's stop) lets the committer finish
+the batch in hand rather than dying inside it.
+"""
+
+import contextlib
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import TypeVar
+
+from collector.arrivals import Arrival
+from collector.config import load_collector
+from collector.ingest.committer import CommitResult, Committer
+from collector.stores import open_store
+from iotruntime.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CommitterFailed:
+    """The committer raised something other than an unavailable store."""
+
+    reason: str
+
+
+class CommitProcessError(RuntimeError):
+    pass
+
+
+# Batches the process has begun in the store at once: the next one is decoded, formatted
+# and sent while the server still writes the one before it.
+OVERLAP = 2
+
+
+class CommitProcess:
+    """Up to `depth` batches are in the pipe at once: `OVERLAP` begun in the store and one
+    more waiting, so the process begins the next batch as soon as it has answered one. It
+    answers them in order."""
+
+    depth = OVERLAP + 1
+
+    def __init__(self, config_path: Path, log_level: str = "info") -> None:
+        self._args = [str(config_path), log_level]
+        self._sending = threading.Lock()
+        self._turn = threading.Condition()
+        self._sent = self._answered = 0
+        self._start()
+
+    def _start(self) -> None:
+        # A plain `python -m` child rather than multiprocessing's spawn, which would run
+        # the parent's main script again; the pipe is a socket pair handed over by number.
+        ours, theirs = socket.socketpair()
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", __name__, *self._args, str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()  # so the committer sees the pipe close when this process ends
+        self._conn = Connection(ours.detach())
+        if not self._conn.poll(START_TIMEOUT_S):
+            self.close()
+            raise CommitProcessError("the commit process did not start")
+        self._answer()
+
+    def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
+        with self._sending:
+            if self._process.poll() is not None and self._answered == self._sent:
+                # It died (killed, out of memory): the batches that were in it were never
+                # acknowledged, so a new one takes over where it stopped.
+                log.warning("commit process ended (%s); starting it again", self._process.poll())
+                self._conn.close()
+                self._start()
+            self._conn.send((list(batch), received))
+            ticket = self._sent
+            self._sent += 1
+        with self._turn:
+            self._turn.wait_for(lambda: self._answered == ticket)
+            try:
+                answer = self._answer()
+            finally:
+                self._answered += 1
+                self._turn.notify_all()
+        if not isinstance(answer, CommitResult):
+            raise CommitProcessError(f"the commit process answered {answer!r}")
+        return answer
+
+    def _answer(self) -> object:
+        try:
+            answer = self._conn.recv()
+        except EOFError:
+            raise CommitProcessError(
+                f"the commit process ended (exit code {self._process.poll()})"
+            ) from None
+        if isinstance(answer, CommitterFailed):
+            raise CommitProcessError(answer.reason)
+        return answer
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):  # already gone
+            self._conn.send(None)
+        self._conn.close()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def main() -> None:
+    config_path, log_level, fd = sys.argv[1:]
+    _serve(Connection(int(fd)), Path(config_path), log_level)
+
+
+def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    configure_logging(log_level)
+    settings = load_collector(config_path)
+    store = open_store(settings)
+    committer = Committer(store, settings.broker.topic_prefix)
+    try:
+        conn.send("ready")
+        begun: deque[Callable[[], object]] = deque()
+        while True:
+            if not begun or (len(begun) < OVERLAP and conn.poll()):
+                try:
+                    request = conn.recv()
+                except EOFError:
+                    return
+                if request is None:
+                    return
+                begun.append(_begin(committer, request))
+                continue
+            try:
+                conn.send(begun.popleft()())
+            except OSError:
+                return
+    finally:
+        store.close()
+
+
+def _begin(committer: Committer, request: tuple[list[Arrival], datetime]) -> Callable[[], object]:
+    """Begin a batch's commit; returns what finishes it and gives the answer. A batch
+    never finished (the pipe closed first) was never acknowledged either."""
+    begun = _answer_of(lambda: committer.begin(*request))
+    if isinstance(begun, CommitterFailed):
+        return lambda: begun
+    return lambda: _answer_of(lambda: committer.finish(begun))
+
+
+def _answer_of(step: Callable[[], T]) -> T | CommitterFailed:
+    """What `step` returns, or the failure to answer with: the ingest process decides
+    what to do about it, backing off and retrying."""
+    try:
+        return step()
+    except Exception as exc:
+        log.exception("commit failed")
+        return CommitterFailed(f"{type(exc).__name__}: {exc}")
+
+
+if __name__ == "__main__":
+    main()

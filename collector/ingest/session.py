@@ -1,0 +1,298 @@
+"""The collector's MQTT side: receive, have the batch committed, and only then acknowledge.
+
+The session is persistent (clean_session off, a fixed client id) and acknowledgements are
+manual: a message is acknowledged to the broker after the store committed it, so a
+collector that dies mid-write leaves the message with the broker, which delivers it again.
+Validation and the store's work are a committer's (collector/ingest/committer.py), in this
+process or in one of its own. Invalid input is counted by reason, acknowledged and
+dropped: it must not stall the stream or take good messages down with it. A store that is
+unavailable is different: with a spool configured, the batch is committed to the spool
+(collector/ingest/spool.py), acknowledged, and moved into the store when it is back; without one,
+nothing is acknowledged, the session closes, and the broker keeps the messages until the
+store is back.
+"""
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from collector.arrivals import Arrival
+from collector.config import IngestSettings
+from collector.ingest.aiomqtt_adapter import ack, manual_acks, queued
+from collector.ingest.committer import CommitResult, Committing
+from collector.ingest.spool import Spool, Spooled
+from collector.police.intake import plate_arrivals, record_plates
+from collector.police.mqtt_alerts import MqttAlertPublisher
+from collector.police.service import Police
+from collector.stores.base import StoreUnavailableError
+from iotruntime.connection import (
+    BrokerSettings,
+    ProtocolChoice,
+    backoff_delay,
+    mqtt_session,
+    version_name,
+)
+from iotruntime.stopping import sleep_unless_stopped
+from iotwire.topics import Channel, alerts_topic, subscription
+
+log = logging.getLogger(__name__)
+
+SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
+
+
+@dataclass
+class IngestStats:
+    received: int = 0
+    stored_messages: int = 0
+    duplicates: int = 0
+    invalid: Counter[str] = field(default_factory=Counter)
+    store_failures: int = 0
+    spooled: int = 0
+    backlog: int = 0
+    store_batches: int = 0
+    store_seconds: float = 0.0
+
+    def count(self, result: CommitResult) -> None:
+        self.invalid.update(result.invalid)
+        self.stored_messages += result.stored
+        self.duplicates += result.duplicates
+        self.backlog += result.backlog
+        if result.store_seconds:
+            self.store_batches += 1
+            self.store_seconds += result.store_seconds
+
+
+class Ingest:
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        settings: IngestSettings,
+        committer: Committing,
+        spool: Spool | None = None,
+        police: Police | None = None,
+    ) -> None:
+        self._broker = broker
+        self._settings = settings
+        self._committer = committer
+        self._spool = spool
+        self._police = police
+        self._alerts = (
+            MqttAlertPublisher(
+                police.deliveries, police.wakeup, alerts_topic(broker.topic_prefix, "plate")
+            )
+            if police
+            else None
+        )
+        self._spooled = asyncio.Event()
+        self._protocol = ProtocolChoice(broker.protocol)
+        self._rng = random.Random()  # noqa: S311 - jitter, not security
+        self.stats = IngestStats()
+        self.connected = asyncio.Event()
+
+    @property
+    def alerts_published(self) -> int:
+        """Plate alerts the broker accepted from this collector."""
+        return self._alerts.published if self._alerts is not None else 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Stay subscribed until `stop`, reconnecting with backoff after any failure;
+        meanwhile drain the spool into the store whenever it holds anything."""
+        async with asyncio.TaskGroup() as tasks:
+            if self._spool is not None:
+                tasks.create_task(self._drain_spool(self._spool, stop))
+            await self._subscribe(stop)
+
+    async def _subscribe(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            stored_before = self.stats.stored_messages
+            store_failed = False
+            try:
+                async with mqtt_session(
+                    self._broker, self._protocol, manual_acks, identifier=self._settings.client_id
+                ) as (client, version):
+                    await self._session(client, version_name(version), stop)
+                    return
+            except aiomqtt.MqttError as exc:
+                log.warning("broker session lost: %s", exc)
+            except Exception:
+                store_failed = True
+                self.stats.store_failures += 1
+                log.exception("store failed; messages stay with the broker until it is back")
+            finally:
+                self.connected.clear()
+            # Back off harder while nothing gets through; a session that stored something
+            # was healthy, and its successor starts from the shortest delay again. A failing
+            # store is not the broker's fault: retry it soon, the broker holds the messages.
+            if self.stats.stored_messages > stored_before:
+                attempt = 0
+            delay = backoff_delay(
+                min(attempt, STORE_RETRY_STEPS) if store_failed else attempt,
+                self._rng,
+                self._broker.reconnect_max_s,
+            )
+            attempt += 1
+            await sleep_unless_stopped(stop, delay)
+
+    async def _session(self, client: aiomqtt.Client, version: str, stop: asyncio.Event) -> None:
+        prefix, group = self._broker.topic_prefix, self._settings.share_group
+        channels = (*SUBSCRIBED, Channel.PLATE) if self._police is not None else SUBSCRIBED
+        for channel in channels:
+            await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
+        publishing = None
+        if self._alerts is not None:
+            publishing = asyncio.create_task(self._alerts.run(client))
+        self.connected.set()
+        log.info(
+            "subscribed to %s/v1 on %s:%s (MQTT %s)",
+            prefix,
+            self._broker.host,
+            self._broker.port,
+            version,
+        )
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await self._pipeline(client, stopping)
+        finally:
+            stopping.cancel()
+            if publishing is not None:
+                publishing.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await publishing
+
+    async def _pipeline(self, client: aiomqtt.Client, stopping: asyncio.Task[bool]) -> None:
+        """Keep the committer busy while messages keep arriving: up to its `depth` batches
+        are handed over at once, each taking whatever has arrived (one commit for many
+        messages under load, no added wait when the stream is quiet), and each is
+        acknowledged when its commit ends, in order, while the next ones commit. Nothing
+        is acknowledged before its commit. On stop, the commits under way finish and are
+        acknowledged; what arrived after them stays with the broker."""
+        messages, limit = client.messages, self._settings.batch_messages
+        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]] = deque()
+        try:
+            while True:
+                if not in_commit:
+                    receiving = asyncio.ensure_future(anext(messages))
+                    done, _ = await asyncio.wait(
+                        {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    if receiving not in done:
+                        receiving.cancel()
+                        return
+                    self._hand_over(in_commit, [receiving.result(), *queued(client, limit - 1)])
+                    continue
+                room = len(in_commit) < self._committer.depth and not stopping.done()
+                if room and (batch := queued(client, limit)):
+                    self._hand_over(in_commit, batch)
+                    continue
+                batch, oldest = in_commit[0]
+                await asyncio.wait({oldest, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not oldest.done():  # stopping: let the commits under way end first
+                    await oldest
+                oldest.result()
+                in_commit.popleft()
+                for message in batch:
+                    ack(client, message)
+                if stopping.done() and not in_commit:
+                    return
+        finally:
+            for _, committing in in_commit:
+                if not committing.done():  # the session failed: let them end first
+                    with contextlib.suppress(Exception):
+                        await committing
+
+    def _hand_over(
+        self,
+        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]],
+        batch: list[aiomqtt.Message],
+    ) -> None:
+        in_commit.append((batch, asyncio.create_task(self._commit_messages(batch))))
+
+    async def _commit_messages(self, batch: list[aiomqtt.Message]) -> None:
+        received = datetime.now(UTC)
+        self.stats.received += len(batch)
+        arrivals = [
+            (str(m.topic), bytes(m.payload), False)
+            for m in batch
+            if isinstance(m.payload, bytes | bytearray)
+        ]
+        if len(arrivals) < len(batch):
+            self.stats.invalid["bad_payload"] += len(batch) - len(arrivals)
+        await self.handle_batch(arrivals, received)
+
+    async def handle_batch(self, batch: list[Arrival], received: datetime) -> None:
+        """Record its plate reads, then have the batch committed to the store, or to the
+        spool when the store is down or the spool already holds messages: alerts do not
+        wait for the store. Raises only when the reads or the batch could not be committed;
+        then nothing of the batch may be acknowledged."""
+        police = self._police
+        if police is not None and (reads := plate_arrivals(batch)):
+            prefix = self._broker.topic_prefix
+            alerts = await asyncio.to_thread(record_plates, police.plates, prefix, reads, received)
+            if alerts:
+                police.wakeup.notify()
+        spool = self._spool
+        if spool is not None and spool.depth:
+            self._to_spool(spool, batch, received)
+            return
+        result = await self._commit(batch, received)
+        if result.unavailable is None:
+            return
+        if spool is None:
+            raise StoreUnavailableError(result.unavailable)
+        log.warning("store unavailable, spooling until it is back: %s", result.unavailable)
+        self._to_spool(spool, [batch[i] for i in result.valid], received)
+
+    def _to_spool(self, spool: Spool, batch: list[Arrival], received: datetime) -> None:
+        spool.put(((topic, payload) for topic, payload, _ in batch), received)
+        self.stats.spooled += len(batch)
+        self._spooled.set()
+
+    async def _commit(self, batch: list[Arrival], received: datetime) -> CommitResult:
+        result = await asyncio.to_thread(self._committer.commit, batch, received)
+        self.stats.count(result)
+        return result
+
+    async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
+        """Move spooled messages into the store, oldest first, once it takes them again.
+        Each new reason it cannot is logged once, so a drain stuck on something other
+        than a store that is down says what holds it."""
+        attempt, reason = 0, ""
+        while not stop.is_set():
+            if not spool.depth:
+                self._spooled.clear()
+                waiting = asyncio.create_task(self._spooled.wait())
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                waiting.cancel()
+                stopping.cancel()
+                continue
+            items = spool.peek(self._settings.batch_messages)
+            by_arrival: dict[datetime, list[Spooled]] = {}
+            for item in items:
+                by_arrival.setdefault(item.received, []).append(item)
+            try:
+                for received, arrived in by_arrival.items():
+                    batch = [(item.topic, item.payload, True) for item in arrived]
+                    result = await self._commit(batch, received)
+                    if result.unavailable is not None:
+                        raise StoreUnavailableError(result.unavailable)
+                    spool.remove(item.id for item in arrived)
+            except Exception as exc:  # the drain must outlive any failure of the store
+                if f"{exc!r}" != reason:
+                    reason = f"{exc!r}"
+                    log.warning("spool drain waits for the store: %s", reason)
+                delay = backoff_delay(min(attempt, STORE_RETRY_STEPS), self._rng)
+                attempt += 1
+                await sleep_unless_stopped(stop, delay)
+                continue
+            attempt, reason = 0, ""
+            if not spool.depth:
+                log.info("spool drained into the store")

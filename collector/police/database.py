@@ -1,0 +1,107 @@
+"""The police database: watchlist, plate reads, alerts, their deliveries and the audit
+log, in one SQLite file, so a change and its audit record always commit together.
+
+One connection serves the ingest thread, the alert publishers and the API. SQLite allows
+one writer at a time anyway; a lock around each transaction makes that explicit inside
+the process, and `BEGIN IMMEDIATE` does it between processes (the CLI, a second
+collector). All tables are declared here, so the next reader sees the whole of what is
+kept about people in one place.
+"""
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from iotruntime.sqlite_files import open_sqlite
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS watchlist (
+    plate TEXT PRIMARY KEY, display TEXT NOT NULL, reason TEXT NOT NULL,
+    priority TEXT NOT NULL, expires TEXT, added_by TEXT NOT NULL, added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS watchlist_version (n INTEGER NOT NULL);
+INSERT INTO watchlist_version SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM watchlist_version);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, subject TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS plate_reads (
+    device TEXT NOT NULL, seq INTEGER NOT NULL, site TEXT NOT NULL, camera TEXT NOT NULL,
+    ts TEXT NOT NULL, plate TEXT NOT NULL, display TEXT NOT NULL, confidence REAL NOT NULL,
+    box TEXT NOT NULL, colour TEXT, crop_jpeg_b64 TEXT, received TEXT NOT NULL,
+    backlog INTEGER NOT NULL, PRIMARY KEY (device, seq)
+);
+CREATE INDEX IF NOT EXISTS plate_reads_ts ON plate_reads (ts);
+CREATE TABLE IF NOT EXISTS alerts (
+    n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+    device TEXT NOT NULL, read_seq INTEGER NOT NULL, watched TEXT NOT NULL,
+    camera TEXT NOT NULL, ts TEXT NOT NULL, body TEXT NOT NULL, created TEXT NOT NULL,
+    acked_at TEXT, acked_by TEXT, ack_note TEXT
+);
+CREATE INDEX IF NOT EXISTS alerts_recent ON alerts (watched, camera, ts);
+CREATE INDEX IF NOT EXISTS alerts_read ON alerts (device, read_seq);
+CREATE INDEX IF NOT EXISTS alerts_created ON alerts (created);
+CREATE TABLE IF NOT EXISTS alert_deliveries (
+    alert TEXT NOT NULL, channel TEXT NOT NULL, state TEXT NOT NULL,
+    attempts INTEGER NOT NULL, next_at TEXT NOT NULL, last_error TEXT, updated TEXT NOT NULL,
+    PRIMARY KEY (alert, channel)
+);
+CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (channel, state, next_at);
+"""
+
+
+class PoliceDbError(Exception):
+    """A police database this version cannot use, and why."""
+
+
+class PoliceDb:
+    def __init__(self, path: Path) -> None:
+        self._db = open_sqlite(path, busy_timeout_s=10)
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version not in (0, SCHEMA_VERSION):
+            self._db.close()
+            raise PoliceDbError(
+                f"{path}: schema version {version}; this collector knows {SCHEMA_VERSION}"
+            )
+        self._db.executescript(SCHEMA)
+        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, committed when the block ends and rolled back if it
+        raises."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def utc_text(ts: datetime) -> str:
+    """Times as UTC text, so they compare as strings in SQL whatever offset the device
+    sent."""
+    return ts.astimezone(UTC).isoformat()

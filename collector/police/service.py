@@ -1,0 +1,56 @@
+"""The police side of a running collector, opened in one place: the database, the plate
+log that raises alerts, the senders that deliver them and what police query.
+
+Ingest records reads through `plates` and wakes the senders; the API reads `alerts`,
+`watchlist` and `deliveries`; `collector run` runs the webhook senders and the purge.
+"""
+
+from dataclasses import dataclass, field
+
+from collector.config import AlertSettings
+from collector.fleet.registry import Registry
+from collector.police.database import PoliceDb
+from collector.police.deliveries import MQTT, Deliveries, Wakeup
+from collector.police.records import AlertLog, PlateLog
+from collector.police.watchlist import Watchlist
+from collector.police.webhooks import WebhookSender
+from iotwire.messages import Pole
+
+
+@dataclass
+class Police:
+    settings: AlertSettings
+    db: PoliceDb
+    plates: PlateLog
+    alerts: AlertLog
+    watchlist: Watchlist
+    deliveries: Deliveries
+    wakeup: Wakeup
+    webhooks: list[WebhookSender] = field(default_factory=list)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def open_police(settings: AlertSettings, registry: Registry | None = None) -> Police:
+    db = PoliceDb(settings.path)
+    deliveries, wakeup = Deliveries(db), Wakeup()
+    webhooks = [WebhookSender(w, deliveries, wakeup) for w in settings.webhooks]
+
+    def locate(device: str) -> Pole | None:
+        found = registry.get(device) if registry is not None else None
+        if found is None:
+            return None
+        where = found.location
+        return Pole(
+            name=found.name, lat=where.lat if where else None, lon=where.lon if where else None
+        )
+
+    plates = PlateLog(
+        db,
+        channels=(MQTT, *(w.channel for w in webhooks)),
+        window_s=settings.window_s,
+        reads_days=settings.reads_days,
+        locate=locate,
+    )
+    return Police(settings, db, plates, AlertLog(db), Watchlist(db), deliveries, wakeup, webhooks)

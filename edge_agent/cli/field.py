@@ -1,0 +1,166 @@
+"""The technician's commands on site: `provision` a bare box, `check` it before leaving,
+and see its `status` while it runs."""
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from edge_agent.check import run_checks
+from edge_agent.config import load_agent
+from edge_agent.status import EVERY_S as STATUS_EVERY_S
+from edge_agent.status import outbox_counts, read_status
+from iotruntime.configfile import ConfigError
+from iotruntime.console import console, fail
+from iotruntime.registration import BoxKind, Location
+
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
+ACTION_STYLE = {"create": "green", "update": "yellow", "keep": "dim"}
+
+
+def provision(
+    device: Annotated[str, typer.Option(prompt="device id", help="e.g. cam-dd-07")],
+    site: Annotated[str, typer.Option(prompt="site", help="e.g. duong-dong")],
+    kind: Annotated[BoxKind, typer.Option(prompt="box type", help="what the box is")],
+    name: Annotated[str, typer.Option(prompt="pole or station name", help="where it stands")],
+    broker_host: Annotated[str, typer.Option(prompt="broker host", help="the center's broker")],
+    ca: Annotated[Path, typer.Option(help="the site CA certificate (PEM)")],
+    lat: Annotated[float | None, typer.Option(min=-90, max=90, help="latitude")] = None,
+    lon: Annotated[float | None, typer.Option(min=-180, max=180, help="longitude")] = None,
+    broker_port: Annotated[int, typer.Option(min=1, max=65535)] = 8883,
+    ca_key: Annotated[
+        Path | None,
+        typer.Option(help="the site CA key: issue a client certificate instead of a password"),
+    ] = None,
+    template: Annotated[
+        Path | None, typer.Option(help="config template (default: configs/ for the box type)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="where the agent's files go")] = Path("/etc/edge-agent"),
+    yes: Annotated[
+        bool, typer.Option("--yes", help="change a provisioned box without asking")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would change, write nothing")
+    ] = False,
+) -> None:
+    """Write this box's config from the template for its type, its broker credential (a
+    password, or a certificate signed by the site CA) and the registration bundle for
+    `collector devices import`. Safe to run again: it keeps what is still right and says
+    what it would change."""
+    # Imported here: certificates need `cryptography`, a large import that `edge-agent run`,
+    # which shares this module and runs all day on a small box, has no use for.
+    from edge_agent.provision import Action, Request, apply, plan
+
+    if (lat is None) != (lon is None):
+        raise fail(ValueError("--lat and --lon go together"))
+    location = Location(lat=lat, lon=lon) if lat is not None and lon is not None else None
+    request = Request(
+        device, site, kind, name, location, broker_host, broker_port, ca, ca_key, template
+    )
+    try:
+        planned = plan(request, out)
+    except (ConfigError, OSError, ValueError) as exc:
+        raise fail(exc) from None
+    table = Table("file", "action", "what", title=f"Provisioning {device} in {out}")
+    for change in planned.changes:
+        style = ACTION_STYLE[change.action]
+        table.add_row(change.name, f"[{style}]{change.action}[/{style}]", escape(change.detail))
+    console.print(table)
+    updates = [c for c in planned.pending if c.action is Action.UPDATE]
+    if dry_run or not planned.pending:
+        console.print("nothing to change" if not planned.pending else "dry run: nothing written")
+        return
+    if updates and not yes and not typer.confirm("this box is provisioned already; change it?"):
+        raise typer.Exit(1)
+    apply(planned)
+    credential = planned.registration.credential
+    console.print(f"written to {out}. Broker ACL for {device}:")
+    for line in planned.acl:
+        console.print(f"  {line}", highlight=False)
+    if credential is not None and credential.password_entry:
+        console.print("password-file entry:", highlight=False)
+        console.print(f"  {credential.password_entry}", highlight=False, soft_wrap=True)
+    console.print(
+        f"bring {out / 'registration.yaml'} to the operations center:"
+        " collector devices import, then collector broker-config"
+    )
+
+
+def check(config: ConfigOption) -> None:
+    """Check this box before leaving it: the config, the broker over TLS with the device's
+    credential, a message accepted and delivered back, every sensor once, one frame from
+    every camera. Exits 1 when any line fails."""
+    logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
+    lines = asyncio.run(run_checks(config))
+    table = Table("check", "result", "detail", title=f"edge-agent check {config}")
+    for line in lines:
+        result = "[green]pass[/green]" if line.ok else "[red]FAIL[/red]"
+        table.add_row(line.what, result, escape(line.detail))
+    console.print(table)
+    failed = [line.what for line in lines if not line.ok]
+    if failed:
+        console.print(
+            f"[red]{len(failed)} of {len(lines)} check(s) failed[/red]: {', '.join(failed)}"
+        )
+        raise typer.Exit(1)
+    console.print(f"[green]all {len(lines)} checks passed[/green]")
+
+
+def _ago(at: float | None, now: float) -> str:
+    if at is None:
+        return "never"
+    return f"{datetime.fromtimestamp(at):%H:%M:%S} ({now - at:.0f} s ago)"
+
+
+def status(config: ConfigOption) -> None:
+    """What the running agent is doing: outbox depth, the last publish the broker
+    acknowledged, and each source's last value or error. Exits 1 when no agent has
+    written its status lately."""
+    try:
+        loaded = load_agent(config)
+    except ConfigError as exc:
+        raise fail(exc) from None
+    state_dir = loaded.config.state_dir
+    current = read_status(state_dir)
+    counts = outbox_counts(state_dir)
+    now = time.time()
+    if current is None:
+        console.print(f"[red]no agent status in {state_dir}: has the agent run here?[/red]")
+        raise typer.Exit(1)
+    stale = now - current.written_at > 3 * STATUS_EVERY_S
+    depth, dropped = counts if counts else (current.outbox_depth, current.outbox_dropped)
+    console.print(
+        f"{current.device} ({current.kind}), agent pid {current.pid} up since"
+        f" {datetime.fromtimestamp(current.started_at):%Y-%m-%d %H:%M:%S};"
+        f" status written {now - current.written_at:.0f} s ago",
+        highlight=False,
+    )
+    console.print(
+        f"outbox: {depth} message(s) waiting, {dropped} dropped;"
+        f" broker {'connected' if current.broker_connected else '[red]not connected[/red]'};"
+        f" last publish acknowledged {_ago(current.last_publish_at, now)}",
+        highlight=False,
+    )
+    table = Table("source", "type", "last value", "at", "errors", "last error")
+    for s in current.sources:
+        table.add_row(
+            s.name,
+            s.kind,
+            escape(s.last_value),
+            _ago(s.last_value_at, now),
+            str(s.errors),
+            f"[red]{escape(s.last_error)}[/red]" if s.last_error else "",
+        )
+    console.print(table)
+    if stale:
+        console.print(
+            f"[red]the status is {now - current.written_at:.0f} s old: the agent is not"
+            " running, or is stuck[/red]"
+        )
+        raise typer.Exit(1)

@@ -1,0 +1,224 @@
+"""Police at work through the API of a real `collector run`: a watchlist kept over HTTP,
+an alert streamed as server-sent events to a real HTTP client with the pole's name and
+place from the device registry, posted to a webhook, acknowledged, and every step in the
+audit trail; and no other role let in anywhere."""
+
+import asyncio
+import http.client
+import json
+import socket
+import threading
+from datetime import UTC, datetime
+
+import aiomqtt
+import pytest
+
+from iotwire import encode
+from iotwire.messages import PlateAlert
+from testbed.collector_setup import collector_config
+from testbed.processes import run_cli
+from testbed.waiting import free_port, wait_for_port, wait_until
+from testbed.webhook_receiver import WebhookReceiver
+from tests.helpers import api_request, metrics, plate_read
+
+
+def post_json(url: str, token: str | None, payload: object) -> tuple[int, str]:
+    return api_request(url, token, "POST", json.dumps(payload).encode(), "application/json")
+
+
+class EventStream:
+    """An SSE client on a plain HTTP connection: collects (id, event, data) as they come."""
+
+    def __init__(self, port: int, token: str, last_event_id: str | None = None) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.status = 0
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        self._connection.request("GET", "/alerts/stream", headers=headers)
+        self._response = self._connection.getresponse()
+        self.status = self._response.status
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for raw in self._response:
+                line = raw.decode().rstrip("\r\n")
+                if not line:
+                    if "data" in fields:
+                        self.events.append(
+                            (fields.get("id", ""), fields.get("event", ""), fields["data"])
+                        )
+                    fields = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+        except (OSError, ValueError):
+            return
+
+    def close(self) -> None:
+        """Hang up, and wait for the reader to see it."""
+        if self._connection.sock is not None:
+            self._connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self._connection.close()
+
+
+@pytest.fixture
+def police_collector(tmp_path, mosquitto, processes):
+    port = free_port()
+    secret = tmp_path / "console.secret"
+    secret.write_text("shared-secret\n")
+    receiver = WebhookReceiver().__enter__()
+    webhook = {"name": "console", "url": receiver.url, "secret_file": str(secret)}
+    config = collector_config(
+        tmp_path,
+        mosquitto,
+        "collector-police",
+        api={"port": port, "users_path": str(tmp_path / "users.sqlite")},
+        alerts={"path": str(tmp_path / "police.sqlite"), "webhooks": [webhook]},
+        registry={"path": str(tmp_path / "devices.sqlite")},
+        metrics={"port": free_port()},
+    )
+    bundle = tmp_path / "cam-1.yaml"
+    bundle.write_text(
+        "device: cam-1\nsite: pole-7\nkind: camera_pole\n"
+        "name: Tran Hung Dao x Nguyen Trung Truc\nlocation: {lat: 10.2163, lon: 103.9598}\n"
+    )
+    broken = tmp_path / "cam-2.yaml"
+    broken.write_text("device: cam-2\nsite: pole-8\nkind: camera\nname: Bai Truong\n")
+    imported = run_cli(
+        "collector", "devices", "import", "-c", str(config), str(bundle), str(broken)
+    )
+    assert imported.returncode == 1
+    assert "registered cam-1 (Tran Hung Dao x Nguyen Trung Truc, camera_pole)" in imported.stdout
+    assert f"{broken}: kind: Input should be" in imported.stdout.replace("\n", "")
+    tokens = {}
+    for name, role in (("binh", "police"), ("anna", "ops"), ("chi", "env"), ("dung", "technician")):
+        added = run_cli("collector", "users", "add", name, "--role", role, "-c", str(config))
+        tokens[role] = added.stdout.strip().splitlines()[-1]
+    collector = processes.start("collector", "collector", "run", "-c", str(config))
+    wait_for_port(port)
+    wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
+    yield config, port, tokens, receiver, collector
+    receiver.__exit__()
+
+
+def publish_read(mosquitto, seq: int, text: str, display: str) -> None:
+    read = plate_read(seq, text, display=display, ts=datetime.now(UTC))
+
+    async def send() -> None:
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:
+            await pole.publish("pq/v1/pole-7/cam-1/plate", encode(read), qos=1)
+
+    asyncio.run(send())
+
+
+def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audited(
+    police_collector, mosquitto
+):
+    config, port, tokens, receiver, collector = police_collector
+    url, police = f"http://127.0.0.1:{port}", tokens["police"]
+    status, body = post_json(
+        f"{url}/watchlist",
+        police,
+        {"plate": "68-B1 234.56", "reason": "snatch theft, night market", "priority": "high"},
+    )
+    assert (status, json.loads(body)["entry"]["plate"]) == (200, "68B123456")
+    status, body = post_json(f"{url}/watchlist", police, {"plate": "68I-123.45", "reason": "x"})
+    assert status == 422
+    assert "'I' is not a series letter" in json.loads(body)["detail"]
+    csv_body = b"plate,reason,priority\n51G-678.90,stolen car,low\nnot a plate,x,low\n"
+    status, body = api_request(f"{url}/watchlist/import", police, "POST", csv_body, "text/csv")
+    imported = json.loads(body)
+    assert (status, imported["added"], [r["line"] for r in imported["rejected"]]) == (200, 1, [3])
+    status, body = api_request(f"{url}/watchlist/51G-678.90", police, "DELETE")
+    assert (status, json.loads(body)["plate"]) == (200, "51G67890")
+    assert api_request(f"{url}/watchlist/51G-678.90", police, "DELETE")[0] == 404
+
+    stream = EventStream(port, police)
+    assert stream.status == 200
+    publish_read(mosquitto, 1, "68B123456", "68-B1 234.56")
+    wait_until(lambda: stream.events, 10, "the alert on the event stream")
+    [(event_id, event, data)] = stream.events
+    alert = PlateAlert.model_validate_json(data)
+    assert (event_id, event, alert.plate, alert.match) == ("1", "plate_alert", "68B123456", "exact")
+    assert alert.pole is not None
+    assert (alert.pole.name, alert.pole.lat, alert.pole.lon) == (
+        "Tran Hung Dao x Nguyen Trung Truc",
+        10.2163,
+        103.9598,
+    )
+    wait_until(lambda: receiver.requests, 10, "the webhook")
+    assert PlateAlert.model_validate_json(receiver.requests[0].body).id == alert.id
+    wait_until(
+        lambda: metrics(config).get('collector_webhook_delivered_total{webhook="console"}') == 1,
+        10,
+        "the webhook delivery counted",
+    )
+
+    replay = EventStream(port, police, last_event_id="0")  # a console that was offline
+    wait_until(lambda: replay.events, 10, "the replayed alert")
+    assert [e[0] for e in replay.events] == ["1"]
+    stream.close()
+    replay.close()
+    status, body = api_request(
+        f"{url}/alerts/{alert.id}/ack", police, "POST", b'{"note": "unit 12"}', "application/json"
+    )
+    assert status == 200, body
+    assert json.loads(body)["acknowledged"]["by"] == "binh"
+    assert api_request(f"{url}/alerts/{alert.id}/ack", police, "POST")[0] == 409
+    assert api_request(f"{url}/alerts/no-such-alert/ack", police, "POST")[0] == 404
+    status, body = api_request(f"{url}/alerts/{alert.id}", police)
+    channels = {d["channel"]: d["state"] for d in json.loads(body)["deliveries"]}
+    assert channels == {"mqtt": "delivered", "webhook:console": "delivered"}
+
+    status, body = api_request(f"{url}/audit?subject={alert.id}", police)
+    trail = [(r["actor"], r["action"], r["detail"].get("channel")) for r in json.loads(body)]
+    assert sorted(trail) == sorted(
+        [
+            ("collector", "alert.raise", None),
+            ("collector", "alert.deliver", "mqtt"),
+            ("collector", "alert.deliver", "webhook:console"),
+            ("collector", "alert.deliver", "sse:binh"),
+            ("collector", "alert.deliver", "sse:binh"),
+            ("binh", "alert.acknowledge", None),
+        ]
+    )
+    status, body = api_request(f"{url}/audit?action=watchlist.add&format=csv", police)
+    assert status == 200
+    assert body.splitlines()[0] == "id,at,actor,action,subject,detail"
+    assert [line.split(",")[2] for line in body.splitlines()[1:]] == ["binh", "binh"]
+    listed = run_cli("collector", "alerts", "list", "-c", str(config), "--csv")
+    assert "acknowledged by binh" in listed.stdout
+
+    console_left_open = EventStream(port, police)
+    collector.terminate()
+    assert collector.wait(8) == 0  # an open stream does not hold the collector up
+    console_left_open.close()
+
+
+def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_collector):
+    _, port, tokens, _, _ = police_collector
+    url = f"http://127.0.0.1:{port}"
+    status, body = api_request(f"{url}/openapi.json", None)
+    paths = json.loads(body)["paths"]
+    police_endpoints = [
+        (method.upper(), path.replace("{alert_id}", "x").replace("{plate}", "68A12345"))
+        for path, methods in paths.items()
+        for method, spec in methods.items()
+        if "police" in spec.get("tags", ())
+    ]
+    assert len(police_endpoints) == 11
+    for method, path in police_endpoints:
+        body = b"{}" if method == "POST" else None
+        for role in ("ops", "env", "technician"):
+            status, answer = api_request(
+                f"{url}{path}", tokens[role], method, body, "application/json"
+            )
+            assert (method, path, status) == (method, path, 403), answer
+        assert api_request(f"{url}{path}", None, method, body, "application/json")[0] == 401
+    assert api_request(f"{url}/alerts?since=not-a-time", tokens["police"])[0] == 422

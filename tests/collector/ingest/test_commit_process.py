@@ -1,0 +1,40 @@
+"""The commit process begins a batch while the store's server still writes the one before
+it: every batch handed over at once is answered, each message counted once."""
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+from datetime import timedelta
+
+from collector.arrivals import Arrival
+from collector.config import load_collector
+from collector.ingest.commit_process import CommitProcess
+from collector.stores import open_store
+from iotwire.codec import encode
+from iotwire.topics import Channel, topic_for
+from testbed.collector_setup import collector_config
+from tests.collector.stores.store_cases import T0, message
+
+
+def arrivals(seqs: range) -> list[Arrival]:
+    topic = topic_for("pq", "dd", "air-1", Channel.TELEMETRY)
+    return [(topic, encode(message("air-1", s, s, pm10=float(s))), False) for s in seqs]
+
+
+def test_batches_handed_over_at_once_are_each_committed_once(tmp_path, mosquitto, influxd):
+    store = {"kind": "influxdb", "url": influxd.url, "api": "v1", "database": "overlap"}
+    config = collector_config(tmp_path, mosquitto, "collector-overlap", store=store)
+    process = CommitProcess(config)
+    # Each batch repeats the last message of the one before, as a redelivery would.
+    batches = [arrivals(range(1 + 40 * n, 42 + 40 * n)) for n in range(6)]
+    received = [T0 + timedelta(seconds=n) for n in range(6)]
+    try:
+        with ThreadPoolExecutor(max_workers=process.depth) as handing:
+            results = list(handing.map(process.commit, batches, received))
+    finally:
+        process.close()
+    assert [r.unavailable for r in results] == [None] * 6
+    assert sum(r.stored for r in results) == 241
+    assert sum(r.duplicates for r in results) == 5
+    with closing(open_store(load_collector(config))) as store:
+        [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps) == (241, 5, 0)
