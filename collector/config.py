@@ -110,19 +110,71 @@ class IngestSettings(StrictModel):
     )
 
 
+def _tls_pair(cert: Path | None, key: Path | None) -> None:
+    """A certificate needs its key and a key its certificate; neither is plain HTTP."""
+    if (cert is None) != (key is None):
+        given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
+        raise ValueError(f"{given} is set but {missing} is not: give both for https, or neither")
+
+
 class MetricsSettings(StrictModel):
-    """The Prometheus endpoint: counters that prove delivery, scraped over HTTP."""
+    """The Prometheus endpoint: counters that prove delivery, scraped over HTTP. It binds
+    to its own address, loopback unless told otherwise; a scraper on another host is asked
+    for the token in `token_file` (Prometheus: `authorization: {credentials_file: ...}`),
+    over https with `tls_cert` and `tls_key`."""
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 9108
+    token_file: RelativePath | None = Field(
+        default=None, description="file holding the bearer token a scrape must send"
+    )
+    tls_cert: RelativePath | None = Field(default=None, description="PEM certificate, for https")
+    tls_key: RelativePath | None = Field(default=None, description="its PEM private key")
+
+    @model_validator(mode="after")
+    def _tls(self) -> Self:
+        _tls_pair(self.tls_cert, self.tls_key)
+        return self
+
+    def token(self) -> str | None:
+        return self.token_file.read_text(encoding="utf-8").strip() if self.token_file else None
+
+
+# The largest body a client sends is a watchlist CSV for POST /watchlist/import, some 60
+# bytes a plate: 10 MB is over 150,000 plates, far more than any watchlist, and small enough
+# that a few requests at once do not crowd a small server's memory.
+DEFAULT_MAX_BODY_MB = 10
 
 
 class ApiSettings(StrictModel):
-    """The HTTP API, served by `collector run`; users and their tokens live in `users_path`."""
+    """The HTTP API, served by `collector run`; users and their tokens live in `users_path`.
+
+    `docs` decides who reads the OpenAPI document (/openapi.json, /docs, /redoc): `token`,
+    any user with a valid token; `public`, anyone who reaches the port (a browser cannot
+    send a token, so browsing /docs needs this); `off`, nobody. It lists every endpoint,
+    the police ones too, and is nobody's business without a token: `token` by default.
+    """
 
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     users_path: RelativePath = Path("/var/lib/collector/users.sqlite")
+    tls_cert: RelativePath | None = Field(
+        default=None, description="PEM certificate (with its chain), for https"
+    )
+    tls_key: RelativePath | None = Field(default=None, description="its PEM private key")
+    max_body_mb: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=DEFAULT_MAX_BODY_MB, description="larger request bodies are refused, 413"
+    )
+    docs: Literal["public", "token", "off"] = "token"
+
+    @model_validator(mode="after")
+    def _tls(self) -> Self:
+        _tls_pair(self.tls_cert, self.tls_key)
+        return self
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
 
 StationKind = Literal[

@@ -6,12 +6,19 @@ one source for each number. Per-device figures come from the store, which is wha
 them survive restarts and agree between collectors sharing a subscription.
 """
 
+import hmac
 import logging
-from collections.abc import Iterator
+import socket
+import ssl
+import sys
+import threading
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from wsgiref.simple_server import WSGIServer
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
-from prometheus_client import start_http_server
+from prometheus_client import make_wsgi_app
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -60,6 +67,15 @@ class IngestCollector(Collector):
         for reason, count in sorted(s.invalid.items()):
             invalid.add_metric([reason], count)
         yield invalid
+        invalid_from = CounterMetricFamily(
+            "collector_messages_invalid_by_sender",
+            "messages dropped, by the device that sent them (or the topic, when it names"
+            " no device) and reason",
+            labels=["sender", "reason"],
+        )
+        for (sender, reason), count in sorted(s.invalid_from.items()):
+            invalid_from.add_metric([sender, reason], count)
+        yield invalid_from
         yield CounterMetricFamily(
             "collector_store_failures", "store failures that closed the session", s.store_failures
         )
@@ -105,10 +121,17 @@ class IngestCollector(Collector):
         yield from families
 
     def _devices(self) -> Iterator[Metric]:
+        """The store's figures, or `collector_store_up 0` however the store fails: a
+        scrape that fails whole would hide ingest's counters just when they matter."""
         try:
             devices = self._store.devices()
-        except StoreUnavailableError as exc:
-            log.warning("metrics without device figures, store unavailable: %s", exc)
+        except Exception as exc:
+            # An unavailable store is an outage; anything else is a fault worth its traceback.
+            log.warning(
+                "metrics without device figures, store unavailable: %s",
+                exc,
+                exc_info=not isinstance(exc, StoreUnavailableError),
+            )
             yield GaugeMetricFamily("collector_store_up", "1 when the store answers", 0)
             return
         yield GaugeMetricFamily("collector_store_up", "1 when the store answers", 1)
@@ -158,6 +181,58 @@ def serve_metrics(
     """Serve /metrics from a daemon thread; the caller shuts the server down."""
     registry = CollectorRegistry()
     registry.register(IngestCollector(ingest, store, spool, silent_after, police))
-    server, _ = start_http_server(settings.port, settings.host, registry=registry)
-    log.info("metrics on http://%s:%d/metrics", settings.host, settings.port)
+    server = _metrics_server(settings, make_wsgi_app(registry))
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    scheme = "https" if settings.tls_cert else "http"
+    log.info("metrics on %s://%s:%d/metrics", scheme, settings.host, settings.port)
+    return server
+
+
+class _MetricsServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: tuple[str, int]) -> None:
+        """One line, not a traceback: a port scan or a client without TLS is no bug."""
+        log.warning("metrics: a request from %s failed: %s", client_address[0], sys.exc_info()[1])
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """A line per scrape would bury the collector's own log."""
+
+
+def _token_required(app: WSGIApplication, token: str) -> WSGIApplication:
+    expected = f"Bearer {token}".encode()
+
+    def guarded(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        given = str(environ.get("HTTP_AUTHORIZATION", "")).encode()
+        if hmac.compare_digest(given, expected):
+            return app(environ, start_response)
+        start_response("401 Unauthorized", [("WWW-Authenticate", "Bearer")])
+        return [b"a bearer token is required (metrics.token_file)\n"]
+
+    return guarded
+
+
+def _metrics_server(settings: MetricsSettings, app: WSGIApplication) -> WSGIServer:
+    """prometheus_client's own server, but with the app behind the token when the config
+    names one, and over TLS with a certificate. The handshake is left to the request's
+    thread: done on accept, one silent client would stall every scrape after it."""
+    token = settings.token()
+    if token is not None:
+        if not token:
+            raise ValueError(f"metrics: token_file {settings.token_file} is empty")
+        app = _token_required(app, token)
+    family = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0][0]
+
+    class Server(_MetricsServer):
+        address_family = family
+
+    server = make_server(settings.host, settings.port, app, Server, handler_class=_QuietHandler)
+    if settings.tls_cert and settings.tls_key:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+        server.socket = context.wrap_socket(
+            server.socket, server_side=True, do_handshake_on_connect=False
+        )
     return server

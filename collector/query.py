@@ -10,6 +10,13 @@ it. The rules that make that possible are stated here once:
   out-of-range value must not move an hourly mean that is checked against a legal limit;
 - raw readings come ordered by time, then series (device, sensor, parameter); aggregates
   and latest values by series, then time.
+
+A question is checked when it is made, so no store is asked one it cannot answer: device
+and parameter filters are names the wire admits (nothing else was ever stored, and a CR, LF
+or NUL must not reach a query language), times are aware and within `EARLIEST`..`LATEST`,
+windows `MIN_WINDOW`..`MAX_WINDOW`. A store that chokes on a year 9999 or a window of a
+billion days would fail like a store that is down, and be retried as one; `QueryError`
+instead says at once which part of the question is wrong.
 """
 
 import re
@@ -17,7 +24,54 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from pydantic import TypeAdapter, ValidationError
+
+from iotwire import DeviceId, Name
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Wide enough for any reading a box can send (an unsynced clock starts at the epoch) and
+# any report anyone asks for; narrow enough for every store (InfluxDB ends in 2262).
+EARLIEST = EPOCH
+LATEST = datetime(2101, 1, 1, tzinfo=UTC)
+# The local days whose every hour lies within those, in any time zone (UTC-12 to UTC+14):
+# the bounds of a report's days.
+FIRST_DAY = EARLIEST.date() + timedelta(days=1)
+LAST_DAY = LATEST.date() - timedelta(days=2)
+MIN_WINDOW = timedelta(seconds=1)
+MAX_WINDOW = timedelta(days=366)
+# The wire's own rules: what the store holds came through them.
+_NAME_RULES = {
+    "device": (TypeAdapter(DeviceId), "1-63 lowercase letters, digits or '-'"),
+    "parameter": (TypeAdapter(Name), "1-63 lowercase letters, digits, '_', '.' or '-'"),
+}
+
+
+class QueryError(ValueError):
+    """A question no store is asked, naming the part of it that is wrong and why: the API
+    answers it 422, the CLI prints it as its one-line error."""
+
+
+def _check_filters(devices: tuple[str, ...], parameters: tuple[str, ...]) -> None:
+    for kind, names in (("device", devices), ("parameter", parameters)):
+        adapter, rule = _NAME_RULES[kind]
+        for name in names:
+            try:
+                adapter.validate_python(name)
+            except ValidationError:
+                raise QueryError(
+                    f"{kind} {name!r} is not a valid {kind} name: {rule}, first a letter or digit"
+                ) from None
+
+
+def _check_time(name: str, ts: datetime | None) -> None:
+    if ts is None:
+        return
+    if ts.utcoffset() is None:
+        raise QueryError(f"{name} {ts.isoformat()} has no time zone")
+    if not EARLIEST <= ts <= LATEST:
+        raise QueryError(
+            f"{name} {ts.isoformat()} is outside {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+        )
 
 
 class Aggregate(StrEnum):
@@ -38,6 +92,13 @@ class ReadingQuery:
     parameters: tuple[str, ...] = ()
     limit: int = 1000
 
+    def __post_init__(self) -> None:
+        _check_time("start", self.start)
+        _check_time("end", self.end)
+        _check_filters(self.devices, self.parameters)
+        if self.limit < 1:
+            raise QueryError(f"limit {self.limit} is not a positive number of rows")
+
 
 @dataclass(frozen=True)
 class AggregateQuery:
@@ -51,12 +112,18 @@ class AggregateQuery:
     parameters: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if self.window < timedelta(seconds=1) or self.window % timedelta(seconds=1):
-            raise ValueError(f"window must be a whole number of seconds, not {self.window}")
+        _check_time("start", self.start)
+        _check_time("end", self.end)
+        _check_filters(self.devices, self.parameters)
+        if not MIN_WINDOW <= self.window <= MAX_WINDOW or self.window % MIN_WINDOW:
+            raise QueryError(
+                f"every: a window of {self.window} is not a whole number of seconds"
+                f" from 1 s to {MAX_WINDOW.days} days"
+            )
         if not self.functions:
-            raise ValueError("name at least one aggregate function")
+            raise QueryError("name at least one aggregate function")
         if self.end <= self.start:
-            raise ValueError(f"empty time range: {self.start} to {self.end}")
+            raise QueryError(f"empty time range: {self.start} to {self.end}")
 
 
 @dataclass(frozen=True)
@@ -66,6 +133,10 @@ class LatestQuery:
     devices: tuple[str, ...] = ()
     parameters: tuple[str, ...] = ()
     at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        _check_time("at", self.at)
+        _check_filters(self.devices, self.parameters)
 
 
 @dataclass(frozen=True)
@@ -137,12 +208,25 @@ def reading_order(row: ReadingRow) -> tuple[datetime, str, str, str]:
     return (row.ts, row.device, row.sensor, row.parameter)
 
 
-_DURATION = re.compile(r"^(\d+)([smhd])$")
+# Twelve digits are more seconds than MAX_DURATION holds: a longer number is no duration,
+# and never reaches int() or timedelta(), which would overflow.
+_DURATION = re.compile(r"(\d{1,12})([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION = timedelta(days=36_500)
+
+
+def is_duration(text: str) -> bool:
+    """Written like a duration, whether or not it is too long to be one."""
+    return _DURATION.fullmatch(text) is not None
 
 
 def parse_duration(text: str) -> timedelta:
-    """`30s`, `15m`, `2h`, `7d`: how people write windows and look-backs."""
-    if match := _DURATION.match(text):
-        return timedelta(seconds=int(match[1]) * _UNIT_SECONDS[match[2]])
-    raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h, 7d")
+    """`30s`, `15m`, `2h`, `7d`: how people write windows and look-backs; at most a
+    century, so a look-back from now still lands on a date."""
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h, 7d")
+    seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
+    if seconds > MAX_DURATION.total_seconds():
+        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+    return timedelta(seconds=seconds)

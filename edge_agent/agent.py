@@ -34,6 +34,7 @@ from edge_agent.sources.serial_lines import SerialLineReader
 from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.status import AgentStatus, keep_writing, source_states
 from edge_agent.uplink import Uplink
+from iotruntime.private_files import make_private_dirs
 from iotruntime.systemd import supervise
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
 from iotwire.plate_formats import CATEGORY
@@ -78,7 +79,7 @@ class Agent:
     def __init__(self, loaded: LoadedAgent, config_path: Path | None = None) -> None:
         self._config = loaded.config
         self._device = loaded.config.device
-        self._config.state_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(self._config.state_dir, group_read=True)
         self.boot_id = uuid.uuid4().hex
         self.started_at = time.time()
         self.outbox = Outbox(self._config.state_dir / "outbox.sqlite", self._config.outbox)

@@ -23,6 +23,7 @@ from edge_agent.agent import build_readers
 from edge_agent.config import CameraSettings, LoadedAgent, SerialLineSource, load_agent
 from edge_agent.modbus.bus import ModbusBus
 from edge_agent.sources.base import Source, SourceError
+from edge_agent.status import EVERY_S, AgentStatus, read_status
 from iotruntime.configfile import ConfigError
 from iotruntime.connection import BrokerSettings, ProtocolChoice
 from iotwire.codec import DecodeError, decode, encode
@@ -191,6 +192,38 @@ def grab_frame(camera: CameraSettings, timeout_s: float = CAMERA_TIMEOUT_S) -> L
         capture.release()
 
 
+def running_agent(loaded: LoadedAgent) -> AgentStatus | None:
+    """The agent running on this box, known by the status it rewrites every few seconds."""
+    status = read_status(loaded.config.state_dir)
+    if status is None or time.time() - status.written_at > 3 * EVERY_S:
+        return None
+    return status
+
+
+def agent_session(running: AgentStatus) -> list[Line]:
+    """The broker as the running agent sees it. The broker binds a device's client id to
+    its credential, so a second session of this device would take over the agent's and
+    end its persistent session; the agent's own connection is the check instead."""
+    if running.last_publish_at is None:
+        last = "nothing acknowledged yet"
+    else:
+        last = f"last publish acknowledged {time.time() - running.last_publish_at:.0f} s ago"
+    state = "connected" if running.broker_connected else "not connected"
+    return [
+        Line(
+            "broker",
+            running.broker_connected,
+            f"the running agent (pid {running.pid}) is {state}, {last}",
+        ),
+        Line(
+            "publish",
+            running.broker_connected,
+            "not tried while the agent runs, which holds the device's session;"
+            " stop it (systemctl stop edge-agent) to check the ACL as well",
+        ),
+    ]
+
+
 async def run_checks(path: Path) -> list[Line]:
     try:
         loaded = load_agent(path)
@@ -198,7 +231,8 @@ async def run_checks(path: Path) -> list[Line]:
         return [Line("config", False, str(exc))]
     device = loaded.config.device
     lines = [Line("config", True, f"{path}: {device.id} ({device.kind}) at {device.site}")]
-    lines += await check_broker(loaded)
+    running = running_agent(loaded)
+    lines += await check_broker(loaded) if running is None else agent_session(running)
     lines += await check_sources(loaded)
     for camera in loaded.config.cameras:
         lines.append(await asyncio.to_thread(grab_frame, camera))

@@ -49,7 +49,7 @@ class Outbox:
         limits: OutboxSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = open_sqlite(path, synchronous_full=True)
+        self._db = open_sqlite(path, group_read=True, synchronous_full=True)
         self._db.executescript(_SCHEMA)
         self._limits = limits or OutboxSettings()
         self._clock = clock

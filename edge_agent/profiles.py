@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from iotruntime.configfile import load_model
-from iotwire.messages import Name
+from iotwire.messages import Name, Unit
 
 Order = Literal["big", "little"]
 
@@ -67,7 +67,7 @@ class Point(_Strict):
     """One measured parameter: engineering value = raw * scale + offset."""
 
     parameter: Name
-    unit: Annotated[str, StringConstraints(max_length=24)]
+    unit: Unit
     table: Table = Table.HOLDING
     address: Annotated[int, Field(ge=0, le=65535)]
     type: RegisterType
@@ -170,7 +170,7 @@ class LineField(_Strict):
     fault while the rest of the line stands."""
 
     parameter: Name
-    unit: Annotated[str, StringConstraints(max_length=24)]
+    unit: Unit
     group: GroupName
     scale: float = 1.0
     offset: float = 0.0
@@ -195,8 +195,28 @@ class LineField(_Strict):
         return value
 
 
+def vaisala_crc(text: bytes) -> bytes:
+    """The three check characters the Vaisala WXT530 series appends to a line in its ASCII
+    protocol with CRC (user guide M211840EN, "CRC-16 computation"): CRC-16 with polynomial
+    0xA001 from 0 over the line, as 0x40 OR its top 4 bits, middle 6 bits, low 6 bits."""
+    crc = 0
+    for byte in text:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return bytes((0x40 | crc >> 12, 0x40 | (crc >> 6) & 0x3F, 0x40 | crc & 0x3F))
+
+
+_CHECKSUMS = {"vaisala-crc": (3, vaisala_crc)}
+
+
 class LineProfile(_Strict):
-    """An instrument that streams one text line per measurement over a serial port."""
+    """An instrument that streams one text line per measurement over a serial port.
+
+    A line cut short or with bytes lost (a UART overrun, a cable pulled mid-line) can
+    still look like a line: the pattern must match all of it, and where the instrument
+    can end each line with check characters, `checksum` names them and a line whose
+    check fails is no line."""
 
     model: Annotated[str, StringConstraints(min_length=1)]
     manufacturer: Annotated[str, StringConstraints(min_length=1)]
@@ -204,9 +224,15 @@ class LineProfile(_Strict):
     protocol: Literal["ascii_lines"]
     serial: SerialSettings = SerialSettings()
     pattern: Annotated[str, StringConstraints(min_length=1, max_length=1000)] = Field(
-        description="regular expression a whole line must match, one named group per field"
+        description="regular expression a whole line (before its checksum, if any) must"
+        " match, one named group per field"
     )
     encoding: Literal["ascii", "latin-1", "utf-8"] = "ascii"
+    checksum: Literal["vaisala-crc"] | None = Field(
+        default=None,
+        description="check characters that end every line, verified before the pattern"
+        " matches the rest: vaisala-crc is the ASCII protocol with CRC of Vaisala WXT530",
+    )
     fields: Annotated[tuple[LineField, ...], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -224,6 +250,15 @@ class LineProfile(_Strict):
     def parse(self, line: str) -> dict[str, float | None] | None:
         """The line's values by parameter (None for one the instrument marked invalid),
         or None when it is not a valid line."""
+        if self.checksum is not None:
+            size, check = _CHECKSUMS[self.checksum]
+            try:
+                data = line.encode(self.encoding)
+            except UnicodeEncodeError:
+                return None
+            if len(data) <= size or check(data[:-size]) != data[-size:]:
+                return None
+            line = data[:-size].decode(self.encoding)
         match = re.fullmatch(self.pattern, line)
         if match is None:
             return None

@@ -1,6 +1,11 @@
 """Turning a bare box into this device: its config, its broker credential and the
 registration bundle the operations center imports.
 
+The credential is a random password, or a client certificate signed by the device CA:
+a CA of its own, not the site CA (which signed the broker's certificate and stays at the
+operations center), since its key travels on technicians' laptops. A box is never given
+a name the operations center uses on the broker, whichever credential it gets.
+
 Everything is planned before anything is written: each file is compared with what the box
 already has, and a re-run on a provisioned box keeps what is still right (above all the
 password or certificate the broker already knows) and says what it would change. The
@@ -19,11 +24,24 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 
 from edge_agent.config import load_agent
-from iotruntime.broker_access import device_acl, entry_matches, new_password, password_entry
-from iotruntime.certificates import Issued, certificate_sha256, common_name, issue_client
+from iotruntime.broker_access import (
+    RESERVED_USERNAMES,
+    certificate_username,
+    device_acl,
+    entry_matches,
+    new_password,
+    password_entry,
+)
+from iotruntime.certificates import (
+    Issued,
+    certificate_sha256,
+    common_name,
+    issue_client,
+    issued_by,
+    same_certificate,
+)
 from iotruntime.configfile import ConfigError, load_model, read_yaml
 from iotruntime.registration import BoxKind, Credential, Location, Registration
 
@@ -54,6 +72,20 @@ CONFIG, PASSWORD, CA, CERT, KEY, BUNDLE = (
 RENEW_DAYS = 30  # a certificate closer than this to its end is issued again
 
 
+class _BundleDumper(yaml.SafeDumper):
+    """YAML for files people read: a multi-line string (the certificate in the bundle)
+    as a literal block, the way it reads on screen, rather than a quoted run of lines."""
+
+
+def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar(
+        "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None
+    )
+
+
+_BundleDumper.add_representer(str, _literal)
+
+
 class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
@@ -69,8 +101,9 @@ class Request:
     location: Location | None
     broker_host: str
     broker_port: int
-    ca_file: Path
-    ca_key_file: Path | None = None  # given: a client certificate; else a password
+    ca_file: Path  # the site CA, which signed the broker's certificate
+    device_ca_file: Path | None = None  # both given: a client certificate; else a password
+    device_ca_key_file: Path | None = None
     template: Path | None = None
     prefix: str = "pq"
 
@@ -153,32 +186,52 @@ def _agent_config(request: Request, certificate: bool) -> dict[str, Any]:
     }
 
 
-def _certificate_still_good(out: Path, request: Request, ca_pem: bytes) -> bool:
+def _certificate_still_good(out: Path, request: Request, device_ca_pem: bytes) -> bool:
+    """Whether the box's certificate is this device CA's, for this device, and not due
+    for renewal: one signed by the site CA, as before the device CA, is issued again."""
     cert_pem, key_pem = _read(out / CERT), _read(out / KEY)
     if cert_pem is None or key_pem is None:
         return False
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
-        cert.verify_directly_issued_by(x509.load_pem_x509_certificate(ca_pem))
-    except (ValueError, TypeError, InvalidSignature):
+    except ValueError:
+        return False
+    if not issued_by(cert_pem, device_ca_pem):
         return False
     renew_at = cert.not_valid_after_utc - timedelta(days=RENEW_DAYS)
     return common_name(cert_pem) == request.device and datetime.now(UTC) < renew_at
 
 
+def _certificate(
+    out: Path, request: Request, device_ca: Path, device_ca_key: Path, ca_pem: bytes
+) -> tuple[Credential, list[Change]]:
+    device_ca_pem = device_ca.read_bytes()
+    if same_certificate(device_ca_pem, ca_pem):
+        raise ValueError(
+            f"{device_ca} is the site CA: device certificates come from the device CA"
+            " (collector devices ca), whose key cannot sign the collector or the broker"
+        )
+    if _certificate_still_good(out, request, device_ca_pem):
+        issued = Issued(out.joinpath(CERT).read_bytes(), out.joinpath(KEY).read_bytes())
+    else:
+        issued = issue_client(Issued(device_ca_pem, device_ca_key.read_bytes()), request.device)
+    changes = [
+        _change(out, CERT, issued.cert_pem, detail=f"CN={request.device}, from the device CA"),
+        _change(out, KEY, issued.key_pem, 0o600),
+    ]
+    credential = Credential(
+        username=request.device,
+        certificate_sha256=certificate_sha256(issued.cert_pem),
+        certificate=issued.cert_pem.decode(),
+    )
+    return credential, changes
+
+
 def _credential(out: Path, request: Request, ca_pem: bytes) -> tuple[Credential, list[Change]]:
-    if request.ca_key_file is not None:
-        if _certificate_still_good(out, request, ca_pem):
-            issued = Issued(out.joinpath(CERT).read_bytes(), out.joinpath(KEY).read_bytes())
-        else:
-            issued = issue_client(Issued(ca_pem, request.ca_key_file.read_bytes()), request.device)
-        changes = [
-            _change(out, CERT, issued.cert_pem, detail=f"CN={request.device}, signed by the CA"),
-            _change(out, KEY, issued.key_pem, 0o600),
-        ]
-        return Credential(
-            username=request.device, certificate_sha256=certificate_sha256(issued.cert_pem)
-        ), changes
+    if request.device_ca_file is not None and request.device_ca_key_file is not None:
+        return _certificate(
+            out, request, request.device_ca_file, request.device_ca_key_file, ca_pem
+        )
     present = (_read(out / PASSWORD) or b"").decode().strip()
     password = present or new_password()
     entry = _registered_entry(out, request.device, password) or password_entry(
@@ -205,9 +258,15 @@ def _registered_entry(out: Path, username: str, password: str) -> str | None:
 
 def plan(request: Request, out: Path) -> Plan:
     """What provisioning would write to `out`; raises ConfigError when the config it
-    would write does not load."""
+    would write does not load, ValueError for a request no broker should admit."""
+    if request.device in RESERVED_USERNAMES:
+        raise ValueError(
+            f"{request.device!r} is the operations center's name on the broker, not a box's"
+        )
+    if (request.device_ca_file is None) != (request.device_ca_key_file is None):
+        raise ValueError("the device CA certificate and its key go together")
     ca_pem = request.ca_file.read_bytes()
-    certificate = request.ca_key_file is not None
+    certificate = request.device_ca_key_file is not None
     config = _agent_config(request, certificate)
     credential, credential_changes = _credential(out, request, ca_pem)
     registration = Registration(
@@ -221,7 +280,9 @@ def plan(request: Request, out: Path) -> Plan:
     config_text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True).encode()
     header = b"# Written by edge-agent provision; run it again rather than edit by hand.\n"
     bundle = registration.model_dump(mode="json", exclude_none=True)
-    bundle_text = yaml.safe_dump(bundle, sort_keys=False, allow_unicode=True).encode()
+    bundle_text = yaml.dump(
+        bundle, Dumper=_BundleDumper, sort_keys=False, allow_unicode=True
+    ).encode()
     changes = [
         _change(
             out, CONFIG, header + config_text, detail=_differences(_read(out / CONFIG), config)
@@ -236,7 +297,14 @@ def plan(request: Request, out: Path) -> Plan:
         ),
     ]
     _check(changes)
-    acl = device_acl(request.prefix, request.site, request.device)
+    username = certificate_username(request.device) if certificate else request.device
+    acl = device_acl(
+        request.prefix,
+        request.site,
+        request.device,
+        plates=request.kind.sends_plates,
+        username=username,
+    )
     return Plan(out, changes, registration, acl)
 
 

@@ -2,21 +2,22 @@
 the collector's `report_status` command.
 
 The agent rewrites `status.json` in its state directory every few seconds (whole, by
-rename, so a reader never sees half of it). The outbox depth is not taken from it but
-counted live from the outbox, read-only: a technician running `status` as another user
-must not leave files the agent cannot write.
+rename, so a reader never sees half of it), 0640 whatever the umask: a camera's last
+value is a plate, which only the agent's group (the technicians) may read. The outbox
+depth is not taken from it but counted live from the outbox, read-only: a technician
+running `status` as another user must not leave files the agent cannot write.
 """
 
 import asyncio
 import contextlib
 import json
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edge_agent.sources.base import SourceStats
+from iotruntime.private_files import write_private_file
 from iotruntime.stopping import sleep_unless_stopped
 
 STATUS_FILE = "status.json"
@@ -74,10 +75,7 @@ def source_states(stats: dict[str, SourceStats], kinds: dict[str, str]) -> list[
 
 
 def write_status(state_dir: Path, status: AgentStatus) -> None:
-    path = state_dir / STATUS_FILE
-    part = path.with_name(f".{STATUS_FILE}.part")
-    part.write_text(status.to_json(), encoding="utf-8")
-    os.replace(part, path)
+    write_private_file(state_dir / STATUS_FILE, status.to_json().encode(), group_read=True)
 
 
 def read_status(state_dir: Path) -> AgentStatus | None:
@@ -88,13 +86,18 @@ def read_status(state_dir: Path) -> AgentStatus | None:
 
 
 def outbox_counts(state_dir: Path) -> tuple[int, int] | None:
-    """Messages waiting and messages dropped, read-only; None without an outbox."""
+    """Messages waiting and messages dropped, read-only; None without an outbox, or when
+    this user cannot read it live: with the agent stopped SQLite must create the WAL
+    index to read, which the agent's group may not do in the agent's directory."""
     path = state_dir / "outbox.sqlite"
     if not path.is_file():
         return None
-    with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
-        (depth,) = db.execute("SELECT count(*) FROM outbox").fetchone()
-        row = db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)) as db:
+            (depth,) = db.execute("SELECT count(*) FROM outbox").fetchone()
+            row = db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
+    except sqlite3.OperationalError:
+        return None
     return int(depth), int(row[0]) if row else 0
 
 

@@ -1,10 +1,17 @@
-"""Who may do what on the broker: Mosquitto password entries and ACL lines.
+"""Who may do what on the broker: usernames, Mosquitto password entries and ACL lines.
 
 Both sides need them: `edge-agent provision` makes a device's entry on site, and
 `collector broker-config` writes the broker's files for every registered device. The ACL
 confines a device to its own subtree (`{prefix}/v1/{site}/{device}/...`): it publishes its
 channels and reads only its own commands, so a stolen box cannot speak for another pole.
-Commands are written by the collector alone.
+Only a camera pole may publish plate reads: they raise police alerts, and a box that has
+no camera has no business putting a plate on the wire. Commands are written by the
+collector alone.
+
+A device's broker username is its device id, and the broker takes it as the client id
+too: a credential names one device, and one session. Names the operations center uses on
+the broker (`RESERVED_USERNAMES`, and the collectors and consoles `collector broker-config`
+makes) are never a device's.
 
 Password entries use Mosquitto 2's own format (`$7$`, PBKDF2-SHA512, 101 iterations,
 12-byte salt), which `mosquitto_passwd` writes and the broker reads. The iteration count
@@ -22,7 +29,10 @@ from iotwire.topics import WIRE_LEVEL, Channel
 ITERATIONS = 101
 SALT_BYTES = 12
 
-DEVICE_WRITES = (Channel.TELEMETRY, Channel.PLATE, Channel.HEALTH, Channel.STATUS)
+RESERVED_USERNAMES = frozenset({"collector"})
+"""The collector's default broker username and client id: no device may be called so."""
+
+DEVICE_WRITES = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
 
 
 def new_password() -> str:
@@ -49,14 +59,25 @@ def entry_matches(entry: str, password: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
-def device_acl(prefix: str, site: str, device: str, username: str | None = None) -> list[str]:
-    """ACL lines for one device: its own channels to write, its own commands to read.
-    It may read its own acknowledgements too: `edge-agent check` proves the ACL by
-    receiving back what it wrote."""
+def certificate_username(device: str) -> str:
+    """The username (and client id) the broker gives a device's certificate: its whole
+    subject, as Mosquitto's `use_subject_as_username` writes it. Never a bare name, so no
+    certificate, whoever signed it, can claim the client id of a collector or of a device
+    that signs in with a password."""
+    return f"CN={device}"
+
+
+def device_acl(
+    prefix: str, site: str, device: str, *, plates: bool, username: str | None = None
+) -> list[str]:
+    """ACL lines for one device: its own channels to write (`plate` only if it is a
+    camera pole), its own commands to read. It may read its own acknowledgements too:
+    `edge-agent check` proves the ACL by receiving back what it wrote."""
     base = f"{prefix}/{WIRE_LEVEL}/{site}/{device}"
+    writes = (*DEVICE_WRITES, Channel.PLATE) if plates else DEVICE_WRITES
     return [
         f"user {username or device}",
-        *(f"topic write {base}/{channel}" for channel in DEVICE_WRITES),
+        *(f"topic write {base}/{channel}" for channel in writes),
         f"topic readwrite {base}/{Channel.CMD_ACK}",
         f"topic read {base}/{Channel.CMD}/+",
     ]

@@ -35,6 +35,7 @@ from iotwire.messages import (
     Sample,
     Status,
     Telemetry,
+    Unit,
     WireModel,
 )
 from iotwire.plate_formats import (
@@ -91,6 +92,7 @@ __all__ = [
     "Telemetry",
     "Topic",
     "TopicError",
+    "Unit",
     "Vehicle",
     "WireModel",
     "alerts_topic",

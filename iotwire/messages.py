@@ -27,10 +27,20 @@ from iotwire.topics import IDENT_PATTERN, Channel
 SCHEMA_VERSION: Final = 1
 MAX_SEQ = 2**63 - 1
 
+# Control characters: C0, DEL and C1. A string that names something (an id, a version, a
+# unit) becomes a log line, a tag or a field in a store, a label in /metrics: a newline in
+# it writes a line of its own in InfluxDB's line protocol, a log or a station file.
+_CONTROL = r"\x00-\x1f\x7f-\x9f"
+_PRINTABLE = f"^[^{_CONTROL}]*$"
+
 DeviceId = Annotated[str, StringConstraints(pattern=f"^{IDENT_PATTERN}$")]
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
-Unit = Annotated[str, StringConstraints(min_length=0, max_length=24)]
-ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+# Free text for what instruments print ("µg/m³", "°C", "mg/L as N"), but no backslash: the
+# line protocol cannot carry one at the end of a tag value or before a comma, space or
+# equals sign, and InfluxDB 1.x/2.x and 3.x read an escaped one differently.
+Unit = Annotated[str, StringConstraints(max_length=24, pattern=f"^[^{_CONTROL}\\\\]*$")]
+ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)]
+PlateDisplay = Annotated[str, StringConstraints(min_length=5, max_length=20, pattern=_PRINTABLE)]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 Count = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 Percent = Annotated[float, Field(ge=0, le=100)]
@@ -105,7 +115,7 @@ class PlateRead(_Streamed):
     ts: Timestamp
     clock: ClockSync
     text: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]
-    display: Annotated[str, StringConstraints(min_length=5, max_length=20)]
+    display: PlateDisplay
     confidence: Annotated[float, Field(ge=0, le=1)]
     box: tuple[
         Annotated[int, Field(ge=0)],
@@ -172,7 +182,7 @@ class CommandAck(_Envelope):
 class Pole(WireModel):
     """Where a camera stands, from the collector's device registry."""
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    name: ShortText
     lat: Annotated[float, Field(ge=-90, le=90)] | None = None
     lon: Annotated[float, Field(ge=-180, le=180)] | None = None
 
@@ -186,7 +196,7 @@ class PlateAlert(WireModel):
     kind: Literal["plate_alert"] = "plate_alert"
     id: ShortText
     plate: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]
-    display: Annotated[str, StringConstraints(min_length=5, max_length=20)]
+    display: PlateDisplay
     match: Literal["exact", "confusion", "one_character"]
     score: Annotated[float, Field(ge=0, le=1)]
     watched: Annotated[str, StringConstraints(pattern=r"^[0-9A-Z]{5,12}$")]

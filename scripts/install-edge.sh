@@ -8,7 +8,8 @@
 # Layout: the program in a venv under /opt/edge-agent, the config under /etc/edge-agent
 # (written by `edge-agent provision`), the outbox and state under /var/lib/edge-agent, a
 # dedicated `edge-agent` user in the serial (dialout) and video groups only, and the
-# hardened systemd unit. Wheels come from PIP_FIND_LINKS when the pole has no internet.
+# hardened systemd unit (on a Jetson with the drop-in for its GPU and camera engines).
+# Wheels come from PIP_FIND_LINKS when the pole has no internet.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -46,7 +47,16 @@ fi
 
 install -d -m 0750 -o root -g edge-agent /etc/edge-agent
 install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent
+# The outbox and status an older version, or an agent run by hand under umask 022, left
+# readable by every account: plates and their crops are for the agent's group at most.
+chmod -R o-rwx /var/lib/edge-agent
 install -m 0644 "$SRC/systemd/edge-agent.service" /etc/systemd/system/edge-agent.service
+if [ -f /etc/nv_tegra_release ]; then
+  # A Jetson: its GPU and camera engines (the drop-in says which), nowhere else.
+  install -d -m 0755 /etc/systemd/system/edge-agent.service.d
+  install -m 0644 "$SRC/systemd/edge-agent.service.d/jetson.conf" \
+    /etc/systemd/system/edge-agent.service.d/jetson.conf
+fi
 if [ -f /etc/edge-agent/agent.yaml ]; then
   # The agent reads its credential as its own user; provisioning wrote them as root.
   chgrp -R edge-agent /etc/edge-agent

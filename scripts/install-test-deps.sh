@@ -2,8 +2,8 @@
 # Installs the real components the test suite runs against, when they are missing:
 # Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
 # server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), the DejaVu
-# fonts the synthetic licence plates are lettered in, and systemd-analyze (the unit files
-# are verified with it).
+# fonts the synthetic licence plates are lettered in, systemd-analyze (the unit files
+# are verified with it) and libseccomp (the units' system-call filters are tried with it).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -15,6 +15,7 @@ declare -A binary_of=(
   [fonts-dejavu-core]=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf
   [fonts-dejavu-extra]=/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf
   [systemd]=/usr/bin/systemd-analyze
+  [libseccomp2]=/usr/lib/$(uname -m)-linux-gnu/libseccomp.so.2
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

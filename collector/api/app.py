@@ -2,9 +2,11 @@
 for the people who use them, and the police endpoints when the alerts subsystem runs.
 
 Each concern's endpoints are a module-level router (telemetry, exports, police); this
-module puts what they reach on `app.state` (collector/api/context.py), includes them, and
-serves the app beside the ingest. Bearer tokens carry a role (collector/api/users.py).
-OpenAPI documentation is at /docs.
+module puts what they reach on `app.state` (collector/api/context.py), includes them, puts
+the guard in front of them (collector/api/guard.py: token first, bounded bodies) and serves
+the app beside the ingest, over https when the api section names a certificate. Bearer
+tokens carry a role (collector/api/users.py). The OpenAPI document is at /openapi.json,
+/docs and /redoc, for whom `api.docs` says.
 """
 
 import asyncio
@@ -18,16 +20,31 @@ from fastapi.responses import JSONResponse
 
 from collector.api import exports, police, telemetry
 from collector.api.context import ApiContext
+from collector.api.guard import RequestGuard
 from collector.api.users import Users
-from collector.config import CollectorConfig
+from collector.config import ApiSettings, CollectorConfig
 from collector.police.service import Police
+from collector.query import QueryError
 from collector.stores.base import Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
+DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
 def _store_down(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
+
+
+def _bad_question(_: Request, exc: Exception) -> JSONResponse:
+    """A filter, time or window the query model refused (collector/query.py): the
+    client's mistake, said at once, before any store is asked."""
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+def _api_settings(settings: CollectorConfig) -> ApiSettings:
+    if settings.api is None:
+        raise ValueError("the API needs a config with an api section")
+    return settings.api
 
 
 def build_app(
@@ -39,12 +56,24 @@ def build_app(
 ) -> FastAPI:
     """The app; `stop` ends the long-lived responses (the alert stream) when the
     collector stops, so shutting down does not wait on a console left open."""
+    api = _api_settings(settings)
+    documented = api.docs != "off"
     app = FastAPI(
         title="Phu Quoc telemetry",
         description="Device state and time series from the operations center's collector.",
+        openapi_url="/openapi.json" if documented else None,
+        docs_url="/docs" if documented else None,
+        redoc_url="/redoc" if documented else None,
     )
     app.state.context = ApiContext(store, users, settings, police_service, stop or asyncio.Event())
     app.add_exception_handler(StoreUnavailableError, _store_down)
+    app.add_exception_handler(QueryError, _bad_question)
+    app.add_middleware(
+        RequestGuard,
+        users=users,
+        max_body_bytes=api.max_body_mb * 1024 * 1024,
+        open_paths=DOCS_PATHS if api.docs == "public" else frozenset(),
+    )
     app.include_router(telemetry.router)
     app.include_router(exports.router)
     if police_service is not None:
@@ -59,6 +88,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+def _server_config(app: FastAPI, api: ApiSettings) -> uvicorn.Config:
+    """uvicorn's config; `collector run` has checked the certificate and key already, so
+    a pair that cannot be used stops it before anything starts (collector/cli/run.py)."""
+    return uvicorn.Config(
+        app,
+        host=api.host,
+        port=api.port,
+        log_level="warning",
+        # A request still running this long after the collector was told to stop is cut.
+        timeout_graceful_shutdown=10,
+        ssl_certfile=api.tls_cert,
+        ssl_keyfile=api.tls_key,
+    )
+
+
 async def serve_api(
     settings: CollectorConfig,
     store: Store,
@@ -66,17 +110,10 @@ async def serve_api(
     police_service: Police | None,
     stop: asyncio.Event,
 ) -> None:
-    if settings.api is None:
-        raise ValueError("serve_api needs a config with an api section")
-    host, port = settings.api.host, settings.api.port
-    app = build_app(store, users, settings, police_service, stop)
-    # A request still running this long after the collector was told to stop is cut.
-    config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10
-    )
-    server = _Server(config)
+    api = _api_settings(settings)
+    server = _Server(_server_config(build_app(store, users, settings, police_service, stop), api))
     serving = asyncio.create_task(server.serve())
-    log.info("API on http://%s:%d (documentation at /docs)", host, port)
+    log.info("API on %s://%s:%d (documentation: %s)", api.scheme, api.host, api.port, api.docs)
     await stop.wait()
     server.should_exit = True
     await serving

@@ -1,6 +1,7 @@
-"""Who is calling the API: a bearer token resolved to a user with one role, checked
-against the roles an endpoint admits. A missing or unknown token is 401, a known user
-with the wrong role 403."""
+"""Who is calling the API: the user whose bearer token the guard accepted
+(collector/api/guard.py), checked against the roles an endpoint admits. A missing,
+unknown, revoked or expired token is 401, from the guard; a known user with the wrong role
+403, from here."""
 
 from collections.abc import Callable
 from typing import Annotated
@@ -8,25 +9,21 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from collector.api.context import context_of
+from collector.api.guard import TOKEN_REQUIRED, authenticated
 from collector.api.users import EXPORT_READERS, TELEMETRY_READERS, Role, User
 
+# Read by the guard; declared here so the OpenAPI document shows the scheme.
 _bearer = HTTPBearer(auto_error=False)
 
 
 def role_in(allowed: frozenset[Role]) -> Callable[..., User]:
     def check(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> User:
-        users = context_of(request).users
-        user = users.authenticate(credentials.credentials) if credentials else None
-        if user is None:
-            raise HTTPException(
-                401,
-                "a valid bearer token is required (collector users add)",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
+        user = authenticated(request)
+        if user is None:  # a route on a path the guard leaves open: refused all the same
+            raise HTTPException(401, TOKEN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
         if user.role not in allowed:
             raise HTTPException(403, f"role {user.role} may not use this")
         return user

@@ -1,6 +1,7 @@
 """The compliance report as a file, for env and ops: what `collector export` writes, in
 CSV, XLSX or HTML, at most `MAX_EXPORT_DAYS` a request so one call cannot hold a worker
-for long (the CLI has no such bound)."""
+for long (the CLI has no such bound), of days from `FIRST_DAY` to `LAST_DAY`, whose hours
+the query model admits in any time zone (collector/query.py)."""
 
 import tempfile
 from datetime import date
@@ -15,6 +16,7 @@ from collector.api.context import Context
 from collector.compliance.limits import builtin_limits
 from collector.compliance.report import Report, build_report
 from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
+from collector.query import FIRST_DAY, LAST_DAY
 
 router = APIRouter(tags=["exports"])
 ReportFormat = Literal["csv", "xlsx", "html"]
@@ -51,6 +53,9 @@ def export(
     format: ReportFormat = "csv",
 ) -> Response:
     last = last or first
+    for name, day in (("from", first), ("to", last)):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise HTTPException(422, f"{name} {day} is outside {FIRST_DAY} to {LAST_DAY}")
     if last < first:
         raise HTTPException(422, f"to ({last}) is before from ({first})")
     if (last - first).days >= MAX_EXPORT_DAYS:

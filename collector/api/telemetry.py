@@ -1,7 +1,9 @@
 """Device state, latest values and time series, for ops, env and technicians: a thin
 layer over the store's query model, answering what `collector query`, `latest` and
 `devices` answer, with the same column names (collector/rows.py). Store calls block, so
-the endpoints are plain functions FastAPI runs in its thread pool."""
+the endpoints are plain functions FastAPI runs in its thread pool. A question the query
+model refuses (a bad filter, time or window) is 422 before the store is asked
+(collector/api/app.py)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
@@ -12,7 +14,13 @@ from fastapi.responses import Response
 from collector.api.auth import TelemetryReader
 from collector.api.context import Context
 from collector.api.tables import answer
-from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery, parse_duration
+from collector.query import (
+    Aggregate,
+    AggregateQuery,
+    LatestQuery,
+    ReadingQuery,
+    parse_duration,
+)
 from collector.rows import AggregateOut, DeviceOut, ReadingOut, row_of
 
 router = APIRouter(tags=["telemetry"])
@@ -91,16 +99,20 @@ def aggregates(
     format: Format = "json",
 ) -> Response:
     try:
-        query = AggregateQuery(
-            utc(start),
-            utc(end),
-            parse_duration(every),
-            tuple(fn or (Aggregate.MEAN,)),
-            tuple(device or ()),
-            tuple(parameter or ()),
-        )
-        rows = ctx.store.aggregate(query, rollup=rollup)
+        window = parse_duration(every)
     except ValueError as exc:
+        raise HTTPException(422, f"every: {exc}") from None
+    query = AggregateQuery(
+        utc(start),
+        utc(end),
+        window,
+        tuple(fn or (Aggregate.MEAN,)),
+        tuple(device or ()),
+        tuple(parameter or ()),
+    )
+    try:
+        rows = ctx.store.aggregate(query, rollup=rollup)
+    except ValueError as exc:  # the hourly rollup asked for less than whole hours
         raise HTTPException(422, str(exc)) from None
     functions = tuple(f.value for f in query.functions)
     return answer([AggregateOut.of(r, functions) for r in rows], AggregateOut, format, functions)

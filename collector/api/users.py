@@ -1,17 +1,29 @@
-"""Who may use the API, and as what: one bearer token per user, with one role.
+"""Who may use the API, and as what: one bearer token per user, with one role, until it
+expires.
 
 A token is 32 random bytes, shown once when the user is added; only its SHA-256 is kept.
 A slow password hash buys nothing for a secret that long, and every request checks one.
+
+A token expires, `DEFAULT_EXPIRY_DAYS` after it was issued unless the user was added with
+another term, so one that leaked from a laptop or a script stops working by itself; an
+expired user is added again for a new token. A database made before tokens expired gains
+the `expires` column when opened; its tokens keep working, without an expiry, until revoked.
 """
 
 import hashlib
 import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 from iotruntime.sqlite_files import open_sqlite
+
+DEFAULT_EXPIRY_DAYS = 365
+MAX_EXPIRY_DAYS = 3650
 
 
 class Role(StrEnum):
@@ -29,9 +41,11 @@ EXPORT_READERS = frozenset({Role.ENV, Role.OPS})
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
-    created TEXT NOT NULL, revoked TEXT
-);
+    created TEXT NOT NULL, revoked TEXT, expires TEXT
+)
 """
+_COLUMNS = "name, role, created, revoked, expires"
+Row = tuple[str, str, str, str | None, str | None]
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,16 @@ class User:
     role: Role
     created: str
     revoked: str | None
+    expires: datetime | None  # None: issued before tokens expired
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    @classmethod
+    def of(cls, row: Row) -> "User":
+        name, role, created, revoked, expires = row
+        when = datetime.fromisoformat(expires) if expires else None
+        return cls(name, Role(role), created, revoked, when)
 
 
 class UserError(Exception):
@@ -53,19 +77,49 @@ def _digest(token: str) -> str:
 class Users:
     def __init__(self, path: Path) -> None:
         self._db = open_sqlite(path)
-        self._db.executescript(_SCHEMA)
+        # The collector and a `collector users` command may open an old file at once: the
+        # column is added by whichever takes the write lock first, and looked for under it.
+        with self._writing():
+            self._db.execute(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(users)")}
+            if "expires" not in columns:
+                self._db.execute("ALTER TABLE users ADD COLUMN expires TEXT")
 
-    def add(self, name: str, role: Role) -> str:
-        """Create the user and return its token: the only time it is ever shown."""
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def add(self, name: str, role: Role, expires_days: int = DEFAULT_EXPIRY_DAYS) -> str:
+        """Create the user and return its token: the only time it is ever shown. A revoked
+        or expired user gets a new token; an active one must be revoked first."""
+        if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
+            raise UserError(
+                f"a token expires after 1 to {MAX_EXPIRY_DAYS} days, not {expires_days}"
+            )
         token = secrets.token_urlsafe(32)
-        added = self._db.execute(
-            "INSERT INTO users VALUES (?, ?, ?, ?, NULL) ON CONFLICT (name) DO UPDATE SET"
-            " role = excluded.role, token_sha256 = excluded.token_sha256,"
-            " created = excluded.created, revoked = NULL WHERE users.revoked IS NOT NULL",
-            (name, role.value, _digest(token), datetime.now(UTC).isoformat()),
-        ).rowcount
-        if not added:
-            raise UserError(f"user {name!r} is active; revoke it first to issue a new token")
+        now = datetime.now(UTC)
+        with self._writing() as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()  # noqa: S608
+            existing = User.of(row) if row else None
+            if existing and existing.revoked is None and not existing.expired(now):
+                raise UserError(f"user {name!r} is active; revoke it first to issue a new token")
+            db.execute(
+                "INSERT OR REPLACE INTO users (name, role, token_sha256, created, revoked, expires)"
+                " VALUES (?, ?, ?, ?, NULL, ?)",
+                (
+                    name,
+                    role.value,
+                    _digest(token),
+                    now.isoformat(),
+                    (now + timedelta(days=expires_days)).isoformat(),
+                ),
+            )
         return token
 
     def revoke(self, name: str) -> None:
@@ -77,16 +131,17 @@ class Users:
             raise UserError(f"no active user {name!r}")
 
     def authenticate(self, token: str) -> User | None:
+        """The user the token was issued to, expired or not (the caller says which), or
+        None for a token never issued or revoked."""
         row = self._db.execute(
-            "SELECT name, role, created, revoked FROM users"
-            " WHERE token_sha256 = ? AND revoked IS NULL",
+            f"SELECT {_COLUMNS} FROM users WHERE token_sha256 = ? AND revoked IS NULL",  # noqa: S608
             (_digest(token),),
         ).fetchone()
-        return User(row[0], Role(row[1]), row[2], row[3]) if row else None
+        return User.of(row) if row else None
 
     def all(self) -> list[User]:
-        rows = self._db.execute("SELECT name, role, created, revoked FROM users ORDER BY name")
-        return [User(name, Role(role), created, revoked) for name, role, created, revoked in rows]
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY name")  # noqa: S608
+        return [User.of(row) for row in rows]
 
     def close(self) -> None:
         self._db.close()

@@ -1,7 +1,6 @@
 """What every `collector` command shares: loading the config, printing errors as one
 line, tables or CSV, and reading times the way operators type them."""
 
-import contextlib
 import csv
 import sys
 from collections.abc import Callable, Sequence
@@ -14,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from collector.config import CollectorConfig, load_collector
-from collector.query import parse_duration
+from collector.query import QueryError, is_duration, parse_duration
 from collector.stores import Store, StoreUnavailableError, open_store
 from iotruntime.configfile import ConfigError
 from iotruntime.console import console, fail
@@ -34,12 +33,21 @@ def store_of(config: Path) -> Store:
     return open_store(settings_of(config))
 
 
+def asked(make: Callable[[], T]) -> T:
+    """A question for the store, made before the store is opened: one the query model
+    refuses (collector/query.py) is the one-line error, and no store is asked it."""
+    try:
+        return make()
+    except QueryError as exc:
+        raise fail(exc) from None
+
+
 def ask(store: Store, question: Callable[[Store], T]) -> T:
-    """Run one question against the store, closing it after; an unreachable store is an
-    error message, not a traceback."""
+    """Run one question against the store, closing it after; an unreachable store, or a
+    question the query model refuses, is an error message, not a traceback."""
     try:
         return question(store)
-    except StoreUnavailableError as exc:
+    except (StoreUnavailableError, QueryError) as exc:
         raise fail(exc) from None
     finally:
         store.close()
@@ -54,8 +62,8 @@ def parse_window(text: str) -> timedelta:
 
 def parse_when(text: str, now: datetime) -> datetime:
     """`90s`, `15m`, `2h`, `7d` ago, or an ISO 8601 time (UTC when it names no zone)."""
-    with contextlib.suppress(ValueError):
-        return now - parse_duration(text)
+    if is_duration(text):
+        return now - parse_window(text)
     try:
         when = datetime.fromisoformat(text)
     except ValueError:

@@ -19,6 +19,7 @@ from collector.config import CollectorConfig, StationSettings
 from collector.exports import ExportFormat, report_writer, select_stations
 from collector.exports.table import write_csv
 from collector.exports.tt10 import Tt10Writer
+from collector.query import FIRST_DAY, LAST_DAY
 from collector.stores import open_store
 from iotruntime.console import console, fail
 
@@ -51,6 +52,9 @@ def export(
     period = (first.date(), (last or first).date())
     if period[1] < period[0]:
         raise fail(ValueError(f"--to {period[1]} is before --from {period[0]}"))
+    for option, day in (("--from", period[0]), ("--to", period[1])):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise fail(ValueError(f"{option} {day} is outside {FIRST_DAY} to {LAST_DAY}"))
     if format is ExportFormat.TT10:
         _export_tt10(settings, chosen, period, out)
         return

@@ -1,6 +1,6 @@
 """`collector devices`, `broker-config` and `command`: the operations center's side of
-the fleet of boxes: their state, their registration, the broker that admits them, and
-commands to them."""
+the fleet of boxes: their state, their registration and revocation, the device CA, the
+broker that admits them, and commands to them."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -20,8 +20,10 @@ from collector.fleet.commands import NoAnswerError, send_command
 from collector.fleet.registry import Registry
 from collector.rows import DeviceOut, columns
 from collector.stores import open_store
+from iotruntime.certificates import create_ca, load_ca, revocation_list
 from iotruntime.configfile import ConfigError
 from iotruntime.console import console, fail
+from iotruntime.private_files import write_whole
 
 devices_app = typer.Typer(
     invoke_without_command=True,
@@ -47,7 +49,7 @@ def devices(
     names: dict[str, str] = {}
     if settings.registry is not None:
         registry = Registry(settings.registry.path)
-        names = {d.device: d.name for d in registry.all()}
+        names = {d.device: d.name + (" (revoked)" if d.revoked else "") for d in registry.all()}
         registry.close()
     now, silent_after = datetime.now(UTC), timedelta(seconds=settings.ingest.silent_after_s)
     device, *rest = columns(DeviceOut)
@@ -76,10 +78,7 @@ def devices_import(
     ],
 ) -> None:
     """Register provisioned boxes; a bad bundle is reported and the others imported."""
-    settings = settings_of(config)
-    if settings.registry is None:
-        raise fail(ValueError(f"{config}: registry: the config has no registry section"))
-    registry = Registry(settings.registry.path)
+    registry = _registry(config)
     failed = 0
     try:
         for path in bundles:
@@ -98,55 +97,190 @@ def devices_import(
         raise typer.Exit(1)
 
 
-def broker_config(
-    config: ConfigOption,
-    out: Annotated[Path, typer.Option(help="folder for mosquitto.conf, passwords and acl")],
-    ca: Annotated[Path, typer.Option(help="site CA certificate, as on the broker's host")],
-    cert: Annotated[Path, typer.Option(help="the broker's certificate")],
-    key: Annotated[Path, typer.Option(help="the broker's key")],
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TLS port, passwords")] = 8883,
-    cert_port: Annotated[
-        int, typer.Option(min=1, max=65535, help="TLS port for client certificates")
-    ] = 8884,
-    persistence: Annotated[Path, typer.Option(help="the broker's data folder")] = Path(
-        "/var/lib/mosquitto"
-    ),
-    collector_user: Annotated[str, typer.Option(help="the collector's broker user")] = "collector",
-    console_user: Annotated[
-        list[str] | None, typer.Option(help="a console that reads alerts (repeatable)")
-    ] = None,
-) -> None:
-    """Write the broker's configuration from the device registry: TLS listeners, the
-    password file, the ACL confining each device to its own topics, and persistence."""
+def _registry(config: Path) -> Registry:
     settings = settings_of(config)
     if settings.registry is None:
         raise fail(ValueError(f"{config}: registry: the config has no registry section"))
-    registry = Registry(settings.registry.path)
-    devices = registry.all()
-    registry.close()
+    return Registry(settings.registry.path)
+
+
+@devices_app.command("revoke")
+def devices_revoke(
+    config: ConfigOption,
+    device: Annotated[str, typer.Argument(help="the device id")],
+    device_ca: Annotated[
+        Path | None, typer.Option(help="the device CA certificate (for a certificate's CRL)")
+    ] = None,
+    device_ca_key: Annotated[Path | None, typer.Option(help="the device CA key")] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="the revocation list to write, for broker-config --crl")
+    ] = None,
+) -> None:
+    """Take a lost or stolen box off the broker: it is marked revoked, its credential can
+    never be imported again, and, for a certificate, the device CA's revocation list is
+    written again with every revoked certificate. Then run broker-config and restart the
+    broker (a reload drops a password, but Mosquitto reads the CRL only when it starts)."""
+    ca = None
+    if device_ca is not None and device_ca_key is not None and crl is not None:
+        try:
+            ca = load_ca(device_ca.read_bytes(), device_ca_key.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise fail(exc) from None
+    elif (device_ca, device_ca_key, crl) != (None, None, None):
+        raise fail(ValueError("--device-ca, --device-ca-key and --crl go together"))
+    registry = _registry(config)
+    try:
+        found = registry.get(device)
+        if found is None:
+            raise fail(ValueError(f"{device} is not registered"))
+        certificate = found.credential is not None and found.credential.certificate is not None
+        if certificate and ca is None:
+            raise fail(
+                ValueError(
+                    f"{device} has a certificate: give --device-ca, --device-ca-key and --crl,"
+                    " so that the broker refuses it"
+                )
+            )
+        revocation = registry.revoke(device)
+        serials = registry.revoked_certificates()
+    finally:
+        registry.close()
+    console.print(f"revoked {device} ({escape(found.name)})", highlight=False)
+    if ca is not None and crl is not None:
+        number = int(datetime.now(UTC).timestamp())  # grows with each list written
+        try:
+            write_whole(crl, revocation_list(ca, serials, number), 0o644)
+        except (OSError, ValueError) as exc:
+            raise fail(exc) from None
+        console.print(f"{escape(str(crl))}: {len(serials)} revoked certificate(s)")
+    if revocation.serial is not None:
+        console.print(f"its certificate, serial {revocation.serial:x}, is in the list")
+    console.print(
+        "now run collector broker-config (with --crl for certificates) and restart the broker:"
+        " Mosquitto reads the CRL only when it starts"
+    )
+
+
+@devices_app.command("ca")
+def devices_ca(
+    out: Annotated[Path, typer.Option(help="folder for device-ca.crt and device-ca.key")],
+    name: Annotated[str, typer.Option(help="the CA's common name")] = "Phu Quoc device CA",
+) -> None:
+    """Make the device CA: it signs field boxes' client certificates (edge-agent provision
+    --device-ca-key) and nothing else. Keep it apart from the site CA, which signs the
+    broker's certificate and whose key stays here."""
+    cert, key = out / "device-ca.crt", out / "device-ca.key"
+    if cert.exists() or key.exists():
+        raise fail(ValueError(f"{out} holds a device CA already; it is never replaced here"))
+    ca = create_ca(name)
+    out.mkdir(parents=True, exist_ok=True)
+    write_whole(key, ca.key_pem, 0o600)
+    write_whole(cert, ca.cert_pem, 0o644)
+    console.print(f"written {escape(str(cert))} and {escape(str(key))} (0600)")
+
+
+def broker_config(
+    config: ConfigOption,
+    out: Annotated[Path, typer.Option(help="folder for mosquitto.conf, passwords and ACLs")],
+    ca: Annotated[Path, typer.Option(help="site CA certificate, as on the broker's host")],
+    cert: Annotated[Path, typer.Option(help="the broker's certificate, from the site CA")],
+    key: Annotated[Path, typer.Option(help="the broker's key")],
+    device_ca: Annotated[
+        Path | None,
+        typer.Option(help="the device CA: the only CA the certificate listener trusts"),
+    ] = None,
+    crl: Annotated[
+        Path | None, typer.Option(help="the device CA's revocation list (devices revoke)")
+    ] = None,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS port: boxes with passwords, consoles")
+    ] = 8883,
+    cert_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS port: boxes with certificates")
+    ] = 8884,
+    center_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="TLS port: the collectors only")
+    ] = 8885,
+    persistence: Annotated[Path, typer.Option(help="the broker's data folder")] = Path(
+        "/var/lib/mosquitto"
+    ),
+    collector_user: Annotated[
+        list[str] | None,
+        typer.Option(help="a collector's broker user (repeatable; default: collector)"),
+    ] = None,
+    console_user: Annotated[
+        list[str] | None, typer.Option(help="a console that reads alerts (repeatable)")
+    ] = None,
+    group: Annotated[
+        str | None, typer.Option(help="the broker's group, given the files it reads")
+    ] = None,
+) -> None:
+    """Write the broker's configuration from the device registry: a TLS listener for boxes
+    with passwords and consoles, one for boxes with device-CA certificates, one for the
+    collectors, each with its own passwords and ACL; persistence. Revoked boxes are left
+    out."""
+    settings = settings_of(config)
+    collectors = tuple(collector_user or ("collector",))
+    consoles = tuple(console_user or ())
     layout = BrokerLayout(
         settings.broker.topic_prefix,
         port,
         cert_port,
+        center_port,
         persistence,
-        collector_user,
-        tuple(console_user or ()),
+        collectors,
+        consoles,
+        (settings.ingest.client_id,),
+        group,
     )
+    registry = _registry(config)
     try:
-        tls = BrokerTls(ca.resolve(), cert.resolve(), key.resolve())
-        written = write_broker_config(devices, tls, layout, out.resolve())
-    except (OSError, ValueError) as exc:
+        tls = BrokerTls(
+            ca.resolve(),
+            cert.resolve(),
+            key.resolve(),
+            device_ca.resolve() if device_ca else None,
+            crl.resolve() if crl else None,
+        )
+        written = write_broker_config(
+            registry.all(),
+            tls,
+            layout,
+            out.resolve(),
+            [serial for serial, _ in registry.revoked_certificates()],
+        )
+        registry.reserve(
+            dict.fromkeys((*collectors, settings.ingest.client_id), "collector")
+            | dict.fromkeys(consoles, "console")
+        )
+    except (OSError, ValueError, KeyError) as exc:
         raise fail(exc) from None
+    finally:
+        registry.close()
     console.print(
         f"{written.devices} device(s): {written.password_devices} with a password,"
-        f" {written.certificate_devices} with a certificate. Written:"
+        f" {written.certificate_devices} with a certificate; {written.revoked} revoked,"
+        " left out. Written:"
     )
     for path in written.files:
         console.print(f"  {escape(str(path))}")
-    console.print(
-        f"the collector's password is in {escape(str(out / (collector_user + '.password')))}:"
-        " its config's broker.password_file"
-    )
+    for name in collectors:
+        console.print(
+            f"collector {name}: port {center_port}, password in"
+            f" {escape(str(out / (name + '.password')))} (its config's broker.port,"
+            f" broker.username {name}, broker.password_file; ingest.client_id {name})",
+            highlight=False,
+        )
+    for name in consoles:
+        console.print(
+            f"console {name}: port {port}, password in {escape(str(out / (name + '.password')))}",
+            highlight=False,
+        )
+    if group is None:
+        console.print(
+            "the broker reads the passwords and ACLs (0640) as its own user:"
+            " give --group, or chgrp them to the broker's group"
+        )
 
 
 class CommandChoice(StrEnum):

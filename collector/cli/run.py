@@ -5,13 +5,17 @@ stopped."""
 import asyncio
 import logging
 import signal
+import ssl
+import threading
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 from collector.api.users import Users
 from collector.cli.common import ConfigOption, settings_of
-from collector.config import AlertSettings
+from collector.config import AlertSettings, MetricsSettings
 from collector.exports.tt10 import Tt10Writer
 from collector.fleet.registry import Registry
 from collector.ingest.commit_process import CommitProcess, CommitProcessError
@@ -22,7 +26,7 @@ from collector.metrics import serve_metrics
 from collector.police.database import PoliceDbError
 from collector.police.retention import purge_periodically
 from collector.police.service import Police, open_police
-from collector.stores import open_store
+from collector.stores import Store, open_store
 from collector.stores.maintenance import maintain
 from iotruntime.console import fail
 from iotruntime.logs import configure_logging
@@ -44,9 +48,26 @@ def _commit_process(config: Path, log_level: str) -> CommitProcess:
         raise fail(exc) from None
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_on_signals(requested: threading.Event) -> None:
+    """SIGTERM and SIGINT ask for a stop whenever they come: while the collector starts,
+    before its event loop takes them over, and while it closes down after the loop has
+    given them back. A stop is a clean exit, whatever the store went through."""
+
+    def ask(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, ask)
+
+
 def run(config: ConfigOption, log_level: str = "info") -> None:
     """Subscribe to every device and store what arrives, until stopped."""
     configure_logging(log_level)
+    stop_requested = threading.Event()
+    _stop_on_signals(stop_requested)
     settings = settings_of(config)
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
@@ -60,9 +81,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     ingest = Ingest(settings.broker, settings.ingest, committer, spool, police)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
+    for name, section in (("api", settings.api), ("metrics", settings.metrics)):
+        if section is not None and section.tls_cert is not None and section.tls_key is not None:
+            _usable_certificate(name, section.tls_cert, section.tls_key)
     users = Users(settings.api.users_path) if settings.api else None
     metrics = (
-        serve_metrics(settings.metrics, ingest, store, spool, silent_after, police)
+        _metrics_server(settings.metrics, ingest, store, spool, silent_after, police)
         if settings.metrics
         else None
     )
@@ -70,8 +94,10 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, stop.set)
+        if stop_requested.is_set():
+            stop.set()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(supervise(stop))
             tasks.create_task(maintain(store, settings.retention, stop))
@@ -103,6 +129,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     try:
         asyncio.run(main())
     finally:
+        _stop_on_signals(stop_requested)
         if isinstance(committer, CommitProcess):
             committer.close()
         if metrics is not None:
@@ -127,3 +154,30 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
             ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
         ) from None
     return serve_api
+
+
+def _usable_certificate(section: str, cert: Path, key: Path) -> None:
+    """Load the pair as the server will, so one that cannot serve https stops the
+    collector at once, in one line, rather than from inside a running task."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise fail(
+            ValueError(f"{section}: tls_cert {cert} with tls_key {key} cannot serve https: {exc}")
+        ) from None
+
+
+def _metrics_server(
+    settings: MetricsSettings,
+    ingest: Ingest,
+    store: Store,
+    spool: Spool | None,
+    silent_after: timedelta,
+    police: Police | None,
+) -> WSGIServer:
+    """The metrics endpoint, or one line saying why it cannot start (a port taken, a
+    token file missing or empty)."""
+    try:
+        return serve_metrics(settings, ingest, store, spool, silent_after, police)
+    except (OSError, ValueError) as exc:
+        raise fail(ValueError(f"metrics: {exc}")) from None

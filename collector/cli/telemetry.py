@@ -1,6 +1,6 @@
 """`collector query` and `collector latest`: the stored time series, as a table or CSV."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -11,6 +11,7 @@ from collector.cli.common import (
     DeviceOption,
     ParameterOption,
     ask,
+    asked,
     emit,
     number,
     parse_when,
@@ -49,12 +50,8 @@ def query(
     if every is None:
         if fn or rollup:
             raise fail(ValueError("--fn and --rollup aggregate: give --every too"))
-        rows = ask(
-            store_of(config),
-            lambda store: store.query(
-                ReadingQuery(start, end, devices_, parameters, limit),
-            ),
-        )
+        reading_query = asked(lambda: ReadingQuery(start, end, devices_, parameters, limit))
+        rows = ask(store_of(config), lambda store: store.query(reading_query))
         header = columns(ReadingOut)
         table: list[tuple[str, ...]] = [
             (
@@ -72,12 +69,12 @@ def query(
         emit(f"{len(rows)} reading(s)", header, table, csv_out)
         return
     functions = tuple(fn or (Aggregate.MEAN,))
-    try:
-        question = AggregateQuery(
-            start, end or now, parse_window(every), functions, devices_, parameters
-        )
-    except ValueError as exc:
-        raise fail(exc) from None
+    window = parse_window(every)
+    question = asked(
+        lambda: AggregateQuery(start, end or now, window, functions, devices_, parameters)
+    )
+    if rollup and question.window % timedelta(hours=1):
+        raise fail(ValueError(f"--rollup answers whole hours: --every {every} is not"))
     windows = ask(store_of(config), lambda store: store.aggregate(question, rollup=rollup))
     header = (*columns(AggregateOut), *functions)
     table = [
@@ -102,10 +99,8 @@ def latest(
     csv_out: CsvOption = False,
 ) -> None:
     """The newest ok value of every series: what each station reads now."""
-    rows = ask(
-        store_of(config),
-        lambda store: store.latest(LatestQuery(tuple(device or ()), tuple(parameter or ()))),
-    )
+    question = asked(lambda: LatestQuery(tuple(device or ()), tuple(parameter or ())))
+    rows = ask(store_of(config), lambda store: store.latest(question))
     header = tuple(c for c in columns(ReadingOut) if c != "quality")  # all ok
     table = [
         (

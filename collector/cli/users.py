@@ -1,5 +1,7 @@
-"""`collector users`: who may call the API, one bearer token each, with a role."""
+"""`collector users`: who may call the API, one bearer token each, with a role and an
+expiry."""
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -7,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from collector.api.users import Role, UserError, Users
+from collector.api.users import DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, Role, User, UserError, Users
 from collector.cli.common import ConfigOption, settings_of
 from iotruntime.console import console, fail
 
@@ -21,31 +23,50 @@ def _users(config: Path) -> Users:
     return Users(settings.api.users_path)
 
 
+def _state(user: User, now: datetime) -> str:
+    if user.revoked:
+        return "revoked"
+    return "expired" if user.expired(now) else "active"
+
+
 @users_app.command("add")
 def users_add(
     config: ConfigOption,
     name: Annotated[str, typer.Argument(help="who the token is for")],
     role: Annotated[Role, typer.Option(help="what the token may read")],
+    expires_days: Annotated[
+        int,
+        typer.Option(min=1, max=MAX_EXPIRY_DAYS, help="the token stops working after this"),
+    ] = DEFAULT_EXPIRY_DAYS,
 ) -> None:
     """Add a user and print its token, once: only a hash of it is kept."""
     users = _users(config)
     try:
-        token = users.add(name, role)
+        token = users.add(name, role, expires_days)
     except UserError as exc:
         raise fail(exc) from None
     finally:
         users.close()
-    console.print(f"token for {escape(name)} ({role}), shown this once:")
+    console.print(f"token for {escape(name)} ({role}, {expires_days} days), shown this once:")
     print(token)
 
 
 @users_app.command("list")
 def users_list(config: ConfigOption) -> None:
-    """Every user, its role, and whether its token still works."""
+    """Every user, its role, when its token expires, and whether it still works."""
     users = _users(config)
-    table = Table("name", "role", "created", "revoked")
+    now = datetime.now(UTC)
+    table = Table("name", "role", "state", "created", "expires", "revoked")
     for user in users.all():
-        table.add_row(user.name, user.role, user.created[:19], (user.revoked or "")[:19])
+        expires = user.expires.isoformat()[:19] if user.expires else "never"
+        table.add_row(
+            escape(user.name),
+            user.role,
+            _state(user, now),
+            user.created[:19],
+            expires,
+            (user.revoked or "")[:19],
+        )
     users.close()
     console.print(table)
 

@@ -5,6 +5,11 @@ topics. A command is published at QoS 1 on `{prefix}/v1/{site}/{device}/cmd/{nam
 answered on the device's `cmd_ack` topic with the same id; no answer within the timeout
 means the box is offline or its agent is not running (the command then waits in the
 box's broker session, and the agent refuses it once it is older than it accepts).
+
+It connects on the collectors' listener beside the running collector, under a client id
+of its own: `command.` and the command's id. The dot keeps it out of every device's reach,
+since the field listeners make each device's client id its username, a device id or
+`CN=<device id>`, neither of which has one.
 """
 
 import asyncio
@@ -43,7 +48,7 @@ async def send_command(
     prefix = broker.topic_prefix
     version = ProtocolChoice(broker.protocol).candidates()[0]
     async with aiomqtt.Client(
-        **broker.client_kwargs(), identifier=f"command-{command.id[:12]}", protocol=version
+        **broker.client_kwargs(), identifier=f"command.{command.id[:12]}", protocol=version
     ) as client:
         await client.subscribe(topic_for(prefix, site, device, Channel.CMD_ACK), qos=1)
         await client.publish(

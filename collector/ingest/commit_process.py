@@ -20,7 +20,6 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -28,21 +27,14 @@ from typing import TypeVar
 
 from collector.arrivals import Arrival
 from collector.config import load_collector
-from collector.ingest.committer import CommitResult, Committer
-from collector.stores import open_store
+from collector.ingest.committer import CommitResult, Committer, CommitterFailed
+from collector.stores import Store, open_store
 from iotruntime.logs import configure_logging
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("collector.ingest.commit_process")  # also when run as __main__
 
 START_TIMEOUT_S = 60.0
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class CommitterFailed:
-    """The committer raised something other than an unavailable store."""
-
-    reason: str
 
 
 class CommitProcessError(RuntimeError):
@@ -81,7 +73,11 @@ class CommitProcess:
         if not self._conn.poll(START_TIMEOUT_S):
             self.close()
             raise CommitProcessError("the commit process did not start")
-        self._answer()
+        try:
+            self._answer()
+        except CommitProcessError:
+            self.close()
+            raise
 
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
         with self._sending:
@@ -113,7 +109,7 @@ class CommitProcess:
                 f"the commit process ended (exit code {self._process.poll()})"
             ) from None
         if isinstance(answer, CommitterFailed):
-            raise CommitProcessError(answer.reason)
+            raise CommitProcessError(f"the commit process failed: {answer.reason}")
         return answer
 
     def close(self) -> None:
@@ -136,28 +132,43 @@ def _serve(conn: Connection, config_path: Path, log_level: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     configure_logging(log_level)
-    settings = load_collector(config_path)
-    store = open_store(settings)
-    committer = Committer(store, settings.broker.topic_prefix)
+    started = _answer_of(lambda: _open(config_path))
+    if isinstance(started, CommitterFailed):
+        with contextlib.suppress(OSError):  # the ingest process ended meanwhile
+            conn.send(started)
+        return
+    store, committer = started
     try:
         conn.send("ready")
-        begun: deque[Callable[[], object]] = deque()
-        while True:
-            if not begun or (len(begun) < OVERLAP and conn.poll()):
-                try:
-                    request = conn.recv()
-                except EOFError:
-                    return
-                if request is None:
-                    return
-                begun.append(_begin(committer, request))
-                continue
-            try:
-                conn.send(begun.popleft()())
-            except OSError:
-                return
+        _commit_batches(conn, committer)
+    except OSError:
+        return  # the ingest process ended: what was begun here was never acknowledged
     finally:
         store.close()
+
+
+def _commit_batches(conn: Connection, committer: Committer) -> None:
+    """Answer batches in order until the pipe closes or says stop."""
+    begun: deque[Callable[[], object]] = deque()
+    while True:
+        if not begun or (len(begun) < OVERLAP and conn.poll()):
+            try:
+                request = conn.recv()
+            except EOFError:
+                return
+            if request is None:
+                return
+            begun.append(_begin(committer, request))
+            continue
+        conn.send(begun.popleft()())
+
+
+def _open(config_path: Path) -> tuple[Store, Committer]:
+    """The store and a committer on it, from the collector's configuration file; a failure
+    is answered in place of `ready`, so the ingest process can say why it cannot start."""
+    settings = load_collector(config_path)
+    store = open_store(settings)
+    return store, Committer(store, settings.broker.topic_prefix)
 
 
 def _begin(committer: Committer, request: tuple[list[Arrival], datetime]) -> Callable[[], object]:
@@ -175,7 +186,7 @@ def _answer_of(step: Callable[[], T]) -> T | CommitterFailed:
     try:
         return step()
     except Exception as exc:
-        log.exception("commit failed")
+        log.exception("commit process failed")
         return CommitterFailed(f"{type(exc).__name__}: {exc}")
 
 

@@ -12,7 +12,7 @@ store's work then run on two cores instead of taking turns under one interpreter
 import logging
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -23,19 +23,89 @@ from iotwire.messages import Health, Message, PlateRead, Status, Telemetry
 
 log = logging.getLogger(__name__)
 
+# How often a sender's invalid messages of one reason are logged, after the first.
+REJECT_LOG_EVERY_S = 60.0
+# Senders whose invalid messages are logged one by one; past them, under OTHER_SENDERS.
+MAX_REJECT_SENDERS = 1000
+OTHER_SENDERS = "(other)"
+
 
 @dataclass
 class CommitResult:
     """What one batch did. When `unavailable` is set the store committed nothing of it;
-    `valid` then says which messages are worth keeping until it is back."""
+    `valid` then says which messages are worth keeping until it is back. `invalid`
+    counts dropped messages by reason, `invalid_from` by sender (the device, or the topic
+    that names none: arrivals.InvalidMessage) and reason, so the box that sends garbage
+    can be found."""
 
     valid: list[int] = field(default_factory=list)
     invalid: Counter[str] = field(default_factory=Counter)
+    invalid_from: Counter[tuple[str, str]] = field(default_factory=Counter)
     stored: int = 0
     duplicates: int = 0
     backlog: int = 0
     store_seconds: float = 0.0
     unavailable: str | None = None
+
+
+@dataclass(frozen=True)
+class CommitterFailed:
+    """The commit process's answer when the committer raised something other than an
+    unavailable store, or could not start. Defined here, not in the process's own module,
+    which runs as `__main__` there: the parent must be able to unpickle it."""
+
+    reason: str
+
+
+@dataclass
+class _Logged:
+    due: float
+    since: float
+    dropped: int = 0
+
+
+class RejectLog:
+    """Logs invalid messages by sender and reason: the first at once, then at most one
+    line every `every_s` with the count since the last line. A box that sends garbage is
+    named without flooding the log, and a flood of made-up topics costs at most
+    `max_senders` entries."""
+
+    def __init__(
+        self,
+        every_s: float = REJECT_LOG_EVERY_S,
+        max_senders: int = MAX_REJECT_SENDERS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._every_s = every_s
+        self._max_senders = max_senders
+        self._clock = clock
+        self._logged: dict[tuple[str, str], _Logged] = {}
+
+    def dropped(self, sender: str, reason: str, detail: object) -> None:
+        now = self._clock()
+        key = (sender, reason)
+        if key not in self._logged and len(self._logged) >= self._max_senders:
+            # Forget who has nothing left to report: their next drop is logged afresh.
+            self._logged = {k: e for k, e in self._logged.items() if e.dropped or now < e.due}
+            if len(self._logged) >= self._max_senders:
+                key = (OTHER_SENDERS, reason)
+        entry = self._logged.get(key)
+        if entry is None:
+            self._logged[key] = _Logged(due=now + self._every_s, since=now)
+            log.warning("dropped invalid message from %s (%s): %s", key[0], reason, detail)
+            return
+        entry.dropped += 1
+        if now < entry.due:
+            return
+        log.warning(
+            "dropped %d invalid message(s) from %s (%s) in the last %.0f s, the latest: %s",
+            entry.dropped,
+            key[0],
+            reason,
+            now - entry.since,
+            detail,
+        )
+        entry.due, entry.since, entry.dropped = now + self._every_s, now, 0
 
 
 class Committing(Protocol):
@@ -63,7 +133,7 @@ class Committer:
     def __init__(self, store: Store, topic_prefix: str) -> None:
         self._store = store
         self._prefix = topic_prefix
-        self._logged: set[str] = set()
+        self._rejects = RejectLog()
 
     def commit(self, batch: Sequence[Arrival], received: datetime) -> CommitResult:
         return self.finish(self.begin(batch, received))
@@ -111,7 +181,7 @@ class Committer:
         result.store_seconds += time.perf_counter() - began
         for delivery, outcome in zip(begun.deliveries, outcomes, strict=True):
             if outcome.rejected:
-                self._reject(result, "store_rejected", ValueError(outcome.rejected))
+                self._reject(result, delivery.message.device, "store_rejected", outcome.rejected)
             elif outcome.duplicate:
                 result.duplicates += 1
             else:
@@ -125,11 +195,10 @@ class Committer:
         try:
             return validated(topic_text, payload, self._prefix)
         except InvalidMessage as exc:
-            self._reject(result, exc.reason, exc, topic_text)
+            self._reject(result, exc.source, exc.reason, exc)
             return None
 
-    def _reject(self, result: CommitResult, reason: str, exc: Exception, topic: str = "") -> None:
+    def _reject(self, result: CommitResult, sender: str, reason: str, detail: object) -> None:
         result.invalid[reason] += 1
-        if reason not in self._logged:
-            self._logged.add(reason)
-            log.warning("dropped invalid message (%s) %s: %s", reason, topic, exc)
+        result.invalid_from[sender, reason] += 1
+        self._rejects.dropped(sender, reason, detail)

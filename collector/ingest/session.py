@@ -25,7 +25,7 @@ import aiomqtt
 from collector.arrivals import Arrival
 from collector.config import IngestSettings
 from collector.ingest.aiomqtt_adapter import ack, manual_acks, queued
-from collector.ingest.committer import CommitResult, Committing
+from collector.ingest.committer import OTHER_SENDERS, CommitResult, Committing
 from collector.ingest.spool import Spool, Spooled
 from collector.police.intake import plate_arrivals, record_plates
 from collector.police.mqtt_alerts import MqttAlertPublisher
@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
 STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
+# Senders of invalid messages counted one by one (each a metrics series); past them,
+# under OTHER_SENDERS: made-up topics must not grow the counters without bound.
+MAX_INVALID_SENDERS = 200
 
 
 @dataclass
@@ -53,14 +56,26 @@ class IngestStats:
     stored_messages: int = 0
     duplicates: int = 0
     invalid: Counter[str] = field(default_factory=Counter)
+    invalid_from: Counter[tuple[str, str]] = field(default_factory=Counter)
     store_failures: int = 0
     spooled: int = 0
     backlog: int = 0
     store_batches: int = 0
     store_seconds: float = 0.0
+    _senders: set[str] = field(default_factory=set, repr=False)
+
+    def dropped(self, sender: str, reason: str, count: int) -> None:
+        """Count invalid messages by reason, and by sender and reason."""
+        if sender not in self._senders:
+            if len(self._senders) >= MAX_INVALID_SENDERS:
+                sender = OTHER_SENDERS
+            self._senders.add(sender)
+        self.invalid[reason] += count
+        self.invalid_from[sender, reason] += count
 
     def count(self, result: CommitResult) -> None:
-        self.invalid.update(result.invalid)
+        for (sender, reason), count in result.invalid_from.items():
+            self.dropped(sender, reason, count)
         self.stored_messages += result.stored
         self.duplicates += result.duplicates
         self.backlog += result.backlog

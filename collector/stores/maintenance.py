@@ -46,4 +46,6 @@ async def maintain(store: Store, retention: RetentionSettings, stop: asyncio.Eve
             log.info("rollup: %d hourly rows; purge: %d rows past retention", rolled, purged)
         except StoreUnavailableError as exc:
             log.warning("rollup and purge skipped, store unavailable: %s", exc)
+        except Exception:  # upkeep must never end the collector; the next run tries again
+            log.exception("rollup and purge failed; tried again in %g s", retention.every_s)
         await sleep_unless_stopped(stop, retention.every_s)

@@ -34,10 +34,11 @@ def provision(
     lat: Annotated[float | None, typer.Option(min=-90, max=90, help="latitude")] = None,
     lon: Annotated[float | None, typer.Option(min=-180, max=180, help="longitude")] = None,
     broker_port: Annotated[int, typer.Option(min=1, max=65535)] = 8883,
-    ca_key: Annotated[
+    device_ca: Annotated[
         Path | None,
-        typer.Option(help="the site CA key: issue a client certificate instead of a password"),
+        typer.Option(help="the device CA: issue a client certificate instead of a password"),
     ] = None,
+    device_ca_key: Annotated[Path | None, typer.Option(help="the device CA's key")] = None,
     template: Annotated[
         Path | None, typer.Option(help="config template (default: configs/ for the box type)")
     ] = None,
@@ -50,7 +51,7 @@ def provision(
     ] = False,
 ) -> None:
     """Write this box's config from the template for its type, its broker credential (a
-    password, or a certificate signed by the site CA) and the registration bundle for
+    password, or a certificate signed by the device CA) and the registration bundle for
     `collector devices import`. Safe to run again: it keeps what is still right and says
     what it would change."""
     # Imported here: certificates need `cryptography`, a large import that `edge-agent run`,
@@ -60,8 +61,20 @@ def provision(
     if (lat is None) != (lon is None):
         raise fail(ValueError("--lat and --lon go together"))
     location = Location(lat=lat, lon=lon) if lat is not None and lon is not None else None
+    if (device_ca is None) != (device_ca_key is None):
+        raise fail(ValueError("--device-ca and --device-ca-key go together"))
     request = Request(
-        device, site, kind, name, location, broker_host, broker_port, ca, ca_key, template
+        device,
+        site,
+        kind,
+        name,
+        location,
+        broker_host,
+        broker_port,
+        ca,
+        device_ca,
+        device_ca_key,
+        template,
     )
     try:
         planned = plan(request, out)

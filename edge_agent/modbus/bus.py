@@ -36,6 +36,10 @@ _EXCEPTION_NAMES = {
 }
 
 
+# The function that reads each table; a reply must carry it, or it answers another request.
+READ_FUNCTION = {Table.HOLDING: 0x03, Table.INPUT: 0x04}
+
+
 def exception_name(code: int) -> str:
     return _EXCEPTION_NAMES.get(code, "unknown")
 
@@ -151,6 +155,14 @@ class ModbusBus:
             self.stats.exceptions += 1
             code = int(getattr(response, "exception_code", 0))
             raise SourceError(f"{what}: exception {code} ({exception_name(code)})")
+        if response.function_code != READ_FUNCTION[table]:
+            # pymodbus hands back whatever valid frame came from the unit: a reply of
+            # another function holds other registers, or none of this request's at all.
+            self.stats.link_errors += 1
+            raise SourceError(
+                f"{what}: answered function {response.function_code:#04x}, "
+                f"asked {READ_FUNCTION[table]:#04x}"
+            )
         if len(response.registers) != count:
             raise SourceError(f"{what}: answered {len(response.registers)} registers")
         return list(response.registers)

@@ -2,8 +2,11 @@
 
 The port is read as data arrives (an asyncio reader on its file descriptor), so lines are
 never left to pile up in the driver; each tick takes the newest valid line. Lines that do
-not parse are garbage (noise, a half line after plugging in, a menu the meter printed):
-they are counted and skipped. A port that disappears is reopened with backoff.
+not parse are garbage (noise, a half line after plugging in, a line that lost bytes on
+the way, a menu the meter printed): they are counted and skipped, and yield no values.
+A line parses when the profile's pattern matches all of it and its checksum, if the
+profile declares one, is right (edge_agent/profiles.py). A port that disappears is
+reopened with backoff.
 """
 
 import asyncio

@@ -1,8 +1,11 @@
 """Real servers on free loopback ports, which tests and benchmarks may stop, kill and
 start again: Mosquitto, InfluxDB 1.x, VictoriaMetrics, and socat serial pairs."""
 
+import pwd
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from testbed.waiting import free_port, wait_for_http, wait_for_port, wait_until
 
@@ -10,13 +13,34 @@ MOSQUITTO = Path("/usr/sbin/mosquitto")
 
 
 class Mosquitto:
-    """A real Mosquitto broker process, which tests may stop, kill and start again."""
+    """A real Mosquitto broker process, which tests may stop, kill and start again.
 
-    def __init__(self, workdir: Path, extra_config: str = "") -> None:
-        self.port = free_port()
+    By default a plain, anonymous broker on a free port, written here. With `config`, the
+    broker runs a configuration written elsewhere (`collector broker-config`) on its
+    `ports`, as `user` when given: the Debian package's unprivileged `mosquitto`, as on a
+    broker host, so a file it could not read there cannot be read here either. Starting it
+    as another user takes root."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        extra_config: str = "",
+        *,
+        config: Path | None = None,
+        ports: Sequence[int] = (),
+        user: str | None = None,
+    ) -> None:
         self.host = "127.0.0.1"
-        self._config = workdir / "mosquitto.conf"
         self._log = workdir / "mosquitto.log"
+        self._user = user
+        self.process: subprocess.Popen[bytes] | None = None
+        if config is not None:
+            self._config, self._ports = config, tuple(ports)
+            self.port = self._ports[0]
+            return
+        self.port = free_port()
+        self._ports = (self.port,)
+        self._config = workdir / "mosquitto.conf"
         # Persistence on, as in production: a broker stopped and started again keeps the
         # collectors' sessions and the messages queued for them. `user root` keeps a
         # broker started as root from dropping to a user that cannot write the test's
@@ -26,14 +50,23 @@ class Mosquitto:
             f"persistence true\npersistence_location {workdir}/\nuser root\n"
             "max_queued_messages 100000\n" + extra_config
         )
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         log = self._log.open("ab")
+        as_user: dict[str, Any] = {}
+        if self._user is not None:
+            # Its own group only: root's supplementary groups would open files to it that
+            # a broker host's `mosquitto` user cannot read.
+            as_user = {
+                "user": self._user,
+                "group": pwd.getpwnam(self._user).pw_gid,
+                "extra_groups": [],
+            }
         self.process = subprocess.Popen(
-            [str(MOSQUITTO), "-c", str(self._config)], stdout=log, stderr=log
+            [str(MOSQUITTO), "-c", str(self._config)], stdout=log, stderr=log, **as_user
         )
-        wait_for_port(self.port)
+        for port in self._ports:
+            wait_for_port(port)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

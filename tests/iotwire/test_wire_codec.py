@@ -26,7 +26,7 @@ from iotwire import (
     encode,
 )
 from iotwire.backlog import marked
-from iotwire.codec import MAX_PAYLOAD_BYTES
+from iotwire.codec import MAX_PAYLOAD_BYTES, field_path
 from iotwire.messages import MODEL_FOR_CHANNEL, ClockSync, Quality
 
 MANY = settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -39,20 +39,24 @@ zones = st.sampled_from([UTC, timezone(timedelta(hours=7)), timezone(timedelta(h
 times = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=zones
 )
-short_text = st.text(min_size=1, max_size=40)
+# Text on the wire may be anything printable: control characters (category Cc: C0, DEL,
+# C1) are refused in every identifier, and a unit takes no backslash either.
+printable = st.characters(exclude_categories=["Cc", "Cs"])
+short_text = st.text(printable, min_size=1, max_size=40)
+units = st.text(st.characters(exclude_categories=["Cc", "Cs"], exclude_characters="\\"), max_size=8)
 clocks = st.sampled_from(ClockSync)
 
 readings = st.builds(
     Reading,
     parameter=names,
     value=finite,
-    unit=st.text(max_size=8),
+    unit=units,
     quality=st.sampled_from(Quality),
 ) | st.builds(
     Reading,
     parameter=names,
     value=st.none(),
-    unit=st.text(max_size=8),
+    unit=units,
     quality=st.just(Quality.FAULT),
 )
 samples = st.builds(
@@ -73,7 +77,7 @@ plates = st.builds(
     ts=times,
     clock=clocks,
     text=st.from_regex(r"[0-9A-Z]{5,12}", fullmatch=True),
-    display=st.text(min_size=5, max_size=20),
+    display=st.text(printable, min_size=5, max_size=20),
     confidence=st.floats(0, 1),
     box=st.tuples(
         st.integers(0, 4000), st.integers(0, 4000), st.integers(1, 4000), st.integers(1, 4000)
@@ -330,3 +334,75 @@ def test_oversized_payload_is_refused_before_parsing():
 
 def test_deeply_nested_json_is_a_decode_error():
     decode_everything(b"[" * 100_000 + b"]" * 100_000)
+
+
+def _document(message) -> dict:
+    return json.loads(encode(message))
+
+
+WHEN = datetime(2026, 1, 1, tzinfo=UTC)
+A_READING = Telemetry(
+    device="ww-at-01",
+    seq=1,
+    clock=ClockSync.SYNCED,
+    samples=(
+        Sample(sensor="sonde", ts=WHEN, readings=(Reading(parameter="cod", value=1, unit="mg/L"),)),
+    ),
+)
+A_STATUS = Status(device="ww-at-01", seq=1, state="online", ts=WHEN, version="0.3.1", boot_id="b-1")
+A_PLATE = PlateRead(
+    device="cam-1",
+    seq=1,
+    camera="north",
+    ts=WHEN,
+    clock=ClockSync.SYNCED,
+    text="51G12345",
+    display="51G-123.45",
+    confidence=0.9,
+    box=(1, 1, 10, 10),
+)
+AN_ACK = CommandAck(device="ww-at-01", seq=1, id="c-1", ok=True, ts=WHEN)
+# Each identifier or unit on the wire, as the path to it in the payload.
+TEXT_FIELDS = [
+    pytest.param(message, path, id=f"{message.kind}.{field_path(path)}")
+    for message, path in [
+        (A_READING, ("samples", 0, "readings", 0, "unit")),
+        (A_READING, ("samples", 0, "readings", 0, "parameter")),
+        (A_READING, ("samples", 0, "sensor")),
+        (A_READING, ("device",)),
+        (A_STATUS, ("version",)),
+        (A_STATUS, ("boot_id",)),
+        (A_PLATE, ("display",)),
+        (A_PLATE, ("camera",)),
+        (AN_ACK, ("id",)),
+    ]
+]
+
+
+@pytest.mark.parametrize(("message", "path"), TEXT_FIELDS)
+@pytest.mark.parametrize("control", ["\n", "\r", "\t", "\x00", "\x1b", "\x7f", "\x85", "\x9f"])
+def test_a_control_character_in_any_identifier_or_unit_is_an_invalid_value(message, path, control):
+    document = _document(message)
+    _mutate(document, path, "replace", "\nreading,device=ww-at-01".replace("\n", control))
+    with pytest.raises(DecodeError) as caught:
+        decode(json.dumps(document).encode(), type(message))
+    assert caught.value.reason is DecodeReason.INVALID_VALUE
+    assert caught.value.field == field_path(path)
+
+
+@pytest.mark.parametrize("unit", ["mm\\", "a\\,b", "\\"])
+def test_a_unit_with_a_backslash_is_an_invalid_value(unit):
+    document = _document(A_READING)
+    document["samples"][0]["readings"][0]["unit"] = unit
+    with pytest.raises(DecodeError) as caught:
+        decode(json.dumps(document).encode(), Telemetry)
+    assert caught.value.reason is DecodeReason.INVALID_VALUE
+    assert caught.value.field == "samples[0].readings[0].unit"
+
+
+@pytest.mark.parametrize("unit", ["µg/m³", "°C", "m³/h", "mg/L as N, total", "pH=7 ref", ""])
+def test_units_as_instruments_print_them_pass_the_wire(unit):
+    document = _document(A_READING)
+    document["samples"][0]["readings"][0]["unit"] = unit
+    decoded = decode(json.dumps(document).encode(), Telemetry)
+    assert decoded.samples[0].readings[0].unit == unit

@@ -1,7 +1,7 @@
 """From a bare box to a device the broker admits, and confines: `edge-agent provision` for
-a box with a password and one with a client certificate, `collector devices import` and
-`collector broker-config`, then a real Mosquitto started on the generated TLS
-configuration, password file and ACL."""
+boxes with a password and with a client certificate from the device CA, `collector devices
+import` and `collector broker-config`, then a real Mosquitto started on the generated TLS
+configuration, password files and ACLs, as Debian's `mosquitto` user."""
 
 import asyncio
 import subprocess
@@ -14,112 +14,37 @@ import yaml
 
 from edge_agent.config import load_agent
 from edge_agent.status import read_status
-from iotruntime.certificates import create_ca, issue_server
+from iotruntime.certificates import create_ca
 from iotruntime.connection import BrokerSettings
 from testbed.plate_scenes import write_video
 from testbed.processes import BIN, run_cli
-from testbed.servers import MOSQUITTO
-from testbed.waiting import free_port, wait_for_port, wait_until
+from testbed.waiting import free_port, wait_until
+from tests.system.broker_site import exchange, running_site
 
 pytestmark = pytest.mark.servers
 
 
-def provision(tmp_path: Path, device: str, kind: str, port: int, *extra: str) -> Path:
-    out = tmp_path / device
-    result = run_cli(
-        "edge-agent", "provision",
-        "--device", device, "--site", "duong-dong", "--kind", kind,
-        "--name", f"{device} pole", "--lat", "10.2149", "--lon", "103.9588",
-        "--broker-host", "127.0.0.1", "--broker-port", str(port),
-        "--ca", str(tmp_path / "ca.crt"), "--out", str(out), *extra,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return out
-
-
 @pytest.fixture
 def site(tmp_path):
-    """A site CA, two provisioned boxes, and the broker the registry configures."""
-    ca = create_ca("Phu Quoc site CA")
-    (tmp_path / "ca.crt").write_bytes(ca.cert_pem)
-    (tmp_path / "ca.key").write_bytes(ca.key_pem)
-    server = issue_server(ca, "127.0.0.1")
-    (tmp_path / "server.crt").write_bytes(server.cert_pem)
-    (tmp_path / "server.key").write_bytes(server.key_pem)
-    port, cert_port = free_port(), free_port()
-    cam = provision(tmp_path, "cam-dd-07", "camera_pole", port)
-    air = provision(tmp_path, "air-dd-01", "air", cert_port, "--ca-key", str(tmp_path / "ca.key"))
-    config = tmp_path / "collector.yaml"
-    config.write_text(yaml.safe_dump({"registry": {"path": str(tmp_path / "devices.sqlite")}}))
-    c = ("-c", str(config))
-    imported = run_cli(
-        "collector", "devices", "import", *c, str(cam / "registration.yaml"),
-        str(air / "registration.yaml"),
-    )  # fmt: skip
-    assert imported.returncode == 0, imported.stdout
-    broker_dir = tmp_path / "broker"
-    written = run_cli(
-        "collector", "broker-config", *c, "--out", str(broker_dir),
-        "--ca", str(tmp_path / "ca.crt"), "--cert", str(tmp_path / "server.crt"),
-        "--key", str(tmp_path / "server.key"), "--port", str(port),
-        "--cert-port", str(cert_port), "--persistence", str(tmp_path / "broker-data"),
-    )  # fmt: skip
-    assert written.returncode == 0, written.stdout
-    assert "2 device(s): 1 with a password, 1 with a certificate" in written.stdout
-    (tmp_path / "broker-data").mkdir()
-    conf = broker_dir / "mosquitto.conf"
-    # The tests run as root; Mosquitto would otherwise drop to a user that cannot read
-    # the test's files. A broker host runs it as its own user.
-    conf.write_text(conf.read_text() + "user root\n")
-    log = (tmp_path / "mosquitto.log").open("wb")
-    broker = subprocess.Popen([str(MOSQUITTO), "-c", str(conf)], stdout=log, stderr=log)
-    wait_for_port(port)
-    wait_for_port(cert_port)
-    yield tmp_path, cam, air, broker_dir, port
-    broker.terminate()
-    broker.wait(10)
-
-
-async def exchange(
-    device: BrokerSettings, collector: BrokerSettings, topics: list[str]
-) -> set[str]:
-    """Publish one message on each topic as `device`; the topics the collector received."""
-    received: set[str] = set()
-    async with aiomqtt.Client(**collector.client_kwargs()) as watcher:
-        await watcher.subscribe("pq/v1/#", qos=1)
-        async with aiomqtt.Client(**device.client_kwargs()) as box:
-            for topic in topics:
-                await box.publish(topic, b"{}", qos=1)
-        try:
-            async with asyncio.timeout(3):
-                async for message in watcher.messages:
-                    received.add(str(message.topic))
-        except TimeoutError:
-            pass
-    return received
+    """A site CA, a device CA, four provisioned boxes (cam-dd-07 and ap-dd-03 with
+    passwords, air-dd-01 and noise-dd-04 with certificates) and the broker the registry
+    configures."""
+    yield from running_site(tmp_path)
 
 
 def test_each_device_publishes_under_its_own_topics_only(site):
-    tmp_path, cam, air, broker_dir, port = site
-    collector = BrokerSettings(
-        host="127.0.0.1",
-        port=port,
-        username="collector",
-        password_file=broker_dir / "collector.password",
-        tls={"ca_file": tmp_path / "ca.crt"},
-    )
+    collector = site.collector()
     own, other = "pq/v1/duong-dong/cam-dd-07/telemetry", "pq/v1/duong-dong/air-dd-01/telemetry"
     command = "pq/v1/duong-dong/air-dd-01/cmd/reload_config"  # only the collector's to send
-    by_password = load_agent(cam / "agent.yaml").config.broker
+    by_password = site.device("cam-dd-07")
     assert asyncio.run(exchange(by_password, collector, [own, other, command])) == {own}
-    by_certificate = load_agent(air / "agent.yaml").config.broker
+    by_certificate = site.device("air-dd-01")
     assert by_certificate.username is None  # the certificate names it
     assert asyncio.run(exchange(by_certificate, collector, [other, own])) == {other}
 
 
-def test_a_wrong_password_and_a_wrong_ca_are_refused(site):
-    tmp_path, cam, _, _, _ = site
-    settings = load_agent(cam / "agent.yaml").config.broker
+def test_a_wrong_password_and_a_wrong_ca_are_refused(site, tmp_path):
+    settings = site.device("cam-dd-07")
     (tmp_path / "wrong-password").write_text("not-the-password\n")
     wrong = settings.model_copy(update={"password_file": tmp_path / "wrong-password"})
 
@@ -137,23 +62,28 @@ def test_a_wrong_password_and_a_wrong_ca_are_refused(site):
 
 
 def test_provisioning_again_changes_nothing_and_says_what_a_change_would_do(site):
-    tmp_path, cam, _, _, port = site
-    before = {p.name: p.read_bytes() for p in cam.iterdir()}
-    again = provision(tmp_path, "cam-dd-07", "camera_pole", port)
-    assert {p.name: p.read_bytes() for p in again.iterdir()} == before
+    cam, air = site.box("cam-dd-07"), site.box("air-dd-01")
+    before = {box: {p.name: p.read_bytes() for p in box.iterdir()} for box in (cam, air)}
+    code, out = site.provision("cam-dd-07", "camera_pole")
+    assert code == 0, out
+    key = str(site.files / "device-ca.key")
+    code, out = site.provision("air-dd-01", "air", "--device-ca-key", key)
+    assert code == 0, out
+    assert "nothing to change" in out
+    assert {box: {p.name: p.read_bytes() for p in box.iterdir()} for box in (cam, air)} == before
     moved = run_cli(
         "edge-agent", "provision",
         "--device", "cam-dd-07", "--site", "duong-dong", "--kind", "camera_pole",
         "--name", "cam-dd-07 pole", "--lat", "10.2150", "--lon", "103.9588",
-        "--broker-host", "127.0.0.1", "--broker-port", str(port),
-        "--ca", str(tmp_path / "ca.crt"), "--out", str(cam), "--dry-run",
+        "--broker-host", "127.0.0.1", "--broker-port", str(site.port),
+        "--ca", str(site.files / "ca.crt"), "--out", str(cam), "--dry-run",
     )  # fmt: skip
     assert moved.returncode == 0, moved.stdout
     lines = " ".join(moved.stdout.split())
     assert "agent.yaml │ update │ device.location.lat" in lines
     assert "broker-password │ keep" in lines
     assert "dry run: nothing written" in lines
-    assert {p.name: p.read_bytes() for p in cam.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in cam.iterdir()} == before[cam]
     assert (cam / "broker-password").stat().st_mode & 0o777 == 0o600
 
 
@@ -182,8 +112,8 @@ def check(config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
     return result.returncode, lines
 
 
-def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_device):
-    tmp_path, cam, air, _, _ = site
+def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_device, tmp_path):
+    cam, air = site.box("cam-dd-07"), site.box("air-dd-01")
     sensor = simulated_device("1:pq-sim-air")
     video = tmp_path / "street.avi"
     write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
@@ -220,9 +150,9 @@ def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_d
 
 
 def test_commands_from_the_collector_are_answered_by_the_running_agent(
-    site, simulated_device, processes
+    site, simulated_device, processes, tmp_path
 ):
-    tmp_path, _, air, broker_dir, port = site
+    air = site.box("air-dd-01")
     sensor = simulated_device("1:pq-sim-air")
     video = tmp_path / "street.avi"
     write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
@@ -230,25 +160,9 @@ def test_commands_from_the_collector_are_answered_by_the_running_agent(
     processes.start("agent", "edge-agent", "run", "-c", str(bench))
     wait_until(lambda: read_status(air / "state"), 30, "the agent running")
     first_boot = read_status(air / "state").boot_id
-    config = tmp_path / "collector-commands.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "broker": {
-                    "host": "127.0.0.1",
-                    "port": port,
-                    "username": "collector",
-                    "password_file": str(broker_dir / "collector.password"),
-                    "tls": {"ca_file": str(tmp_path / "ca.crt")},
-                },
-                "registry": {"path": str(tmp_path / "devices.sqlite")},
-            }
-        )
-    )
 
     def command(*args: str) -> tuple[int, str]:
-        result = run_cli("collector", "command", "-c", str(config), "air-dd-01", *args)
-        return result.returncode, " ".join((result.stdout + result.stderr).split())
+        return site.collector_cli("command", "air-dd-01", *args)
 
     code, out = command("report_status")
     assert code == 0, out
@@ -258,6 +172,14 @@ def test_commands_from_the_collector_are_answered_by_the_running_agent(
     code, out = command("read_sensor", "--source", "nope")
     assert code == 1
     assert "no source 'nope'; this box has: aqms" in out
+
+    wait_until(lambda: read_status(air / "state").broker_connected, 15, "status: connected")
+    code, lines = check(bench)  # beside the running agent: its session, not a second one
+    assert code == 0, sorted(lines.items())
+    assert "the running agent" in lines["broker"][1]
+    assert "not tried while the agent runs" in lines["publish"][1]
+    code, out = command("report_status")
+    assert code == 0, out  # the agent kept its session
 
     bench.write_text(bench.read_text().replace("interval_s: 60", "interval_s: oops"))
     code, out = command("reload_config")

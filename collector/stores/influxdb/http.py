@@ -30,7 +30,7 @@ from influxdb_client.client.influxdb_client import InfluxDBClient
 from urllib3.connection import HTTPConnection, HTTPSConnection
 
 from collector.config import InfluxStoreSettings
-from collector.stores.influxdb.influxql import Series, series_of
+from collector.stores.influxdb.influxql import Series, UnexpectedAnswer, series_of
 
 # A batch the server refuses for its content: retrying it cannot help, splitting it can.
 REJECTED_STATUS = frozenset({400, 413, 422})
@@ -70,6 +70,7 @@ class _Request:
     path: str
     body: bytes
     headers: dict[str, str]
+    statements: int = 0  # InfluxQL statements in a query, each answered with a result
 
 
 class Exchange:
@@ -105,8 +106,11 @@ class Exchange:
         status, text = self._answer()
         if status >= 500 or status in (401, 403, 404, 429):
             raise TransientError(f"HTTP {status}: {text.strip()[:500]}")
-        answer: dict[str, Any] = json.loads(text) if text.strip() else {}
-        return series_of(answer)
+        try:
+            answer: Any = json.loads(text)
+        except ValueError:
+            raise UnexpectedAnswer(f"HTTP {status}, not JSON: {text.strip()[:200]!r}") from None
+        return series_of(answer, self._request.statements)
 
     def abandon(self) -> None:
         """Drop an answer nobody will read; its connection cannot carry another request."""
@@ -171,17 +175,20 @@ class InfluxHttp:
         body = "\n".join(lines).encode()
         return Exchange(self, _Request(f"{self._prefix}{path}&precision=ns", body, headers))
 
-    def start_query(self, statement: str, *, write: bool = False) -> Exchange:
-        """InfluxQL; `write` marks statements that change the server (CREATE, ALTER)."""
-        fields = {"q": statement, "epoch": "u"}
+    def start_query(self, *statements: str, write: bool = False) -> Exchange:
+        """InfluxQL, the statements sent at once; `write` marks statements that change the
+        server (CREATE, ALTER)."""
+        fields = {"q": ";".join(statements), "epoch": "u"}
         if not write:
             fields["db"] = self._settings.database
         headers = self._headers | {"Content-Type": "application/x-www-form-urlencoded"}
         body = urlencode(fields).encode()
-        return Exchange(self, _Request(f"{self._prefix}/query", body, headers))
+        return Exchange(
+            self, _Request(f"{self._prefix}/query", body, headers, statements=len(statements))
+        )
 
-    def query(self, statement: str, *, write: bool = False) -> list[list[Series]]:
-        return self.start_query(statement, write=write).series()
+    def query(self, *statements: str, write: bool = False) -> list[list[Series]]:
+        return self.start_query(*statements, write=write).series()
 
     def checkout(self) -> HTTPConnection:
         """An idle connection still open, or a new one: a server that closed an idle

@@ -20,9 +20,18 @@ the store can look it up by time, the one index InfluxDB has on fields' points.
 
 The lines are formatted here rather than with influxdb-client's `Point`, which builds a
 dict per point and costs more than the server's own write of the same lines.
+
+Escaping follows the line protocol reference: in tag keys, tag values and field keys a
+comma, an equals sign and a space are escaped with a backslash; in string field values a
+double quote and a backslash are. A backslash in a tag is written as it is: InfluxDB 1.x
+and 2.x keep a doubled one doubled, and none can end a tag value or stand before an
+escaped character, so such a value is refused, as is any line break, which the protocol
+cannot carry at all. The wire refuses all of these already (iotwire/messages.py); this
+module refuses them again so that no value can write a line of its own.
 """
 
 import functools
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -33,14 +42,30 @@ from iotwire.messages import Health, PlateRead, Quality, Status, Telemetry
 _KEY = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ "})
 _STRING = str.maketrans({'"': r"\"", "\\": "\\\\"})
 _NS_PER_S = 1_000_000_000
+# A backslash the server would read as an escape of what follows it, or of nothing.
+_UNCARRIED_BACKSLASH = re.compile(r"\\(?=[,= ]|$)")
+
+
+class LineProtocolError(ValueError):
+    """A value the line protocol cannot carry: the message it belongs to is refused."""
 
 
 def tag(value: str) -> str:
+    """A tag key, tag value or field key, escaped."""
+    if _breaks_line(value) or ("\\" in value and _UNCARRIED_BACKSLASH.search(value)):
+        raise LineProtocolError(f"{value!r} cannot be a tag or a field key in line protocol")
     return value.translate(_KEY)
 
 
 def string_field(value: str) -> str:
+    """A string field value, quoted and escaped."""
+    if _breaks_line(value):
+        raise LineProtocolError(f"{value!r} cannot be a string field in line protocol")
     return '"' + value.translate(_STRING) + '"'
+
+
+def _breaks_line(value: str) -> bool:
+    return "\n" in value or "\r" in value
 
 
 def ns(ts: datetime) -> int:

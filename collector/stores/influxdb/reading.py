@@ -8,6 +8,7 @@ ever received. Rolling up reads too: the hours' aggregates of readings and ledge
 back as `reading_hourly` and `delivery_hourly` lines, for the writer to store.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +29,8 @@ from collector.stores.influxdb import influxql as ql
 from collector.stores.influxdb import line_protocol as lp
 from collector.stores.influxdb.http import Exchange, InfluxHttp
 from collector.stores.influxdb.retrying import Retrier
+
+log = logging.getLogger(__name__)
 
 _ROLLUP_FIELDS = ("mean", "min", "max", "last", "count", "sum")
 
@@ -163,7 +166,7 @@ class Reader:
             raw,
             *([rolled] if horizon else []),
         ]
-        status, duplicates, *ledgers = self._query(";".join(statements))
+        status, duplicates, *ledgers = self._query(*statements)
         found: dict[str, _DeviceFacts] = {}
         for ledger in ledgers:
             for series in ledger:
@@ -193,7 +196,13 @@ class Reader:
             f'SELECT {select} FROM {self._raw}."reading"{ql.where(conditions)}'
             f" GROUP BY time(1h), {ql.SERIES_KEYS} fill(none)"
         )
-        lines = [_hourly_line(series.tags, r) for series in result for r in series.records()]
+        lines = []
+        for series in result:
+            try:
+                lines += [_hourly_line(series.tags, r) for r in series.records()]
+            except lp.LineProtocolError as exc:
+                # Written before the wire refused such values; its raw data stays.
+                log.warning("series %s not rolled up: %s", dict(series.tags), exc)
         [ledger] = self._query(
             'SELECT count("seq") AS "messages", max("seq") AS "top",'
             ' max("received") AS "received", last("site") AS "site"'
@@ -207,8 +216,8 @@ class Reader:
         ]
         return lines, accounting
 
-    def _query(self, statement: str) -> list[list[ql.Series]]:
-        return self._retrier.answered(self._http.start_query(statement), Exchange.series)
+    def _query(self, *statements: str) -> list[list[ql.Series]]:
+        return self._retrier.answered(self._http.start_query(*statements), Exchange.series)
 
 
 def _series_identity(tags: dict[str, str]) -> dict[str, str]:

@@ -17,8 +17,10 @@ trace of the failure is that a message whose ledger point had gone in is counted
 duplicate when it comes again, which it is.
 
 A batch the server refuses for its content (400, 413, 422) is split in halves until the
-refused messages stand alone; those are counted as rejected, the rest is written. Other
-failures are retried (retrying.py), and then fail the batch as a whole.
+refused messages stand alone; those are counted as rejected, the rest is written. A message
+with a value the line protocol cannot carry (line_protocol.py) is rejected the same way
+before it is sent. Other failures are retried (retrying.py), and then fail the batch as a
+whole.
 """
 
 import functools
@@ -49,6 +51,7 @@ class _Begun:
 
     batch: Sequence[ReceivedMessage]
     data: dict[int, list[str]]
+    unwritable: dict[int, str]
     data_writes: list[tuple[list[int], Exchange]]
     lookup: Exchange
     earlier: set[tuple[str, int]]
@@ -84,14 +87,21 @@ class Writer:
         """Send the batch's data and its ledger lookup, and return while the server
         works on them."""
         earlier = {key for begun in self._open for key in begun.keys}
-        data, data_writes = self._start_data(batch)
-        lookup = self._http.start_query(self._lookup_statement(batch))
-        begun = _Begun(batch, data, data_writes, lookup, earlier)
+        data, unwritable, data_writes = self._start_data(batch)
+        lookup = self._http.start_query(*self._lookup_statements(batch))
+        begun = _Begun(batch, data, unwritable, data_writes, lookup, earlier)
         self._open.append(begun)
         return PendingBatch(functools.partial(self._finish, begun))
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:
-        self._send([lp.status_line(site, status, received)], Target.HOURLY)
+        """A status the line protocol cannot carry is left out: it is no part of the
+        ledger, and the device's next status replaces it."""
+        try:
+            line = lp.status_line(site, status, received)
+        except lp.LineProtocolError as exc:
+            log.warning("status of %s refused: %s", status.device, exc)
+            return
+        self._send([line], Target.HOURLY)
 
     def write_rollup(self, lines: list[str], end: datetime) -> None:
         """Store the rolled-up hours before `end`, then move the rollup horizon to `end`."""
@@ -130,7 +140,7 @@ class Writer:
                 fresh.append(i)
                 accounting.append(lp.delivery_line(d.site, d.message, d.received))
         begun.ledger_writes = self._start_all(accounting, Target.HOURLY)
-        rejected: dict[int, str] = {}
+        rejected = dict(begun.unwritable)
         for chunk, exchange in begun.data_writes:
             self._write_or_split(chunk, begun.data, rejected, exchange)
         for exchange in begun.ledger_writes:
@@ -150,7 +160,7 @@ class Writer:
             return [lp.health_line(delivery.site, message)]
         return list(lp.reading_lines(delivery.site, message))
 
-    def _lookup_statement(self, batch: Sequence[ReceivedMessage]) -> str:
+    def _lookup_statements(self, batch: Sequence[ReceivedMessage]) -> list[str]:
         """Asks for the (device, seq) pairs of this batch that the ledger already holds.
 
         One statement per group of devices whose messages fall within `LOOKUP_SPAN_NS` of
@@ -169,12 +179,12 @@ class Writer:
                 groups[-1] = ([*devices, device], start, max(end, hi))
             else:
                 groups.append(([device], lo, hi))
-        return ";".join(
+        return [
             f'SELECT "seq" FROM {self._long}."delivery"'
             f"{ql.where([ql.any_of('device', devices), f'time >= {lo}', f'time <= {hi}'])}"
             ' GROUP BY "device"'
             for devices, lo, hi in groups
-        )
+        ]
 
     def _delivered(self, lookup: Exchange) -> set[tuple[str, int]]:
         return {
@@ -186,21 +196,29 @@ class Writer:
 
     def _start_data(
         self, batch: Sequence[ReceivedMessage]
-    ) -> tuple[dict[int, list[str]], list[tuple[list[int], Exchange]]]:
+    ) -> tuple[dict[int, list[str]], dict[int, str], list[tuple[list[int], Exchange]]]:
         """Format in chunks of about `batch_points`, each chunk sent before the next is
-        formatted. Returns the lines per message and each chunk's messages with its write."""
+        formatted. Returns the lines per message, why each message that cannot be written
+        as lines cannot, and each chunk's messages with its write."""
         data: dict[int, list[str]] = {}
+        unwritable: dict[int, str] = {}
         writes: list[tuple[list[int], Exchange]] = []
         chunk: list[int] = []
         points = 0
         for i, delivery in enumerate(batch):
-            data[i] = self._data_lines(delivery)
+            try:
+                data[i] = self._data_lines(delivery)
+            except lp.LineProtocolError as exc:
+                data[i], unwritable[i] = [], str(exc)
+                self._stats.rejected_messages += 1
+                message = delivery.message
+                log.warning("%s seq %d refused: %s", message.device, message.seq, exc)
             chunk.append(i)
             points += len(data[i])
             if points >= self._settings.batch_points or i == len(batch) - 1:
                 writes.append((chunk, self._start_chunk(chunk, data)))
                 chunk, points = [], 0
-        return data, writes
+        return data, unwritable, writes
 
     def _start_chunk(self, chunk: list[int], data: dict[int, list[str]]) -> Exchange:
         return self._http.start_write([line for i in chunk for line in data[i]], Target.RAW)

@@ -94,7 +94,7 @@ def test_hourly_means_and_latest_values_as_json_and_csv(api):
     ]
     [newest] = json.loads(api_request(f"{url}/latest?device=air-1&parameter=pm10", env)[1])
     assert (newest["value"], newest["ts"]) == (119.0, (T0 + timedelta(minutes=119)).isoformat())
-    assert api_request(f"{url}/docs")[0] == 200
+    assert api_request(f"{url}/docs", env)[0] == 200
 
 
 def test_a_bad_request_says_what_to_fix(api):

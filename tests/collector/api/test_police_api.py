@@ -204,7 +204,7 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
 def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_collector):
     _, port, tokens, _, _ = police_collector
     url = f"http://127.0.0.1:{port}"
-    status, body = api_request(f"{url}/openapi.json", None)
+    status, body = api_request(f"{url}/openapi.json", tokens["police"])
     paths = json.loads(body)["paths"]
     police_endpoints = [
         (method.upper(), path.replace("{alert_id}", "x").replace("{plate}", "68A12345"))

@@ -4,10 +4,13 @@ it: every batch handed over at once is answered, each message counted once."""
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
 
 from collector.arrivals import Arrival
 from collector.config import load_collector
-from collector.ingest.commit_process import CommitProcess
+from collector.ingest.commit_process import CommitProcess, CommitProcessError
 from collector.stores import open_store
 from iotwire.codec import encode
 from iotwire.topics import Channel, topic_for
@@ -38,3 +41,15 @@ def test_batches_handed_over_at_once_are_each_committed_once(tmp_path, mosquitto
     with closing(open_store(load_collector(config))) as store:
         [device] = store.devices()
     assert (device.messages, device.duplicates, device.gaps) == (241, 5, 0)
+
+
+@pytest.mark.servers  # starts the commit process
+def test_a_commit_process_that_cannot_open_its_store_says_why(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    store = {"kind": "sqlite", "path": str(tmp_path / "a-file" / "store.sqlite")}
+    broker = SimpleNamespace(host="127.0.0.1", port=1883)  # never reached
+    config = collector_config(tmp_path, broker, "collector-no-store", store=store)
+    with pytest.raises(CommitProcessError, match="the commit process failed: ") as caught:
+        CommitProcess(config)
+    assert "Not a directory" in str(caught.value)
+    assert "a-file" in str(caught.value)

@@ -1,11 +1,14 @@
 """The collector's upkeep: rollups over the late window, the purge, and the heartbeat rule."""
 
+import asyncio
+import logging
+import sqlite3
 from datetime import timedelta
 
 from collector.config import RetentionSettings
 from collector.query import AggregateQuery, DeviceRow, ReadingQuery
 from collector.stores.base import ReceivedMessage
-from collector.stores.maintenance import hour_floor, maintain_once
+from collector.stores.maintenance import hour_floor, maintain, maintain_once
 from collector.stores.sqlite import SqliteStore
 from tests.collector.stores.store_cases import T0, message
 
@@ -65,3 +68,28 @@ def test_a_collector_that_was_stopped_catches_up_on_the_hours_it_missed(tmp_path
         rollup=True,
     )
     assert [r.values for r in hourly] == [(float(h),) for h in range(72)]
+
+
+def test_upkeep_that_fails_on_a_locked_database_is_logged_and_tried_again(tmp_path, caplog):
+    path = tmp_path / "s.sqlite"
+    store = SqliteStore(path, RetentionSettings(every_s=1), busy_timeout_s=0.05)
+    store.write_batch([ReceivedMessage("dd", message("air-1", 1, 0, pm10=1.0), T0)])
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # a backup or another process holds the file
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        upkeep = asyncio.create_task(maintain(store, RetentionSettings(every_s=1), stop))
+        await asyncio.sleep(1.5)
+        holder.execute("COMMIT")
+        await asyncio.sleep(1.5)
+        stop.set()
+        await upkeep
+
+    with caplog.at_level(logging.INFO, logger="collector.stores.maintenance"):
+        asyncio.run(main())
+    holder.close()
+    store.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("rollup and purge failed" in m for m in messages)
+    assert any(m.startswith("rollup:") for m in messages)  # the run after the lock went

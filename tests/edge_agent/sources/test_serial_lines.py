@@ -6,7 +6,7 @@ import os
 import pytest
 
 from edge_agent.config import SerialLineSource
-from edge_agent.profiles import builtin_profiles_dir, load_profile
+from edge_agent.profiles import LineProfile, builtin_profiles_dir, load_profile, vaisala_crc
 from edge_agent.sources.base import SourceError
 from edge_agent.sources.serial_lines import SerialLineReader
 from iotwire.messages import Quality
@@ -176,3 +176,89 @@ def test_the_port_is_reopened_after_the_adapter_comes_back(serial_pair):
     assert before[0].value == 61.0
     assert after is not None
     assert after[0].value == 58.0
+
+
+WXT_LINE = b"0R0,Dm=051D,Sm=3.1M,Sx=7.9M,Ta=29.4C,Ua=81.0P,Pa=1008.6H,Ri=12.4M"
+
+
+def test_the_vaisala_crc_is_the_one_its_user_guide_prints():
+    # WXT530 series user guide M211840EN, automatic mode and polling with CRC.
+    for line, crc in [
+        (b"0r1,Sn=0.1M,Sm=0.1M,Sx=0.1M", b"GOG"),
+        (b"0r2,Ta=22.7C,Ua=55.5P,Pa=1004.7H", b"@Fn"),
+        (b"0r3,Rc=0.00M,Rd=0s,Ri=0.0M", b"Ilm"),
+        (b"0r5,Th=25.0C,Vh=10.6#,Vs=10.8V,Vr=3.369V", b"O]T"),
+        (b"0r0", b"Kld"),
+    ]:
+        assert vaisala_crc(line) == crc
+
+
+def wxt_with_crc() -> LineProfile:
+    """The WXT536 profile for a transmitter set to ASCII automatic with CRC (aXU,M=a):
+    data messages say `r0` and end with the three CRC characters."""
+    profile = load_profile(builtin_profiles_dir() / "vaisala-wxt536-ascii-crc.yaml")
+    assert isinstance(profile, LineProfile)
+    return profile
+
+
+def read_after(serial_pair, profile: LineProfile, sent: list[bytes]):
+    """What the reader makes of `sent`, each line written by the station in turn: the
+    readings, or the fault, and the lines it counted as garbage."""
+    settings = SerialLineSource(
+        type="serial_lines", name="wxt", port=serial_pair.agent_side, profile="wxt"
+    )
+
+    async def main():
+        station = Meter(serial_pair.device_side)
+        reader = SerialLineReader(settings, profile)
+        with pytest.raises(SourceError):
+            await reader.read()  # opens the port
+        for line in sent:
+            station.send(line)
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
+        try:
+            outcome = await reader.read()
+        except SourceError as exc:
+            outcome = exc
+        await reader.close()
+        station.close()
+        return outcome, reader.garbage_lines
+
+    return asyncio.run(main())
+
+
+def test_a_truncated_wxt_line_is_a_fault_and_a_whole_one_is_read(serial_pair):
+    profile = load_profile(builtin_profiles_dir() / "vaisala-wxt536-ascii.yaml")
+    truncated = [
+        WXT_LINE[:52] + b"\r\n",  # cut inside the pressure, the line ended anyway
+        WXT_LINE[:19] + b"\r\n",  # cut after the wind speed: fields missing
+        WXT_LINE[20:] + b"\r\n",  # the port opened in the middle of a line
+        WXT_LINE[:-1] + b"\r\n",  # the last unit letter lost
+    ]
+    fault, garbage = read_after(serial_pair, profile, truncated)
+    assert isinstance(fault, SourceError)
+    assert "no valid line" in str(fault)
+    assert garbage == len(truncated)
+
+
+def test_a_wxt_line_that_fails_its_crc_is_a_fault_and_one_that_passes_is_read(
+    serial_pair,
+):
+    profile = wxt_with_crc()
+    line = WXT_LINE.replace(b"R0,", b"r0,")
+    crc = vaisala_crc(line)
+    # Bytes lost inside numbers leave a line the pattern takes: only the CRC tells.
+    damaged = [
+        line.replace(b"Pa=1008.6H", b"Pa=108.6H") + crc + b"\r\n",
+        line.replace(b"Ta=29.4C", b"Ta=2.4C") + crc + b"\r\n",
+        line + crc[:2] + b"\r\n",
+        line + b"\r\n",
+    ]
+    fault, garbage = read_after(serial_pair, profile, damaged)
+    assert isinstance(fault, SourceError)
+    assert garbage == len(damaged)
+    readings, garbage = read_after(serial_pair, profile, [*damaged, line + crc + b"\r\n"])
+    assert [r.value for r in readings] == [51.0, 3.1, 7.9, 29.4, 81.0, 1008.6, 12.4]
+    assert {r.quality for r in readings} == {Quality.OK}
+    assert garbage == len(damaged)
