@@ -12,7 +12,10 @@ a group reads it, whatever the umask (`iotruntime/private_files.py`). SQLite giv
 version are brought down like the database.
 """
 
+import contextlib
 import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from iotruntime.private_files import (
@@ -48,3 +51,20 @@ def open_sqlite(
     if busy_timeout_s is not None:
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     return db
+
+
+@contextlib.contextmanager
+def write_transaction(
+    db: sqlite3.Connection, lock: "threading.Lock | None" = None
+) -> Iterator[sqlite3.Connection]:
+    """One write transaction, committed when the block ends and rolled back if it raises;
+    under `lock` for a connection shared across threads. IMMEDIATE takes the write lock
+    at the start, so two writers never both read and then collide at their first write."""
+    with lock if lock is not None else contextlib.nullcontext():
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
-from iotruntime.sqlite_files import open_sqlite
+from iotruntime.sqlite_files import open_sqlite, write_transaction
 
 DEFAULT_EXPIRY_DAYS = 365
 MAX_EXPIRY_DAYS = 3650
@@ -87,13 +87,8 @@ class Users:
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with write_transaction(self._db) as db:
+            yield db
 
     def add(self, name: str, role: Role, expires_days: int = DEFAULT_EXPIRY_DAYS) -> str:
         """Create the user and return its token: the only time it is ever shown. A revoked

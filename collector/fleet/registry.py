@@ -23,7 +23,7 @@ from pathlib import Path
 
 from iotruntime.configfile import ConfigError, load_model
 from iotruntime.registration import BoxKind, Credential, Location, Registration
-from iotruntime.sqlite_files import open_sqlite
+from iotruntime.sqlite_files import open_sqlite, write_transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
@@ -79,14 +79,8 @@ class Registry:
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
         """One transaction, under the lock: a revocation is marked and kept together."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with write_transaction(self._db, self._lock) as db:
+            yield db
 
     def import_file(self, path: Path) -> tuple[RegisteredDevice, bool]:
         """Register the bundle at `path` (a ConfigError names what is wrong with it);

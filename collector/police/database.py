@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from iotruntime.sqlite_files import open_sqlite
+from iotruntime.sqlite_files import open_sqlite, write_transaction
 
 SCHEMA_VERSION = 1
 
@@ -83,14 +83,8 @@ class PoliceDb:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction, committed when the block ends and rolled back if it
         raises."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with write_transaction(self._db, self._lock) as db:
+            yield db
 
     def rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
