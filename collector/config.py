@@ -180,13 +180,21 @@ class ApiSettings(StrictModel):
 StationKind = Literal[
     "air", "surface_water", "seawater", "wastewater", "domestic_water", "noise", "weather"
 ]
+StationZone = Literal["special", "normal", "coastal", "nearshore"]
+# The zones a kind's regulation tells apart: QCVN 26's noise zones, QCVN 10:2023's coastal
+# (shore to 6 nautical miles, Table 2) and nearshore (6 to 24, Table 3) seawater.
+ZONES: dict[str, tuple[StationZone, ...]] = {
+    "noise": ("special", "normal"),
+    "seawater": ("coastal", "nearshore"),
+}
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,32}$")]
 
 
 class StationSettings(StrictModel):
     """What the compliance exports must know of a device that the wire does not say: the
     kind of station it is (which decides the regulation), and how that regulation applies
-    to it (a wastewater column and K factor, a noise zone, AQI qualification)."""
+    to it (a wastewater column and K factor, a noise or seawater zone, whether the facility
+    predates a replaced regulation, AQI qualification)."""
 
     kind: StationKind
     name: str = ""
@@ -201,7 +209,14 @@ class StationSettings(StrictModel):
     k: Annotated[float, Field(gt=0, le=10)] = Field(
         default=1.0, description="QCVN 14:2008 K factor of the discharging facility"
     )
-    zone: Literal["special", "normal"] | None = Field(default=None, description="noise zone")
+    zone: StationZone | None = Field(
+        default=None, description="noise zone (special, normal); seawater (coastal, nearshore)"
+    )
+    existing_facility: bool = Field(
+        default=True,
+        description="approved before a replaced regulation's successor took effect, so the "
+        "transition keeps the old one (QCVN 14:2008 to 2031-12-31, QCVN 26:2010 to 2026-12-31)",
+    )
     tt10_code: Code | None = Field(
         default=None, description="station code in Circular 10/2021 file names; none, no files"
     )
@@ -210,8 +225,11 @@ class StationSettings(StrictModel):
     def _fits_kind(self) -> Self:
         if (self.kind == "wastewater") != (self.column is not None):
             raise ValueError("column (A or B) is set for wastewater stations and only for them")
-        if (self.kind == "noise") != (self.zone is not None):
-            raise ValueError("zone (special or normal) is set for noise stations and only for them")
+        zones = ZONES.get(self.kind, ())
+        if zones and self.zone not in zones:
+            raise ValueError(f"a {self.kind} station needs zone: {' or '.join(zones)}")
+        if not zones and self.zone is not None:
+            raise ValueError("zone is set for noise and seawater stations only")
         if self.kind != "wastewater" and self.k != 1.0:
             raise ValueError("k applies to wastewater stations only")
         if self.aqi and self.kind != "air":
@@ -248,13 +266,86 @@ class ExportSettings(StrictModel):
         return ZoneInfo(self.timezone)
 
 
+class Tt10UploadSettings(StrictModel):
+    """Sending the station data files to the authority's server. The password is read from
+    `password_file`, so the config can be shown and kept in version control. `ftps` is
+    explicit FTPS (AUTH TLS on the FTP port), checked against `ca_file` or the system's
+    CAs; `sftp` (the `tt10` extra) is SSH's file transfer, the server known only by its
+    host key in `known_hosts`, since an unknown key would hand the files and password to
+    whoever answers; plain `ftp` sends the password in clear and is for servers that offer
+    nothing else. The port defaults to the protocol's: 21, or 22 for sftp. A failed attempt
+    is retried with exponential backoff (full jitter, doubling from half a second up to
+    `backoff_max_s`) for as long as the collector runs."""
+
+    protocol: Literal["ftp", "ftps", "sftp"] = "ftps"
+    host: Annotated[str, Field(pattern=r"^[A-Za-z0-9.:-]{1,253}$")]
+    port: Annotated[int, Field(ge=1, le=65535)] = Field(
+        default=21, description="the server's port; 21, or 22 for sftp, when not given"
+    )
+    username: Annotated[str, Field(min_length=1, max_length=128)]
+    password_file: RelativePath = Field(description="file holding the server's password")
+    remote_dir: Annotated[str, Field(pattern=r"^[^\x00-\x1f]{0,1024}$")] = Field(
+        default="", description="folder on the server the files go to; empty, the login folder"
+    )
+    ca_file: RelativePath | None = Field(default=None, description="ftps: CA of the server")
+    known_hosts: RelativePath | None = Field(
+        default=None, description="sftp: the server's host key, an OpenSSH known_hosts file"
+    )
+    ledger_path: RelativePath | None = Field(
+        default=None, description="what was sent; default .tt10-ledger.sqlite in the directory"
+    )
+    scan_every_s: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=30.0, description="how often the directory is looked at for new files"
+    )
+    timeout_s: Annotated[float, Field(gt=0, le=300)] = 30.0
+    backoff_max_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=600.0, description="longest wait between two tries while the server fails"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _port_of_the_protocol(cls, data: object) -> object:
+        """The default port depends on another key, so it is filled in before validation:
+        the model is frozen, and `port` stays a plain int for everything that reads it."""
+        if isinstance(data, dict) and "port" not in data and data.get("protocol") == "sftp":
+            return data | {"port": 22}
+        return data
+
+    @model_validator(mode="after")
+    def _server_check_of_the_protocol(self) -> Self:
+        """Each protocol checks the server its own way; a key for the other is a mistake
+        that would leave the server unchecked while the config seems to check it."""
+        if self.protocol == "sftp":
+            if self.known_hosts is None:
+                raise ValueError(
+                    "protocol sftp needs known_hosts, a file with the server's host key"
+                    " (as ssh-keyscan prints it, checked with the authority)"
+                )
+            if self.ca_file is not None:
+                raise ValueError("ca_file is for ftps; sftp checks the server by known_hosts")
+        elif self.known_hosts is not None:
+            raise ValueError(f"known_hosts is for sftp, not {self.protocol}")
+        return self
+
+    def password(self) -> str:
+        """Read when the uploader starts, so a missing file stops `collector run` at once."""
+        return self.password_file.read_text(encoding="utf-8").strip()
+
+
 class Tt10Settings(StrictModel):
     """Station data files for the provincial authority (Circular 10/2021/TT-BTNMT), one
-    file per station and interval, written by `collector run` as intervals close."""
+    file per station and interval, written by `collector run` as intervals close.
+
+    `facility` is the facility code of every station; `facilities` gives station groups
+    a code of their own (facility code -> device ids), for a collector that serves
+    several facilities (a treatment plant, a water plant, the air network)."""
 
     directory: RelativePath
     province: Code
     facility: Code
+    facilities: dict[Code, list[Annotated[str, Field(pattern=f"^{IDENT_PATTERN}$")]]] = Field(
+        default_factory=dict, description="facility code -> its stations, over `facility`"
+    )
     every_s: Annotated[int, Field(ge=60, le=3600)] = Field(
         default=300, description="one file per station per interval of this length"
     )
@@ -267,12 +358,37 @@ class Tt10Settings(StrictModel):
     codes: dict[str, Code] = Field(
         default_factory=dict, description="parameter -> file code, over the built-in table"
     )
+    upload: Tt10UploadSettings | None = Field(
+        default=None, description="send the files to the authority's FTP server"
+    )
 
     @model_validator(mode="after")
     def _whole_intervals(self) -> Self:
         if 86_400 % self.every_s:
             raise ValueError("every_s must divide a day, so files fall on the same times daily")
         return self
+
+    @model_validator(mode="after")
+    def _one_facility_per_station(self) -> Self:
+        seen: dict[str, str] = {}
+        for code, devices in self.facilities.items():
+            for device in devices:
+                if device in seen:
+                    raise ValueError(
+                        f"facilities: station {device} is in both {seen[device]} and {code}"
+                    )
+                seen[device] = code
+        return self
+
+    def facility_of(self, device: str) -> str:
+        return next((c for c, ds in self.facilities.items() if device in ds), self.facility)
+
+    @property
+    def ledger_path(self) -> Path | None:
+        """Where the uploader's ledger lives, when there is an uploader."""
+        if self.upload is None:
+            return None
+        return self.upload.ledger_path or self.directory / ".tt10-ledger.sqlite"
 
 
 class WebhookSettings(StrictModel):
@@ -355,6 +471,11 @@ class CollectorConfig(StrictModel):
         default_factory=dict, description="device id -> station, for compliance exports"
     )
     export: ExportSettings = ExportSettings()
+    site_limits: RelativePath | None = Field(
+        default=None,
+        description="limits file of the site, merged over the built-in table "
+        "(collector/compliance/limits.py)",
+    )
     tt10: Tt10Settings | None = None
     alerts: AlertSettings | None = None
     registry: RegistrySettings | None = None

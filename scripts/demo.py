@@ -8,7 +8,10 @@ process writing to SQLite. The live view reads what reached the store, and a pol
 console prints the alert raised when the watched plate passes the pole; the summary
 counts, per box, what the agent produced against what the collector stored; then the
 environmental officer's export of the day runs as `collector export` would for them:
-daily means judged against the Vietnamese limits, and an HTML report with charts.
+daily means judged against the Vietnamese limits, the means over their limit (the
+wastewater plant's ammonium), and an HTML report with charts. Last, the Circular 10
+station data files the collector wrote for each closed minute are shown as they arrived
+on the authority's FTP server (pyftpdlib, local), sent by the collector's own uploader.
 """
 
 import argparse
@@ -16,13 +19,14 @@ import asyncio
 import contextlib
 import csv
 import io
+import secrets
 import shutil
 import socket
 import sqlite3
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,7 +40,7 @@ from collector.query import ReadingQuery, ReadingRow
 from collector.stores.sqlite import SqliteStore
 from edge_agent.modbus.simulator import serve_tcp
 from edge_agent.outbox import Outbox
-from edge_agent.profiles import builtin_profiles_dir, load_profile
+from edge_agent.profiles import Profile, builtin_profiles_dir, load_profile
 from iotwire.messages import PlateAlert
 
 console = Console(highlight=False)
@@ -52,7 +56,16 @@ class Station:
     profile: str
     sensor: str
     headline: tuple[str, ...]
-    setting: dict[str, str | bool]
+    setting: dict[str, str | bool | float]
+    simulated: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Parameter -> the range its simulator produces, over the profile's `typical`: what
+    this station's process is doing today. The register map, and so the reading, is the
+    profile's own."""
+
+    @property
+    def tt10_code(self) -> str:
+        """Its code in the station data file names: ww-at-01 is WWAT01."""
+        return self.device.replace("-", "").upper()
 
 
 STATIONS = (
@@ -84,7 +97,14 @@ STATIONS = (
         "pq-sim-wastewater",
         "panel",
         ("cod", "nh4"),
-        {"column": "B"},
+        # An existing facility keeps QCVN 14:2008 until 2031-12-31: column B (it does not
+        # discharge into a drinking-water source), K 1.2 for its type and size, so its
+        # ammonium limit is 10 x 1.2 = 12 mg/L, judged on every hourly mean.
+        {"column": "B", "k": 1.2, "existing_facility": True},
+        # Its nitrification has failed today: ammonium runs at 14-22 mg/L (the profile's
+        # typical 1-12), over the limit whatever the hour, so the export has an
+        # exceedance to show.
+        {"nh4": (14.0, 22.0)},
     ),
     Station(
         "noise-dd-01",
@@ -97,6 +117,24 @@ STATIONS = (
         {"zone": "normal"},
     ),
 )
+
+
+FTP_USER = "kg-authority"
+TT10_EVERY_S = 60  # the shortest interval the collector allows, so the demo sees one close
+TT10_DELAY_S = 5  # the agents' samples arrive within moments; a real site waits minutes
+UPLOAD_SCAN_S = 1
+
+
+def simulated_profile(station: Station) -> Profile:
+    """The station's profile with the simulator's ranges it overrides."""
+    profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")
+    points = tuple(
+        p.model_copy(update={"typical": station.simulated[p.parameter]})
+        if p.parameter in station.simulated
+        else p
+        for p in profile.points
+    )
+    return profile.model_copy(update={"points": points})
 
 
 def free_port() -> int:
@@ -204,8 +242,22 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             },
         },
     )
+    # The authority's server, played by pyftpdlib: a user and a folder for this run only.
+    # Plain FTP is acceptable here since nothing leaves the loopback interface; a real
+    # collector uses `protocol: ftps` (the default) unless the authority offers nothing else.
+    ftp_port, ftp_root = free_port(), workdir / "ftp-authority"
+    ftp_root.mkdir()
+    ftp_password = secrets.token_urlsafe(16)
+    password_file = workdir / "ftp-password"
+    password_file.write_text(ftp_password, encoding="utf-8")
+    password_file.chmod(0o600)
+    # pyftpdlib takes the throwaway password on its command line; the collector reads it
+    # from its password file, as in production.
+    ftp_server = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(ftp_port)]
+    ftp_server += ["-d", str(ftp_root), "-w", "-u", FTP_USER, "-P", ftp_password]
     processes = {
-        "broker": await start("broker", [str(BIN / "amqtt"), "-c", str(broker_config)], logs)
+        "broker": await start("broker", [str(BIN / "amqtt"), "-c", str(broker_config)], logs),
+        "ftp": await start("ftp", ftp_server, logs),
     }
     simulators = []
     alerts: list[PlateAlert] = []
@@ -213,6 +265,7 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
     plate = await asyncio.to_thread(demo_camera.make_video, video, min(8.0, duration_s / 4))
     try:
         await wait_for_port(broker_port)
+        await wait_for_port(ftp_port)
         collector_config = write_yaml(
             workdir / "collector.yaml",
             {
@@ -220,11 +273,34 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                 "store": {"kind": "sqlite", "path": str(store_path)},
                 "ingest": {"client_id": "collector-demo"},
                 "stations": {
-                    s.device: {"kind": s.kind, "name": s.name, **s.setting} for s in STATIONS
+                    s.device: {
+                        "kind": s.kind,
+                        "name": s.name,
+                        "tt10_code": s.tt10_code,
+                        **s.setting,
+                    }
+                    for s in STATIONS
                 },
                 # A demo holds seconds of data, not hours: its means are valid with a
                 # sliver of an hour. A real collector keeps the defaults (75 %, 18 h).
                 "export": {"hour_min_share": 0.001, "day_min_hours": 1},
+                # A file per station and minute, written once the minute has ended and
+                # TT10_DELAY_S passed, then sent by the collector's uploader.
+                "tt10": {
+                    "directory": str(workdir / "tt10"),
+                    "province": "KG",
+                    "facility": "PQ",
+                    "every_s": TT10_EVERY_S,
+                    "delay_s": TT10_DELAY_S,
+                    "upload": {
+                        "protocol": "ftp",
+                        "host": "127.0.0.1",
+                        "port": ftp_port,
+                        "username": FTP_USER,
+                        "password_file": str(password_file),
+                        "scan_every_s": UPLOAD_SCAN_S,
+                    },
+                },
                 "alerts": {"path": str(workdir / "police.sqlite")},
                 "registry": {"path": str(workdir / "devices.sqlite")},
             },
@@ -239,7 +315,7 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         police = asyncio.create_task(demo_camera.police_console(broker, console, alerts))
         for index, station in enumerate(STATIONS):
             port = free_port()
-            profile = load_profile(builtin_profiles_dir() / f"{station.profile}.yaml")
+            profile = simulated_profile(station)
             simulators.append(await serve_tcp({1: profile}, "127.0.0.1", port, seed=index))
             config = write_yaml(
                 workdir / f"{station.device}.yaml",
@@ -283,6 +359,10 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
         console.print(f"  broker     amqtt (embedded) on 127.0.0.1:{broker_port}")
         console.print(f"  collector  SQLite store {store_path}")
         console.print(
+            f"  FTP        the authority's server (pyftpdlib) on 127.0.0.1:{ftp_port}, "
+            f"user {FTP_USER}, folder {ftp_root}"
+        )
+        console.print(
             f"  camera     {demo_camera.DEVICE} plays {video.name}: a car with plate "
             f"{plate.display}, on the police watchlist, passes in a few seconds"
         )
@@ -323,7 +403,9 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             console.print(f"[red]no police alert for {plate.display}; see {logs}/[/red]")
             return 1
         demo_camera.print_audit(workdir / "police.sqlite", console)
-        return lost or await officer_export(collector_config, workdir)
+        if lost or await officer_export(collector_config, workdir):
+            return 1
+        return await show_uploaded(ftp_root, logs)
     finally:
         for server in simulators:
             await server.shutdown()
@@ -409,7 +491,7 @@ async def officer_export(config: Path, workdir: Path) -> int:
         "regulation",
         title=f"Export for the environmental officer, {today} (local): the day's means",
     )
-    rows = csv.DictReader(io.StringIO(out.decode()))
+    rows = list(csv.DictReader(io.StringIO(out.decode())))
     headline = {s.device: s.headline for s in STATIONS}
     for row in rows:
         if row["averaging"] not in ("24h", "day", "night"):
@@ -430,7 +512,92 @@ async def officer_export(config: Path, workdir: Path) -> int:
         )
     console.print(table)
     console.print(f"{err.decode().strip()}; HTML report with charts: {report}")
+    show_exceedances(rows)
     return 0
+
+
+def show_exceedances(rows: list[dict[str, str]]) -> None:
+    """Every mean the export judged over its limit, whatever its averaging: the daily
+    table above leaves out the hourly means, on which the wastewater limits are judged."""
+    over = [row for row in rows if row["exceeded"] == "yes"]
+    if not over:
+        console.print("[yellow]no mean over its limit today[/yellow]")
+        return
+    names = {s.device: s.name for s in STATIONS}
+    table = Table(
+        "station",
+        "parameter",
+        "mean of (local)",
+        "mean",
+        "limit",
+        title="[red]Exceedances[/red]: means over the limit in force today",
+    )
+    table.add_column("regulation", overflow="fold")
+    for row in over:
+        start, end = (datetime.fromisoformat(row[key]) for key in ("start", "end"))
+        table.add_row(
+            f"{row['station']}\n{names[row['station']]}",
+            row["parameter"],
+            f"{row['averaging']} {start:%H:%M}-{end:%H:%M}",
+            f"[red]{float(row['value']):.3g} {row['unit']}[/red]",
+            f"{row['limit']} {row['unit']}",
+            row["regulation"],
+        )
+    console.print(table)
+
+
+async def show_uploaded(root: Path, logs: Path) -> int:
+    """Wait until every station's first minute with data has ended, its file is written
+    and the collector's uploader has sent it, then show what the authority's server holds.
+    The wait is bounded: every station has sampled for a while, so a minute with its data
+    ends within an interval of now, and its file goes out a delay and a scan later."""
+    codes = {s.tt10_code for s in STATIONS}
+    timeout_s = TT10_EVERY_S + TT10_DELAY_S + UPLOAD_SCAN_S + 15
+    console.print(
+        f"\nwaiting for the first one-minute interval with data to end, for the collector "
+        f"to write its station data files {TT10_DELAY_S} s after it, and for its uploader "
+        f"to send them to the FTP server (at most {timeout_s} s)..."
+    )
+    deadline = time.monotonic() + timeout_s
+    files = await asyncio.to_thread(received, root)
+    while codes - {station_code(p) for p in files}:
+        if time.monotonic() > deadline:
+            console.print(f"[red]station data files missing on the FTP server; see {logs}/[/red]")
+            return 1
+        await asyncio.sleep(0.5)
+        files = await asyncio.to_thread(received, root)
+    wastewater = next(s.tt10_code for s in STATIONS if s.kind == "wastewater")
+    print_received(files, next(p for p in files if station_code(p) == wastewater))
+    return 0
+
+
+def received(root: Path) -> list[Path]:
+    """The files whole on the server: the uploader renames each from `.part` once sent."""
+    return sorted(root.glob("*.txt"))
+
+
+def station_code(path: Path) -> str:
+    """`Province_Facility_Station_yyyyMMddHHmmss.txt`: the station's part."""
+    return path.name.split("_")[2]
+
+
+def print_received(files: list[Path], shown: Path) -> None:
+    """The names, and the lines of one file: the wastewater station's, whose NH4 is the
+    hourly exceedance above as the authority receives it, a minute at a time."""
+    console.print(f"Station data files on the authority's FTP server, {shown.parent}:")
+    for path in files:
+        console.print(f"  {path.name}")
+    lines = Table(
+        "code",
+        "value",
+        "unit",
+        "time",
+        "status",
+        title=f"{shown.name}: a line per parameter, TAB-separated (Circular 10/2021)",
+    )
+    for line in shown.read_text(encoding="utf-8").splitlines():
+        lines.add_row(*line.split("\t"))
+    console.print(lines)
 
 
 def main() -> None:

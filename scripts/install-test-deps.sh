@@ -3,7 +3,8 @@
 # Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
 # server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), the DejaVu
 # fonts the synthetic licence plates are lettered in, systemd-analyze (the unit files
-# are verified with it) and libseccomp (the units' system-call filters are tried with it).
+# are verified with it), libseccomp (the units' system-call filters are tried with it) and
+# OpenSSH's sshd (the station files' SFTP uploader is tested against it).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -16,6 +17,7 @@ declare -A binary_of=(
   [fonts-dejavu-extra]=/usr/share/fonts/truetype/dejavu/DejaVuSansCondensed-Bold.ttf
   [systemd]=/usr/bin/systemd-analyze
   [libseccomp2]=/usr/lib/$(uname -m)-linux-gnu/libseccomp.so.2
+  [openssh-server]=/usr/sbin/sshd
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

@@ -16,6 +16,7 @@ FORBIDDEN = {
     "collector.stores": ("collector.ingest", "collector.police", "collector.api", "collector.cli"),
     "collector.fleet": ("collector.ingest", "collector.police", "collector.api", "collector.cli"),
     "collector.compliance": ("collector.ingest", "collector.police", "collector.api"),
+    "collector.tt10": ("collector.ingest", "collector.police", "collector.api", "collector.cli"),
     "collector.police": ("collector.ingest", "collector.api", "collector.cli"),
     "collector.ingest": ("collector.api", "collector.cli"),
     "collector.api": ("collector.cli",),

@@ -13,10 +13,11 @@ from fastapi.responses import Response
 
 from collector.api.auth import ExportReader
 from collector.api.context import Context
-from collector.compliance.limits import builtin_limits
+from collector.compliance.limits import configured_limits
 from collector.compliance.report import Report, build_report
 from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
 from collector.query import FIRST_DAY, LAST_DAY
+from iotruntime.configfile import ConfigError
 
 router = APIRouter(tags=["exports"])
 ReportFormat = Literal["csv", "xlsx", "html"]
@@ -68,7 +69,11 @@ def export(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     fmt = ExportFormat(format)
-    report = build_report(ctx.store, chosen, settings.export, builtin_limits(), first, last)
+    try:
+        limits = configured_limits(settings)
+    except ConfigError as exc:
+        raise HTTPException(500, str(exc)) from None
+    report = build_report(ctx.store, chosen, settings.export, limits, first, last)
     name = f"report-{first}-{last}.{fmt}"
     return Response(
         _report_file(report, fmt),

@@ -5,9 +5,11 @@ import typer
 
 from collector.cli.exports import export
 from collector.cli.fleet import broker_config, command, devices_app
+from collector.cli.limits import limits_app
 from collector.cli.police import alerts_app, audit_log, watchlist_app
 from collector.cli.run import run
 from collector.cli.telemetry import latest, query
+from collector.cli.tt10 import tt10_app
 from collector.cli.users import users_app
 
 app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
@@ -21,4 +23,6 @@ app.command()(run)
 app.command()(query)
 app.command()(latest)
 app.command()(export)
+app.add_typer(limits_app, name="limits")
 app.add_typer(users_app, name="users")
+app.add_typer(tt10_app, name="tt10")

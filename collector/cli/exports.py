@@ -11,13 +11,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
+from rich.table import Table
 
 from collector.cli.common import ConfigOption, ask, settings_of
-from collector.compliance.limits import builtin_limits
+from collector.cli.limits import limits_of
 from collector.compliance.report import Report, build_report, day_start
 from collector.config import CollectorConfig, StationSettings
 from collector.exports import ExportFormat, report_writer, select_stations
-from collector.exports.table import write_csv
+from collector.exports.table import PARAMETER_COLUMNS, parameter_lines, write_csv
 from collector.exports.tt10 import Tt10Writer
 from collector.query import FIRST_DAY, LAST_DAY
 from collector.stores import open_store
@@ -61,6 +62,7 @@ def export(
     if out is None and format is not ExportFormat.CSV:
         raise fail(ValueError(f"--format {format} needs --out FILE"))
     writer = _report_writer(format)
+    limits = limits_of(settings)
     err = Console(stderr=True)
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("reading the store (station-days)", total=None)
@@ -70,20 +72,34 @@ def export(
 
         report = ask(
             open_store(settings),
-            lambda store: build_report(
-                store, chosen, settings.export, builtin_limits(), *period, step
-            ),
+            lambda store: build_report(store, chosen, settings.export, limits, *period, step),
         )
     if out is None:
         write_csv(report, sys.stdout)
     else:
         writer(report, out)
+    err.print(_judged_table(report))
     exceedances = sum(len(s.exceedances()) for s in report.stations)
+    judged = sum(s.judged for s in report.stations)
+    not_judged = sum(s.not_judged for s in report.stations)
     err.print(
-        f"{len(report.stations)} station(s), {period[0]} to {period[1]}: "
-        f"{exceedances} exceedance(s)" + (f", written to {out}" if out else ""),
+        f"{len(report.stations)} station(s), local days {period[0]} to {period[1]} "
+        f"({report.zone.key}): {exceedances} exceedance(s) in {judged} judged mean(s), "
+        f"{not_judged} not judged" + (f", written to {out}" if out else ""),
         highlight=False,
     )
+
+
+def _judged_table(report: Report) -> Table:
+    """Per station and parameter, what was judged and why the rest was not: the officer
+    sees at the terminal that a parameter with no exceedance may simply have no limit."""
+    table = Table(title=f"Judged means, local days {report.first} to {report.last}")
+    for name in ("station", *PARAMETER_COLUMNS):
+        table.add_column(name, overflow="fold")
+    for station in report.stations:
+        for cells in parameter_lines(station):
+            table.add_row(station.device, *(escape(str(cell)) for cell in cells))
+    return table
 
 
 def _report_writer(format: ExportFormat) -> Callable[[Report, Path], None]:

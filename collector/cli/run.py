@@ -5,6 +5,7 @@ stopped."""
 import asyncio
 import logging
 import signal
+import sqlite3
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
@@ -15,7 +16,8 @@ from wsgiref.simple_server import WSGIServer
 
 from collector.api.users import Users
 from collector.cli.common import ConfigOption, settings_of
-from collector.config import AlertSettings, MetricsSettings
+from collector.cli.limits import limits_of
+from collector.config import AlertSettings, MetricsSettings, Tt10Settings
 from collector.exports.tt10 import Tt10Writer
 from collector.fleet.registry import Registry
 from collector.ingest.commit_process import CommitProcess, CommitProcessError
@@ -28,6 +30,9 @@ from collector.police.retention import purge_periodically
 from collector.police.service import Police, open_police
 from collector.stores import Store, open_store
 from collector.stores.maintenance import maintain
+from collector.tt10.ledger import Ledger
+from collector.tt10.upload import Tt10Uploader, password_of
+from iotruntime.configfile import ConfigError
 from iotruntime.console import fail
 from iotruntime.logs import configure_logging
 from iotruntime.systemd import supervise
@@ -69,6 +74,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     stop_requested = threading.Event()
     _stop_on_signals(stop_requested)
     settings = settings_of(config)
+    limits_of(settings)  # a broken site limits file stops the start, not a later export
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     registry = Registry(settings.registry.path) if settings.registry else None
@@ -90,6 +96,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         if settings.metrics
         else None
     )
+    uploader = _tt10_uploader(config, settings.tt10) if settings.tt10 is not None else None
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -104,6 +111,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             if settings.tt10 is not None:
                 writer = Tt10Writer(store, settings.tt10, settings.stations, settings.export.zone)
                 tasks.create_task(writer.run(stop))
+            if uploader is not None:
+                tasks.create_task(uploader.run(stop))
             if police is not None:
                 alerts = police.settings
                 tasks.create_task(
@@ -142,6 +151,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             registry.close()
         if users is not None:
             users.close()
+        if uploader is not None:
+            uploader.close()
         store.close()
 
 
@@ -154,6 +165,27 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
             ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
         ) from None
     return serve_api
+
+
+def _tt10_uploader(config: Path, settings: Tt10Settings) -> Tt10Uploader | None:
+    """The uploader with its password and ledger, or one line naming the config file and
+    the key that is wrong (a password file missing or empty, a ledger that cannot open)."""
+    if settings.upload is None or settings.ledger_path is None:
+        return None
+    try:
+        password = password_of(settings.upload)
+    except ValueError as exc:
+        raise fail(ConfigError(config, [("tt10.upload.password_file", str(exc))])) from None
+    try:
+        ledger = Ledger(settings.ledger_path)
+    except (OSError, sqlite3.Error) as exc:
+        problem = f"{settings.ledger_path}: {exc}"
+        raise fail(ConfigError(config, [("tt10.upload.ledger_path", problem)])) from None
+    try:
+        return Tt10Uploader(settings, ledger, password)
+    except ValueError as exc:  # sftp without the tt10 extra installed
+        ledger.close()
+        raise fail(ConfigError(config, [("tt10.upload.protocol", str(exc))])) from None
 
 
 def _usable_certificate(section: str, cert: Path, key: Path) -> None:

@@ -1,7 +1,15 @@
-"""`collector query` and `collector latest`: the stored time series, as a table or CSV."""
+"""`collector query` and `collector latest`: the stored time series, as a table or CSV.
 
+A table shows times in the site's zone (`export.timezone`), named in the column header,
+as the officer and the technicians read their clocks; CSV keeps ISO 8601 in UTC with its
+offset, for machines.
+"""
+
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -16,19 +24,37 @@ from collector.cli.common import (
     number,
     parse_when,
     parse_window,
-    store_of,
+    settings_of,
     when_text,
 )
 from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
 from collector.rows import AggregateOut, ReadingOut, columns
+from collector.stores import Store, open_store
 from iotruntime.console import fail
+
+
+def _site(config: Path) -> tuple[Store, ZoneInfo]:
+    settings = settings_of(config)
+    return open_store(settings), settings.export.zone
+
+
+def _when(ts: datetime, zone: ZoneInfo, csv_out: bool) -> str:
+    return when_text(ts if csv_out else ts.astimezone(zone), csv_out)
+
+
+def _header(names: Sequence[str], zone: ZoneInfo, csv_out: bool) -> tuple[str, ...]:
+    """The time column (the first) names the zone its times are in, in a table."""
+    first, *rest = names
+    return (first if csv_out else f"{first} ({zone.key})", *rest)
 
 
 def query(
     config: ConfigOption,
     device: DeviceOption = None,
     parameter: ParameterOption = None,
-    since: Annotated[str, typer.Option(help="15m, 2h, 7d or an ISO time")] = "1h",
+    since: Annotated[
+        str, typer.Option(help="15m, 2h, 7d ago, or an ISO time (UTC unless it carries an offset)")
+    ] = "1h",
     until: Annotated[str | None, typer.Option(help="end, same forms as --since")] = None,
     every: Annotated[
         str | None, typer.Option(help="aggregate over windows of this length: 15m, 1h, 1d")
@@ -51,11 +77,12 @@ def query(
         if fn or rollup:
             raise fail(ValueError("--fn and --rollup aggregate: give --every too"))
         reading_query = asked(lambda: ReadingQuery(start, end, devices_, parameters, limit))
-        rows = ask(store_of(config), lambda store: store.query(reading_query))
-        header = columns(ReadingOut)
+        store, zone = _site(config)
+        rows = ask(store, lambda store: store.query(reading_query))
+        header = _header(columns(ReadingOut), zone, csv_out)
         table: list[tuple[str, ...]] = [
             (
-                when_text(r.ts, csv_out),
+                _when(r.ts, zone, csv_out),
                 r.site,
                 r.device,
                 r.sensor,
@@ -75,11 +102,12 @@ def query(
     )
     if rollup and question.window % timedelta(hours=1):
         raise fail(ValueError(f"--rollup answers whole hours: --every {every} is not"))
-    windows = ask(store_of(config), lambda store: store.aggregate(question, rollup=rollup))
-    header = (*columns(AggregateOut), *functions)
+    store, zone = _site(config)
+    windows = ask(store, lambda store: store.aggregate(question, rollup=rollup))
+    header = _header((*columns(AggregateOut), *functions), zone, csv_out)
     table = [
         (
-            when_text(r.window_start, csv_out),
+            _when(r.window_start, zone, csv_out),
             r.site,
             r.device,
             r.sensor,
@@ -100,11 +128,12 @@ def latest(
 ) -> None:
     """The newest ok value of every series: what each station reads now."""
     question = asked(lambda: LatestQuery(tuple(device or ()), tuple(parameter or ())))
-    rows = ask(store_of(config), lambda store: store.latest(question))
-    header = tuple(c for c in columns(ReadingOut) if c != "quality")  # all ok
+    store, zone = _site(config)
+    rows = ask(store, lambda store: store.latest(question))
+    header = _header([c for c in columns(ReadingOut) if c != "quality"], zone, csv_out)  # all ok
     table = [
         (
-            when_text(r.ts, csv_out),
+            _when(r.ts, zone, csv_out),
             r.site,
             r.device,
             r.sensor,

@@ -3,6 +3,10 @@
 Pure functions over concentrations in µg/m³: callers bring hourly means from the query
 layer. Only stations qualified under Circular 10/2021 (Articles 30-31) may publish the
 result; which those are is the station's configuration, not this module's business.
+
+A concentration below zero is analyser zero drift, not cleaner than clean air: it counts
+as 0, so no sub-index is negative, and the result names the pollutants it happened to
+(`clamped`) for the report to flag.
 """
 
 import math
@@ -44,12 +48,14 @@ class Aqi:
     value: int
     dominant: str
     band: Band
+    clamped: tuple[str, ...] = ()
 
 
 def sub_index(scale: str, concentration: float) -> float | None:
     """AQIx on one pollutant's scale; past the scale's last breakpoint, its top index
     (500, or None for the O3 8-hour scale, which the decision leaves open there)."""
     points = BREAKPOINTS[scale]
+    concentration = max(concentration, 0.0)
     if concentration > points[-1] and scale == "o3_8h":
         return None
     if concentration >= points[-1]:
@@ -74,13 +80,17 @@ def nowcast(hourly: Sequence[float | None]) -> float | None:
     return sum(wt * c for wt, c in weights) / sum(wt for wt, _ in weights)
 
 
-def _combine(indices: dict[str, float | None]) -> Aqi | None:
+def _combine(indices: dict[str, float | None], clamped: set[str]) -> Aqi | None:
     known = {name: v for name, v in indices.items() if v is not None}
     if not ({"pm10", "pm2_5"} & known.keys()):
         return None
     dominant = max(known, key=lambda name: known[name])
     value = math.floor(known[dominant] + 0.5)
-    return Aqi(value, dominant, band_of(value))
+    return Aqi(value, dominant, band_of(value), tuple(sorted(clamped)))
+
+
+def _negative(concentrations: Mapping[str, float | None]) -> set[str]:
+    return {name for name, c in concentrations.items() if c is not None and c < 0}
 
 
 def band_of(value: int) -> Band:
@@ -93,15 +103,17 @@ def hourly_aqi(
     """The hour's VN_AQI: SO2, CO, NO2 and O3 from their 1-hour means, PM10 and PM2.5 from
     the NowCast of their last 12 hourly means (latest first)."""
     indices: dict[str, float | None] = {}
+    pm = {name: nowcast(pm_hourly.get(name, ())) for name in ("pm10", "pm2_5")}
     for name in ("so2", "co", "no2"):
         if (c := hour_means.get(name)) is not None:
             indices[name] = sub_index(name, c)
     if (o3 := hour_means.get("o3")) is not None:
         indices["o3"] = sub_index("o3_1h", o3)
-    for name in ("pm10", "pm2_5"):
-        if (c := nowcast(pm_hourly.get(name, ()))) is not None:
+    for name, c in pm.items():
+        if c is not None:
             indices[name] = sub_index(name, c)
-    return _combine(indices)
+    gases = {name: hour_means.get(name) for name in ("so2", "co", "no2", "o3")}
+    return _combine(indices, _negative(gases) | _negative(pm))
 
 
 def daily_aqi(
@@ -124,4 +136,7 @@ def daily_aqi(
     ]
     if any(v is not None for v in o3):
         indices["o3"] = max(v for v in o3 if v is not None)
-    return _combine(indices)
+    clamped = _negative(day_pm_means) | _negative(max_hourly)
+    if max_o3_8h is not None and max_o3_8h < 0:
+        clamped.add("o3")
+    return _combine(indices, clamped)

@@ -6,12 +6,17 @@ Everything is computed from raw readings through the shared query model, so both
 give the same report. Days and the noise day and night periods are local time (the
 export's `timezone`); hours are whole hours, which in Vietnam (UTC+7) are local hours too.
 The file formats (CSV, workbook, HTML, Circular 10 files) only lay this out.
+
+A mean that is not judged says why (`Row.note`): an empty verdict would read as
+compliance. Air gases in ppb or ppm are converted to µg/m³ at QCVN 05's reference
+conditions before anything else (`units.py`), so they are judged and enter VN_AQI; a
+negative concentration is flagged as analyser zero drift.
 """
 
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +32,13 @@ from collector.compliance.averages import (
     rolling,
 )
 from collector.compliance.limits import Limit, LimitTable
+from collector.compliance.units import (
+    MASS_UNIT,
+    Conversion,
+    canonical,
+    conversion,
+    is_concentration,
+)
 from collector.config import ExportSettings, StationSettings
 from collector.query import ReadingQuery, ReadingRow
 from collector.stores.base import Store
@@ -39,7 +51,10 @@ ZERO = timedelta(0)
 CHUNK_ROWS = 200_000
 AQI_GASES = ("so2", "co", "no2", "o3")
 AQI_PM = ("pm10", "pm2_5")
-AQI_UNIT = "µg/m³"
+AQI_UNIT = MASS_UNIT
+NO_LIMIT = "not judged: no limit in force on this day"
+TOO_FEW = "not judged: too few valid data for a mean"
+ZERO_DRIFT = "negative (analyser zero drift)"
 # Which limits judge a mean of each kind: a limit on single samples judges hourly means,
 # the finest mean the report gives.
 JUDGED_BY = {"1h": ("1h", "sample"), "8h": ("8h",), "24h": ("24h",)}
@@ -64,10 +79,22 @@ class Row:
     mean: Mean
     judgements: tuple[Judgement, ...] = ()
     note: str = ""
+    flags: tuple[str, ...] = ()
+    conversion: Conversion | None = None
+    reason: str = ""  # why it was not judged, also in `note`; empty when judged
 
     @property
     def exceeded(self) -> bool:
         return any(j.exceeded for j in self.judgements)
+
+    @property
+    def judged(self) -> bool:
+        return bool(self.judgements)
+
+    @property
+    def measured_unit(self) -> str:
+        """The unit the analyser reported, before any conversion."""
+        return self.conversion.measured if self.conversion else self.unit
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,12 @@ class AqiRow:
     end: datetime
     aqi: Aqi | None
 
+    @property
+    def flags(self) -> tuple[str, ...]:
+        if self.aqi is None or not self.aqi.clamped:
+            return ()
+        return (f"{', '.join(self.aqi.clamped)} below 0 (analyser zero drift), counted as 0",)
+
 
 @dataclass
 class StationReport:
@@ -84,6 +117,19 @@ class StationReport:
     station: StationSettings
     rows: list[Row] = field(default_factory=list)
     aqi: list[AqiRow] = field(default_factory=list)
+    conversions: list[Conversion] = field(default_factory=list)
+
+    @property
+    def judged(self) -> int:
+        return sum(r.judged for r in self.rows)
+
+    @property
+    def not_judged(self) -> int:
+        return len(self.rows) - self.judged
+
+    @property
+    def flagged(self) -> int:
+        return sum(bool(r.flags) for r in self.rows)
 
     @property
     def excluded(self) -> int:
@@ -207,9 +253,35 @@ def build_report(
 
     reports = []
     for device, station in stations.items():
-        hourly = series_hourly(store, device, station, settings, chunks, step)
-        reports.append(_station_report(device, station, settings, limits, hourly, span, zone))
+        hourly, conversions = _to_mass(
+            series_hourly(store, device, station, settings, chunks, step), station
+        )
+        reports.append(
+            _station_report(device, station, settings, limits, hourly, conversions, span, zone)
+        )
     return Report(first, last, zone, reports)
+
+
+def _to_mass(
+    hourly: dict[Series, list[Mean]], station: StationSettings
+) -> tuple[dict[Series, list[Mean]], dict[str, Conversion]]:
+    """An air station's gases in ppb or ppm as µg/m³, and the conversions made, by
+    parameter. A series converts only when the station has no µg/m³ series of that gas
+    already, which would otherwise be overwritten; it then stays in its unit."""
+    if station.kind != "air":
+        return hourly, {}
+    out: dict[Series, list[Mean]] = {}
+    conversions: dict[str, Conversion] = {}
+    for (parameter, unit), means in hourly.items():
+        found = conversion(parameter, unit)
+        if found is None or (parameter, MASS_UNIT) in hourly or parameter in conversions:
+            out[(parameter, unit)] = means
+            continue
+        conversions[parameter] = found
+        out[(parameter, MASS_UNIT)] = [
+            replace(m, value=None if m.value is None else m.value * found.factor) for m in means
+        ]
+    return dict(sorted(out.items())), conversions
 
 
 def _station_report(
@@ -218,14 +290,15 @@ def _station_report(
     settings: ExportSettings,
     limits: LimitTable,
     hourly: dict[Series, list[Mean]],
+    conversions: dict[str, Conversion],
     span: list[date],
     zone: ZoneInfo,
 ) -> StationReport:
-    report = StationReport(device, station)
+    report = StationReport(device, station, conversions=list(conversions.values()))
     period = (day_start(span[0], zone), day_start(span[-1] + timedelta(days=1), zone))
     for (parameter, unit), means in hourly.items():
         energetic = is_level(unit)
-        judge = _judge(limits, station, parameter, unit, zone)
+        judge = _judge(limits, station, parameter, unit, zone, conversions.get(parameter))
         report.rows += [judge("1h", m) for m in means if period[0] <= m.start < period[1]]
         if any(_limits_for(limits, station, parameter, day, "8h") for day in span):
             eights = rolling(means, 8, settings.eight_hour_min_hours)
@@ -274,17 +347,25 @@ def _limits_for(
 ) -> list[Limit]:
     return [
         limit
-        for limit in limits.in_force(
-            station.kind, parameter, day, column=station.column, zone=station.zone
-        )
+        for limit in limits.for_station(station, parameter, day)
         if limit.averaging in JUDGED_BY.get(averaging, (averaging,))
     ]
 
 
 def _judge(
-    limits: LimitTable, station: StationSettings, parameter: str, unit: str, zone: ZoneInfo
+    limits: LimitTable,
+    station: StationSettings,
+    parameter: str,
+    unit: str,
+    zone: ZoneInfo,
+    converted: Conversion | None,
 ) -> Callable[[str, Mean], Row]:
+    """Judges one series' means; every mean left unjudged gets its reason as its note,
+    and a converted series states its conversion."""
     in_force: dict[tuple[date, str], list[Limit]] = {}
+    flag_negative = is_concentration(unit)
+    in_aqi = station.aqi and parameter in (*AQI_GASES, *AQI_PM)
+    zero_drift = ZERO_DRIFT + (", counted as 0 in VN_AQI" if in_aqi else "")
 
     def judge(averaging: str, mean: Mean) -> Row:
         day = mean.start.astimezone(zone).date()
@@ -292,17 +373,37 @@ def _judge(
         if key not in in_force:  # one lookup per day and averaging, not one per mean
             in_force[key] = _limits_for(limits, station, parameter, day, averaging)
         found = in_force[key]
-        usable = [limit for limit in found if limit.unit == unit]
-        note = ""
-        if len(usable) < len(found):
-            stated = ", ".join(sorted({limit.unit for limit in found} - {unit}))
-            note = f"not judged: measured in {unit or 'no unit'}, the limit in {stated}"
+        usable = [limit for limit in found if canonical(limit.unit) == canonical(unit)]
         judgements = (
             tuple(Judgement(limit, limit.exceeded_by(mean.value, station.k)) for limit in usable)
             if mean.value is not None
             else ()
         )
-        return Row(parameter, unit, averaging, mean, judgements, note)
+        stated = ", ".join(sorted({limit.unit for limit in found if limit not in usable}))
+        reason = ""
+        if not found:
+            reason = NO_LIMIT
+        elif not usable:
+            reason = f"not judged: measured in {unit or 'no unit'}, the limit in {stated}"
+        elif not judgements:
+            reason = TOO_FEW
+        notes = [reason] if reason else []
+        if stated and usable:
+            notes.append(f"a limit in {stated} not applied: measured in {unit or 'no unit'}")
+        if converted is not None:
+            notes.append(converted.describe())
+        negative = flag_negative and mean.value is not None and mean.value < 0
+        return Row(
+            parameter,
+            unit,
+            averaging,
+            mean,
+            judgements,
+            "; ".join(notes),
+            (zero_drift,) if negative else (),
+            converted,
+            reason,
+        )
 
     return judge
 
@@ -315,7 +416,7 @@ def _aqi(
     settings: ExportSettings,
 ) -> list[AqiRow]:
     """Hourly and daily VN_AQI from the valid hourly means in µg/m³."""
-    usable = {p: means for (p, unit), means in hourly.items() if unit == AQI_UNIT}
+    usable = {p: means for (p, unit), means in hourly.items() if canonical(unit) == AQI_UNIT}
     if not usable:
         return []
     starts = [m.start for m in next(iter(usable.values()))]

@@ -2,15 +2,21 @@
 
 One row per mean (hourly, 8-hour, daily, noise day and night) and per VN_AQI value, so a
 spreadsheet user can filter by station, parameter or averaging without reshaping.
+
+Machines read the CSV too: columns are only ever added, at the end. A mean that was not
+judged says so in `exceeded` ("not judged") and `judged` ("no"), with the reason in
+`note`, so no empty cell can be read as compliance.
 """
 
 import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TextIO
 
 from collector.compliance.limits import Limit
 from collector.compliance.report import AqiRow, Report, Row, StationReport
+from collector.compliance.units import decimals
 
 COLUMNS = (
     "station",
@@ -30,9 +36,15 @@ COLUMNS = (
     "regulation",
     "exceeded",
     "note",
+    "judged",
+    "limit_min",
+    "limit_max",
+    "flags",
+    "measured_unit",
 )
 AQI_PARAMETER = "VN_AQI"
-Cell = str | int | float | None
+NOT_JUDGED = "not judged"
+Cell = str | int | float | datetime | None
 
 
 def bounds(limit: Limit, k: float) -> str:
@@ -48,31 +60,46 @@ def bounds(limit: Limit, k: float) -> str:
 
 
 def _verdict(row: Row) -> str:
-    if not row.judgements:
-        return ""
+    if not row.judged:
+        return NOT_JUDGED
     return "yes" if row.exceeded else "no"
+
+
+def limit_numbers(row: Row, k: float) -> tuple[float | None, float | None]:
+    """The lower and upper bound of the row's limit as numbers, K applied; a mean has one
+    limit in the built-in table, and with several the first is given (all are in
+    `limit`)."""
+    if not row.judgements:
+        return None, None
+    limit = row.judgements[0].limit
+    top = limit.max * k if limit.max is not None and limit.k_factor else limit.max
+    return limit.min, top
 
 
 @dataclass(frozen=True)
 class Line:
-    """One table line and whether it marks an exceedance, for writers that colour it."""
+    """One table line, cells in `COLUMNS` order with times as local datetimes, whether it
+    marks an exceedance (for writers that colour it), and the decimals its value is
+    shown with."""
 
     cells: tuple[Cell, ...]
     exceeded: bool
+    decimals: int
 
 
 def station_lines(report: Report, station: StationReport) -> Iterator[Line]:
     head = (station.device, station.station.name, station.station.kind)
     for row in station.rows:
         mean = row.mean
+        low, high = limit_numbers(row, station.station.k)
         yield Line(
             (
                 *head,
                 row.parameter,
                 row.unit,
                 row.averaging,
-                report.local(mean.start).isoformat(),
-                report.local(mean.end).isoformat(),
+                report.local(mean.start),
+                report.local(mean.end),
                 mean.value,
                 mean.used,
                 mean.excluded,
@@ -82,8 +109,14 @@ def station_lines(report: Report, station: StationReport) -> Iterator[Line]:
                 "; ".join(f"{j.limit.regulation}, {j.limit.clause}" for j in row.judgements),
                 _verdict(row),
                 row.note,
+                "yes" if row.judged else "no",
+                low,
+                high,
+                "; ".join(row.flags),
+                row.measured_unit,
             ),
             row.exceeded,
+            decimals(row.parameter, row.unit),
         )
     for aqi in station.aqi:
         yield _aqi_line(report, head, aqi)
@@ -99,8 +132,8 @@ def _aqi_line(report: Report, head: tuple[str, str, str], row: AqiRow) -> Line:
             AQI_PARAMETER,
             "",
             row.averaging,
-            report.local(row.start).isoformat(),
-            report.local(row.end).isoformat(),
+            report.local(row.start),
+            report.local(row.end),
             value,
             None,
             None,
@@ -110,9 +143,21 @@ def _aqi_line(report: Report, head: tuple[str, str, str], row: AqiRow) -> Line:
             "Decision 1459/QĐ-TCMT",
             "",
             note,
+            "",
+            None,
+            None,
+            "; ".join(row.flags),
+            "",
         ),
         False,
+        0,
     )
+
+
+def _text(cell: Cell) -> str | int | float:
+    if cell is None:
+        return ""
+    return cell.isoformat() if isinstance(cell, datetime) else cell
 
 
 def lines(report: Report) -> Iterator[Line]:
@@ -126,7 +171,7 @@ def write_csv(report: Report, out: TextIO) -> int:
     writer.writerow(COLUMNS)
     count = 0
     for line in lines(report):
-        writer.writerow("" if cell is None else cell for cell in line.cells)
+        writer.writerow(_text(cell) for cell in line.cells)
         count += 1
     return count
 
@@ -141,6 +186,9 @@ SUMMARY_COLUMNS = (
     "excluded samples",
     "exceedances",
     "highest daily VN_AQI",
+    "judged means",
+    "not judged means",
+    "flagged means",
 )
 
 
@@ -158,4 +206,46 @@ def summary_line(station: StationReport) -> tuple[Cell, ...]:
         station.excluded,
         len(station.exceedances()),
         max(daily_aqi) if daily_aqi else None,
+        station.judged,
+        station.not_judged,
+        station.flagged,
     )
+
+
+PARAMETER_COLUMNS = (
+    "parameter",
+    "unit",
+    "means",
+    "judged",
+    "not judged",
+    "exceedances",
+    "flagged",
+    "why not judged",
+)
+
+
+def parameter_lines(station: StationReport) -> Iterator[tuple[Cell, ...]]:
+    """Per parameter (and unit) of a station: how many of its means were judged, and why the others
+    were not (by averaging, with counts), so a parameter never judged cannot pass for one
+    that complied."""
+    by_series: dict[tuple[str, str], list[Row]] = {}
+    for row in station.rows:
+        by_series.setdefault((row.parameter, row.unit), []).append(row)
+    for (parameter, unit), rows in by_series.items():
+        reasons: dict[tuple[str, str], int] = {}
+        for row in rows:
+            if row.reason:
+                key = (row.reason.removeprefix(f"{NOT_JUDGED}: "), row.averaging)
+                reasons[key] = reasons.get(key, 0) + 1
+        judged = sum(r.judged for r in rows)
+        converted = rows[0].conversion
+        yield (
+            parameter,
+            unit + (f" (from {converted.measured})" if converted else ""),
+            len(rows),
+            judged,
+            len(rows) - judged,
+            sum(r.exceeded for r in rows),
+            sum(bool(r.flags) for r in rows),
+            "; ".join(f"{averaging} ×{n}: {why}" for (why, averaging), n in reasons.items()),
+        )

@@ -7,9 +7,17 @@ error: the device's own quality flag decides it. The value is the mean of the in
 ok samples; an interval with none carries its last reading and that reading's status, with
 an empty value when the device had no value to give.
 
-The file layout comes from the reference notes (a datalogger's notes citing the
-circular's appendix), not from the circular's own text; the code table is data, and a
-config's `tt10.codes` extends or overrides it.
+Only intervals that have ended, and whose `delay_s` for late samples has passed, are
+written, on the schedule and on demand alike: a file under a name is never a running
+interval's partial mean, to be followed by a different file under the same name.
+
+The file layout and the codes in `CODES` come from the reference notes (a datalogger's
+notes citing the circular's appendix), not from the circular's own text. `MORE_CODES`
+are the project's own choice for the other parameters the station profiles measure, in
+the appendix's style: confirm them with the authority. The tables are data, and a
+config's `tt10.codes` extends or overrides them. `DIAGNOSTICS` are the analysers' own
+working values (a sample line's flow, the enclosure's temperature): they are not
+measurements of the environment and have no code.
 """
 
 import asyncio
@@ -56,6 +64,28 @@ CODES = {
     "pm10": "PM10",
     "pm2_5": "PM2,5",
 }
+MORE_CODES = {
+    "dissolved_oxygen": "DO",
+    "do_saturation": "DOsat",
+    "turbidity": "Turbidity",
+    "conductivity": "EC",
+    "specific_conductance": "EC25",
+    "salinity": "Salinity",
+    "tds": "TDS",
+    "free_chlorine": "Cl2",
+    "potential": "ORP",
+    "pm1": "PM1",
+    "laeq": "LAeq",
+    "lamax": "LAmax",
+    "lamin": "LAmin",
+    "noise": "Noise",
+    "wind_speed": "WS",
+    "wind_direction": "WD",
+    "wind_gust": "WG",
+    "rain_intensity": "Rain",
+    "dew_point": "DewPoint",
+}
+DIAGNOSTICS = frozenset({"box_temperature", "sample_flow", "sample_pressure", "sample_temperature"})
 STATUS = {"ok": "00", "calibrating": "01", "fault": "02", "out_of_range": "02"}
 STATE_FILE = ".tt10-last"
 MAX_ROWS = 1_000_000
@@ -108,9 +138,10 @@ class Tt10Writer:
         self._store = store
         self._settings = settings
         self._zone = zone
-        self._codes = CODES | settings.codes
+        self._codes = CODES | MORE_CODES | settings.codes
         self._stations = {d: s.tt10_code for d, s in stations.items() if s.tt10_code}
         self.every = timedelta(seconds=settings.every_s)
+        self.delay = timedelta(seconds=settings.delay_s)
 
     def interval_end_before(self, ts: datetime) -> datetime:
         """The latest interval end at or before `ts`, intervals counted from local midnight."""
@@ -118,6 +149,10 @@ class Tt10Writer:
         midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
         steps = (local - midnight) // self.every
         return (midnight + steps * self.every).astimezone(UTC)
+
+    def last_closed(self, now: datetime) -> datetime:
+        """The end of the latest interval that is over and past its wait for late samples."""
+        return self.interval_end_before(now - self.delay)
 
     def write_interval(self, end: datetime, directory: Path) -> list[Path]:
         """One file per station that sent readings in the interval ending at `end`."""
@@ -129,7 +164,7 @@ class Tt10Writer:
             if not content:
                 continue
             s = self._settings
-            path = directory / f"{s.province}_{s.facility}_{code}_{at}.txt"
+            path = directory / f"{s.province}_{s.facility_of(device)}_{code}_{at}.txt"
             replace_file(path, "\n".join(content) + "\n")
             written.append(path)
         return written
@@ -141,7 +176,9 @@ class Tt10Writer:
         directory: Path,
         progress: Callable[[int, int], None] | None = None,
     ) -> list[Path]:
-        """Every interval that ends in (start, end]."""
+        """Every interval that ends in (start, end] and is closed by now: asked for today,
+        the running interval (and one still waiting for late samples) is left out."""
+        end = min(end, self.last_closed(datetime.now(UTC)))
         ends = []
         at = self.interval_end_before(start) + self.every
         while at <= end:
@@ -161,9 +198,8 @@ class Tt10Writer:
         directory = self._settings.directory
         directory.mkdir(parents=True, exist_ok=True)
         state = directory / STATE_FILE
-        delay = timedelta(seconds=self._settings.delay_s)
         while not stop.is_set():
-            latest = self.interval_end_before(datetime.now(UTC) - delay)
+            latest = self.last_closed(datetime.now(UTC))
             oldest = latest - timedelta(hours=self._settings.catch_up_h)
             last = datetime.fromisoformat(state.read_text()) if state.exists() else None
             start = max(last, oldest) if last else latest - self.every
@@ -175,5 +211,5 @@ class Tt10Writer:
                 replace_file(state, latest.isoformat())
                 if files:
                     log.info("station data files: %d written up to %s", len(files), latest)
-            wake = latest + self.every + delay - datetime.now(UTC)
+            wake = latest + self.every + self.delay - datetime.now(UTC)
             await sleep_unless_stopped(stop, max(wake.total_seconds(), 1.0))

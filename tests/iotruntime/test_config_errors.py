@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.compliance.limits import load_limits
+from collector.compliance.limits import load_limits, load_site_limits
 from collector.config import load_collector
 from edge_agent.config import BoxKind, load_agent
 from edge_agent.profiles import load_profile
@@ -22,7 +22,12 @@ from tests.helpers import REPO
 CONFIGS = REPO / "configs"
 CASES = Path(__file__).parent / "config_errors"
 
-LOADERS = {"agent.yaml": load_agent, "collector.yaml": load_collector, "limits.yaml": load_limits}
+LOADERS = {
+    "agent.yaml": load_agent,
+    "collector.yaml": load_collector,
+    "limits.yaml": load_limits,
+    "site-limits.yaml": load_site_limits,
+}
 """The loader a case's file goes through, by its name; any other name is a firmware profile."""
 
 GOOD = """\

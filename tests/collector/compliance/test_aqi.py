@@ -56,3 +56,17 @@ def test_a_day_uses_24_hour_pm_and_the_highest_hours_and_o3_both_ways():
 def test_bands_and_their_colours():
     assert (band_of(50).label, band_of(51).label) == ("good", "moderate")
     assert band_of(301).rgb == (126, 0, 35)
+
+
+def test_a_negative_concentration_counts_as_0_and_is_named():
+    assert sub_index("pm2_5", -4.0) == 0.0
+    aqi = hourly_aqi({"no2": -1.0}, {"pm2_5": [-3.0] * 12, "pm10": [20.0] * 12})
+    # PM10 20: 50 / 50 x 20 = 20; PM2.5 and NO2 below zero count as 0.
+    assert aqi is not None
+    assert (aqi.value, aqi.dominant, aqi.clamped) == (20, "pm10", ("no2", "pm2_5"))
+
+
+def test_a_day_of_negative_particulates_rates_0_not_below():
+    aqi = daily_aqi({"pm2_5": -3.0, "pm10": -2.0}, {}, max_o3_8h=-1.0)
+    assert aqi is not None
+    assert (aqi.value, aqi.band.label, aqi.clamped) == (0, "good", ("o3", "pm10", "pm2_5"))

@@ -6,6 +6,7 @@ import io
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC
 
 import pytest
 import yaml
@@ -57,13 +58,54 @@ def test_csv_on_stdout_and_a_workbook_on_disk(tmp_path, dataset):
         (r["station"], r["parameter"], r["averaging"]) for r in rows if r["exceeded"] == "yes"
     }
     assert exceeded == {("air-1", "pm2_5", "24h"), ("noise-1", "laeq", "night")}
-    assert "2 station(s)" in answer.stderr
-    assert "2 exceedance(s)" in answer.stderr
+    assert "2 station(s), local days" in answer.stderr
+    # air-1: 94 judged, 103 not; noise-1: 3 and 51 (test_exports.py works them out).
+    assert "2 exceedance(s) in 97 judged mean(s), 154 not judged" in answer.stderr
+    assert list(rows[0])[17:] == ["judged", "limit_min", "limit_max", "flags", "measured_unit"]
 
     out = tmp_path / "air.xlsx"
     answer = export(config, "--to", str(D2), "--kind", "air", "--format", "xlsx", "--out", str(out))
     assert answer.returncode == 0, answer.stderr
     assert load_workbook(out).sheetnames == ["Summary", "air-1"]
+
+
+def test_the_terminal_says_per_station_and_parameter_what_was_not_judged(tmp_path, dataset):
+    answer = export(config_for(tmp_path, dataset), "--to", str(D2))
+    assert answer.returncode == 0, answer.stderr
+    lines = answer.stderr.splitlines()
+    pm = next(line for line in lines if "pm2_5" in line and "air-1" in line)
+    # 50 means, 2 judged, 48 not, 1 exceedance, none flagged, and why the 48 were not.
+    assert [cell.strip() for cell in pm.split("│")[1:-1]] == [
+        "air-1",
+        "pm2_5",
+        "µg/m³",
+        "50",
+        "2",
+        "48",
+        "1",
+        "0",
+        "1h ×48: no limit in force on this day",
+    ]
+    o3 = next(line for line in lines if " o3 " in line)
+    assert "µg/m³ (from ppb)" in o3
+
+
+def test_query_and_latest_tables_show_times_in_the_site_zone(tmp_path, dataset):
+    config = config_for(tmp_path, dataset)
+    since = local(D1, 9).isoformat()
+    until = local(D1, 9, 5).isoformat()
+    args = ("-c", str(config), "--device", "air-1", "--parameter", "pm10")
+    table = run_cli("collector", "query", *args, "--since", since, "--until", until)
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert "ts (Asia/Ho_Chi_Minh)" in table.stdout
+    assert f"{D1} 09:00:00" in table.stdout  # 02:00 UTC
+    as_csv = run_cli("collector", "query", *args, "--since", since, "--until", until, "--csv")
+    [row] = list(csv.DictReader(io.StringIO(as_csv.stdout)))
+    assert row["ts"] == local(D1, 9).astimezone(UTC).isoformat()
+    latest = run_cli("collector", "latest", *args)
+    assert latest.returncode == 0, latest.stdout + latest.stderr
+    assert "ts (Asia/Ho_Chi_Minh)" in latest.stdout
+    assert f"{D2} 23:50:00" in latest.stdout
 
 
 def test_station_data_files_on_demand(tmp_path, dataset):

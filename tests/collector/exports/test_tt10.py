@@ -6,11 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
-from collector.config import StationSettings, Tt10Settings
-from collector.exports.tt10 import STATE_FILE, Tt10Writer
+from collector.config import StationSettings, Tt10Settings, load_collector
+from collector.exports.tt10 import CODES, DIAGNOSTICS, MORE_CODES, STATE_FILE, Tt10Writer
 from collector.stores.base import ReceivedMessage
 from collector.stores.sqlite import SqliteStore
+from iotruntime.configfile import ConfigError
 from iotwire.messages import ClockSync, Quality, Reading, Sample, Telemetry
 from tests.collector.exports.export_cases import ZONE
 
@@ -54,7 +56,7 @@ def test_one_file_per_station_and_interval_with_status_from_quality(store, tmp_p
             start + timedelta(minutes=minute),
             reading("cod", 40.0 + minute, "mg/L", cod_quality),
             reading("ph", None if ph_quality is fault else 7.1, "pH", ph_quality),
-            reading("conductivity", 300.0, "µS/cm", ok),
+            reading("box_temperature", 36.0, "°C", ok),
         )
     put(store, "noise-1", 1, start + timedelta(minutes=1), reading("laeq", 60.0, "dBA", ok))
     writer = Tt10Writer(store, settings(tmp_path), STATIONS, ZONE)
@@ -65,7 +67,7 @@ def test_one_file_per_station_and_interval_with_status_from_quality(store, tmp_p
     ]
     first = files[0].read_text(encoding="utf-8").splitlines()
     # COD: the mean of two ok samples; pH only calibrating: its last value, status 01;
-    # conductivity has no code in the table and is left out.
+    # the analyser's enclosure temperature has no code and is left out.
     assert first == [
         "COD\t42.000\tmg/L\t20261120100500\t00",
         "pH\t7.100\tpH\t20261120100500\t01",
@@ -77,14 +79,25 @@ def test_one_file_per_station_and_interval_with_status_from_quality(store, tmp_p
     ]
 
 
-def test_codes_in_the_config_extend_the_table(store, tmp_path):
+def test_codes_in_the_config_extend_and_override_the_table(store, tmp_path):
     start = datetime(2026, 11, 20, 10, 0, tzinfo=ZONE)
-    put(store, "ww-1", 1, start, reading("conductivity", 300.0, "µS/cm", Quality.OK))
-    writer = Tt10Writer(store, settings(tmp_path, codes={"conductivity": "EC"}), STATIONS, ZONE)
+    put(
+        store,
+        "ww-1",
+        1,
+        start,
+        reading("conductivity", 300.0, "µS/cm", Quality.OK),
+        reading("orp_raw", 12.0, "mV", Quality.OK),
+    )
+    codes = {"conductivity": "Cond", "orp_raw": "ORPraw"}
+    writer = Tt10Writer(store, settings(tmp_path, codes=codes), STATIONS, ZONE)
     [path] = writer.write_range(
         start - timedelta(minutes=5), start + timedelta(minutes=5), tmp_path
     )
-    assert path.read_text(encoding="utf-8") == "EC\t300.000\tµS/cm\t20261120100500\t00\n"
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "Cond\t300.000\tµS/cm\t20261120100500\t00",
+        "ORPraw\t12.000\tmV\t20261120100500\t00",
+    ]
 
 
 def test_the_schedule_catches_up_from_the_last_interval_written(store, tmp_path):
@@ -121,3 +134,84 @@ def test_the_schedule_catches_up_from_the_last_interval_written(store, tmp_path)
 def test_intervals_must_divide_a_day(tmp_path):
     with pytest.raises(ValueError, match="every_s must divide a day"):
         settings(tmp_path, every_s=420)
+
+
+def test_an_unfinished_interval_is_not_written(store, tmp_path):
+    """Asked during the day, the writer leaves out the running interval: its file would
+    hold a partial mean, and a different one later under the same name."""
+    writer = Tt10Writer(store, settings(tmp_path, delay_s=0), STATIONS, ZONE)
+    now = datetime.now(UTC)
+    closed = writer.last_closed(now)
+    put(store, "ww-1", 1, closed - timedelta(minutes=1), reading("cod", 40.0, "mg/L", Quality.OK))
+    put(store, "ww-1", 2, now, reading("cod", 90.0, "mg/L", Quality.OK))
+    files = writer.write_range(closed - timedelta(hours=1), now + timedelta(hours=1), tmp_path)
+    assert [f.name for f in files] == [f"KG_PQWWTP_WW01_{closed.astimezone(ZONE):%Y%m%d%H%M%S}.txt"]
+    running = closed + writer.every
+    assert not list(tmp_path.glob(f"*_{running.astimezone(ZONE):%Y%m%d%H%M%S}.txt"))
+
+
+def test_an_interval_still_waiting_for_late_samples_is_not_written(store, tmp_path):
+    writer = Tt10Writer(store, settings(tmp_path, delay_s=3600), STATIONS, ZONE)
+    now = datetime.now(UTC)
+    just_ended = writer.interval_end_before(now)
+    put(
+        store, "ww-1", 1, just_ended - timedelta(minutes=1), reading("cod", 4.0, "mg/L", Quality.OK)
+    )
+    assert writer.write_range(just_ended - timedelta(hours=1), now, tmp_path) == []
+
+
+def test_each_station_group_has_its_own_facility_code(store, tmp_path):
+    start = datetime(2026, 11, 20, 10, 0, tzinfo=ZONE)
+    stations = STATIONS | {"dw-1": StationSettings(kind="domestic_water", tt10_code="DW01")}
+    for device in ("ww-1", "dw-1"):
+        put(store, device, 1, start + timedelta(minutes=1), reading("ph", 7.0, "pH", Quality.OK))
+    config = settings(tmp_path, facility="PQ", facilities={"PQWWTP": ["ww-1"]})
+    writer = Tt10Writer(store, config, stations, ZONE)
+    files = writer.write_range(start, start + timedelta(minutes=5), tmp_path)
+    assert sorted(f.name for f in files) == [
+        "KG_PQWWTP_WW01_20261120100500.txt",
+        "KG_PQ_DW01_20261120100500.txt",
+    ]
+
+
+def test_a_station_in_two_facilities_is_an_error_naming_the_file_and_key(tmp_path):
+    path = tmp_path / "collector.yaml"
+    section = {"directory": "tt10", "province": "KG", "facility": "PQ"}
+    section["facilities"] = {"A": ["ww-1"], "B": ["ww-1"]}
+    path.write_text(yaml.safe_dump({"tt10": section}), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_collector(path)
+    message = str(caught.value)
+    assert str(path) in message
+    assert "tt10" in message
+    assert "facilities: station ww-1 is in both A and B" in message
+
+
+def profile_parameters() -> set[str]:
+    found: set[str] = set()
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if "parameter" in node:
+                found.add(node["parameter"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for path in (Path(__file__).parents[3] / "firmware_profiles").glob("*.yaml"):
+        walk(yaml.safe_load(path.read_text(encoding="utf-8")))
+    return found
+
+
+def test_every_parameter_a_station_profile_measures_has_a_code():
+    """Dissolved oxygen, turbidity, conductivity, salinity, free chlorine, noise levels...
+    all reach the authority; only the analysers' own working values have no code."""
+    parameters = profile_parameters()
+    assert {"dissolved_oxygen", "turbidity", "salinity", "free_chlorine", "laeq"} <= parameters
+    table = CODES | MORE_CODES
+    assert sorted(parameters - table.keys() - DIAGNOSTICS) == []
+    assert not DIAGNOSTICS & table.keys()
+    codes = list(table.values())
+    assert len(codes) == len(set(codes)), "two parameters share a code"

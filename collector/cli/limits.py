@@ -1,0 +1,116 @@
+"""`collector limits`: what the exports judge by, for the environmental officer who
+completes the built-in table with a site limits file and must see what is in force on a
+day, and which file each value came from, before a report relies on it."""
+
+from datetime import date, datetime
+from typing import Annotated, get_args
+
+import typer
+from rich.markup import escape
+
+from collector.cli.common import ConfigOption, CsvOption, emit, settings_of
+from collector.compliance.limits import Limit, LimitTable, configured_limits
+from collector.config import CollectorConfig, StationKind
+from iotruntime.configfile import ConfigError
+from iotruntime.console import console, fail
+
+limits_app = typer.Typer(no_args_is_help=True, help="The limits the compliance exports judge by.")
+
+KINDS = get_args(StationKind)
+BUILT_IN = "built-in"
+HEADER = (
+    "parameter",
+    "averaging",
+    "limit",
+    "unit",
+    "column/zone",
+    "regulation",
+    "clause",
+    "from",
+    "until",
+    "applies to",
+    "file",
+    "source",
+)
+# The table on a terminal leaves the sources, long prose, to lines under it.
+TABLE_WIDTH = len(HEADER) - 1
+
+
+def limits_of(settings: CollectorConfig) -> LimitTable:
+    """The configured table; a broken site limits file is the one-line config error."""
+    try:
+        return configured_limits(settings)
+    except ConfigError as exc:
+        raise fail(exc) from None
+
+
+def _bound(limit: Limit) -> str:
+    if limit.min is not None and limit.max is not None:
+        return f"{limit.min:g}-{limit.max:g}"
+    if limit.max is not None:
+        return f"≤ {limit.max:g}" + (" × K" if limit.k_factor else "")
+    return f"≥ {limit.min:g}"
+
+
+def _row(table: LimitTable, limit: Limit, existing_only: bool) -> tuple[str, ...]:
+    regulation = table.regulation(limit)
+    starts = limit.applies_from or regulation.applies_from
+    ends = limit.applies_until or regulation.ends(existing_only)
+    site_file = table.file_of(limit)
+    return (
+        limit.parameter,
+        limit.averaging,
+        _bound(limit),
+        limit.unit,
+        limit.column or limit.zone or "",
+        limit.regulation,
+        limit.clause,
+        str(starts or ""),
+        str(ends or ""),
+        "existing facilities" if existing_only else "all",
+        str(site_file) if site_file else BUILT_IN,
+        limit.source or regulation.source,
+    )
+
+
+@limits_app.command("show")
+def limits_show(
+    config: ConfigOption,
+    kind: Annotated[str, typer.Option(help=f"station kind: {', '.join(KINDS)}")],
+    day: Annotated[
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="the day (default: today, local)"),
+    ] = None,
+    csv_out: CsvOption = False,
+) -> None:
+    """The limits in force for a station kind on a day, with the regulation, the days it
+    applies, its source and the file it came from (built-in or the site limits file).
+    Limits kept only for facilities approved before a successor regulation, by its
+    transition rule, say so."""
+    if kind not in KINDS:
+        raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
+    settings = settings_of(config)
+    on: date = day.date() if day else datetime.now(settings.export.zone).date()
+    table = limits_of(settings)
+    everyone = table.in_force(kind, None, on, existing_facility=False)
+    existing = [x for x in table.in_force(kind, None, on) if x not in everyone]
+    rows = [_row(table, x, False) for x in everyone] + [_row(table, x, True) for x in existing]
+    files = BUILT_IN + (f" table and {settings.site_limits}" if settings.site_limits else " table")
+    title = f"{kind} limits in force on {on} ({files})"
+    if csv_out:
+        emit(title, HEADER, rows, csv_out)
+        return
+    emit(title, HEADER[:TABLE_WIDTH], [r[:TABLE_WIDTH] for r in rows], csv_out)
+    if not rows:
+        console.print(f"no {kind} limit is in force on {on}", highlight=False)
+    sources = (
+        f"{x.regulation}, {x.clause}: {x.source or table.regulation(x).source}"
+        for x in everyone + existing
+    )
+    for source in dict.fromkeys(sources):
+        console.print(f"source, {escape(source)}", highlight=False)
+    for regulation in {table.regulation(x).id: table.regulation(x) for x in existing}.values():
+        console.print(
+            f"existing facilities, {escape(regulation.id)}: {escape(regulation.transition)}",
+            highlight=False,
+        )
