@@ -247,7 +247,8 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
     # collector uses `protocol: ftps` (the default) unless the authority offers nothing else.
     ftp_port, ftp_root = free_port(), workdir / "ftp-authority"
     ftp_root.mkdir()
-    ftp_password = secrets.token_urlsafe(16)
+    # Hex never starts with "-", which pyftpdlib's argument parser would take for an option.
+    ftp_password = secrets.token_hex(16)
     password_file = workdir / "ftp-password"
     password_file.write_text(ftp_password, encoding="utf-8")
     password_file.chmod(0o600)
