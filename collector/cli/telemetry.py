@@ -27,7 +27,7 @@ from collector.cli.common import (
     settings_of,
     when_text,
 )
-from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
+from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery, ReadingRow
 from collector.rows import AggregateOut, ReadingOut, columns
 from collector.stores import Store, open_store
 from iotruntime.console import fail
@@ -80,19 +80,7 @@ def query(
         store, zone = _site(config)
         rows = ask(store, lambda store: store.query(reading_query))
         header = _header(columns(ReadingOut), zone, csv_out)
-        table: list[tuple[str, ...]] = [
-            (
-                _when(r.ts, zone, csv_out),
-                r.site,
-                r.device,
-                r.sensor,
-                r.parameter,
-                number(r.value, csv_out),
-                r.unit,
-                r.quality,
-            )
-            for r in rows
-        ]
+        table = [_reading(r, zone, csv_out) for r in rows]
         emit(f"{len(rows)} reading(s)", header, table, csv_out)
         return
     functions = tuple(fn or (Aggregate.MEAN,))
@@ -131,16 +119,19 @@ def latest(
     store, zone = _site(config)
     rows = ask(store, lambda store: store.latest(question))
     header = _header([c for c in columns(ReadingOut) if c != "quality"], zone, csv_out)  # all ok
-    table = [
-        (
-            _when(r.ts, zone, csv_out),
-            r.site,
-            r.device,
-            r.sensor,
-            r.parameter,
-            number(r.value, csv_out),
-            r.unit,
-        )
-        for r in rows
-    ]
+    table = [_reading(r, zone, csv_out)[:-1] for r in rows]  # without the quality
     emit(f"{len(rows)} series", header, table, csv_out)
+
+
+def _reading(r: ReadingRow, zone: ZoneInfo, csv_out: bool) -> tuple[str, ...]:
+    """A reading's cells, in the columns of ReadingOut."""
+    return (
+        _when(r.ts, zone, csv_out),
+        r.site,
+        r.device,
+        r.sensor,
+        r.parameter,
+        number(r.value, csv_out),
+        r.unit,
+        r.quality,
+    )

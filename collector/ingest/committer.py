@@ -39,13 +39,20 @@ class CommitResult:
     can be found."""
 
     valid: list[int] = field(default_factory=list)
-    invalid: Counter[str] = field(default_factory=Counter)
     invalid_from: Counter[tuple[str, str]] = field(default_factory=Counter)
     stored: int = 0
     duplicates: int = 0
     backlog: int = 0
     store_seconds: float = 0.0
     unavailable: str | None = None
+
+    @property
+    def invalid(self) -> Counter[str]:
+        """Dropped messages by reason alone."""
+        by_reason: Counter[str] = Counter()
+        for (_, reason), count in self.invalid_from.items():
+            by_reason[reason] += count
+        return by_reason
 
 
 @dataclass(frozen=True)
@@ -199,6 +206,5 @@ class Committer:
             return None
 
     def _reject(self, result: CommitResult, sender: str, reason: str, detail: object) -> None:
-        result.invalid[reason] += 1
         result.invalid_from[sender, reason] += 1
         self._rejects.dropped(sender, reason, detail)
