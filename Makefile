@@ -28,7 +28,7 @@ system-deps:
 	scripts/install-test-deps.sh
 
 test: lint system-deps
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The fast tests alone, without the ones that start real servers.
 test-fast: lint

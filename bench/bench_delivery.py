@@ -14,7 +14,7 @@
    against the bare broker round trip in the same run.
 
 Starts its own Mosquitto and InfluxDB on temporary directories.
-Run: .venv/bin/python bench/bench_delivery.py
+Run: .venv/bin/python bench/bench_delivery.py [ingest] [drain] [latency]
 """
 
 import asyncio
@@ -22,6 +22,7 @@ import logging
 import sqlite3
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -203,57 +204,81 @@ def ingest_figures(
 
 
 def drain_figures(broker: BrokerSettings, workdir: Path) -> None:
+    """A box's outbox after an outage drains to a running `collector run`, each message
+    deleted only when the collector confirms it committed (end-to-end acknowledgement),
+    against `mosquitto_pub -l` publishing the same payloads at QoS 1 with nobody
+    confirming anything."""
     count = 100_000
+    device = DeviceSettings(id="air-drain", site="bench", kind="air", name="drain")
     path = workdir / "outbox.sqlite"
-    Outbox(path).close()
-    payloads = [p for _, p in stream(1000)]
+    outbox = Outbox(path)
+    epoch = outbox.epoch
+    outbox.close()
+    start = datetime.now(UTC) - timedelta(hours=30)
+    payloads = [
+        encode(
+            telemetry(device.id, seq, start + timedelta(seconds=seq)).model_copy(
+                update={"epoch": epoch}
+            )
+        )
+        for seq in range(1, count + 1)
+    ]
     db = sqlite3.connect(path)
-    with db:
+    with db:  # the queue an outage leaves, written at once rather than message by message
         db.executemany(
-            "INSERT INTO outbox (seq, channel, payload, created) VALUES (?, 'telemetry', ?, ?)",
-            ((seq, payloads[seq % 1000], time.time()) for seq in range(1, count + 1)),
+            "INSERT INTO outbox (channel, payload, created, epoch, seq)"
+            " VALUES ('telemetry', ?, ?, ?, ?)",
+            ((payloads[seq - 1], time.time(), epoch, seq) for seq in range(1, count + 1)),
         )
         db.execute("UPDATE counters SET value = ? WHERE name = 'next_seq'", (count + 1,))
     db.close()
+    store = {"kind": "sqlite", "path": str(workdir / "drain-store.sqlite")}
+    config = collector_config(workdir, broker, store)
+    log = (workdir / "drain-collector.log").open("wb")
+    collector = subprocess.Popen(
+        [str(Path(sys.executable).with_name("collector")), "run", "-c", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     outbox = Outbox(path)
-    device = DeviceSettings(id="air-drain", site="bench", kind="air", name="drain")
     uplink = Uplink(broker, device, outbox, boot_id="bench")
 
-    async def drain() -> float:
+    async def drain() -> tuple[float, float]:
+        await asyncio.sleep(3)  # the collector subscribed
         stop = asyncio.Event()
         began = time.perf_counter()
         task = asyncio.create_task(uplink.run(stop))
-        while outbox.depth():
+        sent = None
+        while depth := outbox.depth():
+            if sent is None and depth == outbox.unconfirmed():
+                sent = time.perf_counter() - began
             await asyncio.sleep(0.05)
         elapsed = time.perf_counter() - began
         stop.set()
         await task
-        return elapsed
+        return sent or elapsed, elapsed
 
-    elapsed = asyncio.run(drain())
+    try:
+        sent, elapsed = asyncio.run(drain())
+    finally:
+        collector.terminate()
+        collector.wait(30)
     outbox.close()
-    lines = b"\n".join(payloads[seq % 1000] for seq in range(1, count + 1)) + b"\n"
+    lines = b"\n".join(payloads) + b"\n"
     began = time.perf_counter()
-    subprocess.run(
-        [
-            "mosquitto_pub",
-            "-h",
-            broker.host,
-            "-p",
-            str(broker.port),
-            "-q",
-            "1",
-            "-t",
-            "pq/v1/bench/air-drain/telemetry",
-            "-l",
-        ],
-        input=lines,
-        check=True,
-    )
+    publish = [
+        "mosquitto_pub", "-h", broker.host, "-p", str(broker.port), "-q", "1",
+        "-t", "pq/v1/bench/air-drain-base/telemetry", "-l",
+    ]  # fmt: skip
+    subprocess.run(publish, input=lines, check=True)
     base = time.perf_counter() - began
     print(
-        f"\n2. outbox drain of {count:,} messages: {count / elapsed:8,.0f} msg/s"
-        f" | mosquitto_pub -l {count / base:8,.0f} msg/s | ratio {base / elapsed:.2f}"
+        f"\n2. outbox drain of {count:,} messages, each deleted on the collector's"
+        f" confirmation: {count / elapsed:8,.0f} msg/s | mosquitto_pub -l"
+        f" {count / base:8,.0f} msg/s | ratio {base / elapsed:.2f} (goal >= 0.3)"
+        f"\n   all published (acknowledged by the broker) after {sent:.1f} s:"
+        f" {count / sent:8,.0f} msg/s, ratio {base / sent:.2f}; the rest of the"
+        f" {elapsed:.1f} s waits for the collector's commits"
     )
 
 
@@ -331,6 +356,9 @@ def latency_figures(broker: BrokerSettings, workdir: Path) -> None:
 
 
 def main() -> None:
+    """All three figures, or those named on the command line (`ingest`, `drain`,
+    `latency`)."""
+    wanted = set(sys.argv[1:]) or {"ingest", "drain", "latency"}
     logging.disable(logging.WARNING)  # paho warns of every pending publish under load
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -340,7 +368,7 @@ def main() -> None:
         influxd.start()
         broker = BrokerSettings(host=broker_process.host, port=broker_process.port, protocol="5")
         try:
-            for protocol in ("3.1.1", "5"):
+            for protocol in ("3.1.1", "5") if "ingest" in wanted else ():
                 ingest_figures(
                     broker.model_copy(update={"protocol": protocol}),
                     work,
@@ -357,8 +385,10 @@ def main() -> None:
                         },
                     },
                 )
-            drain_figures(broker, work)  # as an agent publishes: MQTT 5 where it can
-            latency_figures(broker.model_copy(update={"protocol": "3.1.1"}), work)
+            if "drain" in wanted:  # as an agent publishes: MQTT 5 where it can
+                drain_figures(broker, work)
+            if "latency" in wanted:
+                latency_figures(broker.model_copy(update={"protocol": "3.1.1"}), work)
         finally:
             influxd.stop()
             broker_process.stop()

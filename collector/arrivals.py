@@ -2,16 +2,21 @@
 (collector/ingest/) and the plate intake (collector/police/) both start from here, so they
 agree on what is valid without one importing the other."""
 
+import json
 import re
 
-from iotwire.codec import DecodeError, decode
-from iotwire.messages import MODEL_FOR_CHANNEL, Message
-from iotwire.topics import TopicError, parse_topic
+from iotwire.codec import DecodeError, DecodeReason, decode
+from iotwire.messages import MAX_SEQ, MODEL_FOR_CHANNEL, Batch, Message
+from iotwire.topics import Channel, TopicError, parse_topic
 
 # A message as it came off the wire: topic, payload, and whether it was drained from the
 # spool, which makes it backlog as much as an agent's mark in the payload does
 # (iotwire/backlog.py).
 Arrival = tuple[str, bytes, bool]
+
+# A box's stream as its confirmations name it: site, device and epoch.
+StreamKey = tuple[str, str, str]
+STREAMED = frozenset((Channel.TELEMETRY, Channel.PLATE, Channel.HEALTH, Channel.BATCH))
 
 # The most of a topic that names the sender of a message whose topic names no device.
 MAX_SOURCE_CHARS = 96
@@ -46,10 +51,48 @@ def validated(topic_text: str, payload: bytes, topic_prefix: str) -> tuple[str, 
         message = decode(payload, MODEL_FOR_CHANNEL[topic.channel])
     except DecodeError as exc:
         raise InvalidMessage(exc.reason.value, str(exc), topic.device) from None
-    if message.device != topic.device:
-        raise InvalidMessage(
-            "device_mismatch",
-            f"payload device {message.device!r} on {topic.device}'s topic",
-            topic.device,
-        )
+    inner = message.messages if isinstance(message, Batch) else ()
+    for claimed in (message.device, *(m.device for m in inner)):
+        if claimed != topic.device:
+            raise InvalidMessage(
+                "device_mismatch",
+                f"payload device {claimed!r} on {topic.device}'s topic",
+                topic.device,
+            )
+    for m in inner:
+        if "v" not in m.model_fields_set:  # as the codec requires of a message alone
+            raise InvalidMessage(
+                DecodeReason.MISSING_FIELD.value,
+                f"a message in the batch (seq {m.seq}) does not state its version",
+                topic.device,
+            )
     return topic.site, message
+
+
+def stream_positions(
+    topic_text: str, payload: bytes, topic_prefix: str
+) -> list[tuple[StreamKey, int]]:
+    """Where the streamed messages of an arrival (one, or a batch's) say they sit in
+    their box's stream, read without validating the rest: what the collector confirms
+    for an arrival it spools undecoded. Messages that name no epoch (an agent that does
+    not wait for confirmations), or cannot be read that far, are left out; a message
+    confirmed here and found invalid later is counted as invalid then, as it would have
+    been now."""
+    try:
+        topic = parse_topic(topic_text, topic_prefix)
+        if topic.channel not in STREAMED:
+            return []
+        body = json.loads(payload)
+    except (TopicError, ValueError):
+        return []
+    if not isinstance(body, dict):
+        return []
+    members = body.get("messages") if topic.channel is Channel.BATCH else [body]
+    positions: list[tuple[StreamKey, int]] = []
+    for member in members if isinstance(members, list) else []:
+        if not isinstance(member, dict):
+            continue
+        epoch, seq = member.get("epoch"), member.get("seq")
+        if isinstance(epoch, str) and isinstance(seq, int) and 0 <= seq <= MAX_SEQ:
+            positions.append(((topic.site, topic.device, epoch), seq))
+    return positions

@@ -146,6 +146,11 @@ class IngestCollector(Collector):
             "gaps": GaugeMetricFamily(
                 "collector_device_gaps", "sequence numbers never received", labels=labels
             ),
+            "state_resets": GaugeMetricFamily(
+                "collector_device_state_resets",
+                "times the box lost its state and numbered again from 1 under a new epoch",
+                labels=labels,
+            ),
             "online": GaugeMetricFamily(
                 "collector_device_online",
                 "1 online and heard from lately, 0 offline, silent or unknown",
@@ -163,6 +168,7 @@ class IngestCollector(Collector):
             families["messages"].add_metric(ids, d.messages)
             families["duplicates"].add_metric(ids, d.duplicates)
             families["gaps"].add_metric(ids, d.gaps)
+            families["state_resets"].add_metric(ids, d.state_resets)
             online = d.state_at(now, self._silent_after) == "online"
             families["online"].add_metric(ids, 1 if online else 0)
             if d.last_seen is not None:

@@ -166,6 +166,12 @@ class AggregateRow:
 
 @dataclass(frozen=True)
 class DeviceRow:
+    """A device's state and its delivery accounting. `gaps` are the sequence numbers never
+    received, summed over the box's epochs; `state_resets` how many times the box started
+    a new epoch after its first, having lost its state (a new SD card, a reinstall), which
+    restarts its numbers at 1. Agents older than epochs count under none, and an upgrade
+    from those to the first epoch is no reset."""
+
     device: str
     site: str
     state: str
@@ -174,6 +180,7 @@ class DeviceRow:
     messages: int
     duplicates: int
     gaps: int
+    state_resets: int
 
     def state_at(self, now: datetime, silent_after: timedelta) -> str:
         """The status messages' state, corrected by the heartbeat: a box whose session

@@ -8,7 +8,7 @@ answers with, rather than pydantic's `Z` form.
 from datetime import datetime
 from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from collector.query import AggregateRow
 
@@ -17,11 +17,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def row_of(model: type[M], source: object, **given: object) -> M:
-    """A `model` whose fields are read off `source` by name, except those `given`."""
-    fields = {
-        name: given.pop(name) if name in given else getattr(source, name)
-        for name in model.model_fields
-    }
+    """A `model` whose fields are read off `source` by name, except those `given`. A field
+    shown under a shorter name than its source's says which in its `validation_alias`."""
+    fields = {}
+    for name, info in model.model_fields.items():
+        read = info.validation_alias if isinstance(info.validation_alias, str) else name
+        fields[read] = given.pop(name) if name in given else getattr(source, read)
     return model(**fields, **given)
 
 
@@ -65,6 +66,11 @@ class DeviceOut(BaseModel):
     messages: int
     duplicates: int
     gaps: int
+    resets: int = Field(
+        validation_alias="state_resets",
+        description="times the box started numbering again under a new epoch after its"
+        " first, having lost its state (a new SD card, a reinstall)",
+    )
 
 
 def columns(model: type[BaseModel]) -> tuple[str, ...]:

@@ -97,6 +97,8 @@ class Agent:
             self.boot_id,
             backlog_after_s=self._config.outbox.backlog_after_s,
             commands=commands.handle,
+            confirmations=self._config.outbox.delete_on == "commit",
+            resend_after_s=self._config.outbox.resend_after_s,
         )
         self.restart_requested = False
         self._stop: asyncio.Event | None = None

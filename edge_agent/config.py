@@ -168,13 +168,24 @@ class HealthSettings(StrictModel):
 
 
 class OutboxSettings(StrictModel):
-    """How much an outage may queue on the box, and what gives way first when it is full.
+    """How much an outage may queue on the box, what gives way first when it is full, and
+    when a message may be forgotten.
 
-    When a bound is hit, messages are dropped channel by channel in `drop_order` (health
-    first by default: a day-old heartbeat is worth least), each channel's oldest first or
-    newest first; a message already handed to the uplink is never dropped. Every dropped
-    message is counted, persistently, and reported in health as `outbox_dropped`; the
-    collector sees the same number as gaps."""
+    A message stays until the collector confirms it committed it (`delete_on: commit`);
+    one the broker acknowledged but the collector did not confirm within `resend_after_s`
+    goes out again, so a broker or collector that dies holding it costs a repeat, never
+    the message. `delete_on: broker_ack` forgets a message on the broker's
+    acknowledgement, for a collector that does not confirm.
+
+    The outbox's files (database pages in use and write-ahead log) stay within `max_mb`,
+    and never grow into the last `keep_free_mb` of their filesystem, which the rest of the
+    box needs too. When a bound is hit, messages never sent are dropped first, channel by
+    channel in `drop_order` (health first by default: a day-old heartbeat is worth least),
+    each channel's oldest first or newest first; only when that is not enough, messages
+    sent but unconfirmed, which the store may already hold. A message already handed to
+    the uplink is never dropped. Both are counted, persistently: the never-sent ones are
+    reported in health as `outbox_dropped` and the collector sees the same number as
+    gaps."""
 
     max_mb: Annotated[float, Field(gt=0, le=1_000_000)] = 256.0
     max_age_h: Annotated[float, Field(gt=0, le=24 * 365)] = 24 * 7.0
@@ -184,6 +195,17 @@ class OutboxSettings(StrictModel):
     drop_within: Literal["oldest", "newest"] = "oldest"
     backlog_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
         default=10.0, description="a message sent this much later than made is backlog"
+    )
+    delete_on: Literal["commit", "broker_ack"] = Field(
+        default="commit",
+        description="forget a message when the collector confirms it (commit), or when the "
+        "broker acknowledges it (broker_ack, for a collector that does not confirm)",
+    )
+    resend_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=20.0, description="a message sent but unconfirmed this long is sent again"
+    )
+    keep_free_mb: Annotated[float, Field(ge=0, le=1_000_000)] = Field(
+        default=0.5, description="the outbox never grows into this much of its filesystem"
     )
 
     @model_validator(mode="after")

@@ -1,17 +1,55 @@
 """Durable store-and-forward queue between the sources and the uplink.
 
-A message exists once it is committed here; it leaves only after the broker acknowledged
-it. The sequence number is allocated in the same transaction that stores the message, so
-numbers survive restarts and never repeat, and the collector can count gaps and duplicates
-against them. SQLite in WAL mode with synchronous=FULL: a power cut on a pole loses
-nothing that append() returned for.
+A message exists once it is committed here. The sequence number is allocated in the same
+transaction that stores the message, so numbers survive restarts and never repeat, and
+the collector can count gaps and duplicates against them. SQLite in WAL mode with
+synchronous=FULL: a power cut on a pole loses nothing that append() returned for.
+
+Epochs. The outbox's state is born with a random epoch, stamped on every streamed message;
+its sequence numbers count from 1 within it. A box that loses its state (a new SD card, a
+reinstall) starts a new epoch, so the collector sees a reset, not a run of repeats. An
+outbox made before epochs existed is migrated in place: what it queued is sent first,
+unchanged and without an epoch (the collector counts those under the empty one), and the
+new epoch starts at 1. Rows are keyed on `id`, the send order, so the two cannot collide.
+
+Keep until confirmed. The broker's acknowledgement only marks a message sent; it leaves
+when the collector confirms (`confirm`) that its store holds it. A message sent but
+unconfirmed for `resend_after_s` is due again once a message sent after it (or with it)
+has been confirmed: the collector is taking this box's stream, so what it has not
+confirmed was lost on the way. So a broker or collector that dies holding it costs a
+duplicate, never the message, and a collector that is merely away (the broker holding its
+queue) is not sent every message again and again. Messages from before epochs, and every message
+with `delete_on: broker_ack`, leave on the broker's acknowledgement, as before: nothing
+would ever confirm them.
+
+Bounds and a disk that fills. `max_mb` bounds what the outbox puts on disk: database pages
+in use plus the write-ahead log, which is checkpointed early and truncated so it cannot
+eat the filesystem. The outbox also never grows its files into the last `keep_free_mb` of
+the filesystem; it does not shrink them when someone else takes that space, since pages
+it frees stay in its file for its own reuse and would give nobody room. So it drops by
+policy before the disk is full. Every write is a small transaction (a large backlog is
+dropped, marked or forgotten a few rows at a time), so none needs more log than the
+bound leaves it. If the disk fills anyway (another writer took the rest), a write fails
+with SQLITE_FULL: the outbox rolls back (SQLite may have done so already), releases a
+ballast file it keeps for this moment and truncates its log, so it has room to drop by
+policy and store again; a message it still cannot store is counted as dropped, with its
+sequence number skipped, in the first transaction the disk allows. It never raises a full
+disk into the agent, logs the cause once per episode, and takes its ballast back once the
+filesystem has `keep_free_mb` free again.
 """
 
 import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import sqlite3
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from edge_agent.config import OutboxSettings
 from iotruntime.sqlite_files import open_sqlite
@@ -19,27 +57,94 @@ from iotwire.codec import encode
 from iotwire.messages import WireModel
 from iotwire.topics import Channel
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY,
-    channel TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS outbox_by_channel ON outbox (channel, seq);
-CREATE INDEX IF NOT EXISTS outbox_by_age ON outbox (created);
-CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
-INSERT OR IGNORE INTO counters VALUES ('next_seq', 1);
-INSERT OR IGNORE INTO counters VALUES ('dropped', 0);
-"""
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 2
+"""PRAGMA user_version of an outbox with epochs; 0 is the format before them."""
+
+# `sent` is when the broker last acknowledged the row, and -0.5 until it has: a REAL the
+# size of a time, so marking a row sent rewrites it in place, one page, where NULL would
+# make SQLite rewrite a plate's whole overflow chain. seq is NULL on rows queued before
+# epochs: their number is their id.
+_CREATE = (
+    """CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY,
+        channel TEXT NOT NULL,
+        payload BLOB NOT NULL,
+        created REAL NOT NULL,
+        epoch TEXT NOT NULL DEFAULT '',
+        seq INTEGER,
+        sent REAL NOT NULL DEFAULT -0.5
+    )""",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+)
+_MIGRATE = (
+    # Schema only: the rows stay where they are, so an outbox that filled its disk before
+    # the upgrade needs little room to migrate.
+    "DROP INDEX IF EXISTS outbox_by_channel",
+    "ALTER TABLE outbox RENAME COLUMN seq TO id",
+    "ALTER TABLE outbox ADD COLUMN epoch TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE outbox ADD COLUMN seq INTEGER",
+    "ALTER TABLE outbox ADD COLUMN sent REAL NOT NULL DEFAULT -0.5",
+    "UPDATE counters SET value = 1 WHERE name = 'next_seq'",
+)
+_COMPLETE = (
+    "CREATE UNIQUE INDEX IF NOT EXISTS outbox_by_seq ON outbox (epoch, seq) WHERE seq IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (channel, id) WHERE sent < 0",
+    "CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (sent, id) WHERE sent >= 0",
+    "CREATE INDEX IF NOT EXISTS outbox_sent_by_channel ON outbox (channel, id) WHERE sent >= 0",
+    "CREATE INDEX IF NOT EXISTS outbox_by_age ON outbox (created)",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "INSERT OR IGNORE INTO counters VALUES ('next_seq', 1), ('dropped', 0), ('released', 0)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+_SELECT = "SELECT id, epoch, coalesce(seq, id), channel, payload, created FROM outbox"
+_THE_ENTRY = "id = ? AND epoch = ? AND coalesce(seq, id) = ?"
+"""Ids of deleted rows can be handed out again; an entry is its id with its number."""
+
+_ROW_OVERHEAD = 128
+"""Bytes a row costs beside its payload (record header, four index entries): what a drop
+is estimated to free. The bound itself is checked on pages actually in use."""
+_ROWS_PER_WRITE = 8
+"""Rows one transaction drops, marks or forgets at most where room is short: its log
+stays a few dozen pages."""
+_ROWS_PER_ROOMY_WRITE = 4096
+"""The same with room to spare (a full-size log budget): a drained backlog is marked and
+forgotten a window at a time, not eight rows at a time."""
+_ROOMY_WAL_FRAMES = 256
+_WAL_FRAME_OVERHEAD = 24
+_WAL_HEADER = 32
+_TXN_FRAMES = 16
+"""Write-ahead log frames one transaction may add after the checkpoint point."""
+_BALLAST_MAX = 256 * 1024
 
 
 @dataclass(frozen=True)
 class Entry:
+    id: int
+    """The row, in send order: what `sent` names."""
+    epoch: str
+    """"" for a message queued before epochs; its payload has none."""
     seq: int
     channel: Channel
     payload: bytes
     created: float
+    resent: bool = False
+    """Sent before and not confirmed: going out again."""
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL, extended or not; errors Python raises itself carry no code."""
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF == sqlite3.SQLITE_FULL
+
+
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 class Outbox:
@@ -49,116 +154,493 @@ class Outbox:
         limits: OutboxSettings | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._db = open_sqlite(path, group_read=True, synchronous_full=True)
-        self._db.executescript(_SCHEMA)
+        self._path = path
+        self._wal = path.with_name(f"{path.name}-wal")
+        self._ballast = path.with_name(f"{path.name}.ballast")
         self._limits = limits or OutboxSettings()
         self._clock = clock
-        (total,) = self._db.execute(
-            "SELECT coalesce(sum(length(payload)), 0) FROM outbox"
-        ).fetchone()
-        self._bytes = int(total)
-        self._leased: dict[int, int] = {}  # seq -> size of what the uplink holds
+        self._max_bytes = int(self._limits.max_mb * 1e6)
+        self._keep_free = int(self._limits.keep_free_mb * 1e6)
+        self._ballast_size = min(_BALLAST_MAX, self._keep_free // 2)
+        self._ballast_held = _file_size(self._ballast)
+        self._wal_frames = 0
+        self._wal_budget = 0
+        self._disk_cap = sys.maxsize  # bytes the database file may take on this disk
+        self._leased: set[int] = set()  # ids of what the uplink holds
+        # When the newest confirmed message was sent: what was sent before it and is
+        # still unconfirmed did not reach the collector.
+        self._confirmed_through = -1.0
+        self._lost = 0  # messages the disk had no room for, not yet counted on it
+        self._full = False  # in a disk-full episode, logged once
+        self._lost_in_episode = 0
         self.changed = asyncio.Event()
+        self._db = self._open()
+        (page_size,) = self._db.execute("PRAGMA page_size").fetchone()
+        self._page_size = int(page_size)
+        self._set_up()
+        # Sized now, not at the first append: a backlog drained after a restart is marked
+        # and forgotten before anything new is appended.
+        self._size_wal(self._room(self._free_bytes()))
+        (epoch,) = self._db.execute("SELECT value FROM meta WHERE name = 'epoch'").fetchone()
+        self.epoch: str = epoch
+
+    def _open(self) -> sqlite3.Connection:
+        """Open the database; on a disk so full that SQLite cannot even make the log's
+        index (after a clean stop it is gone), with the ballast's room."""
+        try:
+            return open_sqlite(self._path, group_read=True, synchronous_full=True)
+        except sqlite3.OperationalError as exc:
+            if not self._ballast_held or self._free_bytes() >= self._keep_free:
+                raise
+            self._emergency(exc, None)
+        return open_sqlite(self._path, group_read=True, synchronous_full=True)
+
+    def _set_up(self) -> None:
+        """Create the tables, or migrate an outbox from before epochs. Nothing is written
+        (not even a checkpoint, which would hold off the agent's writes) when the file is
+        current, so a second handle (a technician's, a test's) changes nothing."""
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        self._upkeep()  # an agent from before epochs may have left a log of megabytes
+        try:
+            self._write(self._create_or_migrate, durable=True)
+        except sqlite3.Error as exc:
+            if not _is_full(exc):
+                raise
+            self._emergency(exc, self._db)
+            # Without room for its tables the outbox cannot queue anything: this raises.
+            self._write(self._create_or_migrate, durable=True)
+
+    def _create_or_migrate(self) -> None:
+        db = self._db
+        (version,) = db.execute("PRAGMA user_version").fetchone()
+        if version == SCHEMA_VERSION:
+            return  # another handle got there first
+        columns = {name for (name,) in db.execute("SELECT name FROM pragma_table_info('outbox')")}
+        for statement in _MIGRATE if columns and "id" not in columns else _CREATE:
+            db.execute(statement)
+        for statement in _COMPLETE:
+            db.execute(statement)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (secrets.token_hex(8),))
 
     def append(self, channel: Channel, build: Callable[[int], WireModel]) -> int:
         """Commit the message `build(seq)` makes with the next sequence number; return it.
-        Bounds are enforced in the same transaction, so the queue on disk never exceeds them
-        and the count of what was dropped is exact across power cuts."""
-        db = self._db
-        seq: int
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            (seq,) = db.execute("SELECT value FROM counters WHERE name='next_seq'").fetchone()
-            payload = encode(build(seq))
-            db.execute(
-                "INSERT INTO outbox (seq, channel, payload, created) VALUES (?, ?, ?, ?)",
-                (seq, channel.value, payload, self._clock()),
+        What the bounds require beyond a few rows is dropped first, in transactions of its
+        own; the rest in the message's, so the queue on disk stays inside them and the
+        count of what was dropped is exact across power cuts.
+
+        A full disk does not raise: if even after the emergency measures the message
+        cannot be stored, its number is skipped and it is counted as dropped (on disk with
+        the next message that can be). Anything else `build` or SQLite raises does, and
+        then nothing is committed and no number is used."""
+        self._upkeep()
+        while self._over_bounds():
+            if not self._write_despite_full(self._shed, durable=False):
+                break  # nothing the policy may drop, or no room even for that
+
+        def store() -> int:
+            seq = self._next_seq()
+            message = build(seq)
+            if "epoch" in type(message).model_fields and getattr(message, "epoch", None) is None:
+                message = message.model_copy(update={"epoch": self.epoch})
+            payload = encode(message)
+            room = self._room_for_pages()
+            self._db.execute(
+                "INSERT INTO outbox (channel, payload, created, epoch, seq) VALUES (?, ?, ?, ?, ?)",
+                (channel.value, payload, self._clock(), self.epoch, seq),
             )
-            db.execute("UPDATE counters SET value=? WHERE name='next_seq'", (seq + 1,))
-            freed = self._enforce_bounds(len(payload))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        self._bytes += len(payload) - freed
+            self._count("next_seq", seq + 1)
+            self._count("dropped", self._lost, add=True)
+            self._make_room(room)
+            return seq
+
+        seq = self._write_despite_full(store, durable=True)
+        if seq is None:
+            seq = self._next_seq()
+            self._lost += 1
+            self._lost_in_episode += 1
+            return seq
+        self._lost = 0
         self.changed.set()
         return seq
 
-    def _enforce_bounds(self, added: int) -> int:
-        """Drop what the bounds require, inside the caller's transaction; bytes freed."""
-        limits, db = self._limits, self._db
-        too_old = self._clock() - limits.max_age_h * 3600
-        chosen = {
-            seq: size
-            for seq, size in db.execute(
-                "SELECT seq, length(payload) FROM outbox WHERE created < ?", (too_old,)
-            )
-            if seq not in self._leased
-        }
-        excess = self._bytes + added - sum(chosen.values()) - limits.max_mb * 1e6
-        order = "ASC" if limits.drop_within == "oldest" else "DESC"
-        for channel in limits.drop_order:
-            if excess <= 0:
-                break
-            for seq, size in db.execute(
-                f"SELECT seq, length(payload) FROM outbox WHERE channel = ? ORDER BY seq {order}",  # noqa: S608 - fixed text
-                (channel,),
-            ):
-                if seq in self._leased or seq in chosen:
-                    continue
-                chosen[seq] = size
-                excess -= size
-                if excess <= 0:
+    def _next_seq(self) -> int:
+        (stored,) = self._db.execute("SELECT value FROM counters WHERE name='next_seq'").fetchone()
+        return int(stored) + self._lost
+
+    def _count(self, name: str, value: int, *, add: bool = False) -> None:
+        if add and not value:
+            return
+        update = "value + ?" if add else "?"
+        self._db.execute(f"UPDATE counters SET value = {update} WHERE name = ?", (value, name))  # noqa: S608 - fixed text
+
+    def _upkeep(self) -> None:
+        """Before a write: take the ballast back and end a disk-full episode once the
+        filesystem has its reserve (and room for the log to grow) free again, size the
+        write-ahead log to the room there is, and bring back a log a reader let grow."""
+        free = self._free_bytes()
+        wal = _file_size(self._wal)
+        if free - max(0, self._wal_budget - wal) >= self._keep_free:
+            if not self._ballast_held and self._ballast_size:
+                self._make_ballast()
+                free = self._free_bytes()
+            if self._full:
+                self._full = False
+                log.warning(
+                    "outbox: the disk has room again; %d message(s) could not be stored "
+                    "meanwhile and are counted as dropped",
+                    self._lost_in_episode,
+                )
+        self._size_wal(self._room(free))
+        self._keep_wal_small()
+
+    def _room(self, free: int) -> int:
+        """Bytes the outbox's files may take now: its bound, or what it has on disk plus
+        the free space beyond the reserve."""
+        on_disk = _file_size(self._path) + _file_size(self._wal)
+        return min(self._max_bytes, on_disk + free + self._ballast_held - self._keep_free)
+
+    def _size_wal(self, room: int) -> None:
+        """Checkpoint after a sixteenth of the room (at least 4, at most 256 pages), and
+        truncate the log to that plus one transaction's frames when SQLite starts it over."""
+        frame = self._page_size + _WAL_FRAME_OVERHEAD
+        frames = max(4, min(_ROOMY_WAL_FRAMES, room // 16 // frame))
+        if frames == self._wal_frames:
+            return
+        self._wal_frames = frames
+        self._wal_budget = _WAL_HEADER + (frames + _TXN_FRAMES) * frame
+        self._db.execute(f"PRAGMA wal_autocheckpoint = {frames}")
+        self._db.execute(f"PRAGMA journal_size_limit = {self._wal_budget}")
+
+    def _keep_wal_small(self) -> None:
+        """Truncate a write-ahead log grown past its budget (by a transaction larger than
+        usual, or while a reader held it): SQLite would keep the file that size until the
+        next write starts the log over."""
+        if _file_size(self._wal) > self._wal_budget:
+            self._truncate_wal(self._db)
+
+    @staticmethod
+    def _truncate_wal(db: sqlite3.Connection) -> None:
+        """Checkpoint and truncate the write-ahead log, if no reader holds it. A failure
+        (busy, or no room to grow the database) leaves the log as it was. It does not
+        wait for readers: a truncating checkpoint waits out every one (a technician's
+        `edge-agent status`), and the connection's busy timeout would stall the agent's
+        event loop, its keepalives and its stop with it, for seconds each time."""
+        (waits_ms,) = db.execute("PRAGMA busy_timeout").fetchone()
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            with contextlib.suppress(sqlite3.Error):
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(waits_ms)}")
+
+    def _free_bytes(self) -> int:
+        stats = os.statvfs(self._path.parent)
+        return stats.f_bavail * stats.f_frsize
+
+    def _make_ballast(self) -> None:
+        """Allocate the ballast for real (not a sparse file), or leave none."""
+        try:
+            fd = os.open(self._ballast, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                os.posix_fallocate(fd, 0, self._ballast_size)
+            finally:
+                os.close(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                self._ballast.unlink()
+            return
+        self._ballast_held = self._ballast_size
+
+    def _room_for_pages(self) -> int:
+        """Bytes the database's pages in use may take, inside the caller's transaction:
+        `max_mb` less the write-ahead log's share, and no more than the database file
+        holds plus the filesystem's free space beyond the reserve, the log's growth and
+        pages the next checkpoint will add to the file."""
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        file_bytes = int(pages) * self._page_size
+        wal = _file_size(self._wal)
+        wal_need = max(wal, self._wal_budget)
+        unwritten = max(0, file_bytes - _file_size(self._path))
+        spare = (
+            self._free_bytes() + self._ballast_held - self._keep_free - (wal_need - wal) - unwritten
+        )
+        if spare >= 0:
+            self._disk_cap = file_bytes + spare
+        else:
+            # Short of the reserve: no growth, but no shrinking either, since pages freed
+            # stay in the file and would give nobody room. Not the file's current size,
+            # though: a message stored before the drops freed pages for it grows the file
+            # by its own pages, once (later ones reuse what the drops freed), and the
+            # cap must not ratchet up with it; that growth shows as less free space, so
+            # the cap it left stays put.
+            self._disk_cap = min(self._disk_cap, file_bytes)
+        return min(self._max_bytes - wal_need, self._disk_cap)
+
+    def _pages_in_use(self) -> int:
+        (pages,) = self._db.execute("PRAGMA page_count").fetchone()
+        (free,) = self._db.execute("PRAGMA freelist_count").fetchone()
+        return int(pages - free) * self._page_size
+
+    def _over_bounds(self) -> bool:
+        """Whether there is anything to shed, read without a write transaction."""
+        too_old = self._clock() - self._limits.max_age_h * 3600
+        old = self._db.execute("SELECT 1 FROM outbox WHERE created < ? LIMIT 1", (too_old,))
+        return old.fetchone() is not None or self._pages_in_use() > self._room_for_pages()
+
+    def _shed(self) -> int:
+        """At most a few rows of what the bounds require, in the caller's transaction;
+        how many. Before an append, so a large backlog (a bound lowered across a restart,
+        a box off for longer than `max_age_h`) never makes one transaction too large for
+        the room its log has."""
+        return self._make_room(self._room_for_pages(), most=_ROWS_PER_WRITE)
+
+    def _make_room(self, room: int, most: int = sys.maxsize) -> int:
+        """Drop, inside the caller's transaction, what is older than `max_age_h` and what
+        the pages in use exceed `room` by, up to `most` rows; never a message the uplink
+        holds. Counts them, the never-sent ones as dropped and the sent ones as released,
+        and returns how many."""
+        too_old = self._clock() - self._limits.max_age_h * 3600
+        victims: dict[int, bool] = {}
+        with contextlib.closing(
+            self._db.execute("SELECT id, sent >= 0 FROM outbox WHERE created < ?", (too_old,))
+        ) as rows:
+            for row, was_sent in rows:
+                if len(victims) == most:
                     break
-        if not chosen:
-            return 0
-        db.executemany("DELETE FROM outbox WHERE seq = ?", ((seq,) for seq in chosen))
-        db.execute("UPDATE counters SET value = value + ? WHERE name='dropped'", (len(chosen),))
-        return sum(chosen.values())
+                if row not in self._leased:
+                    victims[row] = bool(was_sent)
+        self._delete(victims)
+        while (
+            len(victims) < most
+            and (excess := self._pages_in_use() - room) > 0
+            and (more := self._choose(excess, most - len(victims)))
+        ):
+            self._delete(more)
+            victims |= more
+        released = sum(victims.values())
+        self._count("dropped", len(victims) - released, add=True)
+        self._count("released", released, add=True)
+        return len(victims)
 
-    def peek(self, limit: int) -> list[Entry]:
-        """The oldest `limit` messages, in sequence order, now held by the uplink: the
-        bounds never drop a message the broker may already have."""
-        rows = self._db.execute(
-            "SELECT seq, channel, payload, created FROM outbox ORDER BY seq LIMIT ?", (limit,)
-        ).fetchall()
-        self._leased = {seq: len(payload) for seq, _, payload, _ in rows}
-        return [
-            Entry(seq, Channel(channel), payload, created)
-            for seq, channel, payload, created in rows
+    def _choose(self, excess: int, most: int) -> dict[int, bool]:
+        """Up to `most` rows estimated to free `excess` bytes, by policy: never-sent
+        messages first, in `drop_order` and `drop_within`; only then sent ones."""
+        order = "ASC" if self._limits.drop_within == "oldest" else "DESC"
+        chosen: dict[int, bool] = {}
+        for was_sent in (False, True):
+            state = "sent >= 0" if was_sent else "sent < 0"
+            for channel in self._limits.drop_order:
+                query = (
+                    f"SELECT id, length(payload) FROM outbox"  # noqa: S608 - fixed text
+                    f" WHERE channel = ? AND {state} ORDER BY id {order}"
+                )
+                with contextlib.closing(self._db.execute(query, (channel,))) as rows:
+                    for row, size in rows:
+                        if row in self._leased:
+                            continue
+                        chosen[row] = was_sent
+                        excess -= size + _ROW_OVERHEAD
+                        if excess <= 0 or len(chosen) == most:
+                            return chosen
+        return chosen
+
+    def _chunks(self, items: Sequence[_T]) -> Iterable[Sequence[_T]]:
+        """`items` in groups one write transaction takes: small where room is short."""
+        roomy = self._wal_frames >= _ROOMY_WAL_FRAMES and not self._full
+        size = _ROWS_PER_ROOMY_WRITE if roomy else _ROWS_PER_WRITE
+        return (items[i : i + size] for i in range(0, len(items), size))
+
+    def _delete(self, rows: Iterable[int]) -> None:
+        self._db.executemany("DELETE FROM outbox WHERE id = ?", ((row,) for row in rows))
+
+    def _write(self, work: Callable[[], _T], *, durable: bool) -> _T:
+        """`work` in one write transaction. A failure rolls back unless SQLite already did
+        (it may, after SQLITE_FULL), so the original error is what the caller sees."""
+        db = self._db
+        if not durable:
+            # Losing a mark, a deletion or a drop with its count to a power cut only means
+            # a message is sent again, a duplicate the collector counts: no fsync needed.
+            db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = work()
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:
+                db.execute("PRAGMA synchronous=FULL")
+        return result
+
+    def _write_despite_full(self, work: Callable[[], _T], *, durable: bool) -> _T | None:
+        """`work` in a write transaction; on a full disk, once more after the emergency
+        measures, and None if there is still no room."""
+        for attempt in range(2):
+            try:
+                result = self._write(work, durable=durable)
+            except sqlite3.Error as exc:
+                if not _is_full(exc):
+                    raise
+                if attempt == 0:
+                    self._emergency(exc, self._db)
+                continue
+            self._keep_wal_small()
+            return result
+        return None
+
+    def _emergency(self, exc: sqlite3.Error, db: sqlite3.Connection | None) -> None:
+        """The disk filled despite the bounds: release the ballast and truncate the
+        write-ahead log, so what is tried again has room to drop by policy."""
+        if not self._full:
+            self._full = True
+            self._lost_in_episode = 0
+            log.error(
+                "outbox: %s: %d bytes free for %s, though it keeps %d free for others; "
+                "releasing its ballast and dropping by policy, a message that still "
+                "cannot be stored is counted as dropped",
+                exc,
+                self._free_bytes(),
+                self._path,
+                self._keep_free,
+            )
+        if self._ballast_held:
+            with contextlib.suppress(FileNotFoundError):
+                self._ballast.unlink()
+            self._ballast_held = 0
+        if db is not None:
+            self._truncate_wal(db)
+
+    def peek(self, limit: int, max_bytes: int = sys.maxsize) -> list[Entry]:
+        """Up to `limit` messages due to be sent, in send order, no more than `max_bytes`
+        of payload (at least one): those never sent, and those sent but unconfirmed for
+        longer than `resend_after_s` when a message sent no earlier has been confirmed
+        since this outbox was opened. They are now held by the uplink, until the next
+        peek: the bounds never drop a message it may be sending."""
+        db = self._db
+        found: list[tuple[int, int, bool]] = []  # id, payload size, sent before
+        for channel in Channel:  # an index range per channel: sent rows are never scanned
+            found += [
+                (row, size, False)
+                for row, size in db.execute(
+                    "SELECT id, length(payload) FROM outbox"
+                    " WHERE channel = ? AND sent < 0 ORDER BY id LIMIT ?",
+                    (channel.value, limit),
+                )
+            ]
+        due = min(self._clock() - self._limits.resend_after_s, self._confirmed_through)
+        found += [
+            (row, size, True)
+            for row, size in db.execute(
+                "SELECT id, length(payload) FROM outbox"
+                " WHERE sent >= 0 AND sent <= ? ORDER BY sent, id LIMIT ?",
+                (due, limit),
+            )
         ]
+        found.sort()
+        resent: dict[int, bool] = {}
+        total = 0
+        for row, size, was_sent in found[:limit]:
+            if resent and total + size > max_bytes:
+                break
+            resent[row] = was_sent
+            total += size
+        rows = db.execute(
+            f"{_SELECT} WHERE id IN ({','.join('?' * len(resent))}) ORDER BY id",
+            tuple(resent),
+        ).fetchall()
+        entries = [
+            Entry(row, epoch, seq, Channel(channel), payload, created, resent[row])
+            for row, epoch, seq, channel, payload, created in rows
+        ]
+        self._leased = set(resent)
+        return entries
 
-    def remove(self, seqs: Iterable[int]) -> None:
-        """Forget messages the broker has acknowledged."""
-        seqs = list(seqs)
-        # A removal lost to a power cut only means the message is sent again, and the
-        # collector counts it as a duplicate: it does not need an fsync of its own.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("BEGIN IMMEDIATE")
-        self._db.executemany("DELETE FROM outbox WHERE seq=?", ((s,) for s in seqs))
-        self._db.execute("COMMIT")
-        self._db.execute("PRAGMA synchronous=FULL")
-        for seq in seqs:
-            self._bytes -= self._leased.pop(seq, 0)
+    def sent(self, entries: Iterable[Entry]) -> None:
+        """The broker acknowledged these. They wait for the collector's confirmation,
+        except messages from before epochs and all of them with `delete_on: broker_ack`,
+        which nothing would confirm: those are forgotten now."""
+        entries = list(entries)
+        now = self._clock()
+        forget = self._limits.delete_on == "broker_ack"
+        for chunk in self._chunks(entries):
+
+            def mark(chunk: Sequence[Entry] = chunk) -> None:
+                self._db.executemany(
+                    f"DELETE FROM outbox WHERE {_THE_ENTRY}",  # noqa: S608 - fixed text
+                    ((e.id, e.epoch, e.seq) for e in chunk if forget or not e.epoch),
+                )
+                self._db.executemany(
+                    f"UPDATE outbox SET sent = ? WHERE {_THE_ENTRY}",  # noqa: S608 - fixed text
+                    ((now, e.id, e.epoch, e.seq) for e in chunk if not forget and e.epoch),
+                )
+
+            # On a disk too full even for this they stay unsent, and go out again.
+            self._write_despite_full(mark, durable=False)
+        self._leased.difference_update(e.id for e in entries)
+
+    def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
+        """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
+        forget them, sent or not. Returns how many were here; numbers or an epoch this
+        outbox does not hold are no error, only 0."""
+        found = [
+            (row, sent)
+            for first, last in ranges
+            for row, sent in self._db.execute(
+                "SELECT id, sent FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?",
+                (epoch, first, last),
+            )
+        ]
+        rows = [row for row, _ in found]
+        self._confirmed_through = max((sent for _, sent in found), default=self._confirmed_through)
+        forgotten = 0
+        for chunk in self._chunks(rows):
+
+            def forget(chunk: Sequence[int] = chunk) -> int:
+                return self._db.executemany(
+                    "DELETE FROM outbox WHERE id = ?", ((row,) for row in chunk)
+                ).rowcount
+
+            # On a disk too full even for this they stay, go out again and are confirmed
+            # again.
+            forgotten += self._write_despite_full(forget, durable=False) or 0
+        return forgotten
 
     def depth(self) -> int:
+        """Messages queued, sent-but-unconfirmed ones included."""
         (count,) = self._db.execute("SELECT count(*) FROM outbox").fetchone()
         return int(count)
 
+    def unconfirmed(self) -> int:
+        """Messages the broker acknowledged that the collector has not confirmed yet."""
+        (count,) = self._db.execute("SELECT count(*) FROM outbox WHERE sent >= 0").fetchone()
+        return int(count)
+
     def size_bytes(self) -> int:
-        return self._bytes
+        """What `max_mb` bounds: database pages in use plus the write-ahead log."""
+        return self._pages_in_use() + _file_size(self._wal)
 
     def dropped(self) -> int:
-        """Messages the bounds have dropped since the outbox was created."""
+        """Messages dropped that certainly never left the box, since the outbox was
+        created: by the bounds, or for want of disk. The collector sees them as gaps."""
         (count,) = self._db.execute("SELECT value FROM counters WHERE name='dropped'").fetchone()
+        return int(count) + self._lost
+
+    def released(self) -> int:
+        """Messages sent but unconfirmed that the bounds dropped: the store may hold them
+        or not, so they are counted apart from `dropped`."""
+        (count,) = self._db.execute("SELECT value FROM counters WHERE name='released'").fetchone()
         return int(count)
 
     def last_seq(self) -> int:
-        """The latest sequence number handed out (0 before the first message)."""
-        (next_seq,) = self._db.execute(
-            "SELECT value FROM counters WHERE name='next_seq'"
-        ).fetchone()
-        return int(next_seq) - 1
+        """The latest sequence number of the current epoch handed out (0 before the
+        first message)."""
+        return self._next_seq() - 1
 
     def close(self) -> None:
         self._db.close()

@@ -11,6 +11,7 @@ running `status` as another user must not leave files the agent cannot write.
 import asyncio
 import contextlib
 import json
+import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from pathlib import Path
 from edge_agent.sources.base import SourceStats
 from iotruntime.private_files import write_private_file
 from iotruntime.stopping import sleep_unless_stopped
+
+log = logging.getLogger(__name__)
 
 STATUS_FILE = "status.json"
 EVERY_S = 5.0
@@ -104,8 +107,21 @@ def outbox_counts(state_dir: Path) -> tuple[int, int] | None:
 async def keep_writing(
     state_dir: Path, snapshot: Callable[[], AgentStatus], stop: asyncio.Event
 ) -> None:
-    """Rewrite the status every EVERY_S until `stop`, and once more after."""
-    while not stop.is_set():
-        write_status(state_dir, snapshot())
+    """Rewrite the status every EVERY_S until `stop`, and once more after. A status that
+    cannot be written (a full disk) is logged when it starts and when it ends: the agent
+    goes on sampling and sending, which matters more than its report."""
+    failing = False
+    while True:
+        try:
+            write_status(state_dir, snapshot())
+        except OSError as exc:
+            if not failing:
+                log.warning("cannot write %s: %s; the agent carries on", STATUS_FILE, exc)
+            failing = True
+        else:
+            if failing:
+                log.info("%s is written again", STATUS_FILE)
+            failing = False
+        if stop.is_set():
+            return
         await sleep_unless_stopped(stop, EVERY_S)
-    write_status(state_dir, snapshot())

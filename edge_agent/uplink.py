@@ -1,7 +1,13 @@
 """The agent's MQTT session: announce itself, drain the outbox, survive the network.
 
-Messages go out in sequence order, a bounded window at a time, at QoS 1; a message is
-removed from the outbox only once the broker has acknowledged it. A session that breaks
+Messages go out in sequence order, a bounded window at a time, at QoS 1. The broker's
+acknowledgement paces the window; the message stays in the outbox until the collector
+confirms, on this box's `committed` topic, that it is committed (iotwire `Committed`), and
+goes out again if no confirmation comes within the outbox's `resend_after_s`. So a broker
+that dies with messages in memory, or a collector that dies holding a share of them, costs
+a repeat, never a message; the collector's ledger counts the repeat as a duplicate. With
+`outbox.delete_on: broker_ack` (a collector that does not confirm) a message leaves the
+outbox on the broker's acknowledgement, as before confirmations. A session that breaks
 mid-window leaves the unacknowledged messages in the outbox to be sent again, so the
 collector may see a message twice but never misses one. The retained status topic holds
 "online" while the session lives and the broker publishes the last will, "offline", when
@@ -33,11 +39,18 @@ from iotruntime.connection import (
 )
 from iotruntime.stopping import sleep_unless_stopped
 from iotwire.backlog import marked
+from iotwire.batches import batch_payload, batch_sizes
 from iotwire.codec import DecodeError, decode, encode
-from iotwire.messages import Command, CommandAck, Status
-from iotwire.topics import Channel, command_filter, topic_for
+from iotwire.messages import Command, CommandAck, Committed, Status
+from iotwire.topics import Channel, TopicError, command_filter, parse_topic, topic_for
 
 log = logging.getLogger(__name__)
+
+BATCHED = frozenset((Channel.TELEMETRY, Channel.HEALTH))
+# One round of the drain: as many messages as a few full batches hold, and no more than
+# a few megabytes of payload in memory (plate reads carry their crops).
+PEEK_MESSAGES = 4096
+PEEK_BYTES = 4 * 1024 * 1024
 
 
 class Uplink:
@@ -51,6 +64,8 @@ class Uplink:
         window: int = 64,
         backlog_after_s: float = 10.0,
         commands: Callable[[Command], Awaitable[CommandAck]] | None = None,
+        confirmations: bool = True,
+        resend_after_s: float = 20.0,
     ) -> None:
         self._broker = broker
         self._device = device
@@ -61,8 +76,13 @@ class Uplink:
         self._protocol = ProtocolChoice(broker.protocol)
         self._backlog_after_s = backlog_after_s
         self._commands = commands
+        self._confirmations = confirmations
+        self._resend_after_s = resend_after_s
         self.connected = False
         self.last_publish_at: float | None = None  # when the broker last acknowledged
+        self.last_confirmed_at: float | None = None  # when the collector last confirmed
+        self.confirmed = 0  # messages the collector confirmed in this run
+        self._heard = asyncio.Event()  # set on each confirmation
 
     def _topic(self, channel: Channel) -> str:
         return topic_for(self._broker.topic_prefix, self._device.site, self._device.id, channel)
@@ -76,6 +96,7 @@ class Uplink:
                 ts=datetime.now(UTC),
                 version=__version__,
                 boot_id=self._boot_id,
+                epoch=self._outbox.epoch,
             )
         )
 
@@ -104,7 +125,7 @@ class Uplink:
                     await client.publish(
                         self._topic(Channel.STATUS), self._status("online"), qos=1, retain=True
                     )
-                    serving = await self._serve_commands(client)
+                    serving = await self._listen(client)
                     try:
                         await self._drain(client, stop)
                         await self._final_drain(client, drain_timeout_s)
@@ -122,18 +143,63 @@ class Uplink:
                 log.warning("broker unreachable (%s); retrying in %.1f s", exc, delay)
                 await sleep_unless_stopped(stop, delay)
 
-    async def _serve_commands(self, client: aiomqtt.Client) -> "asyncio.Task[None] | None":
-        """Subscribe to this device's commands and answer each in the background."""
-        if self._commands is None:
-            return None
+    async def _listen(self, client: aiomqtt.Client) -> "asyncio.Task[None] | None":
+        """Subscribe to this device's confirmations and commands, and serve both in the
+        background: confirmations at once, commands one at a time in their own task, so a
+        slow command does not hold the outbox full of what is already committed."""
         prefix, device = self._broker.topic_prefix, self._device
-        await client.subscribe(command_filter(prefix, device.site, device.id), qos=1)
-        return asyncio.create_task(self._answer(client, self._commands))
+        if self._confirmations:
+            committed = topic_for(prefix, device.site, device.id, Channel.COMMITTED)
+            await client.subscribe(committed, qos=1)
+        if self._commands is not None:
+            await client.subscribe(command_filter(prefix, device.site, device.id), qos=1)
+        if not self._confirmations and self._commands is None:
+            return None
+        return asyncio.create_task(self._receive(client, self._commands))
+
+    async def _receive(
+        self,
+        client: aiomqtt.Client,
+        handle: Callable[[Command], Awaitable[CommandAck]] | None,
+    ) -> None:
+        commands: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
+        answering = asyncio.create_task(self._answer(client, commands, handle)) if handle else None
+        try:
+            async for message in client.messages:
+                try:
+                    channel = parse_topic(str(message.topic), self._broker.topic_prefix).channel
+                except TopicError:
+                    log.warning("message on unexpected topic %s dropped", message.topic)
+                    continue
+                if channel is Channel.COMMITTED:
+                    self._confirmed(bytes(message.payload))
+                elif channel is Channel.CMD and handle is not None:
+                    commands.put_nowait(message)
+        finally:
+            if answering is not None:
+                answering.cancel()
+
+    def _confirmed(self, payload: bytes) -> None:
+        try:
+            confirmation = decode(payload, Committed)
+        except DecodeError as exc:
+            log.warning("confirmation dropped: %s", exc)
+            return
+        if confirmation.device != self._device.id:
+            log.warning("confirmation for %s on this device's topic dropped", confirmation.device)
+            return
+        self.confirmed += self._outbox.confirm(confirmation.epoch, confirmation.ranges)
+        self.last_confirmed_at = time.time()
+        self._heard.set()
 
     async def _answer(
-        self, client: aiomqtt.Client, handle: Callable[[Command], Awaitable[CommandAck]]
+        self,
+        client: aiomqtt.Client,
+        commands: "asyncio.Queue[aiomqtt.Message]",
+        handle: Callable[[Command], Awaitable[CommandAck]],
     ) -> None:
-        async for message in client.messages:
+        while True:
+            message = await commands.get()
             try:
                 command = decode(bytes(message.payload), Command)
             except DecodeError as exc:
@@ -157,43 +223,91 @@ class Uplink:
             await client.publish(self._topic(Channel.CMD_ACK), encode(ack), qos=1)
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Send what is due; when nothing is, wait for a new message, for the stop, or,
+        while messages await confirmation, for the first of them to fall due again."""
         changed = self._outbox.changed
         while not stop.is_set():
             changed.clear()
-            batch = self._outbox.peek(self._window)
+            batch = self._take()
             if batch:
                 await self._publish(client, batch)
                 continue
+            recheck = self._resend_after_s / 4 if self._outbox.unconfirmed() else None
             waiters = [asyncio.create_task(changed.wait()), asyncio.create_task(stop.wait())]
-            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            _, pending = await asyncio.wait(
+                waiters, timeout=recheck, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in pending:
                 task.cancel()
 
     async def _final_drain(self, client: aiomqtt.Client, timeout_s: float) -> None:
-        """On shutdown, send what is queued if the broker is quick; the rest waits on disk."""
+        """On shutdown, send what is queued and hear it confirmed if broker and collector
+        are quick; the rest waits on disk, and what was sent unconfirmed goes out again
+        after the restart unless its confirmation is waiting in the broker by then."""
         try:
             async with asyncio.timeout(timeout_s):
-                while batch := self._outbox.peek(self._window):
+                while batch := self._take():
                     await self._publish(client, batch)
+                # Only if a collector has confirmed anything in this run: with none
+                # there (or one that does not confirm) waiting would only delay the stop.
+                while self.last_confirmed_at is not None and self._outbox.unconfirmed():
+                    self._heard.clear()
+                    await self._heard.wait()
         except TimeoutError:
             log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
 
-    async def _publish(self, client: aiomqtt.Client, batch: list[Entry]) -> None:
-        # One task per message: QoS 1 acknowledgements come back independently, and a
-        # failure cancels the rest of the window, which stays in the outbox. A lost
-        # connection fails every task of the window; the session needs to hear it once,
-        # as the MqttError its reconnect loop handles, not as a group of them.
-        # A message that waited longer than `backlog_after_s` waited out an outage (or the
-        # agent being down): it goes out marked as backlog, so nothing downstream takes
-        # it for news.
+    def _take(self) -> list[Entry]:
+        """The next messages to send: with confirmations, a backlog's worth at once, to
+        go out in batches; without, a window of single messages."""
+        if self._confirmations:
+            return self._outbox.peek(PEEK_MESSAGES, PEEK_BYTES)
+        return self._outbox.peek(self._window)
+
+    def _units(self, entries: list[Entry]) -> list[tuple[str, bytes]]:
+        """Topic and payload of each publish. A message that waited longer than
+        `backlog_after_s` waited out an outage (or the agent being down): it goes out
+        marked as backlog, so nothing downstream takes it for news. With confirmations,
+        runs of telemetry and health going out for the first time go as batches; plate
+        reads, and whatever goes out again, go alone, so a broker that refuses batches
+        (its ACL not yet rewritten) still gets every message."""
         late = time.time() - self._backlog_after_s
+        units: list[tuple[str, bytes]] = []
+        run: list[Entry] = []
+
+        def payload(entry: Entry) -> bytes:
+            return marked(entry.payload) if entry.created < late else entry.payload
+
+        def flush() -> None:
+            payloads = [payload(entry) for entry in run]
+            first = 0
+            for count in batch_sizes(self._device.id, [len(p) for p in payloads]):
+                if count == 1:
+                    units.append((self._topic(run[first].channel), payloads[first]))
+                else:
+                    batch = batch_payload(self._device.id, payloads[first : first + count])
+                    units.append((self._topic(Channel.BATCH), batch))
+                first += count
+            run.clear()
+
+        for entry in entries:
+            if self._confirmations and entry.channel in BATCHED and not entry.resent:
+                run.append(entry)
+                continue
+            flush()
+            units.append((self._topic(entry.channel), payload(entry)))
+        flush()
+        return units
+
+    async def _publish(self, client: aiomqtt.Client, entries: list[Entry]) -> None:
+        # One task per publish: QoS 1 acknowledgements come back independently, and a
+        # failure cancels the rest, which stays in the outbox. A lost connection fails
+        # every task; the session needs to hear it once, as the MqttError its reconnect
+        # loop handles, not as a group of them.
         try:
             async with asyncio.TaskGroup() as group:
-                for entry in batch:
-                    topic = self._topic(entry.channel)
-                    payload = marked(entry.payload) if entry.created < late else entry.payload
+                for topic, payload in self._units(entries):
                     group.create_task(client.publish(topic, payload, qos=1))
         except* aiomqtt.MqttError as lost:
             raise lost.exceptions[0] from None
-        self._outbox.remove(entry.seq for entry in batch)
+        self._outbox.sent(entries)
         self.last_publish_at = time.time()

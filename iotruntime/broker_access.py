@@ -3,10 +3,12 @@
 Both sides need them: `edge-agent provision` makes a device's entry on site, and
 `collector broker-config` writes the broker's files for every registered device. The ACL
 confines a device to its own subtree (`{prefix}/v1/{site}/{device}/...`): it publishes its
-channels and reads only its own commands, so a stolen box cannot speak for another pole.
-Only a camera pole may publish plate reads: they raise police alerts, and a box that has
-no camera has no business putting a plate on the wire. Commands are written by the
-collector alone.
+channels and reads only its own commands and commit confirmations, so a stolen box
+cannot speak for another pole. Only a camera pole may publish plate reads: they raise
+police alerts, and a box that has no camera has no business putting a plate on the wire.
+Commands and confirmations (`committed`) are written by the collectors alone: a
+confirmation makes a box forget messages, so one written by anyone else could make it
+drop what the store never got.
 
 A device's broker username is its device id, and the broker takes it as the client id
 too: a credential names one device, and one session. Names the operations center uses on
@@ -32,7 +34,7 @@ SALT_BYTES = 12
 RESERVED_USERNAMES = frozenset({"collector"})
 """The collector's default broker username and client id: no device may be called so."""
 
-DEVICE_WRITES = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+DEVICE_WRITES = (Channel.TELEMETRY, Channel.HEALTH, Channel.BATCH, Channel.STATUS)
 
 
 def new_password() -> str:
@@ -71,8 +73,9 @@ def device_acl(
     prefix: str, site: str, device: str, *, plates: bool, username: str | None = None
 ) -> list[str]:
     """ACL lines for one device: its own channels to write (`plate` only if it is a
-    camera pole), its own commands to read. It may read its own acknowledgements too:
-    `edge-agent check` proves the ACL by receiving back what it wrote."""
+    camera pole), its own commands and the collectors' confirmations of its messages to
+    read. It may read its own acknowledgements too: `edge-agent check` proves the ACL by
+    receiving back what it wrote."""
     base = f"{prefix}/{WIRE_LEVEL}/{site}/{device}"
     writes = (*DEVICE_WRITES, Channel.PLATE) if plates else DEVICE_WRITES
     return [
@@ -80,16 +83,19 @@ def device_acl(
         *(f"topic write {base}/{channel}" for channel in writes),
         f"topic readwrite {base}/{Channel.CMD_ACK}",
         f"topic read {base}/{Channel.CMD}/+",
+        f"topic read {base}/{Channel.COMMITTED}",
     ]
 
 
 def collector_acl(prefix: str, username: str) -> list[str]:
-    """ACL lines for a collector: it reads every device, sends commands and alerts."""
+    """ACL lines for a collector: it reads every device, sends commands, confirmations
+    of what it committed, and alerts."""
     root = f"{prefix}/{WIRE_LEVEL}"
     return [
         f"user {username}",
         f"topic read {root}/+/+/#",
         f"topic write {root}/+/+/{Channel.CMD}/+",
+        f"topic write {root}/+/+/{Channel.COMMITTED}",
         f"topic readwrite {root}/alerts/#",
     ]
 

@@ -112,9 +112,16 @@ def version_name(version: ProtocolVersion) -> str:
     return "5" if version is ProtocolVersion.V5 else "3.1.1"
 
 
-def session_kwargs(version: ProtocolVersion, expiry_s: int) -> dict[str, Any]:
+def session_kwargs(
+    version: ProtocolVersion, expiry_s: int, persistent: bool = True
+) -> dict[str, Any]:
     """A persistent session in either version: 3.1.1 clean_session off, 5 clean_start
-    off with a session expiry, without which an MQTT 5 session ends at disconnect."""
+    off with a session expiry, without which an MQTT 5 session ends at disconnect. Or,
+    not `persistent`, one that ends with the connection."""
+    if not persistent:
+        if version is ProtocolVersion.V5:
+            return {"protocol": version, "clean_start": True}
+        return {"protocol": version, "clean_session": True}
     if version is ProtocolVersion.V5:
         # paho-mqtt ships py.typed but leaves Properties.__init__ unannotated.
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -137,17 +144,20 @@ async def mqtt_session(
     broker: BrokerSettings,
     choice: ProtocolChoice,
     prepare: Callable[[aiomqtt.Client], aiomqtt.Client] = lambda client: client,
+    *,
+    persistent: bool = True,
     **client_args: Unpack[ClientArgs],
 ) -> AsyncIterator[tuple[aiomqtt.Client, ProtocolVersion]]:
-    """Connect with a persistent session in the best version the broker speaks. `prepare`
-    sees each client before it connects (the collector turns on manual acknowledgements)."""
+    """Connect with a persistent session (unless not `persistent`) in the best version
+    the broker speaks. `prepare` sees each client before it connects (the collector turns
+    on manual acknowledgements)."""
     failure = aiomqtt.MqttError("no MQTT version to try")
     async with contextlib.AsyncExitStack() as stack:
         for version in choice.candidates():
             client = prepare(
                 aiomqtt.Client(
                     **broker.client_kwargs(),
-                    **session_kwargs(version, broker.session_expiry_s),
+                    **session_kwargs(version, broker.session_expiry_s, persistent),
                     **client_args,
                 )
             )

@@ -70,12 +70,17 @@ def write_whole(path: Path, data: bytes, mode: int, gid: int | None = None) -> P
     whatever the umask, so a secret is never readable by others, not even for a moment; a
     link planted in place of the part file is not followed."""
     part = path.with_name(f".{path.name}.part")
-    with os.fdopen(os.open(part, _NEW | os.O_TRUNC, mode), "wb") as handle:
-        os.fchmod(handle.fileno(), mode)
-        if gid is not None:
-            os.fchown(handle.fileno(), -1, gid)
-        handle.write(data)
-    os.replace(part, path)
+    try:
+        with os.fdopen(os.open(part, _NEW | os.O_TRUNC, mode), "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            if gid is not None:
+                os.fchown(handle.fileno(), -1, gid)
+            handle.write(data)
+        os.replace(part, path)
+    except OSError:
+        # A full disk must not keep half a file on it, taking room from what matters.
+        part.unlink(missing_ok=True)
+        raise
     return path
 
 

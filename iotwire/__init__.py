@@ -7,6 +7,7 @@ imported directly, but nothing outside them is part of the contract.
 """
 
 from iotwire.backlog import marked
+from iotwire.batches import batch_payload, batch_sizes
 from iotwire.codec import (
     MAX_PAYLOAD_BYTES,
     DecodeError,
@@ -16,14 +17,18 @@ from iotwire.codec import (
     encode,
     field_path,
 )
+from iotwire.commits import seq_ranges
 from iotwire.messages import (
     MODEL_FOR_CHANNEL,
     SCHEMA_VERSION,
+    Batch,
     ClockSync,
     Command,
     CommandAck,
     CommandName,
+    Committed,
     DeviceId,
+    Epoch,
     Health,
     Message,
     Name,
@@ -68,15 +73,18 @@ __all__ = [
     "SCHEMA_VERSION",
     "SERIES_LETTERS",
     "WIRE_LEVEL",
+    "Batch",
     "Channel",
     "ClockSync",
     "Colour",
     "Command",
     "CommandAck",
     "CommandName",
+    "Committed",
     "DecodeError",
     "DecodeReason",
     "DeviceId",
+    "Epoch",
     "Health",
     "Message",
     "Name",
@@ -96,6 +104,8 @@ __all__ = [
     "Vehicle",
     "WireModel",
     "alerts_topic",
+    "batch_payload",
+    "batch_sizes",
     "command_filter",
     "decode",
     "decode_any",
@@ -104,6 +114,7 @@ __all__ = [
     "marked",
     "parse_plate",
     "parse_topic",
+    "seq_ranges",
     "subscription",
     "topic_for",
 ]

@@ -6,6 +6,11 @@ health): the collector uses them to count duplicates and gaps, which is how the 
 proves it lost nothing. Status and acknowledgement messages repeat the latest sequence
 number for context; they are not part of that stream.
 
+A box's state (its outbox) is born with a random `epoch`; its sequence numbers count
+from 1 within it. A box that loses its state (a new SD card, a reinstall) starts a new
+epoch, so the collector sees a state reset instead of taking the new numbers for repeats.
+Payloads without an epoch come from agents older than it, and count under the empty one.
+
 Times are timezone-aware and come from the device, with its clock-sync state, so the
 collector never has to guess when a sample was taken.
 """
@@ -42,6 +47,8 @@ Unit = Annotated[str, StringConstraints(max_length=24, pattern=f"^[^{_CONTROL}\\
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_PRINTABLE)]
 PlateDisplay = Annotated[str, StringConstraints(min_length=5, max_length=20, pattern=_PRINTABLE)]
 Seq = Annotated[int, Field(ge=0, le=MAX_SEQ)]
+Epoch = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+MAX_COMMITTED_RANGES = 1024
 Count = Annotated[int, Field(ge=0, le=MAX_SEQ)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 Timestamp = AwareDatetime
@@ -79,6 +86,7 @@ class _Streamed(_Envelope):
     (iotwire/backlog.py)."""
 
     backlog: bool = Field(default=False, exclude=True)
+    epoch: Epoch | None = None
 
 
 class Reading(WireModel):
@@ -156,6 +164,7 @@ class Status(_Envelope):
     ts: Timestamp
     version: ShortText
     boot_id: ShortText
+    epoch: Epoch | None = None
 
 
 CommandName = Literal["reload_config", "read_sensor", "report_status"]
@@ -177,6 +186,48 @@ class CommandAck(_Envelope):
     ok: bool
     ts: Timestamp
     detail: Annotated[str, StringConstraints(max_length=4096)] = ""
+
+
+SeqRange = tuple[Seq, Seq]
+
+MAX_BATCH_MESSAGES = 1000
+
+
+class Batch(WireModel):
+    """Box to collector, on its `batch` topic: consecutive telemetry and health messages
+    of its stream in one publish, as a backlog drains. Each keeps its own sequence
+    number, epoch and backlog mark and is stored, counted and confirmed as if it had come
+    alone; one publish instead of hundreds is what lets a day's backlog drain at the
+    speed of the store rather than of MQTT round trips. Plate reads always go alone: the
+    police intake takes them off their own topic. The agent writes the payload from the
+    committed bytes (iotwire/batches.py), never by encoding this model."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["batch"] = "batch"
+    device: DeviceId
+    messages: Annotated[
+        tuple[Annotated[Telemetry | Health, Field(discriminator="kind")], ...],
+        Field(min_length=1, max_length=MAX_BATCH_MESSAGES),
+    ]
+
+
+class Committed(WireModel):
+    """Collector to agent, on the device's `committed` topic: these sequence numbers of
+    this epoch are in the store (or the collector's spool), so the box may forget them.
+    Until it hears this, a box keeps a message and sends it again; the ledger takes the
+    repeat as a duplicate. Ranges are inclusive, `(first, last)`."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["committed"] = "committed"
+    device: DeviceId
+    epoch: Epoch
+    ranges: Annotated[tuple[SeqRange, ...], Field(min_length=1, max_length=MAX_COMMITTED_RANGES)]
+
+    @model_validator(mode="after")
+    def _ranges_in_order(self) -> Self:
+        if any(first > last for first, last in self.ranges):
+            raise ValueError("a range's first sequence number is after its last")
+        return self
 
 
 class Pole(WireModel):
@@ -215,7 +266,7 @@ class PlateAlert(WireModel):
     ) = None
 
 
-Message = Telemetry | PlateRead | Health | Status | Command | CommandAck
+Message = Telemetry | PlateRead | Health | Status | Command | CommandAck | Committed | Batch
 
 MODEL_FOR_CHANNEL: dict[Channel, type[Message]] = {
     Channel.TELEMETRY: Telemetry,
@@ -224,4 +275,6 @@ MODEL_FOR_CHANNEL: dict[Channel, type[Message]] = {
     Channel.STATUS: Status,
     Channel.CMD: Command,
     Channel.CMD_ACK: CommandAck,
+    Channel.COMMITTED: Committed,
+    Channel.BATCH: Batch,
 }

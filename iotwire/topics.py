@@ -21,6 +21,8 @@ class Channel(StrEnum):
     STATUS = "status"
     CMD = "cmd"
     CMD_ACK = "cmd_ack"
+    COMMITTED = "committed"
+    BATCH = "batch"
 
 
 class TopicError(ValueError):

@@ -15,7 +15,13 @@ from rich.table import Table
 
 from collector.cli.common import ConfigOption, ask, settings_of
 from collector.config import CollectorConfig
-from collector.fleet.broker_config import BrokerLayout, BrokerTls, write_broker_config
+from collector.fleet.broker_config import (
+    BrokerLayout,
+    BrokerReloadError,
+    BrokerTls,
+    reload_broker,
+    write_broker_config,
+)
 from collector.fleet.commands import NoAnswerError, send_command
 from collector.fleet.registry import Registry
 from collector.rows import DeviceOut, columns
@@ -66,6 +72,7 @@ def devices(
             str(d.messages),
             str(d.duplicates),
             str(d.gaps),
+            str(d.state_resets),
         )
     console.print(table)
 
@@ -214,11 +221,25 @@ def broker_config(
     group: Annotated[
         str | None, typer.Option(help="the broker's group, given the files it reads")
     ] = None,
+    pid_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="where the broker writes its pid (default: mosquitto.pid in --persistence)"
+        ),
+    ] = None,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload", help="then signal the running broker (SIGHUP) to read the files again"
+        ),
+    ] = False,
 ) -> None:
     """Write the broker's configuration from the device registry: a TLS listener for boxes
     with passwords and consoles, one for boxes with device-CA certificates, one for the
-    collectors, each with its own passwords and ACL; persistence. Revoked boxes are left
-    out."""
+    collectors, each with its own passwords and ACL; persistence, the wire's size limit.
+    Revoked boxes are left out. With --reload, the running broker (found by its pid file)
+    reads the passwords and ACLs again, its clients staying connected, as `systemctl reload
+    mosquitto` does under systemd; a change of listeners needs a restart instead."""
     settings = settings_of(config)
     collectors = tuple(collector_user or ("collector",))
     consoles = tuple(console_user or ())
@@ -232,6 +253,7 @@ def broker_config(
         consoles,
         (settings.ingest.client_id,),
         group,
+        pid_file.resolve() if pid_file else None,
     )
     registry = _registry(config)
     try:
@@ -281,6 +303,25 @@ def broker_config(
             "the broker reads the passwords and ACLs (0640) as its own user:"
             " give --group, or chgrp them to the broker's group"
         )
+    if not reload:
+        console.print(
+            "the listeners changed: restart the broker, a reload cannot open or close one"
+            if written.listeners_changed
+            else "a running broker reads them when reloaded: add --reload"
+        )
+        return
+    try:
+        if written.listeners_changed:
+            raise BrokerReloadError(
+                "the listeners changed, which a reload cannot do: restart the broker"
+            )
+        pid = reload_broker(out.resolve() / "mosquitto.conf", layout.pid_path)
+    except (OSError, BrokerReloadError) as exc:
+        raise fail(exc) from None
+    console.print(
+        f"sent SIGHUP to mosquitto (pid {pid}, from {escape(str(layout.pid_path))}):"
+        " it reads the passwords and ACLs again, its clients stay connected"
+    )
 
 
 class CommandChoice(StrEnum):

@@ -22,12 +22,25 @@ those passwords.
 
 Each collector and console gets its own password, kept beside the files (a collector's
 config's `broker.password_file`) and made once: regenerating the files never changes it.
-The files the broker reads are 0640, given to `group` (the broker's own) when asked.
+The files the broker reads are 0640, given to `group` (the broker's own) when asked; the
+folder is made 0755 whatever the umask (a listing holds no secret: each file guards
+itself), and with a group, a folder on the way that the group cannot pass is refused
+before anything is written, since the broker would then fail to start or to reload.
+
+The broker writes its pid to `pid_file`, so that `reload_broker` can make it read the
+passwords and ACLs again after boxes are registered or revoked: a SIGHUP, as `systemctl
+reload mosquitto` sends, keeps every client connected, where a restart would drop them
+all. A reload cannot open or close a listener (Mosquitto refuses the whole new
+configuration then), so `Written.listeners_changed` says when only a restart will do.
 """
 
 import grp
+import itertools
+import os
+import pwd
 import re
-from collections.abc import Collection
+import signal
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,11 +56,49 @@ from iotruntime.broker_access import (
 )
 from iotruntime.certificates import issued_by, revoked_serials, same_certificate
 from iotruntime.private_files import write_whole
+from iotwire.codec import MAX_PAYLOAD_BYTES
 from iotwire.topics import IDENT_PATTERN
 
 NAME = re.compile(f"^{IDENT_PATTERN}$")
 STALE = ("passwords", "acl")
 """What versions before per-listener files wrote: stale credentials, removed."""
+
+AUTOSAVE_INTERVAL_S = 60
+"""How often the broker writes its in-memory state (sessions, queued QoS 1 messages,
+retained statuses) to `mosquitto.db`; it also writes it when it stops cleanly. A SIGKILL,
+an out-of-memory kill or a power cut loses what changed since the last save: messages
+queued for a collector that was away, commands and confirmations queued for boxes that
+were, sessions made since. Agents keep every message until a collector confirms it is
+committed, and send it again otherwise, so for the data the broker's disk is a second
+line: a lost queue costs resends, not readings. What the broker alone holds is commands
+queued for absent boxes (`collector command` then sees no answer and is run again) and
+alerts queued for absent consoles (the police database keeps them, webhooks carry them):
+a minute bounds that loss. Mosquitto's default, 30 minutes, would not. Shorter would
+rewrite the whole database more often, and it is largest (up to `max_queued_messages`
+per collector) during a collector outage, when the broker's disk is busiest; saving by
+count of changes instead (`autosave_on_changes`) would save most often exactly then."""
+
+PACKET_HEADROOM = 4096
+"""What an MQTT packet adds to the largest payload the wire allows: the fixed header (at
+most 5 bytes), the topic (2 bytes and the name; ours stay under 300), the packet id and
+MQTT 5 properties. A CONNECT (credentials, the status will) is far smaller."""
+
+
+def size_limits() -> list[str]:
+    """The wire contract's maximum, enforced by the broker before anything is queued:
+    `message_size_limit` counts the payload alone, so it is `MAX_PAYLOAD_BYTES` exactly, and
+    a larger payload is neither forwarded nor queued (the sender's QoS 1 flow completes;
+    MQTT 5 senders get reason code 0x83); collectors would drop it anyway. The broker
+    judges it only once it has read the whole packet, though, and MQTT allows 256 MiB:
+    `max_packet_size`, checked on the length a packet announces before its body is read,
+    disconnects a client sending more than the contract can ever need, so a stolen
+    credential cannot make the broker hold hundreds of megabytes per packet. Mosquitto 2.0
+    logs at start that it recommends `max_packet_size` instead; alone, it could not be
+    exact about the payload, since the topic's length varies."""
+    return [
+        f"message_size_limit {MAX_PAYLOAD_BYTES}",
+        f"max_packet_size {MAX_PAYLOAD_BYTES + PACKET_HEADROOM}",
+    ]
 
 
 @dataclass(frozen=True)
@@ -73,6 +124,14 @@ class BrokerLayout:
     consoles: tuple[str, ...] = ()
     client_ids: tuple[str, ...] = ()  # collectors' ingest.client_id, no device's to take
     group: str | None = None
+    pid_file: Path | None = None  # None: mosquitto.pid in `persistence`
+
+    @property
+    def pid_path(self) -> Path:
+        """Where the broker writes its pid. By default in its data folder: the one folder
+        its own user surely writes, whether it starts as that user or as root and drops to
+        it (Mosquitto writes the pid after dropping), and which Debian's package makes."""
+        return self.pid_file or self.persistence / "mosquitto.pid"
 
 
 @dataclass(frozen=True)
@@ -82,6 +141,7 @@ class Written:
     certificate_devices: int
     revoked: int
     files: tuple[Path, ...]
+    listeners_changed: bool = False  # against the config written before: restart, not reload
 
 
 class BrokerConfigError(ValueError):
@@ -90,6 +150,10 @@ class BrokerConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("refused, nothing written:\n" + "\n".join(f"  {p}" for p in problems))
         self.problems = problems
+
+
+class BrokerReloadError(RuntimeError):
+    """The running broker could not be told to reload; the files are written."""
 
 
 def _write(path: Path, text: str, mode: int, gid: int | None = None) -> Path:
@@ -150,6 +214,47 @@ def _device_problems(
     return problems
 
 
+def _closed_to(gid: int, path: Path) -> Path | None:
+    """The first existing folder on the way to `path` that the broker's group cannot
+    pass: not open to others, nor to that group, nor owned by a user whose own group it
+    is (the broker's user). Folders still to be made are made open to it."""
+    for directory in reversed((path, *path.parents)):
+        if not directory.exists():
+            return None
+        status = directory.stat()
+        if status.st_mode & 0o001 or (status.st_mode & 0o010 and status.st_gid == gid):
+            continue
+        try:
+            owner_gid = pwd.getpwuid(status.st_uid).pw_gid
+        except KeyError:
+            owner_gid = None
+        if not (status.st_mode & 0o100 and owner_gid == gid):
+            return directory
+    return None
+
+
+def _make_dirs(path: Path) -> None:
+    """Make `path` and its missing parents 0755 whatever the umask: under 077 they would
+    be closed to the broker's user, which then could not read its passwords and ACLs."""
+    missing = []
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for directory in reversed(missing):
+        directory.mkdir(exist_ok=True)
+        directory.chmod(0o755)
+
+
+def _listeners(conf: Path) -> list[str]:
+    if not conf.is_file():
+        return []
+    return [
+        line
+        for line in conf.read_text(encoding="utf-8").splitlines()
+        if line.startswith("listener ")
+    ]
+
+
 def _tls_problems(
     tls: BrokerTls, certificates: bool, device_ca: bytes | None, revoked: Collection[int]
 ) -> list[str]:
@@ -194,10 +299,16 @@ def write_broker_config(
         *_device_problems(admitted, layout, device_ca),
         *_tls_problems(tls, bool(certified), device_ca, revoked),
     ]
+    gid = grp.getgrnam(layout.group).gr_gid if layout.group else None
+    if gid is not None and (closed := _closed_to(gid, out)) is not None:
+        problems.append(
+            f"{closed} is closed to group {layout.group}: the broker could not read its"
+            f" files (chmod o+x, or chgrp {layout.group} and chmod g+x)"
+        )
     if problems:
         raise BrokerConfigError(problems)
-    gid = grp.getgrnam(layout.group).gr_gid if layout.group else None
-    out.mkdir(parents=True, exist_ok=True)
+    _make_dirs(out)
+    listeners_before = _listeners(out / "mosquitto.conf")
     collectors = {name: _secret(out / f"{name}.password") for name in layout.collectors}
     consoles = {name: _secret(out / f"{name}.password") for name in layout.consoles}
 
@@ -232,6 +343,13 @@ def write_broker_config(
         "per_listener_settings true",
         "persistence true",
         f"persistence_location {layout.persistence}/",
+        "# Saved every minute and at a clean stop: a SIGKILL loses at most the last minute's",
+        "# queues, which agents send again (they keep each message until it is confirmed).",
+        f"autosave_interval {AUTOSAVE_INTERVAL_S}",
+        "# Where `collector broker-config --reload` finds the broker to signal.",
+        f"pid_file {layout.pid_path}",
+        "# The wire contract's largest payload; a packet far over it is refused unread.",
+        *size_limits(),
         "max_inflight_messages 1000",
         "max_queued_messages 100000",
         "set_tcp_nodelay true",
@@ -287,4 +405,69 @@ def write_broker_config(
         len(certified),
         len(devices) - len(admitted),
         files,
+        bool(listeners_before) and listeners_before != _listeners(out / "mosquitto.conf"),
     )
+
+
+def _config_argument(args: Sequence[bytes]) -> bytes | None:
+    for flag, value in itertools.pairwise(args):
+        if flag in (b"-c", b"--config-file"):
+            return value
+    return None
+
+
+def _runs(pid: int, conf: Path) -> bool:
+    """Whether process `pid` is a Mosquitto started on `conf`."""
+    proc = Path(f"/proc/{pid}")
+    if (proc / "comm").read_text(encoding="utf-8").strip() != "mosquitto":
+        return False
+    argument = _config_argument((proc / "cmdline").read_bytes().split(b"\0"))
+    if argument is None:
+        return False
+    started_on = Path(os.fsdecode(argument))
+    if not started_on.is_absolute():
+        started_on = Path(os.readlink(proc / "cwd")) / started_on
+    try:
+        return started_on.samefile(conf)
+    except FileNotFoundError:
+        return False
+
+
+def reload_broker(conf: Path, pid_file: Path) -> int:
+    """Send SIGHUP to the Mosquitto running `conf`, whose pid is in `pid_file`, and return
+    that pid: it reads its passwords and ACLs again and its clients stay connected. The
+    process is checked first: a broker killed with SIGKILL leaves its pid file, whose
+    number may since be another process's, and a broker started on another config would
+    not read these files at all."""
+    try:
+        text = pid_file.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise BrokerReloadError(
+            f"no {pid_file}: the broker is not running, or was started on a config without"
+            " this pid_file; restart it once"
+        ) from None
+    if not text.isdigit():
+        raise BrokerReloadError(f"{pid_file} holds no pid: {text[:40]!r}")
+    pid = int(text)
+    try:
+        running = _runs(pid, conf)
+    except FileNotFoundError:
+        raise BrokerReloadError(
+            f"no process {pid} (from {pid_file}): the broker is not running; start it"
+        ) from None
+    except PermissionError:
+        raise BrokerReloadError(f"not allowed to look at process {pid}: run as root") from None
+    if not running:
+        raise BrokerReloadError(
+            f"process {pid} (from {pid_file}) is not a mosquitto running {conf}: nothing sent"
+        )
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        raise BrokerReloadError(f"the broker (pid {pid}) ended meanwhile; start it") from None
+    except PermissionError:
+        raise BrokerReloadError(
+            f"not allowed to signal the broker (pid {pid}): run as root, or"
+            " systemctl reload mosquitto"
+        ) from None
+    return pid

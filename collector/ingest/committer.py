@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Protocol
 
 from collector.arrivals import Arrival, InvalidMessage, validated
+from collector.ingest.confirmations import Positions, add_position
 from collector.stores.base import PendingBatch, ReceivedMessage, Store, StoreUnavailableError
-from iotwire.messages import Health, Message, PlateRead, Status, Telemetry
+from iotwire.messages import Batch, Health, Message, PlateRead, Status, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,8 @@ class CommitResult:
     `valid` then says which messages are worth keeping until it is back. `invalid`
     counts dropped messages by reason, `invalid_from` by sender (the device, or the topic
     that names none: arrivals.InvalidMessage) and reason, so the box that sends garbage
-    can be found."""
+    can be found. `committed` holds what may be confirmed to the boxes: every message
+    with an epoch that the store now holds or refused for good (a repeat included)."""
 
     valid: list[int] = field(default_factory=list)
     invalid_from: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -45,6 +47,7 @@ class CommitResult:
     backlog: int = 0
     store_seconds: float = 0.0
     unavailable: str | None = None
+    committed: Positions = field(default_factory=dict)
 
     @property
     def invalid(self) -> Counter[str]:
@@ -160,6 +163,11 @@ class Committer:
                 deliveries.append(
                     ReceivedMessage(site, message, received, backlog or message.backlog)
                 )
+            elif isinstance(message, Batch):
+                deliveries += (
+                    ReceivedMessage(site, inner, received, backlog or inner.backlog)
+                    for inner in message.messages
+                )
         began = time.perf_counter()
         writing = None
         try:
@@ -187,6 +195,11 @@ class Committer:
         # The time spent in the store's calls, not from begin to end: batches overlap.
         result.store_seconds += time.perf_counter() - began
         for delivery, outcome in zip(begun.deliveries, outcomes, strict=True):
+            message = delivery.message
+            if message.epoch is not None:
+                add_position(
+                    result.committed, (delivery.site, message.device, message.epoch), message.seq
+                )
             if outcome.rejected:
                 self._reject(result, delivery.message.device, "store_rejected", outcome.rejected)
             elif outcome.duplicate:

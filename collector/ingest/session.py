@@ -9,7 +9,8 @@ dropped: it must not stall the stream or take good messages down with it. A stor
 unavailable is different: with a spool configured, the batch is committed to the spool
 (collector/ingest/spool.py), acknowledged, and moved into the store when it is back; without one,
 nothing is acknowledged, the session closes, and the broker keeps the messages until the
-store is back.
+store is back. Each committed or spooled message that carries an epoch is then confirmed to
+its box (collector/ingest/confirmations.py), which keeps it until then.
 """
 
 import asyncio
@@ -22,10 +23,11 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
-from collector.arrivals import Arrival
+from collector.arrivals import Arrival, stream_positions
 from collector.config import IngestSettings
 from collector.ingest.aiomqtt_adapter import ack, manual_acks, queued
 from collector.ingest.committer import OTHER_SENDERS, CommitResult, Committing
+from collector.ingest.confirmations import ConfirmationPublisher, Positions, add_position
 from collector.ingest.spool import Spool, Spooled
 from collector.police.intake import plate_arrivals, record_plates
 from collector.police.mqtt_alerts import MqttAlertPublisher
@@ -43,7 +45,7 @@ from iotwire.topics import Channel, alerts_topic, subscription
 
 log = logging.getLogger(__name__)
 
-SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.STATUS)
+SUBSCRIBED = (Channel.TELEMETRY, Channel.HEALTH, Channel.BATCH, Channel.STATUS)
 STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 # Senders of invalid messages counted one by one (each a metrics series); past them,
 # under OTHER_SENDERS: made-up topics must not grow the counters without bound.
@@ -106,6 +108,7 @@ class Ingest:
             else None
         )
         self._spooled = asyncio.Event()
+        self.confirmations = ConfirmationPublisher(broker.topic_prefix)
         self._protocol = ProtocolChoice(broker.protocol)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.stats = IngestStats()
@@ -130,8 +133,16 @@ class Ingest:
             stored_before = self.stats.stored_messages
             store_failed = False
             try:
+                # In a share group the session ends with the connection: the broker then
+                # stops routing a share to a collector that died, and the boxes send again
+                # what it held unconfirmed. A lone collector keeps its session, so what
+                # arrives while it restarts waits for it at the broker.
                 async with mqtt_session(
-                    self._broker, self._protocol, manual_acks, identifier=self._settings.client_id
+                    self._broker,
+                    self._protocol,
+                    manual_acks,
+                    persistent=self._settings.share_group is None,
+                    identifier=self._settings.client_id,
                 ) as (client, version):
                     await self._session(client, version_name(version), stop)
                     return
@@ -158,13 +169,18 @@ class Ingest:
 
     async def _session(self, client: aiomqtt.Client, version: str, stop: asyncio.Event) -> None:
         prefix, group = self._broker.topic_prefix, self._settings.share_group
-        channels = (*SUBSCRIBED, Channel.PLATE) if self._police is not None else SUBSCRIBED
-        for channel in channels:
+        # Plate reads are taken with or without the police database: the boxes keep
+        # every message until it is confirmed. Without one a read is counted in the
+        # ledger and not kept.
+        for channel in (*SUBSCRIBED, Channel.PLATE):
             await client.subscribe(subscription(prefix, channel, share_group=group), qos=1)
         publishing = None
         if self._alerts is not None:
             publishing = asyncio.create_task(self._alerts.run(client))
+        self.confirmations.attach(client)
         self.connected.set()
+        if self._police is None:
+            log.info("plate reads are counted and confirmed, not kept: no `alerts` section")
         log.info(
             "subscribed to %s/v1 on %s:%s (MQTT %s)",
             prefix,
@@ -175,7 +191,9 @@ class Ingest:
         stopping = asyncio.create_task(stop.wait())
         try:
             await self._pipeline(client, stopping)
+            await self.confirmations.settle()
         finally:
+            self.confirmations.attach(None)
             stopping.cancel()
             if publishing is not None:
                 publishing.cancel()
@@ -259,6 +277,7 @@ class Ingest:
             return
         result = await self._commit(batch, received)
         if result.unavailable is None:
+            self.confirmations.publish(result.committed)
             return
         if spool is None:
             raise StoreUnavailableError(result.unavailable)
@@ -269,6 +288,11 @@ class Ingest:
         spool.put(((topic, payload) for topic, payload, _ in batch), received)
         self.stats.spooled += len(batch)
         self._spooled.set()
+        positions: Positions = {}
+        for topic, payload, _ in batch:
+            for key, seq in stream_positions(topic, payload, self._broker.topic_prefix):
+                add_position(positions, key, seq)
+        self.confirmations.publish(positions)
 
     async def _commit(self, batch: list[Arrival], received: datetime) -> CommitResult:
         result = await asyncio.to_thread(self._committer.commit, batch, received)

@@ -1,14 +1,23 @@
 """The embedded store: one SQLite file, WAL mode, zero setup.
 
 Readings are keyed on series + sample time, so a message delivered twice stores its
-samples once. Every data message's (device, seq) goes into a ledger in the same
+samples once. Every data message's (device, epoch, seq) goes into a ledger in the same
 transaction as its data: the ledger is how the collector counts duplicates and gaps, and
-because it commits with the data, the count is exact even across crashes. Sequences start
-at 1, so a device's gaps are counted from 1: a lost first message is a gap like any other.
+because it commits with the data, the count is exact even across crashes. A box that lost
+its state counts again from 1 under a new epoch (iotwire/messages.py), so each epoch's
+gaps are counted from 1 on its own: a lost first message is a gap like any other. The
+empty epoch stands for agents older than epochs.
+
+The counts people read (`devices()`) are kept beside the ledger and move in the same
+transaction: per device its duplicates, per (device, epoch) its messages and highest
+number. Files made before epochs are migrated when opened (`_migrate`).
 """
 
+import logging
+import sqlite3
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +39,8 @@ from collector.query import (
 from collector.stores.base import PendingBatch, ReceivedMessage, WriteOutcome
 from iotruntime.sqlite_files import open_sqlite
 from iotwire.messages import Health, PlateRead, Status, Telemetry
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -53,26 +64,45 @@ CREATE TABLE IF NOT EXISTS health (
     PRIMARY KEY (device, ts)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ledger (
-    device TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, received INTEGER NOT NULL,
-    PRIMARY KEY (device, seq)
+    device TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (device, epoch, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices (
     device TEXT PRIMARY KEY, site TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'unknown',
     version TEXT NOT NULL DEFAULT '', boot_id TEXT NOT NULL DEFAULT '',
-    last_seen INTEGER, duplicates INTEGER NOT NULL DEFAULT 0,
-    messages INTEGER NOT NULL DEFAULT 0, max_seq INTEGER NOT NULL DEFAULT 0
+    last_seen INTEGER, duplicates INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS epochs (
+    device TEXT NOT NULL, epoch TEXT NOT NULL,
+    messages INTEGER NOT NULL, max_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, epoch)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-# Files made before the devices table kept its own counts get them from the ledger once.
-_COUNTED_COLUMNS = """
-ALTER TABLE devices ADD COLUMN messages INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE devices ADD COLUMN max_seq INTEGER NOT NULL DEFAULT 0;
-UPDATE devices SET
-    messages = (SELECT count(*) FROM ledger l WHERE l.device = devices.device),
-    max_seq = (SELECT coalesce(max(seq), 0) FROM ledger l WHERE l.device = devices.device);
+# A file made before epochs: its ledger is keyed (device, seq) and its devices table
+# holds the counts (or, older still, only the duplicates). Everything in it came from
+# agents older than epochs, so the ledger moves over under the empty epoch, and the counts
+# of that epoch are taken from the ledger, which holds them whichever the file's age.
+_EPOCH_LEDGER = """
+CREATE TABLE ledger_by_epoch (
+    device TEXT NOT NULL, epoch TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    received INTEGER NOT NULL,
+    PRIMARY KEY (device, epoch, seq)
+) WITHOUT ROWID;
+INSERT INTO ledger_by_epoch SELECT device, '', seq, kind, received FROM ledger;
+DROP TABLE ledger;
+ALTER TABLE ledger_by_epoch RENAME TO ledger;
+CREATE TABLE epochs (
+    device TEXT NOT NULL, epoch TEXT NOT NULL,
+    messages INTEGER NOT NULL, max_seq INTEGER NOT NULL,
+    PRIMARY KEY (device, epoch)
+) WITHOUT ROWID;
+INSERT INTO epochs SELECT device, '', count(*), max(seq) FROM ledger GROUP BY device;
 """
+# The devices table's own counts, now per epoch in `epochs`.
+_PER_DEVICE_COUNTS = ("messages", "max_seq")
 
 
 _ROW_COLUMNS = "ts, site, device, sensor, parameter, value, unit, quality"
@@ -110,6 +140,79 @@ def _filters(
     return " AND ".join(clauses), args
 
 
+def _migrate(db: sqlite3.Connection, path: Path) -> None:
+    """Bring a file made before epochs to the current schema, in one transaction. Checked
+    again once the write lock is held: two processes opening an old file at once (the
+    collector and a CLI command) migrate it once."""
+    if not _is_before_epochs(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if _is_before_epochs(db):
+            log.info("%s: moving the ledger to per-epoch counts, once", path)
+            for statement in filter(str.strip, _EPOCH_LEDGER.split(";")):
+                db.execute(statement)
+            for column in sorted(set(_PER_DEVICE_COUNTS) & _columns(db, "devices")):
+                db.execute(f"ALTER TABLE devices DROP COLUMN {column}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _is_before_epochs(db: sqlite3.Connection) -> bool:
+    ledger = _columns(db, "ledger")
+    return bool(ledger) and "epoch" not in ledger
+
+
+def _columns(db: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+
+
+@dataclass
+class _DeviceCounts:
+    site: str
+    last_seen: int
+    duplicates: int = 0
+
+
+class _BatchCounts:
+    """What a batch adds to the counts `devices()` reads, gathered while its messages
+    are written and stored once per device and per epoch at the end of the batch: a
+    batch of 500 messages from 50 boxes updates 50 rows of each, not 500."""
+
+    def __init__(self) -> None:
+        self._devices: dict[str, _DeviceCounts] = {}
+        self._epochs: dict[tuple[str, str], tuple[int, int]] = {}
+
+    def add(self, site: str, device: str, epoch: str, seq: int, received: int, fresh: bool) -> None:
+        counts = self._devices.get(device)
+        if counts is None:
+            counts = self._devices[device] = _DeviceCounts(site, received)
+        counts.last_seen = max(counts.last_seen, received)
+        if not fresh:
+            counts.duplicates += 1
+            return
+        messages, max_seq = self._epochs.get((device, epoch), (0, 0))
+        self._epochs[device, epoch] = (messages + 1, max(max_seq, seq))
+
+    def store(self, db: sqlite3.Connection) -> None:
+        # A device's site is the one it was first heard from, until its status says.
+        db.executemany(
+            "INSERT INTO devices (device, site, last_seen, duplicates) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (device) DO UPDATE SET"
+            " last_seen = max(coalesce(last_seen, 0), excluded.last_seen),"
+            " duplicates = duplicates + excluded.duplicates",
+            [(d, c.site, c.last_seen, c.duplicates) for d, c in self._devices.items()],
+        )
+        db.executemany(
+            "INSERT INTO epochs VALUES (?, ?, ?, ?) ON CONFLICT (device, epoch) DO UPDATE SET"
+            " messages = messages + excluded.messages,"
+            " max_seq = max(max_seq, excluded.max_seq)",
+            [(d, e, messages, max_seq) for (d, e), (messages, max_seq) in self._epochs.items()],
+        )
+
+
 class SqliteStore:
     def __init__(
         self,
@@ -119,10 +222,8 @@ class SqliteStore:
     ) -> None:
         self._retention = retention or RetentionSettings()
         self._db = open_sqlite(path, synchronous_full=True, busy_timeout_s=busy_timeout_s)
+        _migrate(self._db, path)
         self._db.executescript(_SCHEMA)
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(devices)")}
-        if "messages" not in columns:
-            self._db.executescript(f"BEGIN;{_COUNTED_COLUMNS}COMMIT;")
         # Ingest and the rollup run in different threads; one connection means one
         # transaction at a time, or one thread's COMMIT would end the other's.
         self._lock = threading.RLock()
@@ -138,33 +239,25 @@ class SqliteStore:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                outcomes = [self._write_one(d) for d in batch]
+                counts = _BatchCounts()
+                outcomes = [self._write_one(d, counts) for d in batch]
+                counts.store(self._db)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             return outcomes
 
-    def _write_one(self, delivery: ReceivedMessage) -> WriteOutcome:
-        db, message, site = self._db, delivery.message, delivery.site
+    def _write_one(self, delivery: ReceivedMessage, counts: _BatchCounts) -> WriteOutcome:
+        message = delivery.message
+        epoch = message.epoch or ""
         received = to_micros(delivery.received)
-        db.execute(
-            "INSERT INTO devices (device, site) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            (message.device, site),
-        )
-        fresh = db.execute(
-            "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?)",
-            (message.device, message.seq, message.kind, received),
+        fresh = self._db.execute(
+            "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?)",
+            (message.device, epoch, message.seq, message.kind, received),
         ).rowcount
-        rows = self._insert(site, message) if fresh else 0
-        # The device's counts move in the same transaction as its ledger, so reading
-        # them costs one row per device however long the history.
-        db.execute(
-            "UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?),"
-            " duplicates = duplicates + ?, messages = messages + ?,"
-            " max_seq = max(max_seq, ?) WHERE device = ?",
-            (received, 0 if fresh else 1, 1 if fresh else 0, message.seq, message.device),
-        )
+        counts.add(delivery.site, message.device, epoch, message.seq, received, bool(fresh))
+        rows = self._insert(delivery.site, message) if fresh else 0
         return WriteOutcome(rows=rows, duplicate=not fresh)
 
     def _insert(self, site: str, message: Telemetry | Health | PlateRead) -> int:
@@ -308,10 +401,14 @@ class SqliteStore:
         return sorted(rows, key=latest_order)
 
     def devices(self) -> list[DeviceRow]:
+        """Each epoch counts its gaps from 1; the empty epoch (agents older than epochs)
+        is no reset, so a box's upgrade to its first epoch is not one either."""
         sql = """
-            SELECT device, site, state, version, last_seen, duplicates, messages,
-                   max_seq - messages
-            FROM devices ORDER BY device
+            SELECT d.device, d.site, d.state, d.version, d.last_seen, d.duplicates,
+                   coalesce(sum(e.messages), 0), coalesce(sum(e.max_seq - e.messages), 0),
+                   max(coalesce(sum(e.epoch != ''), 0) - 1, 0)
+            FROM devices d LEFT JOIN epochs e USING (device)
+            GROUP BY d.device ORDER BY d.device
         """
         return [
             DeviceRow(
@@ -323,8 +420,9 @@ class SqliteStore:
                 messages=messages,
                 duplicates=duplicates,
                 gaps=gaps,
+                state_resets=resets,
             )
-            for device, site, state, version, last_seen, duplicates, messages, gaps in (
+            for device, site, state, version, last_seen, duplicates, messages, gaps, resets in (
                 self._rows(sql, ())
             )
         ]

@@ -37,7 +37,7 @@ def test_status_shows_what_the_running_agent_reads_and_sends(
             }
         )
     )  # fmt: skip
-    processes.start("agent", "edge-agent", "run", "-c", str(config))
+    agent = processes.start("agent", "edge-agent", "run", "-c", str(config))
 
     def settled() -> bool:
         current = read_status(state)
@@ -47,6 +47,8 @@ def test_status_shows_what_the_running_agent_reads_and_sends(
             and all(s.last_value or s.last_error for s in current.sources)
         )
 
+    # The agent rewrites its status every 5 s (edge_agent/status.py) and the first, at
+    # its start, comes before any publish: this waits for the second.
     wait_until(settled, 20, "the agent's status")
     result = run_cli("edge-agent", "status", "-c", str(config))
     assert result.returncode == 0, result.stdout
@@ -61,6 +63,10 @@ def test_status_shows_what_the_running_agent_reads_and_sends(
     noise = next(line for line in result.stdout.splitlines() if "noise" in line)
     assert "never" in noise
     assert "127.0.0.1" in noise  # the error names where it could not read
+    # Done with the agent. Stopped cleanly it would wait 5 s for the collector to confirm
+    # what it sent last, and no collector runs here.
+    agent.kill()
+    agent.wait()
 
 
 @pytest.mark.servers

@@ -13,7 +13,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.uplink import Uplink
 from iotruntime.connection import BrokerSettings, ProtocolChoice, mqtt_session
 from iotwire.codec import decode
-from iotwire.messages import ClockSync, Reading, Sample, Telemetry
+from iotwire.messages import Batch, ClockSync, Reading, Sample, Telemetry
 from iotwire.topics import Channel
 from testbed.waiting import free_port, wait_for_port
 
@@ -79,16 +79,14 @@ def test_a_message_sent_after_an_outage_arrives_marked_as_backlog(mosquitto, tmp
 
     async def roundtrip() -> list[Telemetry]:
         async with mqtt_session(broker, ProtocolChoice(protocol), identifier="sub") as (sub, _):
-            await sub.subscribe("pq/v1/dd/air-1/telemetry", qos=1)
+            # Both waited in the outbox together: they go out as one batch.
+            await sub.subscribe("pq/v1/dd/air-1/batch", qos=1)
             stop = asyncio.Event()
             sending = asyncio.create_task(uplink.run(stop))
-            received = []
             async with asyncio.timeout(10):
-                async for message in sub.messages:
-                    assert isinstance(message.payload, bytes)
-                    received.append(decode(message.payload, Telemetry))
-                    if len(received) == 2:
-                        break
+                message = await anext(sub.messages)
+            assert isinstance(message.payload, bytes)
+            received = list(decode(message.payload, Batch).messages)
             stop.set()
             await sending
             return received

@@ -183,7 +183,9 @@ def test_an_account_outside_the_groups_reads_neither_the_poles_files_nor_the_pol
     for directory in (pole.folder / "state", center):
         directory.chmod(0o755)  # even where a directory lets everyone through
     files = sorted((pole.folder / "state").iterdir()) + sorted(center.iterdir())
-    assert len(files) == 7  # outbox and police database, each with -wal and -shm; status
+    # The outbox with its -wal, -shm and ballast, the police database with -wal and -shm,
+    # the status.
+    assert len(files) == 8
     assert as_account(NOBODY, NOBODY, lambda: readable(files)) == {"returned": []}
     police.close()
 

@@ -4,6 +4,7 @@ import` and `collector broker-config`, then a real Mosquitto started on the gene
 configuration, password files and ACLs, as Debian's `mosquitto` user."""
 
 import asyncio
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,17 +20,24 @@ from iotruntime.connection import BrokerSettings
 from testbed.plate_scenes import write_video
 from testbed.processes import BIN, run_cli
 from testbed.waiting import free_port, wait_until
-from tests.system.broker_site import exchange, running_site
+from tests.system.broker_site import Site, exchange, running_site
 
 pytestmark = pytest.mark.servers
 
 
-@pytest.fixture
-def site(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
     """A site CA, a device CA, four provisioned boxes (cam-dd-07 and ap-dd-03 with
     passwords, air-dd-01 and noise-dd-04 with certificates) and the broker the registry
-    configures."""
-    yield from running_site(tmp_path)
+    configures; one for the module, whose tests leave it as they found it."""
+    yield from running_site(tmp_path_factory.mktemp("site"))
+
+
+def bench_box(site: Site, device: str, tmp_path: Path) -> Path:
+    """A copy of a provisioned box, for a test that adds to it (a bench config, the
+    agent's state): the site's box stays as provisioning left it. Its config's paths are
+    relative to it, so the copy is the same box."""
+    return Path(shutil.copytree(site.box(device), tmp_path / device))
 
 
 def test_each_device_publishes_under_its_own_topics_only(site):
@@ -113,7 +121,7 @@ def check(config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
 
 
 def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_device, tmp_path):
-    cam, air = site.box("cam-dd-07"), site.box("air-dd-01")
+    cam, air = bench_box(site, "cam-dd-07", tmp_path), bench_box(site, "air-dd-01", tmp_path)
     sensor = simulated_device("1:pq-sim-air")
     video = tmp_path / "street.avi"
     write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
@@ -152,12 +160,12 @@ def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_d
 def test_commands_from_the_collector_are_answered_by_the_running_agent(
     site, simulated_device, processes, tmp_path
 ):
-    air = site.box("air-dd-01")
+    air = bench_box(site, "air-dd-01", tmp_path)
     sensor = simulated_device("1:pq-sim-air")
     video = tmp_path / "street.avi"
     write_video(str(video), [np.full((240, 320, 3), 90, np.uint8)] * 5)
     bench = on_the_bench(air, sensor, str(video))
-    processes.start("agent", "edge-agent", "run", "-c", str(bench))
+    agent = processes.start("agent", "edge-agent", "run", "-c", str(bench))
     wait_until(lambda: read_status(air / "state"), 30, "the agent running")
     first_boot = read_status(air / "state").boot_id
 
@@ -197,6 +205,10 @@ def test_commands_from_the_collector_are_answered_by_the_running_agent(
     wait_until(restarted, 30, "the agent restarted")
     code, out = command("report_status")
     assert code == 0, out
+    # Done with the agent. Stopped cleanly it would wait 5 s for the collector to confirm
+    # what it sent last, and no collector runs here.
+    agent.kill()
+    agent.wait()
 
 
 def test_provision_asks_for_what_the_flags_leave_out(tmp_path):

@@ -5,9 +5,9 @@
 | reading         | site, device, sensor, parameter, unit| value (absent for a fault), quality, seq|
 | reading_hourly  | site, device, sensor, parameter, unit| mean, min, max, last, count, sum        |
 | health          | site, device                         | uptime_s, load1, ..., source_errors.<n> |
-| delivery        | device                               | seq, site, received (µs)                |
-| delivery_hourly | device                               | messages, top, received, site           |
-| duplicate       | device                               | seq                                     |
+| delivery        | device, epoch                        | seq, site, received (µs)                |
+| delivery_hourly | device, epoch                        | messages, top, received, site           |
+| duplicate       | device, epoch                        | seq                                     |
 | device_status   | device                               | site, state, version, boot_id           |
 
 Tags hold the low-cardinality identity of a series; everything per sample is a field (plate
@@ -17,6 +17,12 @@ A point's series plus its timestamp is its key, so writing a message twice store
 A `delivery` point's time is derived from the message itself, its first sample time
 floored to the second plus `seq` nanoseconds, so a redelivery lands on the same point and
 the store can look it up by time, the one index InfluxDB has on fields' points.
+
+The ledger's `epoch` tag is the box's sequence epoch (iotwire/messages.py): a box that lost
+its state numbers from 1 again in a new series, whose points are never taken for the old
+one's. Agents older than epochs send none, and their points carry no `epoch` tag, as do
+the points written before the store knew epochs: InfluxQL reads a missing tag as the empty
+string, so both count under the empty epoch, with nothing on the server to migrate.
 
 The lines are formatted here rather than with influxdb-client's `Point`, which builds a
 dict per point and costs more than the server's own write of the same lines.
@@ -123,25 +129,33 @@ def message_time(message: Telemetry | Health | PlateRead) -> datetime:
     return message.samples[0].ts if isinstance(message, Telemetry) else message.ts
 
 
+def epoch_tag(epoch: str) -> str:
+    """The ledger's epoch tag, none for the empty epoch: line protocol has no empty tag."""
+    return f",epoch={tag(epoch)}" if epoch else ""
+
+
 def delivery_key(message: Telemetry | Health | PlateRead) -> int:
-    """The ledger point's time in ns: unique per (device, seq), equal for a redelivery."""
+    """The ledger point's time in ns: unique per (device, seq) within the epoch's series,
+    equal for a redelivery."""
     second = to_micros(message_time(message)) // 1_000_000
     return second * _NS_PER_S + message.seq % _NS_PER_S
 
 
 def delivery_line(site: str, message: Telemetry | Health | PlateRead, received: datetime) -> str:
     return (
-        f"delivery,device={tag(message.device)} seq={message.seq}i,"
+        f"delivery,device={tag(message.device)}{epoch_tag(message.epoch or '')}"
+        f" seq={message.seq}i,"
         f"site={string_field(site)},"
         f"received={to_micros(received)}i {delivery_key(message)}"
     )
 
 
-def delivery_hourly_line(device: str, record: dict[str, Any]) -> str:
-    """One device's ledger over one hour, counted: what devices() reads beyond the raw
-    ledger's recent tail."""
+def delivery_hourly_line(device: str, epoch: str, record: dict[str, Any]) -> str:
+    """One device's ledger of one epoch over one hour, counted: what devices() reads
+    beyond the raw ledger's recent tail."""
     return (
-        f"delivery_hourly,device={tag(device)} messages={int(record['messages'])}i,"
+        f"delivery_hourly,device={tag(device)}{epoch_tag(epoch)}"
+        f" messages={int(record['messages'])}i,"
         f"top={int(record['top'])}i,received={int(record['received'])}i,"
         f"site={string_field(str(record['site']))} {int(record['time']) * 1000}"
     )
@@ -152,7 +166,10 @@ def duplicate_line(
 ) -> str:
     """One point per repeated delivery; `position` in its batch keeps the repeats of one
     batch, which share a receive time, from landing on one point."""
-    return f"duplicate,device={tag(message.device)} seq={message.seq}i {ns(received) + position}"
+    return (
+        f"duplicate,device={tag(message.device)}{epoch_tag(message.epoch or '')}"
+        f" seq={message.seq}i {ns(received) + position}"
+    )
 
 
 def status_line(site: str, status: Status, received: datetime) -> str:

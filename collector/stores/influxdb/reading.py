@@ -4,8 +4,10 @@ Readings are read from the raw policy, or for windows of whole hours from the ho
 rollup. A device's row is gathered from the accounting measurements in the long-kept
 policy: its counts come from the hourly ledger rollup up to the rollup's horizon and from
 the raw ledger after it, so the cost follows the devices and the hours, not every message
-ever received. Rolling up reads too: the hours' aggregates of readings and ledger come
-back as `reading_hourly` and `delivery_hourly` lines, for the writer to store.
+ever received. Both are counted per epoch, whose gaps count from 1 each; points without
+the epoch tag (older agents, or written before epochs) are the empty epoch. Rolling up
+reads too: the hours' aggregates of readings and ledger come back as `reading_hourly` and
+`delivery_hourly` lines, for the writer to store.
 """
 
 import logging
@@ -42,30 +44,33 @@ class _DeviceFacts:
     site: str
     state: str = "unknown"
     version: str = ""
-    messages: int = 0
-    top_seq: int = 0
     duplicates: int = 0
     last_seen: datetime | None = field(default=None)
+    # Per epoch: messages and the highest sequence number.
+    epochs: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def saw(self, when: datetime) -> None:
         self.last_seen = when if self.last_seen is None else max(self.last_seen, when)
 
-    def counted(self, messages: int, top_seq: int, received: datetime) -> None:
-        """Add one part of the ledger: the rolled-up hours or the raw tail."""
-        self.messages += messages
-        self.top_seq = max(self.top_seq, top_seq)
+    def counted(self, epoch: str, messages: int, top_seq: int, received: datetime) -> None:
+        """Add one part of an epoch's ledger: the rolled-up hours or the raw tail."""
+        before, top = self.epochs.get(epoch, (0, 0))
+        self.epochs[epoch] = (before + messages, max(top, top_seq))
         self.saw(received)
 
     def row(self, device: str) -> DeviceRow:
+        """The empty epoch is agents older than epochs: going from it to the first one is
+        an upgrade, not a reset."""
         return DeviceRow(
             device=device,
             site=self.site,
             state=self.state,
             version=self.version,
             last_seen=self.last_seen,
-            messages=self.messages,
+            messages=sum(messages for messages, _ in self.epochs.values()),
             duplicates=self.duplicates,
-            gaps=self.top_seq - self.messages,
+            gaps=sum(top - messages for messages, top in self.epochs.values()),
+            state_resets=max(len(self.epochs.keys() - {""}) - 1, 0),
         )
 
 
@@ -146,7 +151,7 @@ class Reader:
         horizon = self.rollup_horizon()
         ledger_fields = (
             'max("received") AS "received", last("site") AS "site" FROM {source}{where}'
-            ' GROUP BY "device"'
+            ' GROUP BY "device", "epoch"'
         )
         raw = 'SELECT count("seq") AS "messages", max("seq") AS "top", ' + ledger_fields.format(
             source=f'{self._long}."delivery"',
@@ -172,7 +177,12 @@ class Reader:
             for series in ledger:
                 [r] = series.records()
                 facts = found.setdefault(series.tags["device"], _DeviceFacts(site=r["site"]))
-                facts.counted(int(r["messages"]), int(r["top"]), ql.micros_time(r["received"]))
+                facts.counted(
+                    series.tags.get("epoch") or "",
+                    int(r["messages"]),
+                    int(r["top"]),
+                    ql.micros_time(r["received"]),
+                )
         for series in status:
             [r] = series.records()
             facts = found.setdefault(series.tags["device"], _DeviceFacts(site=r["site"]))
@@ -189,7 +199,7 @@ class Reader:
 
     def hours(self, start: datetime, end: datetime) -> tuple[list[str], list[str]]:
         """The hourly rollup of [start, end): `reading_hourly` lines of the `ok` readings,
-        and `delivery_hourly` lines of the ledger."""
+        and `delivery_hourly` lines of the ledger, per device and epoch."""
         select = ", ".join(f'{f}("value") AS {ql.ident(f)}' for f in _ROLLUP_FIELDS)
         conditions = ["\"quality\" = 'ok'", *ql.time_range(start, end)]
         [result] = self._query(
@@ -207,10 +217,10 @@ class Reader:
             'SELECT count("seq") AS "messages", max("seq") AS "top",'
             ' max("received") AS "received", last("site") AS "site"'
             f' FROM {self._long}."delivery"{ql.where(ql.time_range(start, end))}'
-            ' GROUP BY time(1h), "device" fill(none)'
+            ' GROUP BY time(1h), "device", "epoch" fill(none)'
         )
         accounting = [
-            lp.delivery_hourly_line(series.tags["device"], r)
+            lp.delivery_hourly_line(series.tags["device"], series.tags.get("epoch") or "", r)
             for series in ledger
             for r in series.records()
         ]

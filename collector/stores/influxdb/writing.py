@@ -2,13 +2,14 @@
 
 A batch's data is written whole, duplicates included: their points already exist and
 are written over with the same values, which is cheaper than waiting to leave them out.
-`begin` sends the data and asks the ledger which of the batch's messages it holds, and
-returns; the commit process then begins the next batch, whose formatting overlaps the
-server's work on this one. The batch's outcomes read the ledger's answer, send the ledger
-points of the new messages, one `duplicate` point per repeat, and wait for both writes.
-The ledger cannot yet hold the messages of a batch begun earlier and not finished, so
-those count as delivered; should that earlier batch fail, every batch begun after it fails
-too.
+`begin` sends the data and asks the ledger which of the batch's messages it holds (a
+message is its device, epoch and sequence number: a box that lost its state numbers
+again from 1 in a new epoch, and those numbers are no repeats), and returns; the commit
+process then begins the next batch, whose formatting overlaps the server's work on this
+one. The batch's outcomes read the ledger's answer, send the ledger points of the new
+messages, one `duplicate` point per repeat, and wait for both writes. The ledger cannot
+yet hold the messages of a batch begun earlier and not finished, so those count as
+delivered; should that earlier batch fail, every batch begun after it fails too.
 
 A batch counts as committed only when its writes succeeded. If one fails, nothing is
 acknowledged and the broker delivers the batch again: its data is rewritten onto the same
@@ -42,6 +43,14 @@ log = logging.getLogger(__name__)
 
 LOOKUP_SPAN_NS = 600 * 1_000_000_000
 
+# A message in the ledger: device, epoch ("" for agents older than epochs), seq.
+_Key = tuple[str, str, int]
+
+
+def _key(delivery: ReceivedMessage) -> _Key:
+    message = delivery.message
+    return (message.device, message.epoch or "", message.seq)
+
 
 @dataclass
 class _Begun:
@@ -54,13 +63,13 @@ class _Begun:
     unwritable: dict[int, str]
     data_writes: list[tuple[list[int], Exchange]]
     lookup: Exchange
-    earlier: set[tuple[str, int]]
+    earlier: set[_Key]
     ledger_writes: list[Exchange] = field(default_factory=list)
     failure: str | None = None
 
     @property
-    def keys(self) -> Iterator[tuple[str, int]]:
-        return ((d.message.device, d.message.seq) for d in self.batch)
+    def keys(self) -> Iterator[_Key]:
+        return (_key(d) for d in self.batch)
 
     def exchanges(self) -> Iterator[Exchange]:
         yield self.lookup
@@ -132,7 +141,7 @@ class Writer:
         fresh: list[int] = []
         accounting: list[str] = []
         for i, d in enumerate(begun.batch):
-            key = (d.message.device, d.message.seq)
+            key = _key(d)
             if key in seen:
                 accounting.append(lp.duplicate_line(d.message, d.received, i))
             else:
@@ -161,7 +170,7 @@ class Writer:
         return list(lp.reading_lines(delivery.site, message))
 
     def _lookup_statements(self, batch: Sequence[ReceivedMessage]) -> list[str]:
-        """Asks for the (device, seq) pairs of this batch that the ledger already holds.
+        """Asks for the (device, epoch, seq) of this batch that the ledger already holds.
 
         One statement per group of devices whose messages fall within `LOOKUP_SPAN_NS` of
         each other: a live batch from a hundred devices is one small query, while a
@@ -182,13 +191,14 @@ class Writer:
         return [
             f'SELECT "seq" FROM {self._long}."delivery"'
             f"{ql.where([ql.any_of('device', devices), f'time >= {lo}', f'time <= {hi}'])}"
-            ' GROUP BY "device"'
+            ' GROUP BY "device", "epoch"'
             for devices, lo, hi in groups
         ]
 
-    def _delivered(self, lookup: Exchange) -> set[tuple[str, int]]:
+    def _delivered(self, lookup: Exchange) -> set[_Key]:
+        """A series without the epoch tag answers it as "" (or leaves it out)."""
         return {
-            (series.tags["device"], int(r["seq"]))
+            (series.tags["device"], series.tags.get("epoch") or "", int(r["seq"]))
             for result in self._retrier.answered(lookup, Exchange.series)
             for series in result
             for r in series.records()

@@ -5,6 +5,9 @@ tests/system/test_broker_security.py.)"""
 
 import grp
 import os
+import shutil
+import subprocess
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +16,9 @@ import pytest
 from collector.fleet.broker_config import (
     BrokerConfigError,
     BrokerLayout,
+    BrokerReloadError,
     BrokerTls,
+    reload_broker,
     write_broker_config,
 )
 from collector.fleet.registry import RegisteredDevice
@@ -167,3 +172,87 @@ def test_each_listener_gets_its_own_files_readable_by_the_brokers_group_only(tls
     assert conf.count("use_username_as_clientid true") == 1  # the field listener's
     assert "listener 8884" not in conf  # no device has a certificate
     assert "per_listener_settings true" in conf
+
+
+def test_the_broker_saves_every_minute_and_holds_payloads_to_the_wire_maximum(tls, tmp_path):
+    write_broker_config([], tls, BrokerLayout(persistence=Path("/var/lib/mosquitto")), tmp_path)
+    lines = (tmp_path / "mosquitto.conf").read_text().splitlines()
+    start = lines.index("persistence true")
+    assert [line for line in lines[start:] if not line.startswith("#")][:6] == [
+        "persistence true",
+        "persistence_location /var/lib/mosquitto/",
+        "autosave_interval 60",
+        "pid_file /var/lib/mosquitto/mosquitto.pid",
+        "message_size_limit 262144",  # iotwire.codec.MAX_PAYLOAD_BYTES
+        "max_packet_size 266240",
+    ]
+    write_broker_config([], tls, BrokerLayout(pid_file=Path("/run/mosquitto/mq.pid")), tmp_path)
+    assert "pid_file /run/mosquitto/mq.pid" in (tmp_path / "mosquitto.conf").read_text()
+
+
+def test_the_folder_made_opens_to_the_broker_whatever_the_umask(tls, tmp_path):
+    umask = os.umask(0o077)
+    try:
+        write_broker_config([by_password("cam-dd-07")], tls, DEFAULT, tmp_path / "etc" / "pq")
+    finally:
+        os.umask(umask)
+    for folder in (tmp_path / "etc", tmp_path / "etc" / "pq"):
+        assert folder.stat().st_mode & 0o777 == 0o755
+
+
+def test_a_folder_the_brokers_group_cannot_pass_is_refused(tls):
+    broker_group = next(g for g in grp.getgrall() if g.gr_gid != os.getgid())
+    layout = BrokerLayout(group=broker_group.gr_name)
+    closed = Path(tempfile.mkdtemp())  # 0700, ours: as an operator's umask would leave it
+    try:
+        assert refused([], tls, closed / "broker", layout) == [
+            f"{closed} is closed to group {broker_group.gr_name}: the broker could not read"
+            f" its files (chmod o+x, or chgrp {broker_group.gr_name} and chmod g+x)"
+        ]
+        os.chown(closed, -1, broker_group.gr_gid)
+        closed.chmod(0o710)
+        write_broker_config([], tls, layout, closed / "broker")
+        assert (closed / "broker" / "field.acl").stat().st_gid == broker_group.gr_gid
+    finally:
+        shutil.rmtree(closed)
+
+
+def test_a_change_of_listeners_is_told_apart_from_what_a_reload_takes(tls, tmp_path):
+    out = tmp_path / "broker"
+    passwords = [by_password("cam-dd-07")]
+    assert not write_broker_config(passwords, tls, DEFAULT, out).listeners_changed  # first
+    again = write_broker_config([*passwords, by_password("air-dd-01")], tls, DEFAULT, out)
+    assert not again.listeners_changed  # a box more: a reload reads it
+    certified = write_broker_config([*passwords, by_certificate("noise-dd-01")], tls, DEFAULT, out)
+    assert certified.listeners_changed  # the certificate listener opens: a restart
+    moved = BrokerLayout(center_port=9885)
+    assert write_broker_config(passwords, tls, moved, out).listeners_changed
+
+
+def test_a_reload_signals_nothing_but_the_broker_running_the_config(tmp_path):
+    conf, pid_file = tmp_path / "mosquitto.conf", tmp_path / "mosquitto.pid"
+    conf.write_text("listener 8883\n")
+    with pytest.raises(BrokerReloadError, match=f"^no {pid_file}: the broker is not running"):
+        reload_broker(conf, pid_file)
+    pid_max = int(Path("/proc/sys/kernel/pid_max").read_text())
+    pid_file.write_text(f"{pid_max + 1}\n")  # a broker killed long ago
+    with pytest.raises(BrokerReloadError, match=f"no process {pid_max + 1} "):
+        reload_broker(conf, pid_file)
+    pid_file.write_text("oops\n")
+    with pytest.raises(BrokerReloadError, match="holds no pid"):
+        reload_broker(conf, pid_file)
+
+
+@pytest.mark.servers
+def test_a_pid_file_naming_another_process_since_is_not_followed(tmp_path):
+    conf, pid_file = tmp_path / "mosquitto.conf", tmp_path / "mosquitto.pid"
+    conf.write_text("listener 8883\n")
+    other = subprocess.Popen(["sleep", "30"])  # SIGHUP would end it
+    try:
+        pid_file.write_text(f"{other.pid}\n")
+        with pytest.raises(BrokerReloadError, match="is not a mosquitto running"):
+            reload_broker(conf, pid_file)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

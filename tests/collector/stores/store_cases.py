@@ -14,7 +14,11 @@ from iotwire.messages import ClockSync, Quality, Reading, Sample, Telemetry
 T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
 
 
-def message(device: str, seq: int, minute: float, **values: float | None) -> Telemetry:
+def message(
+    device: str, seq: int, minute: float, *, epoch: str | None = None, **values: float | None
+) -> Telemetry:
+    """Telemetry of one sample at T0 + `minute`; `epoch` None as from an agent older than
+    epochs."""
     readings = tuple(
         Reading(
             parameter=p,
@@ -25,7 +29,7 @@ def message(device: str, seq: int, minute: float, **values: float | None) -> Tel
         for p, v in values.items()
     )
     sample = Sample(sensor="aqms", ts=T0 + timedelta(minutes=minute), readings=readings)
-    return Telemetry(device=device, seq=seq, clock=ClockSync.SYNCED, samples=(sample,))
+    return Telemetry(device=device, seq=seq, epoch=epoch, clock=ClockSync.SYNCED, samples=(sample,))
 
 
 def with_quality(msg: Telemetry, quality: Quality) -> Telemetry:

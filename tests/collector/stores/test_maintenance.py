@@ -40,13 +40,13 @@ def test_a_pass_rolls_up_the_late_window_and_purges_what_is_past_retention(tmp_p
 
 
 def test_an_online_device_unheard_for_too_long_is_silent():
-    row = DeviceRow("air-1", "dd", "online", "1.0", T0, 10, 0, 0)
+    row = DeviceRow("air-1", "dd", "online", "1.0", T0, 10, 0, 0, 0)
     limit = timedelta(minutes=5)
     assert row.state_at(T0 + timedelta(minutes=4), limit) == "online"
     assert row.state_at(T0 + timedelta(minutes=6), limit) == "silent"
-    offline = DeviceRow("air-1", "dd", "offline", "1.0", T0, 10, 0, 0)
+    offline = DeviceRow("air-1", "dd", "offline", "1.0", T0, 10, 0, 0, 0)
     assert offline.state_at(T0 + timedelta(days=1), limit) == "offline"
-    never = DeviceRow("air-2", "dd", "online", "1.0", None, 0, 0, 0)
+    never = DeviceRow("air-2", "dd", "online", "1.0", None, 0, 0, 0, 0)
     assert never.state_at(T0, limit) == "silent"
 
 

@@ -11,7 +11,7 @@ import pytest
 from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery
 from collector.stores.base import ReceivedMessage, Store
 from collector.stores.sqlite import SqliteStore
-from iotwire.messages import Quality, Status
+from iotwire.messages import Quality, Status, Telemetry
 from tests.collector.stores.store_cases import T0, influx_store, message, with_quality, write
 
 ALL = (Aggregate.MEAN, Aggregate.MIN, Aggregate.MAX, Aggregate.LAST, Aggregate.COUNT)
@@ -281,3 +281,101 @@ def test_accounting_reads_the_same_across_the_rollup_horizon(store: Store):
     store.write_batch(deliveries[20:])  # five of them again, then the rest
     [device] = store.devices()
     assert (device.messages, device.gaps, device.duplicates) == (34, 2, 5)
+
+
+FIRST_EPOCH, SECOND_EPOCH, THIRD_EPOCH = "0f1e2d3c4b5a6978", "a1b2c3d4e5f60718", "ffffffff00000000"
+
+
+def received(*messages: Telemetry) -> list[ReceivedMessage]:
+    return [ReceivedMessage("dd", m, T0) for m in messages]
+
+
+def test_a_box_that_lost_its_state_numbers_again_from_1_under_a_new_epoch(store: Store):
+    # An agent older than epochs sends 1-3; upgraded, its first epoch numbers 1-5 and
+    # loses 3 on the way; its SD card replaced, the second epoch numbers from 1 again.
+    older = [message("air-1", s, s, pm10=1.0) for s in (1, 2, 3)]
+    first = [message("air-1", s, 10 + s, epoch=FIRST_EPOCH, pm10=2.0) for s in (1, 2, 4, 5)]
+    second = [message("air-1", s, 20 + s, epoch=SECOND_EPOCH, pm10=3.0) for s in (1, 2, 3)]
+    assert not any(o.duplicate for o in store.write_batch(received(*older, *first)))
+    [device] = store.devices()
+    # The upgrade to the first epoch is no reset, and numbering from 1 in it no repeat.
+    assert (device.messages, device.duplicates, device.gaps, device.state_resets) == (7, 0, 1, 0)
+    outcomes = store.write_batch(received(*second))
+    assert [(o.rows, o.duplicate) for o in outcomes] == [(1, False)] * 3
+    repeats = store.write_batch(received(second[1], first[0], older[2]))
+    assert [(o.rows, o.duplicate) for o in repeats] == [(0, True)] * 3
+    [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps, device.state_resets) == (
+        10,
+        3,
+        1,
+        1,
+    )
+    assert len(store.query(ReadingQuery())) == 10
+
+
+def test_epochs_keep_their_numbers_apart_in_one_batch_and_across_begun_batches(store: Store):
+    # Seq 1 and 2 of three epochs, two of them in one batch, the third begun while the
+    # first is unfinished: six messages, none a repeat, each epoch without gaps.
+    one = store.begin_batch(
+        received(
+            *(message("air-1", s, s, epoch=FIRST_EPOCH, pm10=1.0) for s in (1, 2)),
+            *(message("air-1", s, 5 + s, epoch=SECOND_EPOCH, pm10=1.0) for s in (1, 2)),
+        )
+    )
+    two = store.begin_batch(
+        received(*(message("air-1", s, 10 + s, epoch=THIRD_EPOCH, pm10=1.0) for s in (1, 2)))
+    )
+    assert [o.duplicate for o in [*one.outcomes(), *two.outcomes()]] == [False] * 6
+    [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps, device.state_resets) == (6, 0, 0, 2)
+
+
+def test_another_boxs_epochs_are_its_own(store: Store):
+    store.write_batch(
+        received(
+            *(message("air-1", s, s, epoch=FIRST_EPOCH, pm10=1.0) for s in (1, 2, 3)),
+            *(message("air-2", s, s, epoch=FIRST_EPOCH, pm10=1.0) for s in (2, 3)),
+            message("air-2", 1, 9, epoch=SECOND_EPOCH, pm10=1.0),
+        )
+    )
+    assert [(d.device, d.messages, d.gaps, d.state_resets) for d in store.devices()] == [
+        ("air-1", 3, 0, 0),
+        ("air-2", 3, 1, 1),
+    ]
+
+
+def test_per_epoch_accounting_reads_the_same_across_the_rollup_horizon(store: Store):
+    # Hours 0-1 from an agent older than epochs, hours 1-4 from its first epoch (seq 7
+    # lost), then a reset: the second epoch from hour 4 on (seq 2 lost).
+    older = [message("air-1", s, s * 10, pm10=1.0) for s in range(1, 10)]
+    first = [message("air-1", s, 90 + s * 10, epoch=FIRST_EPOCH, pm10=1.0) for s in range(1, 16)]
+    second = [message("air-1", s, 240 + s * 10, epoch=SECOND_EPOCH, pm10=1.0) for s in range(1, 10)]
+    lost = {(FIRST_EPOCH, 7), (SECOND_EPOCH, 2)}
+    kept = [m for m in [*older, *first, *second] if (m.epoch, m.seq) not in lost]
+    store.write_batch(received(*kept[:20]))
+    before = store.devices()
+    store.roll_up(T0, T0 + timedelta(hours=3))
+    assert store.devices() == before
+    store.write_batch(received(*kept[15:]))  # five again, then the rest
+    store.roll_up(T0, T0 + timedelta(hours=6))
+    [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps, device.state_resets) == (
+        31,
+        5,
+        2,
+        1,
+    )
+
+
+def test_the_same_number_at_the_same_time_in_another_epoch_is_no_repeat(store: Store):
+    # A box reinstalled before its clock synced samples at the same times again: its
+    # samples are one row each, but every message of the new epoch reached the store.
+    for epoch in (FIRST_EPOCH, SECOND_EPOCH):
+        outcomes = store.write_batch(
+            received(*(message("air-1", s, s, epoch=epoch, pm10=1.0) for s in (1, 2)))
+        )
+        assert [o.duplicate for o in outcomes] == [False, False]
+    assert len(store.query(ReadingQuery())) == 2
+    [device] = store.devices()
+    assert (device.messages, device.duplicates, device.gaps, device.state_resets) == (4, 0, 0, 1)

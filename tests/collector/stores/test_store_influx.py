@@ -17,7 +17,7 @@ from collector.stores.base import ReceivedMessage, StoreUnavailableError
 from collector.stores.influxdb import InfluxStore
 from collector.stores.influxdb import line_protocol as lp
 from collector.stores.influxdb.http import InfluxHttp, RejectedError, Target
-from iotwire.messages import ClockSync, Health
+from iotwire.messages import ClockSync, Health, Telemetry
 from testbed.faulty_http import FaultyRelay
 from testbed.influxdb2_api import InfluxDB2Api
 from testbed.waiting import wait_until
@@ -251,3 +251,43 @@ def test_a_malformed_line_is_a_rejection_not_a_retry(influxd):
             http.start_write(["reading,device=a value=1 notatime"], Target.RAW).written()
     finally:
         http.close()
+
+
+def test_ledger_points_from_before_epochs_count_under_the_empty_epoch(influxd):
+    # What the store wrote before it knew epochs, by hand: seq 1, 2 and 4 in hour 0 (3
+    # lost) rolled up, the horizon after it, seq 5 and 6 in hour 1, and one repeat.
+    def sent(seq: int) -> Telemetry:
+        return message("air-1", seq, seq * 10 + (30 if seq > 4 else 0), pm10=1.0)
+
+    legacy = [
+        f'delivery,device=air-1 seq={seq}i,site="dd",received={seq}i {lp.delivery_key(sent(seq))}'
+        for seq in (1, 2, 4, 5, 6)
+    ] + [
+        f'delivery_hourly,device=air-1 messages=3i,top=4i,received=4i,site="dd" {lp.ns(T0)}',
+        f"ledger_rollup done=1i {lp.ns(T0 + timedelta(hours=1))}",
+        f"duplicate,device=air-1 seq=2i {lp.ns(T0 + timedelta(minutes=30))}",
+    ]
+    with influx_store(influxd.url) as store:
+        store.rollup_horizon()  # makes the database and its policies
+        store._http.start_write(legacy, Target.HOURLY).written()
+
+        def accounts() -> tuple[int, int, int, int]:
+            [device] = store.devices()
+            return (device.messages, device.duplicates, device.gaps, device.state_resets)
+
+        assert accounts() == (5, 1, 1, 0)
+        outcomes = store.write_batch(
+            [
+                ReceivedMessage("dd", m, T0)
+                for m in (
+                    sent(2),  # a repeat from the old agent
+                    message("air-1", 1, 130, epoch="0123456789abcdef", pm10=1.0),  # upgraded
+                    message("air-1", 1, 131, epoch="fedcba9876543210", pm10=1.0),  # reset
+                )
+            ]
+        )
+        assert [o.duplicate for o in outcomes] == [True, False, False]
+        assert accounts() == (7, 2, 1, 1)
+        # Rolled up again, the old hours land on the old rollup's points, not beside them.
+        store.roll_up(T0, T0 + timedelta(hours=3))
+        assert accounts() == (7, 2, 1, 1)
