@@ -14,7 +14,10 @@ collector may see a message twice but never misses one. The retained status topi
 it dies uncleanly. The session is MQTT 5 where the broker speaks it, 3.1.1 otherwise; in
 either, a message that waited in the outbox longer than `backlog_after_s` goes out with
 `"backlog":true` added to its payload (iotwire/backlog.py), so the collector can tell a
-replayed outage from live data.
+replayed outage from live data. With confirmations, a backlog of telemetry and health goes
+out as `batch` messages (iotwire/batches.py): one publish for up to a thousand messages,
+so a day's backlog drains at the speed of the collector's commits rather than of MQTT
+round trips.
 """
 
 import asyncio
