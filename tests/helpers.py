@@ -3,11 +3,11 @@ read, and one request to the test's own API server."""
 
 import urllib.error
 import urllib.request
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from collector.config import load_collector
-from iotwire.messages import ClockSync, PlateRead
+from iotwire.messages import ClockSync, Health, PlateRead
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -49,6 +49,25 @@ def plate_read(
         box=(400, 300, 120, 90),
         colour="white",
         crop_jpeg_b64="/9j/4AAQSkZJRg==",
+    )
+
+
+def health(seq: int, device: str = "dev-1", epoch: str | None = None) -> Health:
+    """A box's health message with nothing wrong in it."""
+    return Health(
+        device=device,
+        seq=seq,
+        ts=datetime(2026, 11, 22, tzinfo=UTC),
+        clock=ClockSync.SYNCED,
+        boot_id="b1",
+        uptime_s=1.0,
+        load1=0.1,
+        mem_used_pct=10.0,
+        disk_used_pct=10.0,
+        outbox_depth=0,
+        outbox_dropped=0,
+        source_errors={},
+        epoch=epoch,
     )
 
 

@@ -14,6 +14,7 @@ from edge_agent.outbox import Outbox
 from iotwire import decode, encode
 from iotwire.messages import ClockSync, Health, Reading, Sample, Telemetry
 from iotwire.topics import Channel
+from tests.helpers import health
 
 FORGET_ON_ACK = OutboxSettings(delete_on="broker_ack")
 
@@ -31,23 +32,6 @@ def sample(seq: int) -> Telemetry:
     """A station's sample of thirty parameters, about 1.8 kB: a small bound is reached in
     a hundred appends, and each append is an fsync."""
     return telemetry(seq, readings=30)
-
-
-def health(seq: int) -> Health:
-    return Health(
-        device="dev-1",
-        seq=seq,
-        ts=datetime(2026, 11, 22, tzinfo=UTC),
-        clock=ClockSync.SYNCED,
-        boot_id="b1",
-        uptime_s=1.0,
-        load1=0.1,
-        mem_used_pct=10.0,
-        disk_used_pct=10.0,
-        outbox_depth=0,
-        outbox_dropped=0,
-        source_errors={},
-    )
 
 
 class FakeClock:

@@ -16,11 +16,11 @@ from iotwire.messages import (
     Batch,
     ClockSync,
     Committed,
-    Health,
     Reading,
     Sample,
     Telemetry,
 )
+from tests.helpers import health as health_message
 
 EPOCH = "0123456789abcdef"
 
@@ -60,21 +60,7 @@ def test_a_confirmation_with_a_range_backwards_or_a_bad_epoch_is_refused():
 
 def test_a_batch_decodes_as_the_messages_it_joined_backlog_marks_included():
     members = [encode(telemetry(1)), marked(encode(telemetry(2)))]
-    health = Health(
-        device="air-1",
-        seq=3,
-        ts=datetime(2026, 11, 30, 8, tzinfo=UTC),
-        clock=ClockSync.SYNCED,
-        boot_id="b",
-        uptime_s=1.0,
-        load1=0.1,
-        mem_used_pct=10.0,
-        disk_used_pct=10.0,
-        outbox_depth=0,
-        outbox_dropped=0,
-        source_errors={},
-        epoch=EPOCH,
-    )
+    health = health_message(3, "air-1", EPOCH)
     batch = decode(batch_payload("air-1", [*members, encode(health)]), Batch)
     assert batch.device == "air-1"
     assert [m.seq for m in batch.messages] == [1, 2, 3]

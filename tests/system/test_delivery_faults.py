@@ -173,8 +173,12 @@ def test_two_collectors_share_a_subscription_and_one_is_killed(
     time.sleep(4)
     alone = metrics(configs["col-b"])["collector_messages_stored_total"]
     assert alone > both + 2 * len(devices)  # the survivor carries on
-    f.start_collector("col-a", configs["col-a"])  # its session returns what it held
-    time.sleep(2)
+    f.start_collector("col-a", configs["col-a"])
+    # What the dead one held unconfirmed (its session ended with it) comes again, once
+    # the boxes hear later messages confirmed.
+    back = time.time()
+    for d in devices:
+        wait_until(lambda d=d: f.confirmed_before(d, back), 60, f"{d}'s outbox confirmed")
     produced = {d: f.stop_agent(agents[d], d) for d in devices}
     account(open_store(load_collector(configs["col-b"])), produced)
 
