@@ -104,6 +104,11 @@ class IngestCollector(Collector):
             "plate reads that arrived past their retention, not stored",
             police.plates.too_old,
         )
+        yield CounterMetricFamily(
+            "collector_plate_reads_not_from_a_camera",
+            "plate reads from a box registered as another kind than a camera pole, refused",
+            police.plates.not_from_a_camera,
+        )
         families = [
             CounterMetricFamily(f"collector_webhook_{name}", doc, labels=["webhook"])
             for name, doc in (

@@ -10,6 +10,7 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -87,6 +88,7 @@ class Agent:
         self.readers = build_readers(loaded, self.buses)
         self.plate_readers = _plate_readers(loaded)
         self.source_stats = {name: SourceStats() for name in (*self.readers, *self.plate_readers)}
+        self.plates_read: Counter[str] = Counter()
         commands = CommandHandler(
             self._device.id, self.status, self.readers, config_path, self._restart_soon
         )
@@ -119,9 +121,15 @@ class Agent:
         )
 
     def _commit_plate(self, camera: str, event: "PlateEvent", crop_b64: str) -> None:
+        """Commit a vehicle's plate. A plate is personal data: the box keeps it in its
+        outbox until the collector confirms it, and nowhere else. The log and `edge-agent
+        status` say that a plate was read, never which (DEBUG logs it, for a technician
+        aiming a camera on site)."""
         best = event.best
         stats = self.source_stats[camera]
-        stats.last_value, stats.last_value_at = best.plate.display, time.time()
+        self.plates_read[camera] += 1
+        stats.last_value = f"plates read: {self.plates_read[camera]}"
+        stats.last_value_at = time.time()
         self.outbox.append(
             Channel.PLATE,
             lambda seq: PlateRead(
@@ -139,13 +147,13 @@ class Agent:
             ),
         )
         log.info(
-            "camera %s: %s, %s (%d of %d frames agree)",
+            "camera %s: a plate read, %s (%d of %d frames agree)",
             camera,
-            best.plate.display,
             f"{best.colour} plate, {CATEGORY[best.colour]}" if best.colour else "colour unknown",
             event.votes,
             event.frames,
         )
+        log.debug("camera %s read %s", camera, best.plate.display)
 
     def status(self) -> AgentStatus:
         kinds: dict[str, str] = {s.name: s.type for s in self._config.sources}

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     camera TEXT NOT NULL, ts TEXT NOT NULL, body TEXT NOT NULL, created TEXT NOT NULL,
     acked_at TEXT, acked_by TEXT, ack_note TEXT
 );
-CREATE INDEX IF NOT EXISTS alerts_recent ON alerts (watched, camera, ts);
+DROP INDEX IF EXISTS alerts_recent;
+CREATE INDEX IF NOT EXISTS alerts_at_pole ON alerts (watched, device, ts);
 CREATE INDEX IF NOT EXISTS alerts_read ON alerts (device, read_seq);
 CREATE INDEX IF NOT EXISTS alerts_created ON alerts (created);
 CREATE TABLE IF NOT EXISTS alert_deliveries (

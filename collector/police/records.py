@@ -4,9 +4,13 @@ the alerts afterwards.
 A read is stored once per (device, seq), so a redelivery raises nothing twice. Its alerts
 are written in the same transaction, with their delivery rows (deliveries.py) and an
 audit record: a crash between matching and sending delays an alert, it never loses one.
-The same watched plate at the same camera within `window_s` is one alert, not one per
-pass under the light. A read older than the reads' retention is personal data the
-collector may no longer keep: it is counted and dropped, and raises nothing.
+The same watched plate at the same pole (the camera box) within `window_s` is one alert,
+not one per pass under the light; a camera's name says nothing of where it is (every
+pole may have a `north`), so it does not key the window. Only a box registered as a
+camera pole raises alerts: a plate read from any other box, which only a stolen or
+misused credential sends, is counted and kept out of the log. A read older than the
+reads' retention is personal data the collector may no longer keep: it is counted and
+dropped, and raises nothing.
 """
 
 import dataclasses
@@ -17,13 +21,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from collector.fleet.registry import RegisteredDevice
 from collector.police import audit, deliveries
 from collector.police.database import PoliceDb, utc_text
 from collector.police.matching import Match, Matcher
 from collector.police.watchlist import Watchlist
 from iotwire.messages import PlateAlert, PlateRead, Pole
 
-Locate = Callable[[str], Pole | None]
+Locate = Callable[[str], RegisteredDevice | None]
 
 
 class AlertError(ValueError):
@@ -52,6 +57,13 @@ def _record(row: tuple[int, str, str, str | None, str | None, str | None]) -> Al
     )
 
 
+def _pole(registered: RegisteredDevice) -> Pole:
+    where = registered.location
+    return Pole(
+        name=registered.name, lat=where.lat if where else None, lon=where.lon if where else None
+    )
+
+
 _ALERT_COLUMNS = "SELECT n, body, created, acked_at, acked_by, ack_note FROM alerts"
 
 
@@ -73,6 +85,7 @@ class PlateLog:
         self._version = self._watchlist.version()
         self._matcher = Matcher(self._watchlist.entries())
         self.too_old = 0
+        self.not_from_a_camera = 0
 
     def _current_matcher(self) -> Matcher:
         version = self._watchlist.version()
@@ -87,8 +100,12 @@ class PlateLog:
         if read.ts < received - self._keep_reads:
             self.too_old += 1
             return []
+        registered = self._locate(read.device)
+        if registered is not None and not registered.kind.sends_plates:
+            self.not_from_a_camera += 1
+            return []
         matches = self._current_matcher().match(read.text, read.ts)
-        pole = self._locate(read.device) if matches else None
+        pole = _pole(registered) if matches and registered is not None else None
         with self._db.transaction() as db:
             fresh = db.execute(
                 "INSERT OR IGNORE INTO plate_reads VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -128,8 +145,8 @@ class PlateLog:
     ) -> PlateAlert | None:
         entry = match.entry
         recent = db.execute(
-            "SELECT 1 FROM alerts WHERE watched = ? AND camera = ? AND ts > ? AND ts <= ?",
-            (entry.plate, read.camera, utc_text(read.ts - self._window), utc_text(read.ts)),
+            "SELECT 1 FROM alerts WHERE watched = ? AND device = ? AND ts > ? AND ts <= ?",
+            (entry.plate, read.device, utc_text(read.ts - self._window), utc_text(read.ts)),
         ).fetchone()
         if recent:
             return None

@@ -14,7 +14,6 @@ from collector.police.deliveries import MQTT, Deliveries, Wakeup
 from collector.police.records import AlertLog, PlateLog
 from collector.police.watchlist import Watchlist
 from collector.police.webhooks import WebhookSender
-from iotwire.messages import Pole
 
 
 @dataclass
@@ -37,20 +36,11 @@ def open_police(settings: AlertSettings, registry: Registry | None = None) -> Po
     deliveries, wakeup = Deliveries(db), Wakeup()
     webhooks = [WebhookSender(w, deliveries, wakeup) for w in settings.webhooks]
 
-    def locate(device: str) -> Pole | None:
-        found = registry.get(device) if registry is not None else None
-        if found is None:
-            return None
-        where = found.location
-        return Pole(
-            name=found.name, lat=where.lat if where else None, lon=where.lon if where else None
-        )
-
     plates = PlateLog(
         db,
         channels=(MQTT, *(w.channel for w in webhooks)),
         window_s=settings.window_s,
         reads_days=settings.reads_days,
-        locate=locate,
+        locate=registry.get if registry is not None else None,
     )
     return Police(settings, db, plates, AlertLog(db), Watchlist(db), deliveries, wakeup, webhooks)

@@ -15,7 +15,7 @@ from collector.police.watchlist import Priority, Watchlist
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
 from iotwire.backlog import marked
-from iotwire.messages import ClockSync, PlateAlert, PlateRead, Reading, Sample, Telemetry
+from iotwire.messages import ClockSync, PlateAlert, Reading, Sample, Telemetry
 from testbed.collector_setup import collector_config
 from testbed.waiting import free_port, wait_until
 from tests.helpers import metrics, plate_read
@@ -43,29 +43,36 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     )
     processes.start("collector", "collector", "run", "-c", str(config))
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
-    topic = "pq/v1/pole-7/cam-1/plate"
 
-    def at(seconds: int, seq: int, text: str, display: str, camera: str) -> PlateRead:
-        return plate_read(
-            seq, text, display=display, camera=camera, ts=T0 + timedelta(seconds=seconds)
+    def at(seconds: int, seq: int, text: str, display: str, camera: str, pole: int = 1):
+        read = plate_read(
+            seq,
+            text,
+            display=display,
+            device=f"cam-{pole}",
+            camera=camera,
+            ts=T0 + timedelta(seconds=seconds),
         )
+        return f"pq/v1/pole-{pole}/cam-{pole}/plate", read
 
     reads = [
         at(0, 1, "68B123456", "68-B1 234.56", "north"),  # exact
         at(0, 1, "68B123456", "68-B1 234.56", "north"),  # the same message again
-        at(20, 2, "68B123456", "68-B1 234.56", "north"),  # same camera, inside the window
-        at(40, 3, "68B123458", "68-B1 234.58", "south"),  # one character off
+        at(20, 2, "68B123456", "68-B1 234.56", "north"),  # same pole, inside the window
+        at(30, 3, "68B123456", "68-B1 234.56", "south"),  # same pole, its other camera
+        at(40, 1, "68B123458", "68-B1 234.58", "south", pole=3),  # one character off
         at(60, 4, "51G67890", "51G-678.90", "south"),  # not watched
-        at(80, 5, "68B123456", "68-B1 234.56", "east"),  # sent after an outage
-    ]
-    payloads = [encode(read) for read in reads[:-1]] + [marked(encode(reads[-1]))]
+        at(80, 1, "68B123456", "68-B1 234.56", "north", pole=2),  # another pole's `north`,
+    ]  # sent after an outage
+    payloads = [(t, encode(read)) for t, read in reads[:-1]]
+    payloads.append((reads[-1][0], marked(encode(reads[-1][1]))))
 
     async def console() -> list[PlateAlert]:
         received: list[PlateAlert] = []
         async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
             await client.subscribe("pq/v1/alerts/plate", qos=1)
             async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:
-                for payload in payloads:
+                for topic, payload in payloads:
                     await pole.publish(topic, payload, qos=1)
             try:
                 async with asyncio.timeout(8):
@@ -76,10 +83,10 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         return received
 
     alerts = asyncio.run(console())
-    assert [(a.plate, a.match, a.camera, a.backlog) for a in alerts] == [
-        ("68B123456", "exact", "north", False),
-        ("68B123458", "one_character", "south", False),
-        ("68B123456", "exact", "east", True),
+    assert [(a.plate, a.match, a.device, a.camera, a.backlog) for a in alerts] == [
+        ("68B123456", "exact", "cam-1", "north", False),
+        ("68B123458", "one_character", "cam-3", "south", False),
+        ("68B123456", "exact", "cam-2", "north", True),
     ]
     first = alerts[0]
     assert (first.watched, first.priority, first.reason) == (
@@ -87,7 +94,7 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
         "high",
         "snatch theft, Duong Dong night market",
     )
-    assert (first.site, first.device, first.ts) == ("pole-7", "cam-1", T0)
+    assert (first.site, first.device, first.ts) == ("pole-1", "cam-1", T0)
     assert first.crop_jpeg_b64 == "/9j/4AAQSkZJRg=="
     assert alerts[1].score == 0.75
     assert metrics(config)["collector_alerts_published_total"] == 3
@@ -95,21 +102,21 @@ def test_matching_reads_raise_one_alert_each_and_the_ledger_counts_every_plate(
     def accounted() -> bool:
         store = SqliteStore(tmp_path / "store.sqlite")
         try:
-            return any(d.device == "cam-1" and d.messages == 5 for d in store.devices())
+            return sum(d.messages for d in store.devices()) == 6
         finally:
             store.close()
 
     wait_until(accounted, 10, "the ledger to count the plate messages")
     store = SqliteStore(tmp_path / "store.sqlite")
-    [device] = store.devices()
+    devices = {d.device: (d.messages, d.duplicates, d.gaps) for d in store.devices()}
     store.close()
-    assert (device.messages, device.duplicates, device.gaps) == (5, 1, 0)
+    assert devices == {"cam-1": (4, 1, 0), "cam-2": (1, 0, 0), "cam-3": (1, 0, 0)}
     db = PoliceDb(police)
     actions = [r.action for r in audit.records(db) if r.action.startswith("alert.")]
     [(reads_stored,)] = db.rows("SELECT count(*) FROM plate_reads")
     db.close()
     assert sorted(actions) == ["alert.deliver"] * 3 + ["alert.raise"] * 3
-    assert reads_stored == 5
+    assert reads_stored == 6
     assert metrics(config)["collector_messages_backlog_total"] == 1
     assert json.loads(alerts[0].model_dump_json())["kind"] == "plate_alert"
 

@@ -4,6 +4,7 @@ a real HTTP MJPEG server; plates end in the agent's real outbox."""
 
 import asyncio
 import base64
+import logging
 import random
 import threading
 import time
@@ -64,7 +65,8 @@ def run_agent(agent: Agent, until: object, timeout_s: float = 60) -> None:
     asyncio.run(main())
 
 
-def test_a_passing_vehicle_in_a_video_file_is_one_plate_event(tmp_path):
+def test_a_passing_vehicle_in_a_video_file_is_one_plate_event(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
     images, plate = passing_vehicle(random.Random(3), Layout.MOTORBIKE, frames=30)
     video = tmp_path / "pass.avi"
     write_video(str(video), images, fps=10)
@@ -84,6 +86,11 @@ def test_a_passing_vehicle_in_a_video_file_is_one_plate_event(tmp_path):
     assert crop is not None
     assert crop.shape[1] >= read.box[2]
     outbox.close()
+    # A plate is personal data: the log and the status say a plate was read, not which.
+    assert "north: a plate read" in caplog.text
+    assert plate.display not in caplog.text
+    assert plate.canonical not in caplog.text
+    assert agent.source_stats["north"].last_value == "plates read: 1"
 
 
 class MjpegStream:
