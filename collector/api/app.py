@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from collector.api import exports, police, telemetry
+from collector.api import exports, plate_search, police, telemetry
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
 from collector.api.users import Users
@@ -78,6 +78,7 @@ def build_app(
     app.include_router(exports.router)
     if police_service is not None:
         app.include_router(police.router)
+        app.include_router(plate_search.router)
     return app
 
 

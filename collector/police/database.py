@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.police.confusions import fold
 from iotruntime.sqlite_files import open_sqlite, write_transaction
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS watchlist (
@@ -44,6 +45,13 @@ CREATE TABLE IF NOT EXISTS plate_reads (
     backlog INTEGER NOT NULL, PRIMARY KEY (device, seq)
 );
 CREATE INDEX IF NOT EXISTS plate_reads_ts ON plate_reads (ts);
+CREATE INDEX IF NOT EXISTS plate_reads_plate ON plate_reads (plate, ts);
+CREATE TABLE IF NOT EXISTS plate_texts (
+    plate TEXT PRIMARY KEY, reversed TEXT NOT NULL, folded TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS plate_texts_reversed ON plate_texts (reversed);
+CREATE INDEX IF NOT EXISTS plate_texts_folded ON plate_texts (folded);
 CREATE TABLE IF NOT EXISTS alerts (
     n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     device TEXT NOT NULL, read_seq INTEGER NOT NULL, watched TEXT NOT NULL,
@@ -71,14 +79,17 @@ class PoliceDb:
     def __init__(self, path: Path) -> None:
         self._db = open_sqlite(path, busy_timeout_s=10)
         (version,) = self._db.execute("PRAGMA user_version").fetchone()
-        if version not in (0, SCHEMA_VERSION):
+        if version not in range(SCHEMA_VERSION + 1):
             self._db.close()
             raise PoliceDbError(
                 f"{path}: schema version {version}; this collector knows {SCHEMA_VERSION}"
             )
-        self._db.executescript(SCHEMA)
-        self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         self._lock = threading.Lock()
+        self._db.executescript(SCHEMA)
+        with self.transaction() as db:
+            if version == 1:
+                _index_plate_texts(db)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -94,6 +105,24 @@ class PoliceDb:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def plate_text_row(plate: str, last_seen: str) -> tuple[str, str, str, str]:
+    """A distinct plate as plate search looks it up (collector/police/search.py): as
+    read, reversed (a leading wildcard is a trailing one there) and with OCR confusions
+    folded together."""
+    return plate, plate[::-1], fold(plate), last_seen
+
+
+def _index_plate_texts(db: sqlite3.Connection) -> None:
+    """Version 1 kept reads without the distinct plates search needs: index them once."""
+    db.executemany(
+        "INSERT OR REPLACE INTO plate_texts VALUES (?, ?, ?, ?)",
+        (
+            plate_text_row(plate, last)
+            for plate, last in db.execute("SELECT plate, max(ts) FROM plate_reads GROUP BY plate")
+        ),
+    )
 
 
 def utc_text(ts: datetime) -> str:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from collector.police.confusions import fold
 from collector.police.watchlist import WatchEntry
 
-CONFUSABLE = str.maketrans("ODQBSZILG", "000852116")
 SCORES = {"exact": 1.0, "confusion": 0.9, "one_character": 0.75}
 
 
@@ -31,10 +31,6 @@ class Match:
     entry: WatchEntry
     kind: MatchKind
     score: float
-
-
-def _fold(text: str) -> str:
-    return text.translate(CONFUSABLE)
 
 
 def _neighbours(text: str) -> set[str]:
@@ -61,7 +57,7 @@ class Matcher:
         self._near: dict[str, list[WatchEntry]] = defaultdict(list)
         for entry in entries:
             self._exact[entry.plate] = entry
-            self._folded[_fold(entry.plate)].append(entry)
+            self._folded[fold(entry.plate)].append(entry)
             for key in _neighbours(entry.plate):
                 self._near[key].append(entry)
 
@@ -78,7 +74,7 @@ class Matcher:
 
         if (entry := self._exact.get(plate)) is not None:
             take(entry, MatchKind.EXACT)
-        for entry in self._folded.get(_fold(plate), ()):
+        for entry in self._folded.get(fold(plate), ()):
             take(entry, MatchKind.CONFUSION)
         for key in _neighbours(plate):
             for entry in self._near.get(key, ()):

@@ -23,11 +23,15 @@ from datetime import UTC, datetime, timedelta
 
 from collector.fleet.registry import RegisteredDevice
 from collector.police import audit, deliveries
-from collector.police.database import PoliceDb, utc_text
+from collector.police.database import PoliceDb, plate_text_row, utc_text
 from collector.police.matching import Match, Matcher
 from collector.police.watchlist import Watchlist
 from iotwire.messages import PlateAlert, PlateRead, Pole
 
+PLATE_TEXT_UPSERT = (
+    "INSERT INTO plate_texts VALUES (?, ?, ?, ?) ON CONFLICT (plate)"
+    " DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)"
+)
 Locate = Callable[[str], RegisteredDevice | None]
 
 
@@ -127,6 +131,7 @@ class PlateLog:
             ).rowcount
             if not fresh:
                 return []
+            db.execute(PLATE_TEXT_UPSERT, plate_text_row(read.text, utc_text(read.ts)))
             return [
                 alert
                 for match in matches

@@ -32,6 +32,13 @@ _READS = (
     " (SELECT 1 FROM alerts a WHERE a.device = r.device AND a.read_seq = r.seq) LIMIT ?"
 )
 
+# A plate search finds plates through their distinct texts: one no read holds any more
+# is gone with its reads.
+_PLATE_TEXTS = (
+    "DELETE FROM plate_texts WHERE last_seen < ? AND NOT EXISTS"
+    " (SELECT 1 FROM plate_reads r WHERE r.plate = plate_texts.plate)"
+)
+
 
 def purge(db: PoliceDb, reads_days: int, alerts_days: int, now: datetime | None = None) -> Purged:
     """Delete what is past its retention; what was removed."""
@@ -54,6 +61,8 @@ def purge(db: PoliceDb, reads_days: int, alerts_days: int, now: datetime | None 
         reads += len(rowids)
         if len(rowids) < CHUNK:
             break
+    with db.transaction() as tx:
+        tx.execute(_PLATE_TEXTS, (reads_before,))
     purged = Purged(reads, alerts)
     if reads or alerts:
         with db.transaction() as tx:

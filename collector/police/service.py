@@ -26,6 +26,7 @@ class Police:
     deliveries: Deliveries
     wakeup: Wakeup
     webhooks: list[WebhookSender] = field(default_factory=list)
+    registry: Registry | None = None
 
     def close(self) -> None:
         self.db.close()
@@ -43,4 +44,6 @@ def open_police(settings: AlertSettings, registry: Registry | None = None) -> Po
         reads_days=settings.reads_days,
         locate=registry.get if registry is not None else None,
     )
-    return Police(settings, db, plates, AlertLog(db), Watchlist(db), deliveries, wakeup, webhooks)
+    return Police(
+        settings, db, plates, AlertLog(db), Watchlist(db), deliveries, wakeup, webhooks, registry
+    )

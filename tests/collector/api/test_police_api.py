@@ -212,7 +212,7 @@ def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_c
         for method, spec in methods.items()
         if "police" in spec.get("tags", ())
     ]
-    assert len(police_endpoints) == 11
+    assert len(police_endpoints) == 12
     for method, path in police_endpoints:
         body = b"{}" if method == "POST" else None
         for role in ("ops", "env", "technician"):
@@ -222,3 +222,50 @@ def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_c
             assert (method, path, status) == (method, path, 403), answer
         assert api_request(f"{url}{path}", None, method, body, "application/json")[0] == 401
     assert api_request(f"{url}/alerts?since=not-a-time", tokens["police"])[0] == 422
+
+
+def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purpose(
+    police_collector, mosquitto
+):
+    config, port, tokens, _, _ = police_collector
+    url, police = f"http://127.0.0.1:{port}", tokens["police"]
+    publish_read(mosquitto, 1, "51F12345", "51F-123.45")
+    publish_read(mosquitto, 2, "29A16273", "29A-162.73")
+    search = f"{url}/plates/search?q=*6273&purpose=case+PQ-0417"
+
+    def answered() -> list:
+        return json.loads(api_request(search, police)[1])["sightings"]
+
+    wait_until(answered, 20, "the read searchable")
+    [sighting] = answered()
+    assert (sighting["plate"], sighting["pole"], sighting["camera"]) == (
+        "29A16273",
+        "Tran Hung Dao x Nguyen Trung Truc",
+        "north",
+    )
+    assert (sighting["lat"], sighting["lon"]) == (10.2163, 103.9598)
+    assert sighting["crop_jpeg_b64"] == "/9j/4AAQSkZJRg=="
+    status, body = api_request(f"{url}/plates/search?q=51F-123.45", police)
+    assert status == 422
+    assert "purpose" in body
+    status, body = api_request(f"{url}/plates/search?q=51*&purpose=case+PQ-0417", police)
+    assert status == 422
+    assert "at least 3 known characters" in json.loads(body)["detail"]
+    cli = run_cli(
+        "collector", "plates", "search", "51F-12?.45", "-c", str(config),
+        "--purpose", "case PQ-0417", "--by", "binh", "--csv",
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stderr
+    lines = cli.stdout.strip().splitlines()
+    assert lines[0] == 'time,plate,match,pole,"lat,lon",camera,confidence'
+    assert "51F-123.45,exact,Tran Hung Dao x Nguyen Trung Truc" in lines[1]
+    refused = run_cli(
+        "collector", "plates", "search", "51F12345", "-c", str(config),
+        "--purpose", " ", "--by", "binh",
+    )  # fmt: skip
+    assert refused.returncode == 2
+    assert "purpose: say why" in refused.stdout + refused.stderr
+    status, body = api_request(f"{url}/audit?action=plates.search", police)
+    searches = [(r["actor"], r["subject"], r["detail"]["purpose"]) for r in json.loads(body)]
+    assert ("binh", "*6273", "case PQ-0417") in searches
+    assert ("binh", "51F-12?.45", "case PQ-0417") in searches

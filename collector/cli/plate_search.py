@@ -1,0 +1,129 @@
+"""`collector plates search`: the police API's plate search on the command line, audited
+under the officer named with `--by`."""
+
+import base64
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collector.cli.common import (
+    ConfigOption,
+    CsvOption,
+    emit,
+    parse_when,
+    settings_of,
+    when_text,
+)
+from collector.cli.police import ByOption, alert_settings, police_db
+from collector.fleet.registry import RegisteredDevice, Registry
+from collector.police.areas import AreaError, parse_area
+from collector.police.search import MAX_RESULTS, PlateQuery, SearchError, Sighting, scope, search
+from iotruntime.console import console, fail
+
+plates_app = typer.Typer(no_args_is_help=True, help="Plate reads: where and when a plate was seen.")
+
+
+@contextlib.contextmanager
+def _registry(config: Path) -> Iterator[Registry | None]:
+    settings = settings_of(config)
+    registry = Registry(settings.registry.path) if settings.registry else None
+    try:
+        yield registry
+    finally:
+        if registry is not None:
+            registry.close()
+
+
+@plates_app.command("search")
+def plates_search(
+    config: ConfigOption,
+    plate: Annotated[str, typer.Argument(help="51F-123.45, or with wildcards: 51F-12?.?5, *6273")],
+    purpose: Annotated[str, typer.Option(help="why: the case number or report reference")],
+    by: ByOption,
+    fuzzy: Annotated[
+        bool, typer.Option(help="also plates one OCR confusion or one character away")
+    ] = False,
+    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
+    until: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
+    site: Annotated[list[str] | None, typer.Option(help="site id (repeatable)")] = None,
+    device: Annotated[list[str] | None, typer.Option(help="camera box (repeatable)")] = None,
+    camera: Annotated[str | None, typer.Option(help="the camera's name on its box")] = None,
+    area: Annotated[str | None, typer.Option(help="a polygon: lat,lon;lat,lon;lat,lon...")] = None,
+    route: Annotated[bool, typer.Option(help="oldest first: the plate's way across")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=MAX_RESULTS)] = 200,
+    crops: Annotated[
+        Path | None, typer.Option(help="write each sighting's crop as a JPEG into this folder")
+    ] = None,
+    csv_out: CsvOption = False,
+) -> None:
+    """Where and when a plate was seen, newest first; the search is audited."""
+    now = datetime.now(UTC)
+    settings = alert_settings(config)
+    with _registry(config) as registry:
+        try:
+            where = parse_area(area) if area else None
+            devices = scope(registry, site or (), device or (), where)
+        except (SearchError, AreaError) as exc:
+            raise fail(exc) from None
+        query = PlateQuery(
+            plate,
+            purpose,
+            fuzzy=fuzzy,
+            since=parse_when(since, now) if since else None,
+            until=parse_when(until, now) if until else None,
+            devices=devices,
+            camera=camera,
+            oldest_first=route,
+            limit=limit,
+            filters={
+                k: v
+                for k, v in {"site": site, "device": device, "camera": camera, "area": area}.items()
+                if v
+            },
+        )
+        with police_db(config) as db:
+            try:
+                found = search(db, query, by, settings.reads_days, now)
+            except SearchError as exc:
+                raise fail(exc) from None
+        poles = {d: registry.get(d) if registry else None for d in {s.device for s in found}}
+    if crops is not None:
+        _write_crops(crops, found)
+    rows = [
+        (
+            when_text(s.ts, csv_out),
+            s.display,
+            s.match.value,
+            _pole(poles[s.device], s.device),
+            _where(poles[s.device]),
+            s.camera,
+            f"{s.confidence:.2f}",
+        )
+        for s in found
+    ]
+    header = ("time", "plate", "match", "pole", "lat,lon", "camera", "confidence")
+    emit(f"{len(rows)} sighting(s) of {plate}", header, rows, csv_out)
+
+
+def _pole(pole: RegisteredDevice | None, device: str) -> str:
+    return pole.name if pole else device
+
+
+def _where(pole: RegisteredDevice | None) -> str:
+    location = pole.location if pole else None
+    return f"{location.lat:.5f},{location.lon:.5f}" if location else ""
+
+
+def _write_crops(folder: Path, found: list[Sighting]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for s in found:
+        if s.crop_jpeg_b64:
+            name = f"{s.ts:%Y%m%dT%H%M%S}-{s.device}-{s.seq}-{s.plate}.jpg"
+            (folder / name).write_bytes(base64.b64decode(s.crop_jpeg_b64))
+            written += 1
+    console.print(f"{written} crop(s) written to {folder}", highlight=False)
