@@ -168,3 +168,25 @@ def test_an_area_that_is_no_polygon_is_refused():
     ):
         with pytest.raises(AreaError, match=message):
             parse_area(text)
+
+
+def test_a_database_from_before_search_is_indexed_when_opened(tmp_path):
+    path = tmp_path / "police.sqlite"
+    db = PoliceDb(path)
+    plates = PlateLog(db, reads_days=30)
+    for seq, text in enumerate((THIEF, THIEF, "29A16273"), start=1):
+        plates.record("pole-1", plate_read(seq, text, ts=NOW - timedelta(minutes=seq)), NOW, False)
+    with db.transaction() as tx:  # as version 1 left it: reads, no distinct texts
+        tx.execute("DROP TABLE plate_texts")
+        tx.execute("DROP INDEX plate_reads_plate")
+        tx.execute("PRAGMA user_version=1")
+    db.close()
+    db = PoliceDb(path)
+    assert db.rows("SELECT plate, reversed, folded FROM plate_texts ORDER BY plate") == [
+        ("29A16273", "37261A92", "29A16273"),
+        (THIEF, THIEF[::-1], THIEF),
+    ]
+    assert len(found(db, THIEF)) == 2
+    [(version,)] = db.rows("PRAGMA user_version")
+    assert version == 2
+    db.close()
