@@ -412,6 +412,34 @@ class WebhookSettings(StrictModel):
         return self.secret_file.read_bytes().strip()
 
 
+Corner = tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]]
+
+
+class UnitSettings(StrictModel):
+    """A police unit and what it covers: an area (a polygon of lat, lon corners) and/or a
+    list of poles (device ids). An alert at a pole it covers is dispatched to it on MQTT
+    (`{prefix}/v1/dispatch/{name}`) and, with `webhook`, as a signed POST like the alert
+    webhooks'."""
+
+    name: Identifier
+    area: Annotated[list[Corner], Field(min_length=3)] | None = None
+    poles: list[Identifier] = Field(default_factory=list)
+    webhook: WebhookSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _webhook_named_for_the_unit(cls, data: object) -> object:
+        if isinstance(data, dict) and isinstance(data.get("webhook"), dict):
+            data["webhook"] = {"name": f"unit-{data.get('name')}", **data["webhook"]}
+        return data
+
+    @model_validator(mode="after")
+    def _covers_something(self) -> Self:
+        if self.area is None and not self.poles:
+            raise ValueError("a unit covers an area, poles or both; give at least one")
+        return self
+
+
 class AlertSettings(StrictModel):
     """Plate reads, the police watchlist, alerts, their deliveries and the audit log, in a
     database of their own. A collector serving camera poles needs it: without it plates
@@ -419,7 +447,7 @@ class AlertSettings(StrictModel):
 
     path: RelativePath = Path("/var/lib/collector/police.sqlite")
     window_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
-        default=300.0, description="the same plate at the same camera alerts once this long"
+        default=300.0, description="the same plate at the same pole alerts once this long"
     )
     reads_days: Annotated[int, Field(ge=1, le=3650)] = Field(
         default=30, description="plate reads and their crops are purged after this long"
@@ -429,14 +457,24 @@ class AlertSettings(StrictModel):
     )
     purge_every_s: Annotated[float, Field(ge=60, le=86_400)] = 3600.0
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    units: list[UnitSettings] = Field(default_factory=list)
+    escalate_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        default=120.0,
+        description="an alert no unit has acknowledged this long goes to the duty desk",
+    )
 
     @model_validator(mode="after")
     def _retention(self) -> Self:
         if self.alerts_days < self.reads_days:
             raise ValueError("alerts_days must not be shorter than reads_days")
-        names = [w.name for w in self.webhooks]
+        names = [w.name for w in self.webhooks] + [
+            u.webhook.name for u in self.units if u.webhook is not None
+        ]
         if len(set(names)) != len(names):
-            raise ValueError("webhook names must be unique")
+            raise ValueError("webhook names must be unique, the units' included")
+        units = [u.name for u in self.units]
+        if len(set(units)) != len(units):
+            raise ValueError("unit names must be unique")
         return self
 
 

@@ -89,7 +89,7 @@ def device_acl(
 
 def collector_acl(prefix: str, username: str) -> list[str]:
     """ACL lines for a collector: it reads every device, sends commands, confirmations
-    of what it committed, and alerts."""
+    of what it committed, alerts, and dispatches to police units."""
     root = f"{prefix}/{WIRE_LEVEL}"
     return [
         f"user {username}",
@@ -97,9 +97,11 @@ def collector_acl(prefix: str, username: str) -> list[str]:
         f"topic write {root}/+/+/{Channel.CMD}/+",
         f"topic write {root}/+/+/{Channel.COMMITTED}",
         f"topic readwrite {root}/alerts/#",
+        f"topic readwrite {root}/dispatch/#",
     ]
 
 
 def console_acl(prefix: str, username: str) -> list[str]:
-    """ACL lines for a police or operations console: alerts only."""
-    return [f"user {username}", f"topic read {prefix}/{WIRE_LEVEL}/alerts/#"]
+    """ACL lines for a police or operations console: alerts and dispatches only."""
+    root = f"{prefix}/{WIRE_LEVEL}"
+    return [f"user {username}", f"topic read {root}/alerts/#", f"topic read {root}/dispatch/#"]

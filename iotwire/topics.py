@@ -96,6 +96,14 @@ def alerts_topic(prefix: str, kind: str) -> str:
     return f"{prefix}/{WIRE_LEVEL}/alerts/{kind}"
 
 
+def dispatch_topic(prefix: str, unit: str) -> str:
+    """`{prefix}/v1/dispatch/{unit}`: where the collector sends a police unit the alerts
+    at the poles it covers."""
+    _check_ident("prefix", prefix)
+    _check_ident("unit", unit)
+    return f"{prefix}/{WIRE_LEVEL}/dispatch/{unit}"
+
+
 def subscription(
     prefix: str, channel: Channel | None = None, *, share_group: str | None = None
 ) -> str:

@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from collector.api import exports, plate_search, police, telemetry
+from collector.api import dispatch, exports, plate_search, police, telemetry
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
 from collector.api.users import Users
@@ -79,6 +79,7 @@ def build_app(
     if police_service is not None:
         app.include_router(police.router)
         app.include_router(plate_search.router)
+        app.include_router(dispatch.router)
     return app
 
 

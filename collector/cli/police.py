@@ -17,6 +17,7 @@ from collector.config import AlertSettings
 from collector.police import audit
 from collector.police.database import PoliceDb, PoliceDbError
 from collector.police.deliveries import Deliveries
+from collector.police.dispatch import DispatchError, Dispatches
 from collector.police.records import AlertError, AlertLog, AlertRecord
 from collector.police.retention import purge
 from collector.police.watchlist import Priority, Watchlist, WatchlistError
@@ -44,7 +45,7 @@ def police_db(config: Path) -> Iterator[PoliceDb]:
         raise fail(exc) from None
     try:
         yield db
-    except (WatchlistError, AlertError) as exc:
+    except (WatchlistError, AlertError, DispatchError) as exc:
         raise fail(exc) from None
     finally:
         db.close()
@@ -206,6 +207,51 @@ def alerts_ack(
     with police_db(config) as db:
         record = AlertLog(db).acknowledge(alert_id, by, note)
     console.print(f"acknowledged {record.alert.display} ({alert_id}) by {escape(by)}")
+
+
+@alerts_app.command("dispatch")
+def alerts_dispatch(
+    config: ConfigOption,
+    alert_id: Annotated[str, typer.Argument(help="the alert's id")],
+    unit: Annotated[
+        str | None, typer.Option(help="acknowledge for this unit: it is on its way")
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="who acknowledges (for the audit log)")] = None,
+    note: Annotated[str, typer.Option(help="what the unit is doing")] = "",
+) -> None:
+    """The police units an alert went to and their answers; with --unit and --by, that
+    unit's acknowledgement."""
+    if (unit is None) != (by is None):
+        raise fail(ValueError("--unit and --by go together: who acknowledges for which unit"))
+    with police_db(config) as db:
+        dispatches = Dispatches(db)
+        found = (
+            dispatches.acknowledge(alert_id, unit, by, note)
+            if unit is not None and by is not None
+            else dispatches.of(alert_id)
+        )
+    rows = [
+        (
+            u.unit,
+            when_text(u.created, False),
+            when_text(u.acked_at, False) if u.acked_at else "",
+            u.acked_by or "",
+            u.ack_note or "",
+        )
+        for u in found.units
+    ]
+    emit(
+        f"alert {alert_id}: {len(rows)} unit(s)",
+        ("unit", "sent", "acknowledged", "by", "note"),
+        rows,
+        False,
+    )
+    if found.escalated_at is not None:
+        console.print(
+            f"escalated to the duty desk {when_text(found.escalated_at, False)}:"
+            f" {found.escalation}",
+            highlight=False,
+        )
 
 
 @alerts_app.command("dead")

@@ -26,6 +26,7 @@ from collector.ingest.session import Ingest
 from collector.ingest.spool import Spool
 from collector.metrics import serve_metrics
 from collector.police.database import PoliceDbError
+from collector.police.dispatch import escalate_periodically
 from collector.police.retention import purge_periodically
 from collector.police.service import Police, open_police
 from collector.stores import Store, open_store
@@ -122,6 +123,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
                 )
                 for webhook in police.webhooks:
                     tasks.create_task(webhook.run(stop))
+                if alerts.units and police.dispatches is not None:
+                    tasks.create_task(
+                        escalate_periodically(
+                            police.dispatches, alerts.escalate_after_s, police.wakeup, stop
+                        )
+                    )
             if serve_api is not None and users is not None:
                 tasks.create_task(serve_api(settings, store, users, police, stop))
             await ingest.run(stop)

@@ -68,6 +68,14 @@ CREATE TABLE IF NOT EXISTS alert_deliveries (
     PRIMARY KEY (alert, channel)
 );
 CREATE INDEX IF NOT EXISTS alert_deliveries_due ON alert_deliveries (channel, state, next_at);
+CREATE TABLE IF NOT EXISTS dispatches (
+    alert TEXT NOT NULL, unit TEXT NOT NULL, created TEXT NOT NULL,
+    acked_at TEXT, acked_by TEXT, ack_note TEXT, PRIMARY KEY (alert, unit)
+);
+CREATE INDEX IF NOT EXISTS dispatches_open ON dispatches (created) WHERE acked_at IS NULL;
+CREATE TABLE IF NOT EXISTS escalations (
+    alert TEXT PRIMARY KEY, at TEXT NOT NULL, reason TEXT NOT NULL
+);
 """
 
 

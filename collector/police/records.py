@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from collector.fleet.registry import RegisteredDevice
 from collector.police import audit, deliveries
 from collector.police.database import PoliceDb, plate_text_row, utc_text
+from collector.police.dispatch import Unit, dispatch
 from collector.police.matching import Match, Matcher
 from collector.police.watchlist import Watchlist
 from iotwire.messages import PlateAlert, PlateRead, Pole
@@ -79,6 +80,7 @@ class PlateLog:
         window_s: float = 300.0,
         reads_days: int = 30,
         locate: Locate | None = None,
+        units: Sequence[Unit] = (),
     ) -> None:
         self._db = db
         self._watchlist = Watchlist(db)
@@ -86,6 +88,7 @@ class PlateLog:
         self._window = timedelta(seconds=window_s)
         self._keep_reads = timedelta(days=reads_days)
         self._locate = locate or (lambda _: None)
+        self._units = tuple(units)
         self._version = self._watchlist.version()
         self._matcher = Matcher(self._watchlist.entries())
         self.too_old = 0
@@ -109,7 +112,6 @@ class PlateLog:
             self.not_from_a_camera += 1
             return []
         matches = self._current_matcher().match(read.text, read.ts)
-        pole = _pole(registered) if matches and registered is not None else None
         with self._db.transaction() as db:
             fresh = db.execute(
                 "INSERT OR IGNORE INTO plate_reads VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -135,7 +137,7 @@ class PlateLog:
             return [
                 alert
                 for match in matches
-                if (alert := self._raise(db, site, read, match, pole, backlog, received))
+                if (alert := self._raise(db, site, read, match, registered, backlog, received))
             ]
 
     def _raise(
@@ -144,11 +146,12 @@ class PlateLog:
         site: str,
         read: PlateRead,
         match: Match,
-        pole: Pole | None,
+        registered: RegisteredDevice | None,
         backlog: bool,
         now: datetime,
     ) -> PlateAlert | None:
         entry = match.entry
+        pole = _pole(registered) if registered is not None else None
         recent = db.execute(
             "SELECT 1 FROM alerts WHERE watched = ? AND device = ? AND ts > ? AND ts <= ?",
             (entry.plate, read.device, utc_text(read.ts - self._window), utc_text(read.ts)),
@@ -188,6 +191,7 @@ class PlateLog:
             ),
         )
         deliveries.schedule(db, alert.id, self._channels, now)
+        dispatch(db, self._units, alert.id, read.device, registered, now)
         audit.record(
             db,
             "collector",

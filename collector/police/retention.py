@@ -50,6 +50,8 @@ def purge(db: PoliceDb, reads_days: int, alerts_days: int, now: datetime | None 
         with db.transaction() as tx:
             ids = [(i,) for (i,) in tx.execute(_ALERTS, (alerts_before, CHUNK))]
             tx.executemany("DELETE FROM alert_deliveries WHERE alert = ?", ids)
+            tx.executemany("DELETE FROM dispatches WHERE alert = ?", ids)
+            tx.executemany("DELETE FROM escalations WHERE alert = ?", ids)
             tx.executemany("DELETE FROM alerts WHERE id = ?", ids)
         alerts += len(ids)
         if len(ids) < CHUNK:

@@ -36,4 +36,5 @@ def test_a_collector_writes_every_boxs_confirmations():
         "topic write pq/v1/+/+/cmd/+",
         "topic write pq/v1/+/+/committed",
         "topic readwrite pq/v1/alerts/#",
+        "topic readwrite pq/v1/dispatch/#",
     ]

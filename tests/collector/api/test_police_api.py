@@ -212,7 +212,7 @@ def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_c
         for method, spec in methods.items()
         if "police" in spec.get("tags", ())
     ]
-    assert len(police_endpoints) == 12
+    assert len(police_endpoints) == 14
     for method, path in police_endpoints:
         body = b"{}" if method == "POST" else None
         for role in ("ops", "env", "technician"):
@@ -269,3 +269,31 @@ def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purp
     searches = [(r["actor"], r["subject"], r["detail"]["purpose"]) for r in json.loads(body)]
     assert ("binh", "*6273", "case PQ-0417") in searches
     assert ("binh", "51F-12?.45", "case PQ-0417") in searches
+
+
+def test_an_alerts_dispatch_is_shown_and_a_unit_it_did_not_go_to_cannot_acknowledge_it(
+    police_collector, mosquitto
+):
+    _, port, tokens, _, _ = police_collector
+    url, police = f"http://127.0.0.1:{port}", tokens["police"]
+    post_json(f"{url}/watchlist", police, {"plate": "30A-999.99", "reason": "stolen car"})
+    publish_read(mosquitto, 1, "30A99999", "30A-999.99")
+
+    def raised() -> list:
+        return json.loads(api_request(f"{url}/alerts", police)[1])
+
+    wait_until(raised, 20, "the alert raised")
+    alert_id = raised()[0]["alert"]["id"]
+    status, body = api_request(f"{url}/alerts/{alert_id}/dispatch", police)
+    assert status == 200
+    assert json.loads(body) == {
+        "alert": alert_id,
+        "acknowledged": False,
+        "units": [],
+        "escalated_at": None,
+        "escalation": None,
+    }
+    status, body = post_json(f"{url}/alerts/{alert_id}/dispatch/ack", police, {"unit": "u-7"})
+    assert status == 409
+    assert "not dispatched to unit 'u-7'" in json.loads(body)["detail"]
+    assert api_request(f"{url}/alerts/nope/dispatch", police)[0] == 404
