@@ -1,16 +1,28 @@
 """Vietnamese licence plates: parse what OCR read into a validated plate, or say why not.
 
-A plate is a province code (two digits), a series and a number of four or five digits.
-The series tells the vehicle: one letter for a car (`68A-123.45`, older `68A-1234`, also
-on two lines, `68A` over `123.45`); a letter and a digit for a motorbike (`68-B1 234.56`,
-always two lines); two letters for the motorbike series issued since August 2023
-(`29-HA 002.33`); and the special series LD, MĐ, NG and QT. Ordinary series letters come
-from twenty letters only (no I, J, O, Q, R, W).
+A plate is a province code (two digits, 11-99), a series and a number of four or five
+digits. The series tells the vehicle: one letter for a car (`68A-123.45`, the older
+`68A-1234` still on the road, also on two rows, `68A` over `123.45`); R for trailers and
+semi-trailers (`51R-123.45`), a car-type series of one letter only; a letter and a digit
+for a motorbike (`68-B1 234.56`, older `68-B1 2345`, always two rows); two letters for
+the motorbike series issued since August 2023 (`29-HA 002.33`, two rows only); and the
+special series LD, MĐ, NG and QT. Ordinary series letters come from twenty letters only
+(no I, J, O, Q, R, W): R is the trailers' series alone.
 
 OCR confuses 0/O/D/Q, 8/B, 5/S, 2/Z, 1/I, 6/G and 4/A. The format says, position by
 position, whether a digit or a letter belongs there, so a confusion is corrected only
 there, and only into a character the position allows: a letter where the number must
-be is read as the digit it resembles, never guessed the other way round elsewhere.
+be is read as the digit it resembles, a digit in the series as the letter it resembles.
+
+Police act on these reads, so a correction is a guess the parser makes sparingly: a read
+that needs any correction in the province code, or more than one in all, is rejected,
+not repaired. 0 is never read as the series letter D: a 0 where a series belongs is how
+a phone number (`1900 1234`) turns into a plausible plate. A one-row read never holds a
+two-letter ordinary series: those plates have two rows, and a sign's text read as one
+row is the usual source of such a read. Separators (`-`, `.`) that OCR kept must sit
+where a plate has them (after the province code, after the series, after the number's
+third of five digits): `12.500.000`, a price, is not `12S-000.00`. Phone numbers and
+prices therefore do not parse.
 
 The canonical form (`68A12345`, `29HA00233`, `51MD12345` for MĐ) is what the wire, the
 store and the watchlist compare; the display form is what people read.
@@ -21,6 +33,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 SERIES_LETTERS = frozenset("ABCDEFGHKLMNPSTUVXYZ")
+TRAILER_SERIES = "R"
 SPECIAL_SERIES = {"LD": "LD", "MD": "MĐ", "NG": "NG", "QT": "QT"}
 TO_DIGIT = {
     "O": "0",
@@ -34,9 +47,12 @@ TO_DIGIT = {
     "G": "6",
     "A": "4",
 }
-# Only letters a series may hold: 1 (I/L/T) stays ambiguous and is not corrected.
-TO_LETTER = {"0": "D", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A"}
-_SEPARATORS = re.compile(r"[\s\-.·:_]+")
+# Only letters a series may hold: 1 (I/L/T) stays ambiguous and is not corrected, and 0
+# is not read as D (see the module's docstring).
+TO_LETTER = {"8": "B", "5": "S", "2": "Z", "6": "G", "4": "A"}
+MAX_CORRECTIONS = 1
+_SEPARATOR_CHARS = "-.·:_"
+_SEPARATORS = re.compile(rf"[\s{re.escape(_SEPARATOR_CHARS)}]+")
 
 
 class PlateError(ValueError):
@@ -86,8 +102,33 @@ class Plate:
         return f"{self.province}{self.series}-{number}"
 
 
-def _clean(text: str) -> str:
-    return _SEPARATORS.sub("", text.upper().replace("Ð", "Đ"))
+@dataclass(frozen=True)
+class _Row:
+    """A row's characters without separators, and where separators stood between them
+    (index of the character a separator came before)."""
+
+    text: str
+    cuts: frozenset[int]
+
+    @classmethod
+    def of(cls, raw: str) -> "_Row":
+        text: list[str] = []
+        cuts: set[int] = set()
+        for ch in raw.upper().replace("Ð", "Đ"):
+            if ch.isspace() or ch in _SEPARATOR_CHARS:
+                cuts.add(len(text))
+            else:
+                text.append(ch)
+        # A screw or a frame edge read as a dot before or after the text says nothing.
+        return cls("".join(text), frozenset(cuts - {0, len(text)}))
+
+    def check_cuts(self, allowed: set[int]) -> None:
+        stray = sorted(self.cuts - allowed)
+        if stray:
+            at = stray[0]
+            raise PlateError(
+                f"{self.text[:at]}|{self.text[at:]}: a separator where a plate has none"
+            )
 
 
 def _digits(text: str, what: str) -> tuple[str, int]:
@@ -103,17 +144,19 @@ def _digits(text: str, what: str) -> tuple[str, int]:
     return "".join(out), fixed
 
 
-def _letter(ch: str, what: str) -> tuple[str, int]:
-    if ch in SERIES_LETTERS:
+def _letter(ch: str, what: str, trailer: bool = False) -> tuple[str, int]:
+    if ch in SERIES_LETTERS or (trailer and ch == TRAILER_SERIES):
         return ch, 0
     if ch in TO_LETTER:
         return TO_LETTER[ch], 1
+    if ch == "0":
+        raise PlateError(f"{what}: '0' where a series letter must be (0 is not read as D)")
     raise PlateError(f"{what}: {ch!r} is not a series letter")
 
 
 def _series(text: str) -> tuple[str, Vehicle | None, int]:
     """The series and the vehicle it implies (None: two ordinary letters, the motorbike
-    series since 2023 on two rows), with the corrections made."""
+    series since 2023, on two rows only), with the corrections made."""
     special = SPECIAL_SERIES.get(text[:2].replace("Đ", "D"))
     if special is not None and len(text) in (2, 3):
         if len(text) == 3:
@@ -121,7 +164,7 @@ def _series(text: str) -> tuple[str, Vehicle | None, int]:
             return special + digit, Vehicle.MOTORBIKE, fixed
         return special, Vehicle.CAR, 0
     if len(text) == 1:
-        letter, fixed = _letter(text, f"series {text!r}")
+        letter, fixed = _letter(text, f"series {text!r}", trailer=True)
         return letter, Vehicle.CAR, fixed
     if len(text) == 2:
         first, fixed = _letter(text[0], f"series {text!r}")
@@ -139,46 +182,74 @@ def _number(text: str) -> tuple[str, int]:
     return _digits(text, "number")
 
 
-def parse_plate(text: str) -> Plate:
-    """One plate from OCR text or a typed plate. Lines (or parts separated by a space)
-    are the plate's rows: `68-B1 234.56` and `68B1\\n23456` are two-line plates."""
-    rows = [_clean(part) for part in re.split(r"[\n ]+", text.strip()) if _clean(part)]
+def _number_cuts(number: str, start: int) -> set[int]:
+    """Where a separator may stand in a row whose number begins at `start`: before it,
+    and in a five-digit number after its third digit (`123.45`)."""
+    return {start, start + 3} if len(number) == 5 else {start}
+
+
+def _trusted(plate: Plate) -> Plate:
+    if plate.corrections > MAX_CORRECTIONS:
+        raise PlateError(
+            f"{plate.display}: read only with {plate.corrections} corrections; "
+            f"more than {MAX_CORRECTIONS} is a guess, not a read"
+        )
+    return plate
+
+
+def parse_plate(text: str, typed: bool = False) -> Plate:
+    """One plate from OCR text, or with `typed` from a person (a watchlist entry, a
+    search): lines (or parts separated by a space) are the plate's rows, `68-B1 234.56`
+    and `68B1\\n23456` are two-row plates. A person may also write a two-letter series'
+    plate on one row, as its canonical form is (`29HA00233`); a camera's one-row read of
+    it is refused, as the module says why."""
+    parts = [part for part in re.split(r"[\n ]+", text.strip()) if _Row.of(part).text]
+    rows = [_Row.of(part) for part in parts]
     if len(rows) == 1:
-        return _one_line(rows[0])
+        return _one_row(rows[0], typed)
     if len(rows) == 2:
-        return _two_lines(*rows)
+        return _two_rows(*rows)
     raise PlateError(f"{text!r}: a plate has one or two rows, not {len(rows)}")
 
 
-def _province(text: str) -> tuple[str, int]:
-    province, fixed = _digits(text, "province code")
-    if not 11 <= int(province) <= 99:
-        raise PlateError(f"province code {province}: not between 11 and 99")
-    return province, fixed
+def _province(text: str) -> str:
+    """The province code, as read: a correction here would choose the province, which
+    is what a police match turns on."""
+    if not text.isdigit():
+        raise PlateError(f"province code {text!r}: two digits, read as digits, not corrected")
+    if not 11 <= int(text) <= 99:
+        raise PlateError(f"province code {text}: not between 11 and 99")
+    return text
 
 
-def _two_lines(top: str, bottom: str) -> Plate:
-    if len(top) < 3:
-        raise PlateError(f"top row {top!r}: a province code and a series")
-    province, fixed = _province(top[:2])
-    series, vehicle, more = _series(top[2:])
-    number, most = _number(bottom)
-    return Plate(
-        province,
-        series,
-        number,
-        vehicle or Vehicle.MOTORBIKE,
-        two_lines=True,
-        corrections=fixed + more + most,
+def _two_rows(top: _Row, bottom: _Row) -> Plate:
+    if len(top.text) < 3:
+        raise PlateError(f"top row {top.text!r}: a province code and a series")
+    province = _province(top.text[:2])
+    series, vehicle, fixed = _series(top.text[2:])
+    number, more = _number(bottom.text)
+    top.check_cuts({2})
+    bottom.check_cuts(_number_cuts(number, 0))
+    return _trusted(
+        Plate(
+            province,
+            series,
+            number,
+            vehicle or Vehicle.MOTORBIKE,
+            two_lines=True,
+            corrections=fixed + more,
+        )
     )
 
 
-def _one_line(text: str) -> Plate:
+def _one_row(row: _Row, typed: bool = False) -> Plate:
     """A one-row plate is a car's: province, a one-letter or special series, a number;
-    a row that holds a motorbike's series is a two-row plate written on one line."""
+    a row that holds a letter-and-digit series is a motorbike's two rows written on one
+    line, as people type it."""
+    text = row.text
     if len(text) < 7:
         raise PlateError(f"{text!r}: too short for a plate")
-    province, fixed = _province(text[:2])
+    province = _province(text[:2])
     rest = text[2:]
     errors, fits = [], []
     for series_length in (1, 2, 3):
@@ -186,21 +257,29 @@ def _one_line(text: str) -> Plate:
         if len(number_text) not in (4, 5):
             continue
         try:
-            series, vehicle, more = _series(rest[:series_length])
-            number, most = _number(number_text)
+            series, vehicle, fixed = _series(rest[:series_length])
+            if vehicle is None and not typed:
+                raise PlateError(
+                    f"series {series!r}: two letters only on a two-row motorbike plate "
+                    f"(write it `{province}-{series} ...` with its rows apart)"
+                )
+            number, more = _number(number_text)
+            row.check_cuts({2, 2 + series_length} | _number_cuts(number, 2 + series_length))
+            fits.append(
+                _trusted(
+                    Plate(
+                        province,
+                        series,
+                        number,
+                        vehicle or Vehicle.MOTORBIKE,
+                        two_lines=vehicle is not Vehicle.CAR,
+                        corrections=fixed + more,
+                    )
+                )
+            )
         except PlateError as exc:
             errors.append(str(exc))
-            continue
-        fits.append(
-            Plate(
-                province,
-                series,
-                number,
-                vehicle or Vehicle.CAR,
-                two_lines=vehicle is Vehicle.MOTORBIKE,
-                corrections=fixed + more + most,
-            )
-        )
     if not fits:
-        raise PlateError(f"{text!r}: " + ("; ".join(errors) or "no series and number fit"))
+        reasons = "; ".join(dict.fromkeys(errors)) or "no series and number fit"
+        raise PlateError(f"{text!r}: {reasons}")
     return min(fits, key=lambda plate: plate.corrections)

@@ -93,7 +93,7 @@ class Watchlist:
         """Add a plate, or update the entry it already has; returns it and whether it is
         new."""
         try:
-            plate = parse_plate(text)
+            plate = parse_plate(text, typed=True)
         except PlateError as exc:
             raise WatchlistError(f"not a Vietnamese plate: {exc}") from None
         if not reason.strip():
@@ -135,7 +135,7 @@ class Watchlist:
 
     def remove(self, text: str, by: str) -> WatchEntry:
         try:
-            canonical = parse_plate(text).canonical
+            canonical = parse_plate(text, typed=True).canonical
         except PlateError as exc:
             raise WatchlistError(f"not a Vietnamese plate: {exc}") from None
         with self.db.transaction() as db:

@@ -5,12 +5,14 @@ shipped inside the `rapidocr-onnxruntime` wheel. Only the files are used: that p
 own pipeline pulls in the GUI build of OpenCV (which needs an X stack a pole box does
 not have), hides ONNX Runtime's execution providers behind two booleans, and upscales
 every image to 736 px before detecting. Here the caller chooses the scale, the threads and
-the providers (CPU here, CUDA or TensorRT on a Jetson), and rows are recognised in one
-batch. Install the models with `pip install --no-deps rapidocr-onnxruntime`.
+the providers (CPU here, CUDA or TensorRT on a Jetson), and rows are recognised in
+batches of similar width, read only as the characters a plate can hold. Install the
+models with `pip install --no-deps rapidocr-onnxruntime`.
 """
 
 import importlib.util
 import math
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,14 @@ MODEL_PACKAGE = "rapidocr_onnxruntime"
 DET_MODEL = "ch_PP-OCRv4_det_infer.onnx"
 REC_MODEL = "ch_PP-OCRv4_rec_infer.onnx"
 REC_HEIGHT = 48
+# What a plate can show: digits, the series letters (with R for trailers, Q for the QT
+# special series), separators. The model has no Đ: it reads as D, which is how the
+# canonical form writes it anyway.
+PLATE_ALPHABET = "0123456789ABCDEFGHKLMNPQRSTUVXYZ-. "
+SEPARATORS = frozenset("-. ")
+STRETCH = 1.5
+BUCKET_SPREAD = 1.3
+MAX_BATCH = 16
 # DBNet post-processing, as PP-OCR ships it: pixel and box thresholds, box expansion.
 PIXEL_THRESHOLD = 0.3
 BOX_THRESHOLD = 0.5
@@ -52,13 +62,25 @@ def packaged_model(name: str) -> Path:
 
 @dataclass(frozen=True)
 class Runtime:
+    """How ONNX Runtime runs the models. One inference at a time, each on `threads`
+    threads, fully optimised. Threads do not spin waiting for work between operators
+    unless `spin`: on a 2-core box the capture thread, the agent and the other model
+    need those cycles, and spinning threads measured twice as slow per row batch there
+    while anything else ran."""
+
     threads: int = 2
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    spin: bool = False
 
     def session(self, model: Path) -> ort.InferenceSession:
         options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.add_session_config_entry(
+            "session.intra_op.allow_spinning", "1" if self.spin else "0"
+        )
         options.log_severity_level = 3
         return ort.InferenceSession(str(model), options, providers=list(self.providers))
 
@@ -97,31 +119,135 @@ class TextDetector:
         return boxes
 
 
-class TextRecogniser:
-    """What a text row says, with the model's mean confidence over its characters."""
+@dataclass(frozen=True)
+class RowRead:
+    """What one text row says. `probabilities` holds, for each character of `text`, the
+    model's probability of that character where it was read: the evidence a later step
+    (the plate format, a vote across frames) can weigh character by character."""
 
-    def __init__(self, runtime: Runtime, model: Path | None = None) -> None:
+    text: str
+    confidence: float
+    probabilities: tuple[float, ...]
+
+
+def _row_confidence(text: str, probabilities: Sequence[float], foreign: float) -> float:
+    """The least sure character's probability: a read is as trustworthy as its weakest
+    character, which a mean over eight confident ones hides. Separators are left out:
+    they do not change which plate it is. `foreign` is the most probability a step among
+    the characters gave to characters outside the alphabet: a character the model saw
+    there and masking took away (`HOTLINE` read as `HTLNE`) leaves no weak character
+    behind, only this."""
+    kept = [p for ch, p in zip(text, probabilities, strict=True) if ch not in SEPARATORS]
+    return min(1.0 - foreign, *kept) if kept else 0.0
+
+
+def _folded(character: str) -> str:
+    """The plate character a model class stands for. A full-width form (`０`, `Ａ`) is the
+    same glyph as its ASCII one, and a lowercase letter the same letter to a plate (the
+    format reads text uppercased): the model splits one character's probability between
+    such classes (`v` 0.54, `V` 0.46), and both halves are that character's."""
+    if unicodedata.decomposition(character).startswith("<wide>"):
+        character = unicodedata.normalize("NFKC", character)
+    return character.upper() if character.isascii() and character.isalpha() else character
+
+
+class TextRecogniser:
+    """What text rows say, each with a calibrated confidence.
+
+    With `alphabet` (by default the plate's), every class outside it is masked before the
+    best class is chosen at each step, so a shop sign's letters cannot come out as plate
+    characters with the model's confidence in something else: the probability reported is
+    the chosen character's own, small when the model saw a character the plate alphabet
+    lacks. `alphabet=None` reads any text the model knows.
+
+    Rows are resized to the model's height and stretched `stretch` times horizontally:
+    greedy CTC keeps a repeated character only with a blank step between the two, and the
+    plates' narrow lettering leaves too few steps per character at the natural width
+    (`555.55` read as `5555`). Rows go to the model in batches of similar width, so one
+    long sign does not make every plate row as expensive as itself.
+    """
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        model: Path | None = None,
+        alphabet: str | None = PLATE_ALPHABET,
+        stretch: float = STRETCH,
+    ) -> None:
         self._session = runtime.session(model or packaged_model(REC_MODEL))
         self._input = self._session.get_inputs()[0].name
         characters = self._session.get_modelmeta().custom_metadata_map["character"].splitlines()
-        self._alphabet = ["", *characters, " "]  # CTC blank first, then a space at the end
+        classes = ["", *characters, " "]  # CTC blank first, then a space at the end
+        self._stretch = stretch
+        if alphabet is None:
+            self._characters = classes
+            self._columns: list[list[int]] | None = None
+        else:
+            wanted = dict.fromkeys(alphabet)
+            columns: dict[str, list[int]] = {ch: [] for ch in wanted}
+            for index, ch in enumerate(classes):
+                if index and _folded(ch) in columns:
+                    columns[_folded(ch)].append(index)
+            known = [ch for ch in wanted if columns[ch]]
+            self._characters = ["", *known]
+            self._columns = [[0], *(columns[ch] for ch in known)]
 
     def read(self, rows: Sequence[Image]) -> list[tuple[str, float]]:
-        if not rows:
-            return []
-        ratio = max(r.shape[1] / max(1, r.shape[0]) for r in rows)
-        width = max(REC_HEIGHT, math.ceil(REC_HEIGHT * ratio))
-        batch = np.zeros((len(rows), 3, REC_HEIGHT, width), np.float32)
-        for i, row in enumerate(rows):
-            w = min(width, math.ceil(REC_HEIGHT * row.shape[1] / max(1, row.shape[0])))
-            batch[i, :, :, :w] = _normalise(cv2.resize(row, (max(1, w), REC_HEIGHT)))
-        [probs] = self._session.run(None, {self._input: batch})
-        return [self._decode(p) for p in probs]
+        """Each row's text and confidence."""
+        return [(r.text, r.confidence) for r in self.recognise(rows)]
 
-    def _decode(self, probs: NDArray[np.float32]) -> tuple[str, float]:
-        """Greedy CTC: the best class per step, repeats collapsed, blanks dropped."""
-        best, confidence = probs.argmax(axis=1), probs.max(axis=1)
+    def recognise(self, rows: Sequence[Image]) -> list[RowRead]:
+        """Each row's read, with its characters' probabilities, in the order given."""
+        widths = [self._width(row) for row in rows]
+        reads: list[RowRead | None] = [None] * len(rows)
+        for batch in _width_buckets(widths):
+            width = max(widths[i] for i in batch)
+            tensor = np.zeros((len(batch), 3, REC_HEIGHT, width), np.float32)
+            for slot, i in enumerate(batch):
+                resized = cv2.resize(rows[i], (widths[i], REC_HEIGHT))
+                tensor[slot, :, :, : widths[i]] = _normalise(resized)
+            [probs] = self._session.run(None, {self._input: tensor})
+            for slot, i in enumerate(batch):
+                # Only the steps over the row itself: the padding is not part of it.
+                steps = math.ceil(probs.shape[1] * widths[i] / width)
+                reads[i] = self._decode(probs[slot, :steps])
+        return [r for r in reads if r is not None]
+
+    def _width(self, row: Image) -> int:
+        ratio = int(row.shape[1]) / max(1, int(row.shape[0]))
+        return max(REC_HEIGHT, math.ceil(REC_HEIGHT * self._stretch * ratio))
+
+    def _decode(self, probs: NDArray[np.float32]) -> RowRead:
+        """Greedy CTC over the allowed characters: the best class per step, repeats
+        collapsed, blanks dropped."""
+        allowed = probs
+        if self._columns is not None:
+            allowed = np.stack([probs[:, c].sum(axis=1) for c in self._columns], axis=1)
+        best = allowed.argmax(axis=1)
         keep = best != 0
         keep[1:] &= best[1:] != best[:-1]
-        text = "".join(self._alphabet[i] for i in best[keep])
-        return text, float(confidence[keep].mean()) if keep.any() else 0.0
+        text = "".join(self._characters[i] for i in best[keep])
+        chosen = tuple(float(p) for p in allowed[np.arange(len(best)), best][keep])
+        # Only between the first character and the last: a screw or the border beside
+        # the text (read as `'` or `|`) takes nothing away from it.
+        steps = np.flatnonzero(keep)
+        inside = allowed[steps[0] : steps[-1] + 1] if len(steps) else allowed[:0]
+        foreign = float(np.clip(1.0 - inside.sum(axis=1), 0.0, 1.0).max(initial=0.0))
+        return RowRead(text, _row_confidence(text, chosen, foreign), chosen)
+
+
+def _width_buckets(widths: Sequence[int]) -> list[list[int]]:
+    """Row indices grouped by width, narrowest first: a batch is padded to its widest
+    row, so rows are batched only with rows at most BUCKET_SPREAD times as wide, and at
+    most MAX_BATCH at a time."""
+    batches: list[list[int]] = []
+    for i in sorted(range(len(widths)), key=lambda i: widths[i]):
+        if (
+            batches
+            and len(batches[-1]) < MAX_BATCH
+            and widths[i] <= BUCKET_SPREAD * widths[batches[-1][0]]
+        ):
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
