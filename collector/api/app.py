@@ -18,7 +18,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from collector.api import dispatch, exports, plate_search, police, telemetry
+from collector.api import dispatch, exports, photos, plate_search, police, telemetry
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
 from collector.api.users import Users
@@ -80,6 +80,7 @@ def build_app(
         app.include_router(police.router)
         app.include_router(plate_search.router)
         app.include_router(dispatch.router)
+        app.include_router(photos.router)
     return app
 
 

@@ -6,6 +6,7 @@ import typer
 from collector.cli.exports import export
 from collector.cli.fleet import broker_config, command, devices_app
 from collector.cli.limits import limits_app
+from collector.cli.photos import photos_app
 from collector.cli.plate_search import plates_app
 from collector.cli.police import alerts_app, audit_log, watchlist_app
 from collector.cli.run import run
@@ -17,6 +18,7 @@ app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Ph
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(plates_app, name="plates")
+app.add_typer(photos_app, name="photos")
 app.command("audit")(audit_log)
 app.add_typer(devices_app, name="devices")
 app.command("broker-config")(broker_config)

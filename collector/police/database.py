@@ -73,6 +73,11 @@ CREATE TABLE IF NOT EXISTS dispatches (
     acked_at TEXT, acked_by TEXT, ack_note TEXT, PRIMARY KEY (alert, unit)
 );
 CREATE INDEX IF NOT EXISTS dispatches_open ON dispatches (created) WHERE acked_at IS NULL;
+CREATE TABLE IF NOT EXISTS photos (
+    id TEXT PRIMARY KEY, uploaded TEXT NOT NULL, by TEXT NOT NULL, case_ref TEXT NOT NULL,
+    image BLOB NOT NULL, plates TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS photos_uploaded ON photos (uploaded);
 CREATE TABLE IF NOT EXISTS escalations (
     alert TEXT PRIMARY KEY, at TEXT NOT NULL, reason TEXT NOT NULL
 );

@@ -24,6 +24,7 @@ CHUNK = 2000
 class Purged:
     reads: int
     alerts: int
+    photos: int = 0
 
 
 _ALERTS = "SELECT id FROM alerts WHERE ts < ? LIMIT ?"
@@ -65,8 +66,13 @@ def purge(db: PoliceDb, reads_days: int, alerts_days: int, now: datetime | None 
             break
     with db.transaction() as tx:
         tx.execute(_PLATE_TEXTS, (reads_before,))
-    purged = Purged(reads, alerts)
-    if reads or alerts:
+        # Citizens' photos are kept as long as the crops of the reads they match.
+        photos = tx.execute(
+            "DELETE FROM photos WHERE uploaded < ?",
+            ((now - timedelta(days=reads_days)).isoformat(),),
+        ).rowcount
+    purged = Purged(reads, alerts, photos)
+    if reads or alerts or photos:
         with db.transaction() as tx:
             audit.record(
                 tx,
@@ -76,12 +82,18 @@ def purge(db: PoliceDb, reads_days: int, alerts_days: int, now: datetime | None 
                 {
                     "reads": reads,
                     "alerts": alerts,
+                    "photos": photos,
                     "reads_before": reads_before,
                     "alerts_before": alerts_before,
                 },
                 now,
             )
-        log.info("retention purge: %d plate read(s), %d alert(s) removed", reads, alerts)
+        log.info(
+            "retention purge: %d plate read(s), %d alert(s), %d photo(s) removed",
+            reads,
+            alerts,
+            photos,
+        )
     return purged
 
 

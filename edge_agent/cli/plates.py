@@ -29,7 +29,7 @@ from edge_agent.config import CameraSettings, OcrSettings
 from edge_agent.plates.ocr import ModelMissingError
 from edge_agent.plates.reader import PlateReader
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
-from edge_agent.sources.camera import build_reader, plate_crop
+from edge_agent.sources.camera import build_reader, jpeg_crop, plate_crop
 from iotwire.plate_formats import Colour, Plate
 
 Image = NDArray[np.uint8]
@@ -64,16 +64,20 @@ class Read:
     confidence: float
     box: Box
     colour: Colour | None
+    crop: str | None = None  # base64 JPEG, with --crops
 
     def as_json(self) -> dict[str, object]:
         x, y, w, h = self.box
-        return {
+        found: dict[str, object] = {
             "plate": self.plate.canonical,
             "display": self.plate.display,
             "confidence": round(self.confidence, 3),
             "box": [x, y, x + w, y + h],
             "colour": self.colour.value if self.colour else None,
         }
+        if self.crop is not None:
+            found["crop_jpeg_b64"] = self.crop
+        return found
 
     def as_text(self) -> str:
         x, y, w, h = self.box
@@ -148,12 +152,24 @@ def _print(path: Path, reads: list[Read], as_json: bool, extra: dict[str, object
     print(f"{where}: {found}{votes}", flush=True)
 
 
-def _read_file(reader: PlateReader, settings: CameraSettings, path: Path, as_json: bool) -> None:
+def _read_file(
+    reader: PlateReader, settings: CameraSettings, path: Path, as_json: bool, crops: bool
+) -> None:
     if path.is_dir():
         raise UnreadableError("a directory: give the files in it")
     image = _image(path)
+    max_bytes = settings.crop_max_kb * 1024
     if image is not None:
-        reads = [Read(c.plate, c.confidence, c.box, c.colour) for c in reader.read(image)]
+        reads = [
+            Read(
+                c.plate,
+                c.confidence,
+                c.box,
+                c.colour,
+                jpeg_crop(plate_crop(image, c.box), max_bytes) if crops else None,
+            )
+            for c in reader.read(image)
+        ]
         _print(path, reads, as_json, {})
         return
     events = _events(reader, settings, path)
@@ -161,7 +177,8 @@ def _read_file(reader: PlateReader, settings: CameraSettings, path: Path, as_jso
         _print(path, [], as_json, {})
     for event in events:
         best = event.best
-        read = Read(best.plate, event.confidence, best.box, best.colour)
+        crop = jpeg_crop(best.crop, max_bytes) if crops else None
+        read = Read(best.plate, event.confidence, best.box, best.colour, crop)
         extra: dict[str, object] = {
             "time_s": round(best.at, 2),
             "votes": event.votes,
@@ -178,6 +195,9 @@ def _error(message: str) -> None:
 def read_plates(
     paths: Annotated[list[Path], typer.Argument(help="photos and video files")],
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object a line")] = False,
+    crops: Annotated[
+        bool, typer.Option("--crops", help="with --json, each plate's crop as base64 JPEG")
+    ] = False,
     threads: Annotated[int, typer.Option(min=1, max=16, help="ONNX Runtime threads")] = 2,
     provider: Annotated[
         list[str] | None,
@@ -225,7 +245,7 @@ def read_plates(
     failed = 0
     for path in paths:
         try:
-            _read_file(reader, settings, path, as_json)
+            _read_file(reader, settings, path, as_json, crops)
         except (UnreadableError, OSError, cv2.error) as exc:
             failed += 1
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

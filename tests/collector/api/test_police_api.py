@@ -4,18 +4,24 @@ place from the device registry, posted to a webhook, acknowledged, and every ste
 audit trail; and no other role let in anywhere."""
 
 import asyncio
+import base64
 import http.client
 import json
+import random
 import socket
 import threading
+import urllib.request
 from datetime import UTC, datetime
 
 import aiomqtt
+import cv2
+import numpy as np
 import pytest
 
 from iotwire import encode
 from iotwire.messages import PlateAlert
 from testbed.collector_setup import collector_config
+from testbed.plate_scenes import Condition, Layout, make_scene
 from testbed.processes import run_cli
 from testbed.waiting import free_port, wait_for_port, wait_until
 from testbed.webhook_receiver import WebhookReceiver
@@ -207,12 +213,17 @@ def test_no_other_role_and_no_missing_token_reaches_any_police_endpoint(police_c
     status, body = api_request(f"{url}/openapi.json", tokens["police"])
     paths = json.loads(body)["paths"]
     police_endpoints = [
-        (method.upper(), path.replace("{alert_id}", "x").replace("{plate}", "68A12345"))
+        (
+            method.upper(),
+            path.replace("{alert_id}", "x")
+            .replace("{plate}", "68A12345")
+            .replace("{photo_id}", "x"),
+        )
         for path, methods in paths.items()
         for method, spec in methods.items()
         if "police" in spec.get("tags", ())
     ]
-    assert len(police_endpoints) == 14
+    assert len(police_endpoints) == 18
     for method, path in police_endpoints:
         body = b"{}" if method == "POST" else None
         for role in ("ops", "env", "technician"):
@@ -297,3 +308,62 @@ def test_an_alerts_dispatch_is_shown_and_a_unit_it_did_not_go_to_cannot_acknowle
     assert status == 409
     assert "not dispatched to unit 'u-7'" in json.loads(body)["detail"]
     assert api_request(f"{url}/alerts/nope/dispatch", police)[0] == 404
+
+
+def test_a_citizens_photo_is_read_by_the_poles_reader_and_its_plate_put_on_the_watchlist(
+    police_collector, tmp_path
+):
+    config, port, tokens, _, _ = police_collector
+    url, police = f"http://127.0.0.1:{port}", tokens["police"]
+    scene = make_scene(random.Random(1), Layout.MOTORBIKE, Condition.DAY)
+    jpeg = cv2.imencode(".jpg", scene.image)[1].tobytes()
+    upload = f"{url}/photos?case=PQ-0417"
+    status, body = api_request(upload, police, "POST", jpeg, "image/jpeg")
+    assert status == 201, body
+    photo = json.loads(body)
+    [read] = photo["plates"]
+    assert (read["plate"], photo["case"], photo["by"]) == (scene.plate.canonical, "PQ-0417", "binh")
+    assert 0.5 < read["confidence"] <= 1
+    crop = cv2.imdecode(np.frombuffer(base64.b64decode(read["crop_jpeg_b64"]), np.uint8), 1)
+    assert crop is not None
+    fetch = urllib.request.Request(f"{url}/photos/{photo['id']}/image")  # noqa: S310
+    fetch.add_header("Authorization", f"Bearer {police}")
+    with urllib.request.urlopen(fetch, timeout=10) as answer:  # noqa: S310 - test server
+        assert (answer.status, answer.headers["Content-Type"]) == (200, "image/jpeg")
+        assert answer.read() == jpeg
+    status, body = post_json(
+        f"{url}/photos/{photo['id']}/watch", police, {"plate": read["display"], "reason": "theft"}
+    )
+    assert status == 200, body
+    entry = json.loads(body)
+    assert entry["plate"] == scene.plate.canonical
+    assert entry["reason"] == f"theft (case PQ-0417, photo {photo['id']})"
+    status, body = post_json(f"{url}/photos/{photo['id']}/watch", police, {"plate": "30A99999"})
+    assert (status, "was not read in photo" in body) == (422, True)
+    for refused, reason in (
+        (b"plate 51F-123.45", "not a photo: send a JPEG, PNG or WebP image"),
+        (b"", "an empty upload"),
+    ):
+        status, body = api_request(upload, police, "POST", refused, "image/jpeg")
+        assert (status, reason in json.loads(body)["detail"]) == (422, True)
+    assert api_request(f"{url}/photos", police, "POST", jpeg, "image/jpeg")[0] == 422  # no case
+    status, body = api_request(f"{url}/audit?action=photo.upload", police)
+    [uploaded] = json.loads(body)
+    assert uploaded["detail"]["case"] == "PQ-0417"
+    assert uploaded["detail"]["plates"] == [scene.plate.canonical]
+    png = tmp_path / "from-a-phone.png"
+    cv2.imwrite(str(png), scene.image)
+    cli = ["collector", "photos", "upload", str(png), "-c", str(config), "--by", "binh"]
+    uploaded = run_cli(*cli, "--case", "PQ-0418")
+    assert uploaded.returncode == 0, uploaded.stdout + uploaded.stderr
+    assert scene.plate.display in uploaded.stdout
+    photo_id = uploaded.stdout.split("photo ", 1)[1].split(":", 1)[0]
+    watched = run_cli(
+        "collector", "photos", "watch", photo_id, scene.plate.display, "-c", str(config),
+        "--by", "binh", "--reason", "snatch theft",
+    )  # fmt: skip
+    assert watched.returncode == 0, watched.stdout + watched.stderr
+    assert f"(case PQ-0418, photo {photo_id})" in watched.stdout
+    refused = run_cli(*cli[:3], str(config), *cli[4:], "--case", "PQ-0418")
+    assert refused.returncode == 2
+    assert "not a photo" in refused.stdout
