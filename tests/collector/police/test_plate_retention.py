@@ -4,11 +4,14 @@ stored."""
 
 from datetime import UTC, datetime, timedelta
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
 from collector.police import audit
 from collector.police.database import PoliceDb
+from collector.police.photos import PhotoError, Photos
 from collector.police.records import PlateLog
 from collector.police.retention import Purged, purge
 from collector.police.watchlist import Watchlist
@@ -70,3 +73,25 @@ def test_the_purge_command_reports_what_it_removed(tmp_path):
     refused = run_cli("collector", "alerts", "purge", "-c", str(bad))
     assert refused.returncode == 2
     assert "alerts_days must not be shorter than reads_days" in refused.stdout
+
+
+def test_citizens_photos_and_distinct_plates_go_with_the_reads_retention(tmp_path):
+    db = PoliceDb(tmp_path / "police.sqlite")
+    plates = PlateLog(db, reads_days=30)
+    for seq, days in ((1, 40), (2, 1)):
+        age = timedelta(days=days)
+        read = plate_read(seq, f"51G0000{seq}", ts=NOW - age)
+        plates.record("pole-7", read, NOW - age, backlog=False)
+    photos = Photos(db)
+    blank = cv2.imencode(".jpg", np.full((64, 64, 3), 200, np.uint8))[1].tobytes()
+    old = photos.upload(blank, "officer-1", "PQ-0001", now=NOW - timedelta(days=31))
+    recent = photos.upload(blank, "officer-1", "PQ-0002", now=NOW - timedelta(days=2))
+    assert (old.plates, recent.plates) == ([], [])
+    assert purge(db, reads_days=30, alerts_days=365, now=NOW) == Purged(1, 0, 1)
+    assert [p for (p,) in db.rows("SELECT plate FROM plate_texts")] == ["51G00002"]
+    with pytest.raises(PhotoError, match="past its retention"):
+        photos.get(old.id)
+    assert photos.get(recent.id).case == "PQ-0002"
+    [record] = audit.records(db, action="retention.purge")
+    assert record.detail["photos"] == 1
+    db.close()
