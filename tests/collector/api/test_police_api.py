@@ -11,7 +11,7 @@ import random
 import socket
 import threading
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiomqtt
 import cv2
@@ -113,12 +113,15 @@ def police_collector(tmp_path, mosquitto, processes):
     receiver.__exit__()
 
 
-def publish_read(mosquitto, seq: int, text: str, display: str) -> None:
-    read = plate_read(seq, text, display=display, ts=datetime.now(UTC))
+def publish_read(
+    mosquitto, seq: int, text: str, display: str, pole: int = 1, ts: datetime | None = None
+) -> None:
+    device = f"cam-{pole}"
+    read = plate_read(seq, text, display=display, device=device, ts=ts or datetime.now(UTC))
 
     async def send() -> None:
-        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as pole:
-            await pole.publish("pq/v1/pole-7/cam-1/plate", encode(read), qos=1)
+        async with aiomqtt.Client(mosquitto.host, mosquitto.port) as client:
+            await client.publish(f"pq/v1/pole-{pole + 6}/{device}/plate", encode(read), qos=1)
 
     asyncio.run(send())
 
@@ -240,8 +243,12 @@ def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purp
 ):
     config, port, tokens, _, _ = police_collector
     url, police = f"http://127.0.0.1:{port}", tokens["police"]
-    publish_read(mosquitto, 1, "51F12345", "51F-123.45")
-    publish_read(mosquitto, 2, "29A16273", "29A-162.73")
+    publish_read(mosquitto, 1, "29A16273", "29A-162.73")
+    # A vehicle passing three poles, read once with a confusion (Z for 2).
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    for pole, text in ((1, "51F-123.45"), (2, "51F-1Z3.45"), (3, "51F-123.45")):
+        canonical, when = text.replace("-", "").replace(".", ""), start + timedelta(minutes=pole)
+        publish_read(mosquitto, 2 if pole == 1 else 1, canonical, text, pole=pole, ts=when)
     search = f"{url}/plates/search?q=*6273&purpose=case+PQ-0417"
 
     def answered() -> list:
@@ -256,6 +263,24 @@ def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purp
     )
     assert (sighting["lat"], sighting["lon"]) == (10.2163, 103.9598)
     assert sighting["crop_jpeg_b64"] == "/9j/4AAQSkZJRg=="
+    route = f"{url}/plates/search?purpose=case+PQ-0417&order=oldest&crops=false&q="
+
+    def poles_passed(query: str) -> list[tuple[str, str, str | None]]:
+        found = json.loads(api_request(route + query, police)[1])["sightings"]
+        return [(s["device"], s["match"], s["crop_jpeg_b64"]) for s in found]
+
+    wait_until(lambda: len(poles_passed("51F12345&fuzzy=true")) == 3, 20, "three poles")
+    assert poles_passed("51F12345") == [("cam-1", "exact", None), ("cam-3", "exact", None)]
+    assert poles_passed("51F1%3F345") == [
+        ("cam-1", "exact", None),
+        ("cam-2", "exact", None),
+        ("cam-3", "exact", None),
+    ]
+    assert poles_passed("51F12345&fuzzy=true") == [
+        ("cam-1", "exact", None),
+        ("cam-2", "confusion", None),
+        ("cam-3", "exact", None),
+    ]
     status, body = api_request(f"{url}/plates/search?q=51F-123.45", police)
     assert status == 422
     assert "purpose" in body
@@ -269,7 +294,8 @@ def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purp
     assert cli.returncode == 0, cli.stderr
     lines = cli.stdout.strip().splitlines()
     assert lines[0] == 'time,plate,match,pole,"lat,lon",camera,confidence'
-    assert "51F-123.45,exact,Tran Hung Dao x Nguyen Trung Truc" in lines[1]
+    assert len(lines) == 3  # the header, then cam-3 and cam-1, newest first
+    assert "51F-123.45,exact,Tran Hung Dao x Nguyen Trung Truc" in lines[2]
     refused = run_cli(
         "collector", "plates", "search", "51F12345", "-c", str(config),
         "--purpose", " ", "--by", "binh",
