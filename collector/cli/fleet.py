@@ -3,6 +3,7 @@ the fleet of boxes: their state, their registration and revocation, the device C
 broker that admits them, and commands to them."""
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -11,9 +12,8 @@ from typing import Annotated
 import aiomqtt
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from collector.cli.common import ConfigOption, ask, settings_of
+from collector.cli.common import ConfigOption, CsvOption, ask, emit, settings_of, when_text
 from collector.config import CollectorConfig
 from collector.fleet.broker_config import (
     BrokerLayout,
@@ -24,6 +24,7 @@ from collector.fleet.broker_config import (
 )
 from collector.fleet.commands import NoAnswerError, send_command
 from collector.fleet.registry import Registry
+from collector.query import DeviceRow
 from collector.rows import DeviceOut, columns
 from collector.stores import open_store
 from iotruntime.certificates import create_ca, load_ca, revocation_list
@@ -31,10 +32,14 @@ from iotruntime.configfile import ConfigError
 from iotruntime.console import console, fail
 from iotruntime.private_files import write_whole
 
+NEVER_SEEN = "never seen"
 devices_app = typer.Typer(
     invoke_without_command=True,
     help="Devices: their state and accounting (no subcommand), and the registry of boxes.",
 )
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
 
 
 @devices_app.callback()
@@ -43,38 +48,77 @@ def devices(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="collector config (YAML)")
     ] = None,
+    csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
-    """Each known device: state, last seen, and the message accounting that proves delivery,
-    with its name from the registry."""
+    """Every box: the registered ones whether they ever connected or not, and any other
+    that sent something, with state, last seen and the message accounting that proves
+    delivery (`collector devices list` is the same)."""
     if ctx.invoked_subcommand is not None:
         return
     if config is None:
         raise fail(ValueError("collector devices needs --config"))
+    _show_devices(config, csv_out, json_out)
+
+
+@devices_app.command("list")
+def devices_list(
+    config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
+) -> None:
+    """Every box, registered or seen: state, last seen, the message accounting."""
+    _show_devices(config, csv_out, json_out)
+
+
+def _show_devices(config: Path, csv_out: bool, json_out: bool) -> None:
+    if csv_out and json_out:
+        raise fail(ValueError("--csv or --json, not both"))
     settings = settings_of(config)
     rows = ask(open_store(settings), lambda store: store.devices())
-    names: dict[str, str] = {}
+    registered = []
     if settings.registry is not None:
         registry = Registry(settings.registry.path)
-        names = {d.device: d.name + (" (revoked)" if d.revoked else "") for d in registry.all()}
+        registered = registry.all()
         registry.close()
+    names = {d.device: d.name + (" (revoked)" if d.revoked else "") for d in registered}
+    seen = {d.device for d in rows}
+    rows += [
+        DeviceRow(d.device, d.site, NEVER_SEEN, "", None, 0, 0, 0, 0)
+        for d in registered
+        if d.device not in seen
+    ]
+    rows.sort(key=lambda d: d.device)
     now, silent_after = datetime.now(UTC), timedelta(seconds=settings.ingest.silent_after_s)
+    out = [
+        DeviceOut.model_validate({**d.__dict__, "state": d.state_at(now, silent_after)})
+        for d in rows
+    ]
+    if json_out:
+        listed = [{"name": names.get(d.device, ""), **d.model_dump(mode="json")} for d in out]
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return
     device, *rest = columns(DeviceOut)
-    table = Table(device, "name", *rest)
-    for d in rows:
-        seen = d.last_seen.strftime("%Y-%m-%d %H:%M:%S") if d.last_seen else "never"
-        table.add_row(
+    table_rows = [
+        (
             d.device,
-            escape(names.get(d.device, "")),
+            names.get(d.device, ""),
             d.site,
-            d.state_at(now, silent_after),
+            d.state,
             d.version,
-            seen,
+            _seen(d.last_seen, csv_out),
             str(d.messages),
             str(d.duplicates),
             str(d.gaps),
-            str(d.state_resets),
+            str(d.resets),
         )
-    console.print(table)
+        for d in out
+    ]
+    emit(f"{len(out)} device(s)", (device, "name", *rest), table_rows, csv_out)
+
+
+def _seen(at: datetime | None, csv_out: bool) -> str:
+    if at is None:
+        return "" if csv_out else "never"
+    return when_text(at, csv_out)
 
 
 @devices_app.command("import")
