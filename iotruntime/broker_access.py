@@ -36,6 +36,11 @@ RESERVED_USERNAMES = frozenset({"collector"})
 
 DEVICE_WRITES = (Channel.TELEMETRY, Channel.HEALTH, Channel.BATCH, Channel.STATUS)
 
+# The ports `collector broker-config` gives field boxes: a password over TLS, or a client
+# certificate from the device CA. A box provisioned for one must not default to the other.
+PASSWORD_PORT = 8883
+CERTIFICATE_PORT = 8884
+
 
 def new_password() -> str:
     return secrets.token_urlsafe(32)

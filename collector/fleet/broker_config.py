@@ -46,6 +46,8 @@ from pathlib import Path
 
 from collector.fleet.registry import RegisteredDevice
 from iotruntime.broker_access import (
+    CERTIFICATE_PORT,
+    PASSWORD_PORT,
     RESERVED_USERNAMES,
     certificate_username,
     collector_acl,
@@ -116,8 +118,8 @@ class BrokerTls:
 @dataclass(frozen=True)
 class BrokerLayout:
     prefix: str = "pq"
-    port: int = 8883
-    cert_port: int = 8884
+    port: int = PASSWORD_PORT
+    cert_port: int = CERTIFICATE_PORT
     center_port: int = 8885
     persistence: Path = Path("/var/lib/mosquitto")
     collectors: tuple[str, ...] = ("collector",)

@@ -16,6 +16,7 @@ from edge_agent.check import run_checks
 from edge_agent.config import load_agent
 from edge_agent.status import EVERY_S as STATUS_EVERY_S
 from edge_agent.status import outbox_counts, read_status
+from iotruntime.broker_access import CERTIFICATE_PORT, PASSWORD_PORT
 from iotruntime.configfile import ConfigError
 from iotruntime.console import console, fail
 from iotruntime.registration import BoxKind, Location
@@ -33,7 +34,15 @@ def provision(
     ca: Annotated[Path, typer.Option(help="the site CA certificate (PEM)")],
     lat: Annotated[float | None, typer.Option(min=-90, max=90, help="latitude")] = None,
     lon: Annotated[float | None, typer.Option(min=-180, max=180, help="longitude")] = None,
-    broker_port: Annotated[int, typer.Option(min=1, max=65535)] = 8883,
+    broker_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help=f"default {PASSWORD_PORT} for a password, {CERTIFICATE_PORT} for a certificate,"
+            " as `collector broker-config` sets the broker up",
+        ),
+    ] = None,
     device_ca: Annotated[
         Path | None,
         typer.Option(help="the device CA: issue a client certificate instead of a password"),
@@ -70,7 +79,7 @@ def provision(
         name,
         location,
         broker_host,
-        broker_port,
+        broker_port or (PASSWORD_PORT if device_ca is None else CERTIFICATE_PORT),
         ca,
         device_ca,
         device_ca_key,
