@@ -26,6 +26,7 @@ from edge_agent.sources.base import Source, SourceError
 from edge_agent.status import EVERY_S, AgentStatus, read_status
 from iotruntime.configfile import ConfigError
 from iotruntime.connection import BrokerSettings, ProtocolChoice
+from iotruntime.console import number_text
 from iotwire.codec import DecodeError, decode, encode
 from iotwire.messages import CommandAck, Reading
 from iotwire.topics import Channel, topic_for
@@ -161,7 +162,9 @@ async def check_sources(loaded: LoadedAgent) -> list[Line]:
             lines.append(Line(f"sensor {name}", False, f"{kind}: {result}"))
             continue
         faults = [r.parameter for r in result if r.value is None]
-        values = [f"{r.parameter} {r.value:.4g} {r.unit}" for r in result if r.value is not None]
+        values = [
+            f"{r.parameter} {number_text(r.value)} {r.unit}" for r in result if r.value is not None
+        ]
         shown = ", ".join(values[:3]) + (f" (+{len(values) - 3})" if len(values) > 3 else "")
         if faults:
             lines.append(Line(f"sensor {name}", False, f"{kind}: no value for {', '.join(faults)}"))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from edge_agent.sources.base import Source, SourceError, SourceStats
+from iotruntime.console import number_text
 from iotwire.messages import Quality, Reading, Sample
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ READ_SHARE = 0.8
 
 def describe(readings: tuple[Reading, ...]) -> str:
     return ", ".join(
-        f"{r.parameter} {r.value:.4g} {r.unit}".rstrip()
+        f"{r.parameter} {number_text(r.value)} {r.unit}".rstrip()
         if r.value is not None
         else f"{r.parameter} {r.quality}"
         for r in readings

@@ -13,3 +13,9 @@ def fail(exc: Exception) -> typer.Exit:
     the error finds it on one line whatever the terminal's width."""
     console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def number_text(value: float) -> str:
+    """A reading as people read it: up to six significant digits, so an instrument's own
+    precision shows (1008.9 hPa stays 1008.9, not 1009) without float noise."""
+    return f"{value:.6g}"

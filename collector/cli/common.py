@@ -16,7 +16,7 @@ from collector.config import CollectorConfig, load_collector
 from collector.query import QueryError, is_duration, parse_duration
 from collector.stores import Store, StoreUnavailableError, open_store
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail
+from iotruntime.console import console, fail, number_text
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
 T = TypeVar("T")
@@ -90,7 +90,7 @@ def emit(title: str, header: Sequence[str], rows: Sequence[tuple[str, ...]], csv
 def number(value: float | None, csv_out: bool) -> str:
     if value is None:
         return ""
-    return repr(value) if csv_out else f"{value:.4g}"
+    return repr(value) if csv_out else number_text(value)
 
 
 def when_text(ts: datetime, csv_out: bool) -> str:

@@ -31,7 +31,7 @@ from edge_agent.modbus.simulator import serve_rtu, serve_tcp
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from edge_agent.sources.base import SourceError
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail
+from iotruntime.console import console, fail, number_text
 from iotruntime.logs import configure_logging
 from iotwire.messages import Reading
 
@@ -112,7 +112,7 @@ def _print_readings(title: str, readings: tuple[Reading, ...]) -> None:
     for column in ("parameter", "value", "unit", "quality"):
         table.add_column(column, no_wrap=True)
     for r in readings:
-        value = "-" if r.value is None else f"{r.value:.4g}"
+        value = "-" if r.value is None else number_text(r.value)
         table.add_row(r.parameter, value, r.unit, r.quality.value)
     console.print(table)
 

@@ -12,3 +12,13 @@ def test_an_error_with_a_long_path_stays_on_one_line(monkeypatch):
     shared.fail(ValueError(f"{path}: limits[0].source: say where this figure comes from"))
     [line] = narrow.export_text().splitlines()
     assert line == f"error: {path}: limits[0].source: say where this figure comes from"
+
+
+def test_a_reading_keeps_its_instruments_precision():
+    assert [shared.number_text(v) for v in (1008.9, 7.05, 0.000123, 41.0, 123456.78)] == [
+        "1008.9",
+        "7.05",
+        "0.000123",
+        "41",
+        "123457",
+    ]
