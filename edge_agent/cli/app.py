@@ -138,7 +138,9 @@ def read(
     unit: Annotated[int, typer.Option(min=0, max=247)] = 1,
     serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
     host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
-    tcp_port: int = 502,
+    tcp_port: Annotated[
+        int, typer.Option("--port", "--tcp-port", help="Modbus TCP port (with --host)")
+    ] = 502,
     baudrate: Annotated[int | None, typer.Option(help="default: the profile's")] = None,
     parity: Annotated[str | None, typer.Option(help="N, E or O; default: the profile's")] = None,
     timeout_s: float = 1.0,
@@ -203,7 +205,9 @@ def _unit_range(text: str) -> list[int]:
 def probe(
     serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
     host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
-    tcp_port: int = 502,
+    tcp_port: Annotated[
+        int, typer.Option("--port", "--tcp-port", help="Modbus TCP port (with --host)")
+    ] = 502,
     units: Annotated[str, typer.Option(help="unit ids to try, e.g. 1-32")] = "1-247",
     baudrate: Annotated[list[int] | None, typer.Option(help="repeat to try several")] = None,
     parity: Annotated[

@@ -17,7 +17,7 @@ def test_read_one_device_ad_hoc(simulated_device):
         "3",
         "--host",
         "127.0.0.1",
-        "--tcp-port",
+        "--port",
         str(port),
     )
     assert result.returncode == 0, result.stdout + result.stderr
