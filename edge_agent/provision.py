@@ -6,7 +6,9 @@ a CA of its own, not the site CA (which signed the broker's certificate and stay
 operations center), since its key travels on technicians' laptops. A box is never given
 a name the operations center uses on the broker, whichever credential it gets.
 
-Everything is planned before anything is written: each file is compared with what the box
+The sensors come from flags (`--sensor PROFILE:UNIT`, on `--serial` or `--modbus-host`),
+or stay as the box's present config has them; a new box without them gets its type's
+template. Everything is planned before anything is written: each file is compared with what the box
 already has, and a re-run on a provisioned box keeps what is still right (above all the
 password or certificate the broker already knows) and says what it would change. The
 planned config is loaded and checked like any config before it is written, so a template
@@ -26,6 +28,7 @@ import yaml
 from cryptography import x509
 
 from edge_agent.config import load_agent
+from edge_agent.wiring import Sensor, Wiring, wired
 from iotruntime.broker_access import (
     RESERVED_USERNAMES,
     certificate_username,
@@ -106,6 +109,9 @@ class Request:
     device_ca_key_file: Path | None = None
     template: Path | None = None
     prefix: str = "pq"
+    sensors: tuple[Sensor, ...] = ()  # with `wiring`: the box's Modbus sensors
+    wiring: Wiring | None = None
+    reset: bool = False  # start from the template, not from the box's present config
 
 
 @dataclass(frozen=True)
@@ -163,9 +169,20 @@ def _differences(old: bytes | None, new: dict[str, Any]) -> str:
     return ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
 
 
-def _agent_config(request: Request, certificate: bool) -> dict[str, Any]:
-    template = request.template or template_dir() / TEMPLATE_FOR[request.kind]
-    data = read_yaml(template)
+def _base_config(request: Request, out: Path) -> dict[str, Any]:
+    """What the new config starts from: the box's present one, so a technician's edits
+    (a sensor added by hand, an interval, the outbox's bound) survive a re-run; the
+    template for its type on a new box or with `reset`."""
+    present = out / CONFIG
+    if not request.reset and request.template is None and present.is_file():
+        return read_yaml(present)
+    return read_yaml(request.template or template_dir() / TEMPLATE_FOR[request.kind])
+
+
+def _agent_config(request: Request, certificate: bool, out: Path) -> dict[str, Any]:
+    data = _base_config(request, out)
+    if request.sensors:
+        data = wired(data, list(request.sensors), request.wiring or Wiring())
     device: dict[str, Any] = {
         "id": request.device,
         "site": request.site,
@@ -267,7 +284,7 @@ def plan(request: Request, out: Path) -> Plan:
         raise ValueError("the device CA certificate and its key go together")
     ca_pem = request.ca_file.read_bytes()
     certificate = request.device_ca_key_file is not None
-    config = _agent_config(request, certificate)
+    config = _agent_config(request, certificate, out)
     credential, credential_changes = _credential(out, request, ca_pem)
     registration = Registration(
         device=request.device,

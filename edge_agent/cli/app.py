@@ -17,7 +17,7 @@ from rich.table import Table
 
 from edge_agent.agent import Agent
 from edge_agent.check import read_each_once
-from edge_agent.cli.field import check, provision, status
+from edge_agent.cli.field import check, profiles, provision, status
 from edge_agent.cli.plates import plates
 from edge_agent.config import (
     AgentConfig,
@@ -39,6 +39,7 @@ app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxe
 app.command("provision")(provision)
 app.command("check")(check)
 app.command("status")(status)
+app.command("profiles")(profiles)
 app.add_typer(plates, name="plates")
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]

@@ -3,6 +3,7 @@ and see its `status` while it runs."""
 
 import asyncio
 import logging
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -10,12 +11,21 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from edge_agent.check import run_checks
 from edge_agent.config import load_agent
+from edge_agent.profiles import Profile, builtin_profiles_dir, load_profile
 from edge_agent.status import EVERY_S as STATUS_EVERY_S
 from edge_agent.status import outbox_counts, read_status
+from edge_agent.wiring import (
+    SENSOR_FORMAT,
+    Sensor,
+    Wiring,
+    parse_sensor,
+    profile_names,
+    serial_adapters,
+)
 from iotruntime.broker_access import CERTIFICATE_PORT, PASSWORD_PORT
 from iotruntime.configfile import ConfigError
 from iotruntime.console import console, fail
@@ -26,12 +36,12 @@ ACTION_STYLE = {"create": "green", "update": "yellow", "keep": "dim"}
 
 
 def provision(
-    device: Annotated[str, typer.Option(prompt="device id", help="e.g. cam-dd-07")],
-    site: Annotated[str, typer.Option(prompt="site", help="e.g. duong-dong")],
-    kind: Annotated[BoxKind, typer.Option(prompt="box type", help="what the box is")],
-    name: Annotated[str, typer.Option(prompt="pole or station name", help="where it stands")],
-    broker_host: Annotated[str, typer.Option(prompt="broker host", help="the center's broker")],
-    ca: Annotated[Path, typer.Option(help="the site CA certificate (PEM)")],
+    device: Annotated[str | None, typer.Option(help="e.g. cam-dd-07")] = None,
+    site: Annotated[str | None, typer.Option(help="e.g. duong-dong")] = None,
+    kind: Annotated[BoxKind | None, typer.Option(help="what the box is")] = None,
+    name: Annotated[str | None, typer.Option(help="the pole or station: where it stands")] = None,
+    broker_host: Annotated[str | None, typer.Option(help="the center's broker")] = None,
+    ca: Annotated[Path | None, typer.Option(help="the site CA certificate (PEM)")] = None,
     lat: Annotated[float | None, typer.Option(min=-90, max=90, help="latitude")] = None,
     lon: Annotated[float | None, typer.Option(min=-180, max=180, help="longitude")] = None,
     broker_port: Annotated[
@@ -48,6 +58,22 @@ def provision(
         typer.Option(help="the device CA: issue a client certificate instead of a password"),
     ] = None,
     device_ca_key: Annotated[Path | None, typer.Option(help="the device CA's key")] = None,
+    sensor: Annotated[
+        list[str] | None,
+        typer.Option(help=f"a Modbus sensor, {SENSOR_FORMAT} (repeat; `edge-agent profiles`)"),
+    ] = None,
+    serial: Annotated[
+        str | None, typer.Option(help="the sensors' RS-485 adapter, e.g. /dev/ttyUSB0")
+    ] = None,
+    baudrate: Annotated[int | None, typer.Option(help="default: the profiles'")] = None,
+    parity: Annotated[str | None, typer.Option(help="N, E or O; default: the profiles'")] = None,
+    modbus_host: Annotated[
+        str | None, typer.Option(help="the sensors' Modbus TCP device or gateway")
+    ] = None,
+    modbus_port: Annotated[int, typer.Option(min=1, max=65535)] = 502,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="start again from the template, not the box's config")
+    ] = False,
     template: Annotated[
         Path | None, typer.Option(help="config template (default: configs/ for the box type)")
     ] = None,
@@ -67,6 +93,23 @@ def provision(
     # which shares this module and runs all day on a small box, has no use for.
     from edge_agent.provision import Action, Request, apply, plan
 
+    answers = _answers(
+        {"device": device, "site": site, "kind": kind, "name": name},
+        {"broker_host": broker_host, "ca": ca},
+    )
+    device, site, name = answers["device"], answers["site"], answers["name"]
+    kind, broker_host = BoxKind(answers["kind"]), answers["broker_host"]
+    ca = Path(answers["ca"])
+    try:
+        sensors = [parse_sensor(text) for text in sensor or ()]
+        new_box = not (out / "agent.yaml").is_file() and template is None
+        if sys.stdin.isatty() and not sensors and new_box:
+            sensors, serial = _ask_sensors(serial, modbus_host)
+    except ValueError as exc:
+        raise fail(exc) from None
+    if sensors and (serial is None) == (modbus_host is None):
+        raise fail(ValueError("sensors hang on --serial PORT or --modbus-host HOST: give one"))
+    wiring = Wiring(serial, baudrate, parity, modbus_host, modbus_port)
     if (lat is None) != (lon is None):
         raise fail(ValueError("--lat and --lon go together"))
     location = Location(lat=lat, lon=lon) if lat is not None and lon is not None else None
@@ -84,6 +127,9 @@ def provision(
         device_ca,
         device_ca_key,
         template,
+        sensors=tuple(sensors),
+        wiring=wiring,
+        reset=reset,
     )
     try:
         planned = plan(request, out)
@@ -112,6 +158,72 @@ def provision(
         f"bring {out / 'registration.yaml'} to the operations center:"
         " collector devices import, then collector broker-config"
     )
+
+
+def _answers(identity: dict[str, object], broker: dict[str, object]) -> dict[str, str]:
+    """The required values: given as flags, or asked (a terminal, or answers piped in);
+    when the input ends first, the values still missing are named, all at once."""
+    wanted = {**identity, **broker}
+    questions = {
+        "device": "device id (e.g. air-dd-01)",
+        "site": "site (e.g. duong-dong)",
+        "kind": f"box type ({', '.join(k.value for k in BoxKind)})",
+        "name": "pole or station name",
+        "broker_host": "broker host",
+        "ca": "site CA certificate (PEM file)",
+    }
+    found: dict[str, str] = {}
+    for key, value in wanted.items():
+        if value is not None:
+            found[key] = str(value)
+            continue
+        try:
+            found[key] = typer.prompt(questions[key])
+        except typer.Abort:
+            missing = [k for k, v in wanted.items() if v is None and k not in found]
+            flags = ", ".join("--" + k.replace("_", "-") for k in missing)
+            raise fail(
+                ValueError(f"missing {flags}: give them as flags, or answer the questions")
+            ) from None
+    try:
+        BoxKind(found["kind"])
+    except ValueError:
+        raise fail(ValueError(f"box type {found['kind']!r}: one of {questions['kind']}")) from None
+    return found
+
+
+def _ask_sensors(serial: str | None, modbus_host: str | None) -> tuple[list[Sensor], str | None]:
+    """At a terminal, for a new box given no --sensor: the profiles and adapters there
+    are, then the sensors."""
+    console.print("firmware profiles: " + ", ".join(profile_names()), highlight=False)
+    if serial is None and modbus_host is None:
+        adapters = serial_adapters()
+        console.print("serial adapters found: " + (", ".join(adapters) or "none"), highlight=False)
+        if adapters:
+            serial = typer.prompt("the sensors' serial port", default=adapters[0])
+    texts = typer.prompt(
+        f"sensors, {SENSOR_FORMAT}, separated by spaces (empty: the template's)",
+        default="",
+        show_default=False,
+    )
+    return [parse_sensor(text) for text in texts.split()], serial
+
+
+def profiles() -> None:
+    """The firmware profiles this agent knows, for `--sensor PROFILE:UNIT`."""
+    table = Table("manufacturer", "model", "protocol", "serial", "parameters")
+    table.columns.insert(0, Column("profile", no_wrap=True))
+    for profile_name in profile_names():
+        found = load_profile(builtin_profiles_dir() / f"{profile_name}.yaml")
+        line = found.serial
+        serial = f"{line.baudrate} {line.parity}" if line is not None else "set on the bus"
+        points = (
+            ", ".join(p.parameter for p in found.points)
+            if isinstance(found, Profile)
+            else ", ".join(f.parameter for f in found.fields)
+        )
+        table.add_row(profile_name, found.manufacturer, found.model, found.protocol, serial, points)
+    console.print(table)
 
 
 def check(config: ConfigOption) -> None:

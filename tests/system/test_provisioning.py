@@ -214,9 +214,11 @@ def test_commands_from_the_collector_are_answered_by_the_running_agent(
 def test_provision_asks_for_what_the_flags_leave_out(tmp_path):
     (tmp_path / "ca.crt").write_bytes(create_ca("Phu Quoc site CA").cert_pem)
     out = tmp_path / "box"
-    answers = "wifi-at-03\nan-thoi\nwifi_ap\nAn Thoi pier AP\nbroker.ops.example\n"
+    answers = (
+        f"wifi-at-03\nan-thoi\nwifi_ap\nAn Thoi pier AP\nbroker.ops.example\n{tmp_path}/ca.crt\n"
+    )
     result = subprocess.run(
-        [str(BIN / "edge-agent"), "provision", "--ca", str(tmp_path / "ca.crt"), "--out", str(out)],
+        [str(BIN / "edge-agent"), "provision", "--out", str(out)],
         input=answers,
         capture_output=True,
         text=True,
@@ -224,7 +226,14 @@ def test_provision_asks_for_what_the_flags_leave_out(tmp_path):
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for prompt in ("device id:", "site:", "box type (air,", "pole or station name:", "host:"):
+    for prompt in (
+        "device id (e.g. air-dd-01):",
+        "site (e.g. duong-dong):",
+        "box type (air,",
+        "pole or station name:",
+        "broker host:",
+        "site CA certificate (PEM file):",
+    ):
         assert prompt in result.stdout
     device = load_agent(out / "agent.yaml").config.device
     assert (device.id, device.site, device.kind, device.name) == (
