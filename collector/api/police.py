@@ -3,7 +3,8 @@ again), and the audit trail. Police role only: plates are personal data.
 
 Every change is made as the calling user, so the audit log names the officer. The alert
 stream is server-sent events: each event's id is the alert's number, and a client that
-reconnects with `Last-Event-ID` gets what it missed, in order, before the live ones. It
+reconnects with `Last-Event-ID` gets what it missed, in order, before the live ones; a
+police unit's console asks `?unit=NAME` for only the alerts dispatched to it. It
 reads the police database, so it shows alerts raised by any collector sharing it; within
 this process it is woken the moment one is raised, otherwise it looks every
 `STREAM_POLL_S`.
@@ -36,6 +37,7 @@ from collector.api.models import (
 )
 from collector.police import audit
 from collector.police.records import AlertError
+from collector.police.service import Police
 from collector.police.watchlist import NotWatchedError, WatchlistError
 
 STREAM_POLL_S = 0.5
@@ -112,6 +114,9 @@ async def stream(
     ctx: Context,
     police: PoliceDep,
     last_event_id: Annotated[str | None, Header(description="resume after this id")] = None,
+    unit: Annotated[
+        str | None, Query(description="only the alerts dispatched to this police unit")
+    ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if last_event_id is not None and not last_event_id.isdigit():
         raise HTTPException(422, f"Last-Event-ID {last_event_id!r} is not an alert number")
@@ -127,8 +132,12 @@ async def stream(
         while not stop.is_set():
             raised.clear()
             for record in await asyncio.to_thread(police.alerts.after, n):
-                yield ServerSentEvent(data=record.alert, event="plate_alert", id=str(record.n))
                 n = record.n
+                if unit is not None and not await asyncio.to_thread(
+                    _dispatched_to, police, record.alert.id, unit
+                ):
+                    continue
+                yield ServerSentEvent(data=record.alert, event="plate_alert", id=str(record.n))
                 await asyncio.to_thread(
                     police.alerts.streamed, record.alert.id, f"sse:{officer.name}"
                 )
@@ -140,6 +149,11 @@ async def stream(
     finally:
         stopping.cancel()
         police.wakeup.unsubscribe(raised)
+
+
+def _dispatched_to(police: Police, alert_id: str, unit: str) -> bool:
+    found = police.dispatches.of(alert_id) if police.dispatches is not None else None
+    return found is not None and any(u.unit == unit for u in found.units)
 
 
 @router.get("/alerts/dead", summary="Deliveries that used up their attempts")

@@ -10,6 +10,7 @@ import json
 import random
 import socket
 import threading
+import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -35,14 +36,16 @@ def post_json(url: str, token: str | None, payload: object) -> tuple[int, str]:
 class EventStream:
     """An SSE client on a plain HTTP connection: collects (id, event, data) as they come."""
 
-    def __init__(self, port: int, token: str, last_event_id: str | None = None) -> None:
+    def __init__(
+        self, port: int, token: str, last_event_id: str | None = None, path: str = "/alerts/stream"
+    ) -> None:
         self.events: list[tuple[str, str, str]] = []
         self.status = 0
         self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
         if last_event_id is not None:
             headers["Last-Event-ID"] = last_event_id
-        self._connection.request("GET", "/alerts/stream", headers=headers)
+        self._connection.request("GET", path, headers=headers)
         self._response = self._connection.getresponse()
         self.status = self._response.status
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -85,7 +88,11 @@ def police_collector(tmp_path, mosquitto, processes):
         mosquitto,
         "collector-police",
         api={"port": port, "users_path": str(tmp_path / "users.sqlite")},
-        alerts={"path": str(tmp_path / "police.sqlite"), "webhooks": [webhook]},
+        alerts={
+            "path": str(tmp_path / "police.sqlite"),
+            "webhooks": [webhook],
+            "units": [{"name": "ward-7", "poles": ["cam-1"]}, {"name": "port", "poles": ["cam-9"]}],
+        },
         registry={"path": str(tmp_path / "devices.sqlite")},
         metrics={"port": free_port()},
     )
@@ -183,13 +190,19 @@ def test_an_alert_reaches_police_by_stream_and_webhook_and_its_handling_is_audit
     assert api_request(f"{url}/alerts/no-such-alert/ack", police, "POST")[0] == 404
     status, body = api_request(f"{url}/alerts/{alert.id}", police)
     channels = {d["channel"]: d["state"] for d in json.loads(body)["deliveries"]}
-    assert channels == {"mqtt": "delivered", "webhook:console": "delivered"}
+    assert channels == {
+        "mqtt": "delivered",
+        "webhook:console": "delivered",
+        "dispatch:ward-7": "delivered",  # the unit covering cam-1, on its MQTT topic
+    }
 
     status, body = api_request(f"{url}/audit?subject={alert.id}", police)
     trail = [(r["actor"], r["action"], r["detail"].get("channel")) for r in json.loads(body)]
     assert sorted(trail) == sorted(
         [
             ("collector", "alert.raise", None),
+            ("collector", "alert.dispatch", None),
+            ("collector", "alert.deliver", "dispatch:ward-7"),
             ("collector", "alert.deliver", "mqtt"),
             ("collector", "alert.deliver", "webhook:console"),
             ("collector", "alert.deliver", "sse:binh"),
@@ -308,31 +321,35 @@ def test_a_plate_search_finds_the_pole_and_its_crop_and_is_audited_with_its_purp
     assert ("binh", "51F-12?.45", "case PQ-0417") in searches
 
 
-def test_an_alerts_dispatch_is_shown_and_a_unit_it_did_not_go_to_cannot_acknowledge_it(
+def test_an_alert_is_dispatched_to_the_unit_covering_its_pole_which_acknowledges_it(
     police_collector, mosquitto
 ):
     _, port, tokens, _, _ = police_collector
     url, police = f"http://127.0.0.1:{port}", tokens["police"]
+    ward = EventStream(port, police, path="/alerts/stream?unit=ward-7")
+    harbour = EventStream(port, police, path="/alerts/stream?unit=port")
     post_json(f"{url}/watchlist", police, {"plate": "30A-999.99", "reason": "stolen car"})
     publish_read(mosquitto, 1, "30A99999", "30A-999.99")
-
-    def raised() -> list:
-        return json.loads(api_request(f"{url}/alerts", police)[1])
-
-    wait_until(raised, 20, "the alert raised")
-    alert_id = raised()[0]["alert"]["id"]
+    wait_until(lambda: ward.events, 20, "the alert streamed to the ward's console")
+    time.sleep(1)  # what the harbour's stream would get by now
+    ward.close()
+    harbour.close()
+    [(_, kind, data)] = ward.events
+    alert_id = json.loads(data)["id"]
+    assert (kind, harbour.events) == ("plate_alert", [])
     status, body = api_request(f"{url}/alerts/{alert_id}/dispatch", police)
-    assert status == 200
-    assert json.loads(body) == {
-        "alert": alert_id,
-        "acknowledged": False,
-        "units": [],
-        "escalated_at": None,
-        "escalation": None,
-    }
-    status, body = post_json(f"{url}/alerts/{alert_id}/dispatch/ack", police, {"unit": "u-7"})
-    assert status == 409
-    assert "not dispatched to unit 'u-7'" in json.loads(body)["detail"]
+    shown = json.loads(body)
+    assert (status, shown["acknowledged"], shown["escalation"]) == (200, False, None)
+    assert [u["unit"] for u in shown["units"]] == ["ward-7"]
+    ack = f"{url}/alerts/{alert_id}/dispatch/ack"
+    status, body = post_json(ack, police, {"unit": "ward-7", "note": "patrol 3 on its way"})
+    assert status == 200, body
+    [unit] = json.loads(body)["units"]
+    assert (unit["acknowledged_by"], unit["note"]) == ("binh", "patrol 3 on its way")
+    status, body = post_json(ack, police, {"unit": "ward-7"})
+    assert (status, "already" in json.loads(body)["detail"]) == (409, True)
+    status, body = post_json(ack, police, {"unit": "port"})
+    assert (status, "not dispatched to unit 'port'" in json.loads(body)["detail"]) == (409, True)
     assert api_request(f"{url}/alerts/nope/dispatch", police)[0] == 404
 
 
