@@ -14,13 +14,16 @@ new epoch starts at 1. Rows are keyed on `id`, the send order, so the two cannot
 
 Keep until confirmed. The broker's acknowledgement only marks a message sent; it leaves
 when the collector confirms (`confirm`) that its store holds it. A message sent but
-unconfirmed for `resend_after_s` is due again once a message sent after it (or with it)
-has been confirmed: the collector is taking this box's stream, so what it has not
-confirmed was lost on the way. So a broker or collector that dies holding it costs a
-duplicate, never the message, and a collector that is merely away (the broker holding its
-queue) is not sent every message again and again. Messages from before epochs, and every message
-with `delete_on: broker_ack`, leave on the broker's acknowledgement, as before: nothing
-would ever confirm them.
+unconfirmed for `resend_after_s` is due again once a message sent after it has been
+confirmed: the collector is taking this box's stream, so what it has not confirmed was lost
+on the way. A message sent with it (in the same window) is due again `resend_after_s`
+after that confirmation: the collector commits a window in pieces, and one that lags
+behind the broker confirms the rest of a window soon after its first piece, however late
+that was, so a backlog is not sent twice. So a broker or collector that dies holding it
+costs a duplicate, never the message, and a collector that is merely away (the broker
+holding its queue) or behind is not sent every message again and again. Messages from
+before epochs, and every message with `delete_on: broker_ack`, leave on the broker's
+acknowledgement, as before: nothing would ever confirm them.
 
 Bounds and a disk that fills. `max_mb` bounds what the outbox puts on disk: database pages
 in use plus the write-ahead log, which is checkpointed early and truncated so it cannot
@@ -41,11 +44,13 @@ filesystem has `keep_free_mb` free again.
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import sqlite3
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,8 +106,12 @@ _COMPLETE = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 _SELECT = "SELECT id, epoch, coalesce(seq, id), channel, payload, created FROM outbox"
-_THE_ENTRY = "id = ? AND epoch = ? AND coalesce(seq, id) = ?"
-"""Ids of deleted rows can be handed out again; an entry is its id with its number."""
+_THE_RUN = "id BETWEEN ? AND ? AND epoch = ? AND coalesce(seq, id) - id = ?"
+"""Consecutive entries, each its id with its number: ids of deleted rows can be handed
+out again, to a message with a later number. A run is entries of consecutive ids whose
+numbers are their ids plus one offset, so one statement names each of them exactly."""
+_MARK_RUN = f"UPDATE outbox SET sent = ? WHERE {_THE_RUN}"  # noqa: S608 - fixed text
+_FORGET_RUN = f"DELETE FROM outbox WHERE {_THE_RUN}"  # noqa: S608 - fixed text
 
 _ROW_OVERHEAD = 128
 """Bytes a row costs beside its payload (record header, four index entries): what a drop
@@ -169,7 +178,12 @@ class Outbox:
         self._leased: set[int] = set()  # ids of what the uplink holds
         # When the newest confirmed message was sent: what was sent before it and is
         # still unconfirmed did not reach the collector.
+        self._confirmed_after = -1.0
+        # The same for confirmations heard at least `resend_after_s` ago: what was sent
+        # with them and is still unconfirmed did not reach the collector either. Those
+        # heard since, as (heard, sent), the sent times increasing.
         self._confirmed_through = -1.0
+        self._heard: deque[tuple[float, float]] = deque()
         self._lost = 0  # messages the disk had no room for, not yet counted on it
         self._full = False  # in a disk-full episode, logged once
         self._lost_in_episode = 0
@@ -516,12 +530,24 @@ class Outbox:
         if db is not None:
             self._truncate_wal(db)
 
+    def _resend_through(self) -> float:
+        """The latest send time at which an unconfirmed message is due again: sent
+        `resend_after_s` ago or more, and before the newest confirmed message or with one
+        confirmed `resend_after_s` ago or more."""
+        now = self._clock()
+        settled = now - self._limits.resend_after_s
+        while self._heard and self._heard[0][0] <= settled:
+            self._confirmed_through = self._heard.popleft()[1]
+        before_newest = math.nextafter(self._confirmed_after, -math.inf)
+        return min(settled, max(self._confirmed_through, before_newest))
+
     def peek(self, limit: int, max_bytes: int = sys.maxsize) -> list[Entry]:
         """Up to `limit` messages due to be sent, in send order, no more than `max_bytes`
         of payload (at least one): those never sent, and those sent but unconfirmed for
-        longer than `resend_after_s` when a message sent no earlier has been confirmed
-        since this outbox was opened. They are now held by the uplink, until the next
-        peek: the bounds never drop a message it may be sending."""
+        longer than `resend_after_s` when, since this outbox was opened, a message sent
+        after them has been confirmed, or one sent with them `resend_after_s` ago or
+        more. They are now held by the uplink, until the next peek: the bounds never drop
+        a message it may be sending."""
         db = self._db
         found: list[tuple[int, int, bool]] = []  # id, payload size, sent before
         for channel in Channel:  # an index range per channel: sent rows are never scanned
@@ -533,7 +559,7 @@ class Outbox:
                     (channel.value, limit),
                 )
             ]
-        due = min(self._clock() - self._limits.resend_after_s, self._confirmed_through)
+        due = self._resend_through()
         found += [
             (row, size, True)
             for row, size in db.execute(
@@ -564,21 +590,20 @@ class Outbox:
     def sent(self, entries: Iterable[Entry]) -> None:
         """The broker acknowledged these. They wait for the collector's confirmation,
         except messages from before epochs and all of them with `delete_on: broker_ack`,
-        which nothing would confirm: those are forgotten now."""
+        which nothing would confirm: those are forgotten now. One statement per run of
+        consecutive entries (a window is nearly always one), not one per message."""
         entries = list(entries)
         now = self._clock()
         forget = self._limits.delete_on == "broker_ack"
         for chunk in self._chunks(entries):
 
             def mark(chunk: Sequence[Entry] = chunk) -> None:
-                self._db.executemany(
-                    f"DELETE FROM outbox WHERE {_THE_ENTRY}",  # noqa: S608 - fixed text
-                    ((e.id, e.epoch, e.seq) for e in chunk if forget or not e.epoch),
-                )
-                self._db.executemany(
-                    f"UPDATE outbox SET sent = ? WHERE {_THE_ENTRY}",  # noqa: S608 - fixed text
-                    ((now, e.id, e.epoch, e.seq) for e in chunk if not forget and e.epoch),
-                )
+                for first, last, leaves in _runs(chunk, lambda e: forget or not e.epoch):
+                    run = (first.id, last.id, first.epoch, first.seq - first.id)
+                    if leaves:
+                        self._db.execute(_FORGET_RUN, run)
+                    else:
+                        self._db.execute(_MARK_RUN, (now, *run))
 
             # On a disk too full even for this they stay unsent, and go out again.
             self._write_despite_full(mark, durable=False)
@@ -587,24 +612,35 @@ class Outbox:
     def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
         """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
         forget them, sent or not. Returns how many were here; numbers or an epoch this
-        outbox does not hold are no error, only 0."""
+        outbox does not hold are no error, only 0. What a range holds goes in one
+        statement per transaction, since everything inside it is confirmed."""
         found = [
-            (row, sent)
-            for first, last in ranges
-            for row, sent in self._db.execute(
-                "SELECT id, sent FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?",
+            (piece, seq, sent)
+            for piece, (first, last) in enumerate(ranges)
+            for seq, sent in self._db.execute(
+                "SELECT seq, sent FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq",
                 (epoch, first, last),
             )
         ]
-        rows = [row for row, _ in found]
-        self._confirmed_through = max((sent for _, sent in found), default=self._confirmed_through)
+        newest = max((sent for _, _, sent in found), default=-1.0)
+        if newest > self._confirmed_after:
+            self._confirmed_after = newest
+            self._heard.append((self._clock(), newest))
         forgotten = 0
-        for chunk in self._chunks(rows):
+        for chunk in self._chunks(found):
+            spans: dict[int, tuple[int, int]] = {}
+            for piece, seq, _ in chunk:
+                low, high = spans.get(piece, (seq, seq))
+                spans[piece] = (min(low, seq), max(high, seq))
 
-            def forget(chunk: Sequence[int] = chunk) -> int:
-                return self._db.executemany(
-                    "DELETE FROM outbox WHERE id = ?", ((row,) for row in chunk)
-                ).rowcount
+            def forget(spans: dict[int, tuple[int, int]] = spans) -> int:
+                return sum(
+                    self._db.execute(
+                        "DELETE FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?",
+                        (epoch, low, high),
+                    ).rowcount
+                    for low, high in spans.values()
+                )
 
             # On a disk too full even for this they stay, go out again and are confirmed
             # again.
@@ -644,3 +680,27 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _runs(
+    entries: Iterable[Entry], leaves: Callable[[Entry], bool]
+) -> Iterable[tuple[Entry, Entry, bool]]:
+    """First and last entry of each run (see `_THE_RUN`) in `entries`, and whether its
+    entries leave the outbox (`leaves`) rather than wait for confirmation."""
+    run: tuple[Entry, Entry, bool] | None = None
+    for entry in entries:
+        gone = leaves(entry)
+        if run is not None:
+            first, last, run_leaves = run
+            if (
+                entry.id == last.id + 1
+                and entry.epoch == first.epoch
+                and entry.seq - entry.id == first.seq - first.id
+                and gone == run_leaves
+            ):
+                run = (first, entry, gone)
+                continue
+            yield run
+        run = (entry, entry, gone)
+    if run is not None:
+        yield run

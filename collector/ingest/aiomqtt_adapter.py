@@ -8,6 +8,8 @@ dependency is pinned below aiomqtt 3 and `tests/collector/ingest/test_aiomqtt_ad
 fails when a release moves them.
 """
 
+import sys
+
 import aiomqtt
 
 
@@ -24,8 +26,21 @@ def ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
         client._client.ack(message.mid, message.qos)
 
 
-def queued(client: aiomqtt.Client, limit: int) -> list[aiomqtt.Message]:
+def queued(
+    client: aiomqtt.Client, limit: int, max_bytes: int = sys.maxsize
+) -> list[aiomqtt.Message]:
     """Up to `limit` messages that have already arrived, taken at once, without the
-    iterator's task per message."""
+    iterator's task per message; no more once their payloads reach `max_bytes`."""
     queue = client._queue
-    return [queue.get_nowait() for _ in range(min(limit, queue.qsize()))]
+    taken: list[aiomqtt.Message] = []
+    size = 0
+    while len(taken) < limit and size < max_bytes and not queue.empty():
+        message = queue.get_nowait()
+        taken.append(message)
+        size += payload_size(message)
+    return taken
+
+
+def payload_size(message: aiomqtt.Message) -> int:
+    payload = message.payload
+    return len(payload) if isinstance(payload, bytes | bytearray) else 0

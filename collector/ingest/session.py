@@ -25,10 +25,12 @@ import aiomqtt
 
 from collector.arrivals import Arrival, stream_positions
 from collector.config import IngestSettings
-from collector.ingest.aiomqtt_adapter import ack, manual_acks, queued
+from collector.ingest.aiomqtt_adapter import ack, manual_acks, payload_size, queued
 from collector.ingest.committer import OTHER_SENDERS, CommitResult, Committing
 from collector.ingest.confirmations import ConfirmationPublisher, Positions, add_position
 from collector.ingest.spool import Spool, Spooled
+from collector.police.deliveries import MQTT
+from collector.police.dispatch import DUTY_DESK, unit_channel
 from collector.police.intake import plate_arrivals, record_plates
 from collector.police.mqtt_alerts import MqttAlertPublisher
 from collector.police.service import Police
@@ -41,7 +43,7 @@ from iotruntime.connection import (
     version_name,
 )
 from iotruntime.stopping import sleep_unless_stopped
-from iotwire.topics import Channel, alerts_topic, subscription
+from iotwire.topics import Channel, alerts_topic, dispatch_topic, subscription
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,20 @@ STORE_RETRY_STEPS = 3  # a failing store is retried within at most 0.5 s * 2**3
 # Senders of invalid messages counted one by one (each a metrics series); past them,
 # under OTHER_SENDERS: made-up topics must not grow the counters without bound.
 MAX_INVALID_SENDERS = 200
+# Payload bytes handed to one commit, beside `batch_messages`: a batch of a box's backlog
+# holds up to a thousand messages, so a few hundred of them queued behind a slow commit
+# would make one commit of a whole backlog, confirmed to the box only when all of it is in.
+HANDOVER_BYTES = 2 * 1024 * 1024
+
+
+def alert_topics(broker: BrokerSettings, police: Police) -> dict[str, str]:
+    """Each MQTT delivery channel of the police subsystem and its topic: every console's,
+    each unit's dispatch topic and the duty desk's."""
+    prefix = broker.topic_prefix
+    topics = {MQTT: alerts_topic(prefix, "plate"), DUTY_DESK: alerts_topic(prefix, "escalated")}
+    for unit in police.settings.units:
+        topics[unit_channel(unit.name)] = dispatch_topic(prefix, unit.name)
+    return topics
 
 
 @dataclass
@@ -101,9 +117,7 @@ class Ingest:
         self._spool = spool
         self._police = police
         self._alerts = (
-            MqttAlertPublisher(
-                police.deliveries, police.wakeup, alerts_topic(broker.topic_prefix, "plate")
-            )
+            MqttAlertPublisher(police.deliveries, police.wakeup, alert_topics(broker, police))
             if police
             else None
         )
@@ -202,11 +216,12 @@ class Ingest:
 
     async def _pipeline(self, client: aiomqtt.Client, stopping: asyncio.Task[bool]) -> None:
         """Keep the committer busy while messages keep arriving: up to its `depth` batches
-        are handed over at once, each taking whatever has arrived (one commit for many
-        messages under load, no added wait when the stream is quiet), and each is
-        acknowledged when its commit ends, in order, while the next ones commit. Nothing
-        is acknowledged before its commit. On stop, the commits under way finish and are
-        acknowledged; what arrived after them stays with the broker."""
+        are handed over at once, each taking whatever has arrived, up to `batch_messages`
+        and `HANDOVER_BYTES` (one commit for many messages under load, no added wait when
+        the stream is quiet), and each is acknowledged when its commit ends, in order,
+        while the next ones commit. Nothing is acknowledged before its commit. On stop,
+        the commits under way finish and are acknowledged; what arrived after them stays
+        with the broker."""
         messages, limit = client.messages, self._settings.batch_messages
         in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]] = deque()
         try:
@@ -219,10 +234,12 @@ class Ingest:
                     if receiving not in done:
                         receiving.cancel()
                         return
-                    self._hand_over(in_commit, [receiving.result(), *queued(client, limit - 1)])
+                    first = receiving.result()
+                    rest = queued(client, limit - 1, HANDOVER_BYTES - payload_size(first))
+                    self._hand_over(in_commit, [first, *rest])
                     continue
                 room = len(in_commit) < self._committer.depth and not stopping.done()
-                if room and (batch := queued(client, limit)):
+                if room and (batch := queued(client, limit, HANDOVER_BYTES)):
                     self._hand_over(in_commit, batch)
                     continue
                 batch, oldest = in_commit[0]

@@ -38,7 +38,7 @@ from collector.query import (
 )
 from collector.stores.base import PendingBatch, ReceivedMessage, WriteOutcome
 from iotruntime.sqlite_files import open_sqlite
-from iotwire.messages import Health, PlateRead, Status, Telemetry
+from iotwire.messages import Health, PlateRead, Quality, Status, Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,40 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
 
 
+_LEDGER_GAP = 64
+"""A box's numbers in one batch further apart than this are looked up in the ledger
+apart: each range read costs at most this many entries per message of the batch."""
+
+_INSERT_READING = "INSERT OR IGNORE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+_ReadingRow = tuple[str, str, str, int, str, float | None, str, str, int]
+_QUALITY_TEXT = {quality: quality.value for quality in Quality}
+
+
+def _reading_rows(site: str, message: Telemetry) -> list[_ReadingRow]:
+    device, seq = message.device, message.seq
+    return [
+        (
+            device,
+            sample.sensor,
+            r.parameter,
+            ts,
+            site,
+            r.value,
+            r.unit,
+            _QUALITY_TEXT[r.quality],
+            seq,
+        )
+        for sample in message.samples
+        for ts in (to_micros(sample.ts),)
+        for r in sample.readings
+    ]
+
+
+class _ReadingsIgnoredError(Exception):
+    """Readings written at once were not all new: the batch is written message by
+    message instead."""
+
+
 @dataclass
 class _DeviceCounts:
     site: str
@@ -235,30 +269,109 @@ class SqliteStore:
         return PendingBatch(lambda: outcomes)
 
     def write_batch(self, batch: Sequence[ReceivedMessage]) -> list[WriteOutcome]:
-        """One transaction for the whole batch: one fsync however many messages."""
+        """One transaction for the whole batch: one fsync however many messages. The
+        ledger is asked once per run of a box's numbers which of them it holds, and the
+        new entries and all their readings go in with one statement each, rather than a
+        few per message. Only when some reading was there already (a sample sent again
+        under a new number) is the batch written again message by message, so that each
+        outcome counts exactly the rows its message added."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                counts = _BatchCounts()
-                outcomes = [self._write_one(d, counts) for d in batch]
-                counts.store(self._db)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            return outcomes
+                return self._transaction(batch, one_by_one=False)
+            except _ReadingsIgnoredError:
+                return self._transaction(batch, one_by_one=True)
 
-    def _write_one(self, delivery: ReceivedMessage, counts: _BatchCounts) -> WriteOutcome:
-        message = delivery.message
-        epoch = message.epoch or ""
-        received = to_micros(delivery.received)
-        fresh = self._db.execute(
-            "INSERT OR IGNORE INTO ledger VALUES (?, ?, ?, ?, ?)",
-            (message.device, epoch, message.seq, message.kind, received),
-        ).rowcount
-        counts.add(delivery.site, message.device, epoch, message.seq, received, bool(fresh))
-        rows = self._insert(delivery.site, message) if fresh else 0
-        return WriteOutcome(rows=rows, duplicate=not fresh)
+    def _transaction(
+        self, batch: Sequence[ReceivedMessage], *, one_by_one: bool
+    ) -> list[WriteOutcome]:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes = self._write(batch, one_by_one=one_by_one)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _write(self, batch: Sequence[ReceivedMessage], *, one_by_one: bool) -> list[WriteOutcome]:
+        held = self._held(batch)
+        counts = _BatchCounts()
+        entries: list[tuple[str, str, int, str, int]] = []
+        fresh: list[ReceivedMessage] = []
+        new: list[bool] = []
+        last_received, received = None, 0
+        for delivery in batch:
+            message = delivery.message
+            epoch = message.epoch or ""
+            if delivery.received is not last_received:  # one arrival time for the batch
+                last_received, received = delivery.received, to_micros(delivery.received)
+            key = (message.device, epoch, message.seq)
+            is_new = key not in held
+            if is_new:
+                held.add(key)  # the same message twice in one batch: the second repeats
+                entries.append((*key, message.kind, received))
+                fresh.append(delivery)
+            new.append(is_new)
+            counts.add(delivery.site, message.device, epoch, message.seq, received, is_new)
+        self._db.executemany("INSERT INTO ledger VALUES (?, ?, ?, ?, ?)", entries)
+        rows = iter(self._insert_each(fresh) if one_by_one else self._insert_all(fresh))
+        counts.store(self._db)
+        return [
+            WriteOutcome(rows=next(rows), duplicate=False)
+            if is_new
+            else WriteOutcome(rows=0, duplicate=True)
+            for is_new in new
+        ]
+
+    def _held(self, batch: Sequence[ReceivedMessage]) -> set[tuple[str, str, int]]:
+        """Which of the batch's (device, epoch, seq) the ledger holds: one range read per
+        run of a box's numbers, a run broken where they lie more than `_LEDGER_GAP` apart,
+        so a resent message among new ones never reads the ledger between them."""
+        numbers: dict[tuple[str, str], list[int]] = {}
+        for delivery in batch:
+            message = delivery.message
+            numbers.setdefault((message.device, message.epoch or ""), []).append(message.seq)
+        held: set[tuple[str, str, int]] = set()
+        for (device, epoch), seqs in numbers.items():
+            seqs.sort()
+            first = seqs[0]
+            for seq, following in zip(seqs, [*seqs[1:], None], strict=True):
+                if following is not None and following - seq <= _LEDGER_GAP:
+                    continue
+                held.update(
+                    (device, epoch, found)
+                    for (found,) in self._db.execute(
+                        "SELECT seq FROM ledger WHERE device = ? AND epoch = ?"
+                        " AND seq BETWEEN ? AND ?",
+                        (device, epoch, first, seq),
+                    )
+                )
+                if following is not None:
+                    first = following
+        return held
+
+    def _insert_all(self, fresh: Sequence[ReceivedMessage]) -> list[int]:
+        """Rows each message added, its readings written with everyone else's. Raises
+        _ReadingsIgnoredError when not every reading went in: whose did not is unknown."""
+        readings: list[_ReadingRow] = []
+        added: list[int] = []
+        for delivery in fresh:
+            message = delivery.message
+            if isinstance(message, Telemetry):
+                rows = _reading_rows(delivery.site, message)
+                readings += rows
+                added.append(len(rows))
+            else:
+                added.append(self._insert(delivery.site, message))
+        before = self._db.total_changes
+        self._db.executemany(_INSERT_READING, readings)
+        if self._db.total_changes - before != len(readings):
+            raise _ReadingsIgnoredError
+        return added
+
+    def _insert_each(self, fresh: Sequence[ReceivedMessage]) -> list[int]:
+        return [self._insert(delivery.site, delivery.message) for delivery in fresh]
 
     def _insert(self, site: str, message: Telemetry | Health | PlateRead) -> int:
         if isinstance(message, PlateRead):
@@ -269,23 +382,8 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO health VALUES (?, ?, ?, ?, ?)",
                 (message.device, to_micros(message.ts), site, message.seq, body),
             ).rowcount
-        rows = [
-            (
-                message.device,
-                sample.sensor,
-                r.parameter,
-                to_micros(sample.ts),
-                site,
-                r.value,
-                r.unit,
-                r.quality.value,
-                message.seq,
-            )
-            for sample in message.samples
-            for r in sample.readings
-        ]
         before = self._db.total_changes
-        self._db.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?,?)", rows)
+        self._db.executemany(_INSERT_READING, _reading_rows(site, message))
         return self._db.total_changes - before
 
     def record_status(self, site: str, status: Status, received: datetime) -> None:

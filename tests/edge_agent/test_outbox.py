@@ -179,6 +179,50 @@ def test_a_sent_message_stays_until_confirmed_and_goes_out_again_if_it_is_not(tm
     assert (outbox.depth(), outbox.unconfirmed()) == (0, 0)
 
 
+def test_a_window_confirmed_in_pieces_by_a_collector_far_behind_is_not_sent_twice(tmp_path):
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / "outbox.sqlite", OutboxSettings(resend_after_s=20), clock)
+    for _ in range(6):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(3))
+    clock.now += 1
+    outbox.sent(outbox.peek(3))
+    # The collector, a minute behind the broker, commits the first window in two pieces.
+    clock.now += 60
+    assert outbox.confirm(outbox.epoch, [(1, 2)]) == 2
+    assert outbox.peek(10) == []  # 3 is right behind 2 at the collector
+    clock.now += 19.9
+    assert outbox.peek(10) == []
+    assert outbox.confirm(outbox.epoch, [(3, 3)]) == 1
+    clock.now += 20
+    assert outbox.peek(10) == []  # nothing unconfirmed sent with or before a confirmed one
+    # The second window's first piece is confirmed; its last message never arrives.
+    assert outbox.confirm(outbox.epoch, [(4, 5)]) == 2
+    clock.now += 19.9
+    assert outbox.peek(10) == []
+    clock.now += 0.2
+    assert [e.seq for e in outbox.peek(10)] == [6]
+
+
+def test_marks_and_confirmations_touch_only_their_own_messages(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    for _ in range(5):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    window = outbox.peek(10)
+    # The last one is confirmed before the broker's acknowledgement and its id, the
+    # highest, goes to the next message: marking the window must not mark that one.
+    assert outbox.confirm(outbox.epoch, [(5, 5)]) == 1
+    outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(window)
+    assert outbox.unconfirmed() == 4
+    assert [e.seq for e in outbox.peek(10)] == [6]
+    # Ranges with gaps between them forget what they name, not what lies between.
+    assert outbox.confirm(outbox.epoch, [(1, 1), (3, 4)]) == 3
+    assert outbox.depth() == 2
+    assert outbox.confirm(outbox.epoch, [(2, 2), (6, 9)]) == 2
+    assert outbox.depth() == 0
+
+
 def test_with_delete_on_broker_ack_the_acknowledgement_is_the_end(tmp_path):
     clock = FakeClock()
     outbox = Outbox(tmp_path / "outbox.sqlite", FORGET_ON_ACK, clock)

@@ -1,8 +1,8 @@
 """The three places the ingest reaches past aiomqtt's public API (collector/ingest/
 aiomqtt_adapter.py). Against a real Mosquitto: the messages that have arrived are taken at
-once, up to a limit, and each stays with the broker until it is acknowledged. Without a
-broker: aiomqtt still has the private attributes the adapter uses, so a release that moves
-them fails here, by name, before it fails the ingest."""
+once, up to a limit of messages and of bytes, and each stays with the broker until it is
+acknowledged. Without a broker: aiomqtt still has the private attributes the adapter uses,
+so a release that moves them fails here, by name, before it fails the ingest."""
 
 import asyncio
 
@@ -42,6 +42,7 @@ def test_arrived_messages_are_taken_at_once_and_stay_with_the_broker_until_ackno
                     await pole.publish(TOPIC, payload, qos=1)
             await arrived(client, len(sent))
             taken["first"] = queued(client, 3)
+            taken["up to a byte"] = queued(client, 10, max_bytes=1)  # one, however large
             taken["rest"] = queued(client, 10)
             taken["none left"] = queued(client, 10)
             for message in taken["first"]:
@@ -61,9 +62,10 @@ def test_arrived_messages_are_taken_at_once_and_stay_with_the_broker_until_ackno
     taken = asyncio.run(main())
     payloads = {name: [m.payload for m in messages] for name, messages in taken.items()}
     assert payloads["first"] == sent[:3]
-    assert payloads["rest"] == sent[3:]
+    assert payloads["up to a byte"] == sent[3:4]
+    assert payloads["rest"] == sent[4:]
     assert payloads["none left"] == []
-    assert all(m.qos == 1 for m in taken["first"] + taken["rest"])
+    assert all(m.qos == 1 for m in taken["first"] + taken["up to a byte"] + taken["rest"])
     assert payloads["sent back"] == sent[3:]
     assert payloads["after all acknowledged"] == []
 
