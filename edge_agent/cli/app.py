@@ -277,6 +277,26 @@ def probe(
     console.print(table)
     if not found:
         raise typer.Exit(1)
+    console.print(_provision_hint(settings, found), highlight=False, soft_wrap=True)
+
+
+def _provision_hint(settings: list[RtuBus | TcpBus], found: list[tuple[str, int, str]]) -> str:
+    """The `edge-agent provision` flags that wire what answered: the technician names
+    each unit's profile (`edge-agent profiles`) and the box has its sensors."""
+    line, *_ = found[0]
+    bus = next(
+        b
+        for b in settings
+        if (isinstance(b, RtuBus) and f"{b.baudrate} {b.parity}" == line)
+        or (isinstance(b, TcpBus) and b.host == line)
+    )
+    units = " ".join(f"--sensor PROFILE:{unit}" for ln, unit, _ in found if ln == line)
+    where = (
+        f"--serial {bus.port} --baudrate {bus.baudrate} --parity {bus.parity}"
+        if isinstance(bus, RtuBus)
+        else f"--modbus-host {bus.host} --modbus-port {bus.port}"
+    )
+    return f"to add them: edge-agent provision ... {units} {where}"
 
 
 def _parse_units(specs: list[str]) -> dict[int, Profile]:

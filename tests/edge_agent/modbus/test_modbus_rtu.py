@@ -268,8 +268,10 @@ def test_probe_finds_the_units_on_a_line(serial_pair, processes):
     print(result.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 unit(s) answered" in result.stdout
-    rows = [line for line in result.stdout.splitlines() if "9600 N" in line]
+    rows = [line for line in result.stdout.splitlines() if "│ 9600 N" in line]
     assert [row.split("│")[2].strip() for row in rows] == ["2", "5"]
+    hint = f"--sensor PROFILE:2 --sensor PROFILE:5 --serial {serial_pair.agent_side}"
+    assert f"{hint} --baudrate 9600 --parity N" in result.stdout
 
 
 def test_probe_says_so_when_nothing_answers(serial_pair):
