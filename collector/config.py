@@ -1,5 +1,6 @@
 """The collector's configuration, loaded and checked like the agent's."""
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -478,6 +479,173 @@ class AlertSettings(StrictModel):
         return self
 
 
+AlarmSeverity = Literal["info", "warning", "critical"]
+AlarmRole = Literal["ops", "env", "technician"]
+DeviceName = Annotated[str, Field(pattern=f"^{IDENT_PATTERN}$")]
+BoxOrStationKind = Literal[
+    "air",
+    "surface_water",
+    "seawater",
+    "wastewater",
+    "domestic_water",
+    "noise",
+    "weather",
+    "camera_pole",
+    "wifi_ap",
+]
+
+
+class _AlarmRuleBase(StrictModel):
+    """What every alarm rule says: its name, how grave it is, who is told, and which boxes
+    it watches (every box when `devices` and `kinds` are empty; a box is of a kind when
+    its station in `stations` is, or the device registry says so)."""
+
+    name: Identifier
+    severity: AlarmSeverity = "warning"
+    roles: Annotated[tuple[AlarmRole, ...], Field(min_length=1)] = ("ops",)
+    devices: list[DeviceName] = Field(default_factory=list)
+    kinds: list[BoxOrStationKind] = Field(default_factory=list)
+
+
+class OfflineRule(_AlarmRuleBase):
+    """A box whose retained status says offline: its last will fired, or it stopped."""
+
+    type: Literal["offline"]
+
+
+class SilentRule(_AlarmRuleBase):
+    """A box its status calls online that has sent nothing, health included, this long."""
+
+    type: Literal["silent"]
+    after_s: Annotated[float, Field(ge=10, le=7 * 86_400)] = 600.0
+
+
+class GapsRule(_AlarmRuleBase):
+    """Sequence numbers a box's stream is missing grew: messages lost or dropped by its
+    outbox. Resolved when no new gap appeared for `quiet_s`."""
+
+    type: Literal["gaps"]
+    quiet_s: Annotated[float, Field(ge=10, le=7 * 86_400)] = 3600.0
+
+
+class LimitRule(_AlarmRuleBase):
+    """A running mean over a limit in force, judged by the exports' limit table and unit
+    rules. Cleared only once the mean is back inside the limit narrowed by `hysteresis`
+    (a share of the limit), so a value hovering at it does not flap."""
+
+    type: Literal["limit"]
+    severity: AlarmSeverity = "critical"
+    roles: Annotated[tuple[AlarmRole, ...], Field(min_length=1)] = ("env", "ops")
+    averaging: Annotated[tuple[Literal["1h", "8h", "24h"], ...], Field(min_length=1)] = ("1h",)
+    parameters: list[str] = Field(default_factory=list, description="every parameter if empty")
+    hysteresis: Annotated[float, Field(ge=0, lt=1)] = 0.05
+
+
+class ThresholdRule(_AlarmRuleBase):
+    """A raw value beyond a fixed bound (a pH probe reading 2), sample by sample."""
+
+    type: Literal["threshold"]
+    parameter: Annotated[str, Field(min_length=1)]
+    min: float | None = None
+    max: float | None = None
+    hysteresis: Annotated[float, Field(ge=0)] = Field(
+        default=0.0, description="cleared only this far inside the bound, in the value's unit"
+    )
+    for_s: Annotated[float, Field(ge=0, le=86_400)] = Field(
+        default=0.0, description="raised only once the value has stayed beyond this long"
+    )
+    hours: (
+        Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")] | None
+    ) = Field(
+        default=None,
+        description="judged only in these local hours (export timezone), e.g. 07:00-22:00"
+        " for an access point with no clients in opening hours; cleared outside them",
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.min is None and self.max is None:
+            raise ValueError("a threshold rule needs min, max or both")
+        if self.min is not None and self.max is not None and self.max <= self.min:
+            raise ValueError(f"max ({self.max}) must be above min ({self.min})")
+        return self
+
+    def in_hours(self, local: time) -> bool:
+        """Whether `local` falls in the rule's hours; a span past midnight wraps."""
+        if self.hours is None:
+            return True
+        first, last = (time.fromisoformat(t) for t in self.hours.split("-"))
+        return first <= local < last if first <= last else local >= first or local < last
+
+
+class FaultsRule(_AlarmRuleBase):
+    """A source on a box faulting: the share of its readings that are faults (a Modbus
+    unit not answering, an access point out of reach) over the last `window_s`, at
+    `share` or more. Cleared once the share falls under half of it."""
+
+    type: Literal["faults"]
+    sensors: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="the box's sources judged; every one if empty"
+    )
+    window_s: Annotated[float, Field(ge=10, le=86_400)] = 900.0
+    share: Annotated[float, Field(gt=0, le=1)] = 0.5
+    min_readings: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=4, description="a window with fewer readings is not judged"
+    )
+
+
+class AlarmWebhookSettings(WebhookSettings):
+    """An alarm webhook, signed as the alert webhooks are; with `roles`, it receives only
+    the alarms of rules that tell one of them."""
+
+    roles: tuple[AlarmRole, ...] = ()
+
+
+class AqiRule(_AlarmRuleBase):
+    """An air station qualified for VN_AQI (`aqi: true`) whose hourly VN_AQI, computed as
+    the exports compute it (collector/compliance/aqi.py) from each completed hour, enters
+    `band` or worse. Cleared once the index is `hysteresis` points below that band."""
+
+    type: Literal["aqi"]
+    roles: Annotated[tuple[AlarmRole, ...], Field(min_length=1)] = ("env", "ops")
+    band: Literal["poor", "bad", "very bad", "hazardous"] = "poor"
+    hysteresis: Annotated[int, Field(ge=0, le=50)] = 10
+
+
+AlarmRule = Annotated[
+    OfflineRule | SilentRule | GapsRule | LimitRule | ThresholdRule | FaultsRule | AqiRule,
+    Field(discriminator="type"),
+]
+
+
+class AlarmSettings(StrictModel):
+    """Alarms for operations staff and the environmental officer: rules evaluated inside
+    `collector run`, their lifecycle in a database of their own (`path`), delivered on
+    MQTT (`{prefix}/v1/alarms/{severity}`) and to signed webhooks."""
+
+    path: RelativePath = Path("/var/lib/collector/alarms.sqlite")
+    every_s: Annotated[float, Field(ge=0.5, le=600)] = Field(
+        default=2.0, description="how often new readings and device states are looked at"
+    )
+    mqtt: bool = Field(default=True, description="publish each alarm change on MQTT")
+    late_s: Annotated[float, Field(ge=0, le=3600)] = Field(
+        default=60.0, description="readings arriving this long after a later one still count"
+    )
+    rules: list[AlarmRule] = Field(default_factory=list)
+    webhooks: list[AlarmWebhookSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        for what, names in (
+            ("rule", [r.name for r in self.rules]),
+            ("webhook", [w.name for w in self.webhooks]),
+        ):
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"{what} names must be unique: {', '.join(repeated)} repeated")
+        return self
+
+
 class RegistrySettings(StrictModel):
     """The device registry (`collector devices import`): names and places of the boxes.
     Without it, alerts carry no pole name or coordinates."""
@@ -517,6 +685,7 @@ class CollectorConfig(StrictModel):
     tt10: Tt10Settings | None = None
     alerts: AlertSettings | None = None
     registry: RegistrySettings | None = None
+    alarms: AlarmSettings | None = None
 
 
 def load_collector(path: Path) -> CollectorConfig:

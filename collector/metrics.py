@@ -27,6 +27,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from collector.alarms.service import Alarms
 from collector.config import MetricsSettings
 from collector.ingest.session import Ingest
 from collector.ingest.spool import Spool
@@ -181,6 +182,44 @@ class IngestCollector(Collector):
         yield from families.values()
 
 
+class AlarmCollector(Collector):
+    """The alarm subsystem's figures: what is active, what was raised and resolved, what
+    evaluation costs, and the deliveries by channel and state (a dead one is an alarm
+    nobody was told of)."""
+
+    def __init__(self, alarms: Alarms) -> None:
+        self._alarms = alarms
+
+    def collect(self) -> Iterator[Metric]:
+        evaluator = self._alarms.evaluator
+        yield GaugeMetricFamily("collector_alarms_active", "alarms active", evaluator.active)
+        yield CounterMetricFamily(
+            "collector_alarms_raised", "alarms raised since the start", evaluator.raised
+        )
+        yield CounterMetricFamily(
+            "collector_alarms_resolved", "alarms resolved since the start", evaluator.resolved
+        )
+        yield CounterMetricFamily(
+            "collector_alarm_evaluation_failures",
+            "evaluation ticks that failed (the store down or a fault)",
+            self._alarms.failures,
+        )
+        yield SummaryMetricFamily(
+            "collector_alarm_evaluation_seconds",
+            "time each evaluation tick took",
+            count_value=self._alarms.ticks,
+            sum_value=self._alarms.evaluation_seconds,
+        )
+        deliveries = GaugeMetricFamily(
+            "collector_alarm_deliveries",
+            "alarm deliveries by channel and state (pending, sent, dead)",
+            labels=["channel", "state"],
+        )
+        for (channel, state), count in sorted(self._alarms.book.delivery_counts().items()):
+            deliveries.add_metric([channel, state], count)
+        yield deliveries
+
+
 def serve_metrics(
     settings: MetricsSettings,
     ingest: Ingest,
@@ -188,10 +227,13 @@ def serve_metrics(
     spool: Spool | None,
     silent_after: timedelta,
     police: Police | None = None,
+    alarms: Alarms | None = None,
 ) -> WSGIServer:
     """Serve /metrics from a daemon thread; the caller shuts the server down."""
     registry = CollectorRegistry()
     registry.register(IngestCollector(ingest, store, spool, silent_after, police))
+    if alarms is not None:
+        registry.register(AlarmCollector(alarms))
     server = _metrics_server(settings, make_wsgi_app(registry))
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     scheme = "https" if settings.tls_cert else "http"

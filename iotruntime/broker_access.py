@@ -94,7 +94,7 @@ def device_acl(
 
 def collector_acl(prefix: str, username: str) -> list[str]:
     """ACL lines for a collector: it reads every device, sends commands, confirmations
-    of what it committed, alerts, and dispatches to police units."""
+    of what it committed, alerts, dispatches to police units, and alarms."""
     root = f"{prefix}/{WIRE_LEVEL}"
     return [
         f"user {username}",
@@ -103,10 +103,17 @@ def collector_acl(prefix: str, username: str) -> list[str]:
         f"topic write {root}/+/+/{Channel.COMMITTED}",
         f"topic readwrite {root}/alerts/#",
         f"topic readwrite {root}/dispatch/#",
+        f"topic readwrite {root}/alarms/#",
     ]
 
 
 def console_acl(prefix: str, username: str) -> list[str]:
-    """ACL lines for a police or operations console: alerts and dispatches only."""
+    """ACL lines for a police or operations console: alerts, dispatches and alarms only
+    (alarms carry no personal data)."""
     root = f"{prefix}/{WIRE_LEVEL}"
-    return [f"user {username}", f"topic read {root}/alerts/#", f"topic read {root}/dispatch/#"]
+    return [
+        f"user {username}",
+        f"topic read {root}/alerts/#",
+        f"topic read {root}/dispatch/#",
+        f"topic read {root}/alarms/#",
+    ]

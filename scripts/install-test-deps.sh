@@ -3,8 +3,9 @@
 # Mosquitto (broker), InfluxDB 1.x (store, v1 write and InfluxQL), VictoriaMetrics (a
 # server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), the DejaVu
 # fonts the synthetic licence plates are lettered in, systemd-analyze (the unit files
-# are verified with it), libseccomp (the units' system-call filters are tried with it) and
-# OpenSSH's sshd (the station files' SFTP uploader is tested against it).
+# are verified with it), libseccomp (the units' system-call filters are tried with it),
+# OpenSSH's sshd (the station files' SFTP uploader is tested against it) and promtool
+# (the shipped Prometheus alerting rules are checked and unit-tested with it).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -18,6 +19,7 @@ declare -A binary_of=(
   [systemd]=/usr/bin/systemd-analyze
   [libseccomp2]=/usr/lib/$(uname -m)-linux-gnu/libseccomp.so.2
   [openssh-server]=/usr/sbin/sshd
+  [prometheus]=/usr/bin/promtool
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

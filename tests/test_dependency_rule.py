@@ -19,6 +19,7 @@ FORBIDDEN = {
     "collector.tt10": ("collector.ingest", "collector.police", "collector.api", "collector.cli"),
     "collector.police": ("collector.ingest", "collector.api", "collector.cli"),
     "collector.ingest": ("collector.api", "collector.cli"),
+    "collector.alarms": ("collector.ingest", "collector.police", "collector.api", "collector.cli"),
     "collector.api": ("collector.cli",),
     "edge_agent.sources": ("edge_agent.poller", "edge_agent.uplink", "edge_agent.outbox"),
     "edge_agent.modbus": ("edge_agent.poller", "edge_agent.uplink", "edge_agent.outbox"),

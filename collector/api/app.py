@@ -18,7 +18,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from collector.api import dispatch, exports, photos, plate_search, police, telemetry
+from collector.alarms.book import AlarmBook
+from collector.api import alarms, dispatch, exports, photos, plate_search, police, telemetry
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
 from collector.api.users import Users
@@ -53,9 +54,11 @@ def build_app(
     settings: CollectorConfig,
     police_service: Police | None = None,
     stop: asyncio.Event | None = None,
+    alarm_book: AlarmBook | None = None,
 ) -> FastAPI:
     """The app; `stop` ends the long-lived responses (the alert stream) when the
-    collector stops, so shutting down does not wait on a console left open."""
+    collector stops, so shutting down does not wait on a console left open. The alarm
+    endpoints come with `alarm_book`, kept on `app.state.alarms`."""
     api = _api_settings(settings)
     documented = api.docs != "off"
     app = FastAPI(
@@ -76,6 +79,9 @@ def build_app(
     )
     app.include_router(telemetry.router)
     app.include_router(exports.router)
+    if alarm_book is not None:
+        app.state.alarms = alarm_book
+        app.include_router(alarms.router)
     if police_service is not None:
         app.include_router(police.router)
         app.include_router(plate_search.router)
@@ -112,9 +118,11 @@ async def serve_api(
     users: Users,
     police_service: Police | None,
     stop: asyncio.Event,
+    alarm_book: AlarmBook | None = None,
 ) -> None:
     api = _api_settings(settings)
-    server = _Server(_server_config(build_app(store, users, settings, police_service, stop), api))
+    app = build_app(store, users, settings, police_service, stop, alarm_book)
+    server = _Server(_server_config(app, api))
     serving = asyncio.create_task(server.serve())
     log.info("API on %s://%s:%d (documentation: %s)", api.scheme, api.host, api.port, api.docs)
     await stop.wait()

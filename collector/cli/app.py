@@ -3,6 +3,7 @@ subcommands lives in a module of its own; this one assembles them."""
 
 import typer
 
+from collector.cli.alarms import alarms_app
 from collector.cli.exports import export
 from collector.cli.fleet import broker_config, command, devices_app
 from collector.cli.limits import limits_app
@@ -30,3 +31,4 @@ app.command()(export)
 app.add_typer(limits_app, name="limits")
 app.add_typer(users_app, name="users")
 app.add_typer(tt10_app, name="tt10")
+app.add_typer(alarms_app, name="alarms")

@@ -14,10 +14,18 @@ from pathlib import Path
 from types import FrameType
 from wsgiref.simple_server import WSGIServer
 
+from collector.alarms.service import Alarms
 from collector.api.users import Users
 from collector.cli.common import ConfigOption, settings_of
 from collector.cli.limits import limits_of
-from collector.config import AlertSettings, MetricsSettings, Tt10Settings
+from collector.compliance.limits import LimitTable
+from collector.config import (
+    AlarmSettings,
+    AlertSettings,
+    CollectorConfig,
+    MetricsSettings,
+    Tt10Settings,
+)
 from collector.exports.tt10 import Tt10Writer
 from collector.fleet.registry import Registry
 from collector.ingest.commit_process import CommitProcess, CommitProcessError
@@ -75,7 +83,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
     stop_requested = threading.Event()
     _stop_on_signals(stop_requested)
     settings = settings_of(config)
-    limits_of(settings)  # a broken site limits file stops the start, not a later export
+    limits = limits_of(settings)  # a broken site limits file stops the start, not an export
     store = open_store(settings)
     spool = Spool(settings.ingest.spool_path) if settings.ingest.spool_path else None
     registry = Registry(settings.registry.path) if settings.registry else None
@@ -92,8 +100,13 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         if section is not None and section.tls_cert is not None and section.tls_key is not None:
             _usable_certificate(name, section.tls_cert, section.tls_key)
     users = Users(settings.api.users_path) if settings.api else None
+    alarms = (
+        _alarms(config, settings, settings.alarms, store, limits, registry)
+        if settings.alarms
+        else None
+    )
     metrics = (
-        _metrics_server(settings.metrics, ingest, store, spool, silent_after, police)
+        _metrics_server(settings.metrics, ingest, store, spool, silent_after, police, alarms)
         if settings.metrics
         else None
     )
@@ -129,8 +142,11 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
                             police.dispatches, alerts.escalate_after_s, police.wakeup, stop
                         )
                     )
+            if alarms is not None:
+                tasks.create_task(alarms.run(stop))
             if serve_api is not None and users is not None:
-                tasks.create_task(serve_api(settings, store, users, police, stop))
+                book = alarms.book if alarms is not None else None
+                tasks.create_task(serve_api(settings, store, users, police, stop, book))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
@@ -154,6 +170,8 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
             spool.close()
         if police is not None:
             police.close()
+        if alarms is not None:
+            alarms.close()
         if registry is not None:
             registry.close()
         if users is not None:
@@ -195,6 +213,28 @@ def _tt10_uploader(config: Path, settings: Tt10Settings) -> Tt10Uploader | None:
         raise fail(ConfigError(config, [("tt10.upload.protocol", str(exc))])) from None
 
 
+def _alarms(
+    config: Path,
+    settings: CollectorConfig,
+    section: AlarmSettings,
+    store: Store,
+    limits: LimitTable,
+    registry: Registry | None,
+) -> Alarms:
+    """The alarm subsystem, or one line naming the key that stops it: a database that
+    cannot open, a webhook secret that cannot be read."""
+    for i, webhook in enumerate(section.webhooks):
+        try:
+            webhook.secret()
+        except OSError as exc:
+            key = f"alarms.webhooks[{i}].secret_file"
+            raise fail(ConfigError(config, [(key, str(exc))])) from None
+    try:
+        return Alarms(settings, section, store, limits, registry)
+    except (OSError, sqlite3.Error) as exc:
+        raise fail(ConfigError(config, [("alarms.path", str(exc))])) from None
+
+
 def _usable_certificate(section: str, cert: Path, key: Path) -> None:
     """Load the pair as the server will, so one that cannot serve https stops the
     collector at once, in one line, rather than from inside a running task."""
@@ -213,10 +253,11 @@ def _metrics_server(
     spool: Spool | None,
     silent_after: timedelta,
     police: Police | None,
+    alarms: Alarms | None,
 ) -> WSGIServer:
     """The metrics endpoint, or one line saying why it cannot start (a port taken, a
     token file missing or empty)."""
     try:
-        return serve_metrics(settings, ingest, store, spool, silent_after, police)
+        return serve_metrics(settings, ingest, store, spool, silent_after, police, alarms)
     except (OSError, ValueError) as exc:
         raise fail(ValueError(f"metrics: {exc}")) from None

@@ -37,4 +37,5 @@ def test_a_collector_writes_every_boxs_confirmations():
         "topic write pq/v1/+/+/committed",
         "topic readwrite pq/v1/alerts/#",
         "topic readwrite pq/v1/dispatch/#",
+        "topic readwrite pq/v1/alarms/#",
     ]

@@ -1,0 +1,105 @@
+"""`collector alarms`: list the alarms, acknowledge one, silence a rule or a box for a
+maintenance window. Each command opens the alarm book (`alarms.path`) beside a running
+collector, changes one thing, records it in the history and exits."""
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from collector.alarms.book import AlarmBook, UnknownAlarmError
+from collector.cli.common import (
+    ConfigOption,
+    CsvOption,
+    emit,
+    number,
+    parse_window,
+    settings_of,
+    when_text,
+)
+from iotruntime.console import console, fail
+
+alarms_app = typer.Typer(
+    no_args_is_help=True, help="Alarms: boxes offline or silent, readings over their limits."
+)
+ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for the history)")]
+
+
+@contextlib.contextmanager
+def alarm_book(config: Path) -> Iterator[AlarmBook]:
+    settings = settings_of(config)
+    if settings.alarms is None:
+        raise fail(ValueError(f"{config}: alarms: the config has no alarms section"))
+    try:
+        book = AlarmBook(settings.alarms.path)
+    except (OSError, sqlite3.Error) as exc:
+        raise fail(ValueError(f"{config}: alarms.path: {exc}")) from None
+    try:
+        yield book
+    except (UnknownAlarmError, ValueError) as exc:
+        raise fail(exc) from None
+    finally:
+        book.close()
+
+
+@alarms_app.command("list")
+def list_alarms(
+    config: ConfigOption,
+    all_: Annotated[bool, typer.Option("--all", help="resolved alarms too")] = False,
+    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 200,
+    csv_out: CsvOption = False,
+) -> None:
+    """The active alarms (with --all, the resolved ones too), newest first."""
+    with alarm_book(config) as book:
+        found = book.alarms(active_only=not all_, limit=limit)
+    header = ("id", "state", "severity", "rule", "device", "raised", "acked by", "message")
+    rows = [
+        (
+            a.id,
+            a.state,
+            a.severity,
+            a.rule,
+            a.device,
+            when_text(a.raised_at, csv_out),
+            a.acked_by or "",
+            a.message if a.value is None else f"{a.message} [{number(a.value, csv_out)}]",
+        )
+        for a in found
+    ]
+    emit("Alarms", header, rows, csv_out)
+
+
+@alarms_app.command("ack")
+def acknowledge(config: ConfigOption, alarm_id: str, by: ByOption) -> None:
+    """Acknowledge an alarm: someone has seen it and is on it."""
+    with alarm_book(config) as book:
+        alarm = book.acknowledge(alarm_id, by, datetime.now(UTC))
+    console.print(f"alarm {alarm.id} acknowledged by {alarm.acked_by}")
+
+
+@alarms_app.command("silence")
+def silence(
+    config: ConfigOption,
+    by: ByOption,
+    reason: Annotated[str, typer.Option(help="why, for the history")],
+    for_: Annotated[str, typer.Option("--for", help="how long: 30m, 2h, 1d")],
+    rule: Annotated[str | None, typer.Option(help="the rule silenced")] = None,
+    device: Annotated[str | None, typer.Option(help="the box silenced")] = None,
+) -> None:
+    """Raise nothing for a rule, a box or both for a while (a maintenance window)."""
+    if rule is None and device is None:
+        raise fail(ValueError("name --rule, --device or both"))
+    settings = settings_of(config).alarms
+    if rule is not None and settings is not None and rule not in {r.name for r in settings.rules}:
+        raise fail(ValueError(f"{config}: alarms.rules has no rule {rule!r}"))
+    now = datetime.now(UTC)
+    with alarm_book(config) as book:
+        done = book.silence(rule, device, now + parse_window(for_), by, reason, now)
+    console.print(
+        f"silenced rule {done.rule or '*'} on device {done.device or '*'}"
+        f" until {when_text(done.until, False)} UTC"
+    )
