@@ -142,7 +142,10 @@ class CameraSettings(StrictModel):
         | None
     ) = None
     detector: RelativePath | None = Field(
-        default=None, description="a plate detector in YOLO ONNX layout, searched first"
+        default=None,
+        description="a plate detector searched first: `builtin` (the shipped model, still"
+        " in training: it misses plates a text search finds), this project's model, or a"
+        " YOLO-layout ONNX file",
     )
     ocr: OcrSettings = OcrSettings()
     gap_s: Annotated[float, Field(gt=0, le=60)] = Field(

@@ -2,38 +2,31 @@
 signed POSTs to webhooks, each rule's alarms to the webhooks of its roles.
 
 A change owes one delivery per channel, written with it (`book.py`). The MQTT sender
-publishes at QoS 1 over a client of its own, the webhook senders sign as the police alert
-webhooks do (collector/police/webhooks.py: `X-PQ-Signature` is `sha256=` and the
-HMAC-SHA256, keyed with the shared secret, of `X-PQ-Timestamp`, a dot and the body), retry
-with exponential backoff and dead-letter after `attempts`. `X-PQ-Alarm-Id` and
-`X-PQ-Alarm-Event` are stable across attempts, so a receiver can drop a repeat.
+publishes at QoS 1 over a client of its own, the webhook senders sign and retry as the
+police alert webhooks do (collector/signed_posts.py) and dead-letter after `attempts`.
+`X-PQ-Alarm-Id` and `X-PQ-Alarm-Event` are stable across attempts, so a receiver can drop
+a repeat.
 """
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import random
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import aiomqtt
-import urllib3
 
 from collector.alarms.book import AlarmBook
 from collector.config import AlarmRule, AlarmSettings, AlarmWebhookSettings
+from collector.signed_posts import SignedPoster
 from iotruntime.connection import BrokerSettings, ProtocolChoice, backoff_delay, mqtt_session
 from iotruntime.stopping import sleep_unless_stopped
 
 log = logging.getLogger(__name__)
 MQTT = "mqtt"
-SIGNATURE = "X-PQ-Signature"
-TIMESTAMP = "X-PQ-Timestamp"
 ALARM_ID = "X-PQ-Alarm-Id"
 ALARM_EVENT = "X-PQ-Alarm-Event"
-ATTEMPT = "X-PQ-Attempt"
 IDLE_CHECK_S = 5.0
 
 
@@ -60,12 +53,6 @@ class ChannelsOf:
             if not w.roles or set(w.roles) & set(rule.roles)
         ]
         return channels
-
-
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    """The police webhooks' scheme, so one receiver's check serves both."""
-    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
 
 
 async def _wait(wake: asyncio.Event, stop: asyncio.Event, timeout_s: float) -> None:
@@ -123,12 +110,7 @@ class AlarmWebhookSender:
         self.settings = settings
         self.channel = webhook_channel(settings.name)
         self._book = book
-        self._secret = settings.secret()
-        self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(total=settings.timeout_s),
-            retries=False,
-            ca_certs=str(settings.ca_file) if settings.ca_file else None,
-        )
+        self._poster = SignedPoster(settings)
         self.wake = asyncio.Event()
         self.delivered = 0
         self.failed = 0
@@ -136,28 +118,10 @@ class AlarmWebhookSender:
 
     def post(self, alarm_id: str, event: str, body: bytes, attempt: int) -> str | None:
         """One attempt; None when the endpoint took it, else what went wrong."""
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP: stamp,
-            SIGNATURE: sign(self._secret, stamp, body),
-            ALARM_ID: alarm_id,
-            ALARM_EVENT: event,
-            ATTEMPT: str(attempt),
-        }
-        try:
-            answer = self._http.request("POST", self.settings.url, body=body, headers=headers)
-        except urllib3.exceptions.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if 200 <= answer.status < 300:
-            return None
-        return f"HTTP {answer.status}: {answer.data[:200].decode(errors='replace')}"
+        return self._poster.post(body, {ALARM_ID: alarm_id, ALARM_EVENT: event}, attempt)
 
     def retry_at(self, attempts: int, now: datetime) -> datetime | None:
-        if attempts >= self.settings.attempts:
-            return None
-        delay = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempts - 1))
-        return now + timedelta(seconds=delay)
+        return self._poster.retry_at(attempts, now)
 
     async def send_due(self) -> None:
         due = await asyncio.to_thread(self._book.due, self.channel, datetime.now(UTC))

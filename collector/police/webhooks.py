@@ -1,38 +1,24 @@
 """Alerts to HTTP endpoints: a signed POST per alert, retried with backoff, dead-lettered
 when the endpoint never recovers.
 
-The receiver checks `X-PQ-Signature` (HMAC-SHA256 over the timestamp header, a dot and
-the body, with the shared secret) and may refuse a stale `X-PQ-Timestamp`, so a captured
-request can be neither forged nor replayed much later. `X-PQ-Alert-Id` is stable across
+Signed and retried as collector/signed_posts.py says. `X-PQ-Alert-Id` is stable across
 attempts: a receiver that answered 2xx too late to be heard gets the alert again and can
-tell. Any answer other than 2xx, a refused connection or a timeout is a failed attempt.
+tell.
 """
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import time
-from datetime import UTC, datetime, timedelta
-
-import urllib3
+from datetime import UTC, datetime
 
 from collector.config import WebhookSettings
 from collector.police.deliveries import Deliveries, Wakeup, webhook_channel
+from collector.signed_posts import SignedPoster
 from iotwire.messages import PlateAlert
 
 log = logging.getLogger(__name__)
-SIGNATURE = "X-PQ-Signature"
-TIMESTAMP = "X-PQ-Timestamp"
 ALERT_ID = "X-PQ-Alert-Id"
-ATTEMPT = "X-PQ-Attempt"
 IDLE_CHECK_S = 30.0  # a retry time set by another process is noticed within this long
 LEASE_MARGIN_S = 10.0  # a claimed delivery is another collector's again this long after its timeout
-
-
-def sign(secret: bytes, timestamp: str, body: bytes) -> str:
-    digest = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
 
 
 class WebhookSender:
@@ -41,40 +27,17 @@ class WebhookSender:
         self.channel = webhook_channel(settings.name)
         self._deliveries = deliveries
         self._wake = wakeup.subscribe()
-        self._secret = settings.secret()
-        self._http = urllib3.PoolManager(
-            timeout=urllib3.Timeout(total=settings.timeout_s),
-            retries=False,
-            ca_certs=str(settings.ca_file) if settings.ca_file else None,
-        )
+        self._poster = SignedPoster(settings)
         self.delivered = 0
         self.failed = 0
         self.dead = 0
 
     def post(self, alert: PlateAlert, attempt: int) -> str | None:
         """One attempt; None when the endpoint took it, else what went wrong."""
-        body = alert.model_dump_json().encode()
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            TIMESTAMP: stamp,
-            SIGNATURE: sign(self._secret, stamp, body),
-            ALERT_ID: alert.id,
-            ATTEMPT: str(attempt),
-        }
-        try:
-            answer = self._http.request("POST", self.settings.url, body=body, headers=headers)
-        except urllib3.exceptions.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        if 200 <= answer.status < 300:
-            return None
-        return f"HTTP {answer.status}: {answer.data[:200].decode(errors='replace')}"
+        return self._poster.post(alert.model_dump_json().encode(), {ALERT_ID: alert.id}, attempt)
 
     def retry_at(self, attempts: int, now: datetime) -> datetime | None:
-        if attempts >= self.settings.attempts:
-            return None
-        delay = min(self.settings.backoff_max_s, self.settings.backoff_s * 2 ** (attempts - 1))
-        return now + timedelta(seconds=delay)
+        return self._poster.retry_at(attempts, now)
 
     async def send_due(self) -> None:
         """Attempt every delivery whose time has come, in the order alerts were raised."""

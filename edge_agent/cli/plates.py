@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edge_agent.config import CameraSettings, OcrSettings
+from edge_agent.plates.detector import BUILTIN, PlateModelError
 from edge_agent.plates.ocr import ModelMissingError
 from edge_agent.plates.reader import PlateReader
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
@@ -204,7 +205,8 @@ def read_plates(
         typer.Option(help="ONNX Runtime execution provider, in order; repeat for several"),
     ] = None,
     detector: Annotated[
-        Path | None, typer.Option(help="a plate detector model (YOLO ONNX layout)")
+        Path | None,
+        typer.Option(help="a plate detector: builtin (shipped), or an ONNX file (YOLO layout)"),
     ] = None,
     side_px: Annotated[
         int, typer.Option(min=160, max=4096, help="the frame's longer side when looking for text")
@@ -218,7 +220,7 @@ def read_plates(
     """Read the plates in photos and videos, as a camera with these ocr settings would:
     one line per photo, one line per vehicle in a video."""
     for model in (detector, det_model, rec_model):
-        if model is not None and not model.is_file():
+        if model is not None and model.name != BUILTIN and not model.is_file():
             _error(f"model {model}: no such file")
             raise typer.Exit(2)
     settings = CameraSettings(
@@ -236,7 +238,7 @@ def read_plates(
     )
     try:
         reader = build_reader(settings)
-    except ModelMissingError as exc:
+    except (ModelMissingError, PlateModelError) as exc:
         _error(str(exc))
         raise typer.Exit(2) from None
     except MODEL_ERRORS as exc:

@@ -5,24 +5,31 @@ the `rapidocr-onnxruntime` package, so nothing is downloaded on a pole. A plate 
 row that parses as a plate, or two rows stacked one above the other (a motorbike's, or a
 two-row car plate's) that parse together: reading rows separately and pairing them by
 geometry is what lets two-row plates, the common case here, read as well as one-row
-ones. With a plate detector configured (`yolo.py`), text is looked for only inside the
-boxes it finds.
+ones. With a plate detector configured (the shipped one, `detector.py`, or a YOLO-layout
+model, `yolo.py`), text is looked for only inside the boxes it finds.
 """
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.plates.colour import plate_colour
 from edge_agent.plates.ocr import Runtime, TextDetector, TextRecogniser
-from edge_agent.plates.yolo import YoloPlateDetector
 from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
+
+
+class PlateFinder(Protocol):
+    """A plate detector: the shipped one (`detector.py`) or a YOLO-layout model of the
+    user's own (`yolo.py`)."""
+
+    def regions(self, frame: Image) -> list[Box]: ...
 
 
 @dataclass(frozen=True)
@@ -110,7 +117,7 @@ def _clip(box: Box, width: int, height: int) -> Box:
 
 
 class PlateReader:
-    def __init__(self, options: OcrOptions, detector: YoloPlateDetector | None = None) -> None:
+    def __init__(self, options: OcrOptions, detector: PlateFinder | None = None) -> None:
         self._options = options
         self._detector = detector
         self._text = TextDetector(options.runtime, options.det_model)
@@ -136,7 +143,7 @@ class PlateReader:
         if regions:
             areas = [_clip(r, width, height) for r in regions]
         elif self._detector is not None:
-            areas, scale = self._detector.detect(frame), 1.0
+            areas, scale = self._detector.regions(frame), 1.0
         else:
             areas = [(0, 0, width, height)]
         lines = []

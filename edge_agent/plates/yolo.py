@@ -10,10 +10,11 @@ pixels after non-maximum suppression.
 from collections.abc import Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
+
+from edge_agent.plates.letterbox import letterbox, suppress
 
 Box = tuple[int, int, int, int]
 
@@ -37,17 +38,12 @@ class YoloPlateDetector:
         self._min_score = min_score
         self._iou = iou
 
-    def _letterbox(self, frame: NDArray[np.uint8]) -> tuple[NDArray[np.float32], float]:
-        h, w = frame.shape[:2]
-        scale = self._side / max(h, w)
-        resized = cv2.resize(frame, (round(w * scale), round(h * scale)))
-        canvas = np.full((self._side, self._side, 3), 114, np.uint8)
-        canvas[: resized.shape[0], : resized.shape[1]] = resized
-        tensor = cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB).transpose(2, 0, 1)[None]
-        return tensor.astype(np.float32) / 255.0, scale
+    def regions(self, frame: NDArray[np.uint8]) -> list[Box]:
+        """Where the reader looks for text: the plates' boxes."""
+        return self.detect(frame)
 
     def detect(self, frame: NDArray[np.uint8]) -> list[Box]:
-        tensor, scale = self._letterbox(frame)
+        tensor, scale = letterbox(frame, self._side, self._side)
         [output] = self._session.run(None, {self._input: tensor})
         rows = output[0]
         if rows.shape[0] < rows.shape[1]:  # YOLOv8: (4 + classes, N)
@@ -66,11 +62,10 @@ class YoloPlateDetector:
             ]
             for cx, cy, bw, bh in rows[:, :4]
         ]
-        chosen = cv2.dnn.NMSBoxes(boxes, scores.tolist(), self._min_score, self._iou)
         height, width = frame.shape[:2]
         out = []
-        for i in np.array(chosen).flatten():
-            x, y, w, h = boxes[int(i)]
+        for i in suppress(boxes, scores.tolist(), self._min_score, self._iou):
+            x, y, w, h = boxes[i]
             x0, y0 = max(0, int(x)), max(0, int(y))
             out.append((x0, y0, min(width, int(x + w)) - x0, min(height, int(y + h)) - y0))
         return out

@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.config import CameraSettings
+from edge_agent.plates.detector import load_detector
 from edge_agent.plates.ocr import Runtime
 from edge_agent.plates.reader import OcrOptions, PlateReader
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
-from edge_agent.plates.yolo import YoloPlateDetector
 from edge_agent.sources.base import ReopenBackoff, SourceStats
 
 log = logging.getLogger(__name__)
@@ -158,11 +158,7 @@ def jpeg_crop(crop: Image, max_bytes: int) -> str:
 
 def build_reader(settings: CameraSettings) -> PlateReader:
     runtime = Runtime(settings.ocr.threads, settings.ocr.providers)
-    detector = (
-        YoloPlateDetector(settings.detector, runtime.providers, runtime.threads)
-        if settings.detector
-        else None
-    )
+    detector = load_detector(settings.detector, runtime) if settings.detector else None
     options = OcrOptions(
         runtime,
         settings.ocr.side_px,

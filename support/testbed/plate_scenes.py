@@ -7,12 +7,17 @@ the sizes of the real ones (one-row car 520x110 mm, two-row car 330x165 mm, moto
 font or in DejaVu Sans Bold, condensed or not (Debian's fonts-dejavu packages; Pillow draws
 them), stretched to the plate as its own condensed lettering is; scenes add perspective,
 blur, noise, glare and night lighting.
+
+`make_scene` without a style draws the plain scenes the reader's tests were written
+against. A named `Style` (see `STYLES`) draws varied streets instead: more letterings,
+backdrops from `street_clutter`, shop signs full of numbers, tilted plates, several
+vehicles or none. `HELD_OUT` uses letterings, backdrops and sign kinds that `TRAINING`
+never does, so figures measured on it are not figures on what a model was trained on.
 """
 
 import random
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from typing import cast
 
 import cv2
@@ -22,11 +27,11 @@ from PIL import Image as PilImage
 from PIL import ImageDraw, ImageFont
 
 from iotwire.plate_formats import SERIES_LETTERS, Colour, Plate, Vehicle, parse_plate
+from testbed.street_clutter import FONT_DIR, HERSHEY_FACES, add_sign, backdrop, vehicle_body
 
 Image = NDArray[np.uint8]
 PX_PER_MM = 0.8
 HERSHEY = cv2.FONT_HERSHEY_SIMPLEX
-FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
 # None is OpenCV's Hershey lettering; the others are TrueType faces close to the plates'.
 FONTS = (None, "DejaVuSansCondensed-Bold.ttf", "DejaVuSans-Bold.ttf")
 INK = {
@@ -113,21 +118,28 @@ def _rows(plate: Plate, layout: Layout) -> list[str]:
     return [top, bottom]
 
 
-def _hershey_rows(face: Image, rows: list[str], ink: tuple[int, int, int], margin: int) -> None:
+def _hershey_rows(
+    face: Image, rows: list[str], ink: tuple[int, int, int], margin: int, typeface: int = HERSHEY
+) -> None:
     h, w = face.shape[:2]
     row_h = (h - 4 * margin) / len(rows)
     for i, text in enumerate(rows):
         thickness = max(2, int(row_h / 11))
-        (tw, th), _ = cv2.getTextSize(text, HERSHEY, 1.0, thickness)
+        (tw, th), _ = cv2.getTextSize(text, typeface, 1.0, thickness)
         scale = min((w - 6 * margin) / tw, row_h * 0.78 / th)
-        (tw, th), _ = cv2.getTextSize(text, HERSHEY, scale, thickness)
+        (tw, th), _ = cv2.getTextSize(text, typeface, scale, thickness)
         x = (w - tw) // 2
         y = int(2 * margin + row_h * i + (row_h + th) / 2)
-        cv2.putText(face, text, (x, y), HERSHEY, scale, ink, thickness, cv2.LINE_AA)
+        cv2.putText(face, text, (x, y), typeface, scale, ink, thickness, cv2.LINE_AA)
 
 
 def _truetype_rows(
-    face: Image, rows: list[str], ink: tuple[int, int, int], margin: int, font_file: str
+    face: Image,
+    rows: list[str],
+    ink: tuple[int, int, int],
+    margin: int,
+    font_file: str,
+    spread: float = 1.1,
 ) -> Image:
     """Rows in a TrueType font, each stretched to the plate's width as the plates' own
     condensed lettering fills it."""
@@ -146,7 +158,7 @@ def _truetype_rows(
         # Pillow types the box as floats (a stroke may be fractional); without one it is ints.
         glyphs = PilImage.new("L", (int(right - left), int(bottom - top)), 0)
         ImageDraw.Draw(glyphs).text((-left, -top), text, font=font, fill=255)
-        target = (min(w - 6 * margin, int(glyphs.width * 1.1)), int(row_h * 0.8))
+        target = (min(w - 6 * margin, int(glyphs.width * spread)), int(row_h * 0.8))
         glyphs = glyphs.resize(target)
         x = (w - target[0]) // 2
         y = int(2 * margin + row_h * i + (row_h - target[1]) / 2)
@@ -160,8 +172,10 @@ def render_plate(
     colour: Colour,
     rng: random.Random,
     fonts: tuple[str | None, ...] = FONTS,
+    spread: float = 1.1,
 ) -> Image:
-    """The plate face, frontal, at PX_PER_MM, lettered in one of `fonts`."""
+    """The plate face, frontal, at PX_PER_MM, lettered in one of `fonts`: None or a key of
+    HERSHEY_FACES for OpenCV's faces, else a DejaVu file stretched by `spread`."""
     w_mm, h_mm = SIZE_MM[layout]
     w, h = int(w_mm * PX_PER_MM * 2), int(h_mm * PX_PER_MM * 2)
     face = np.full((h, w, 3), PAPER[colour], np.uint8)
@@ -172,8 +186,10 @@ def render_plate(
     font = rng.choice(fonts)
     if font is None:
         _hershey_rows(face, rows, ink, margin)
+    elif font in HERSHEY_FACES:
+        _hershey_rows(face, rows, ink, margin, HERSHEY_FACES[font])
     else:
-        face = _truetype_rows(face, rows, ink, margin, font)
+        face = _truetype_rows(face, rows, ink, margin, font, spread)
     for sx in (0.12, 0.88):  # screws
         centre = (int(w * sx), int(h * (0.5 if layout is Layout.CAR_ONE_ROW else 0.12)))
         cv2.circle(face, centre, max(2, h // 30), (140, 140, 140), -1)
@@ -208,8 +224,14 @@ def make_scene(
     colour: Colour = Colour.WHITE,
     width: int = 1280,
     height: int = 720,
+    style: "Style | None" = None,
 ) -> Scene:
-    """One frame with one vehicle and its plate, and where the plate's corners lie."""
+    """One frame with one vehicle and its plate, and where the plate's corners lie: a
+    plain street without `style`, else a street of that style with its clutter."""
+    if style is not None:
+        street = make_street(rng, style, condition, ((layout, colour),), width, height)
+        [placed] = street.plates
+        return Scene(street.image, placed.plate, layout, colour, condition, placed.corners)
     plate = random_plate(rng, layout)
     face = render_plate(plate, layout, colour, rng)
     image = _background(rng, width, height)
@@ -236,7 +258,6 @@ def _vehicle(
     """A vehicle's body with its plate pasted on in perspective (corners moved by
     `jitter`); returns where the plate's corners landed."""
     (cx, cy), (pw, ph) = centre, size
-    height, width = image.shape[:2]
     top_left = (int(cx - pw * 1.6), int(cy - ph * 2.5))
     cv2.rectangle(image, top_left, (int(cx + pw * 1.6), int(cy + ph * 1.2)), body, -1)
     corners = np.array(
@@ -248,13 +269,19 @@ def _vehicle(
         ],
         np.float32,
     )
+    _paste(image, face, corners)
+    return corners
+
+
+def _paste(image: Image, face: Image, corners: NDArray[np.float32]) -> None:
+    """`face` warped in place onto `image` so that its corners land on `corners`."""
+    height, width = image.shape[:2]
     fh, fw = face.shape[:2]
     source = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float32)
     warp = cv2.getPerspectiveTransform(source, corners)
     warped = cv2.warpPerspective(face, warp, (width, height))
     mask = cv2.warpPerspective(np.full((fh, fw), 255, np.uint8), warp, (width, height))
     image[mask > 0] = warped[mask > 0]
-    return corners
 
 
 def _lighting(
@@ -319,3 +346,137 @@ def write_video(path: str, images: list[Image], fps: float = 10.0) -> None:
     for image in images:
         writer.write(image)
     writer.release()
+
+
+@dataclass(frozen=True)
+class Style:
+    """A named generator configuration: what a styled street may draw from. `fonts` as in
+    `render_plate`, `backdrops` keys of `street_clutter.BACKDROPS`, `signs` keys of
+    `street_clutter.SIGNS` lettered in `sign_fonts`, `spread` the range of stretch
+    applied to TrueType plate lettering (below 1.0 is the narrow lettering of real
+    plates), `sign_count` how many signs a street carries."""
+
+    name: str
+    fonts: tuple[str | None, ...]
+    backdrops: tuple[str, ...]
+    signs: tuple[str, ...]
+    sign_fonts: tuple[str, ...]
+    spread: tuple[float, float] = (0.85, 1.15)
+    sign_count: tuple[int, int] = (2, 7)
+
+
+TRAINING = Style(
+    name="training",
+    fonts=(
+        None,
+        "hershey-duplex",
+        "hershey-complex",
+        "DejaVuSansCondensed-Bold.ttf",
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSansMono-Bold.ttf",
+        "DejaVuSerifCondensed-Bold.ttf",
+    ),
+    backdrops=("road", "wall", "shopfront", "texture"),
+    signs=("board", "lightbox", "plate_like", "banner"),
+    sign_fonts=(
+        "DejaVuSans-Bold.ttf",
+        "DejaVuSans.ttf",
+        "DejaVuSerif-Bold.ttf",
+        "DejaVuSansMono-Bold.ttf",
+        "DejaVuSansCondensed-Bold.ttf",
+        "hershey-simplex",
+        "hershey-duplex",
+    ),
+)
+# Narrow regular sans lettering (the nearest here to the plates' DIN-like face), tiled and
+# parking-lot backdrops, stickers and awnings: none of them is in TRAINING.
+HELD_OUT = Style(
+    name="held_out",
+    fonts=("DejaVuSansCondensed.ttf", "hershey-triplex"),
+    backdrops=("tiles", "parking"),
+    signs=("sticker", "awning"),
+    sign_fonts=("DejaVuSansCondensed-Oblique.ttf", "DejaVuSerifCondensed.ttf", "hershey-plain"),
+    spread=(0.8, 1.0),
+)
+STYLES = {style.name: style for style in (TRAINING, HELD_OUT)}
+# How wide a plate appears in a styled street: farther and nearer than the plain scenes.
+STYLED_WIDTH_PX = {
+    Layout.CAR_ONE_ROW: (140, 330),
+    Layout.CAR_TWO_ROWS: (100, 250),
+    Layout.MOTORBIKE: (85, 190),
+}
+MAX_TILT_DEGREES = 20.0
+
+
+@dataclass(frozen=True)
+class PlacedPlate:
+    plate: Plate
+    layout: Layout
+    colour: Colour
+    corners: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class Street:
+    """A styled frame and every plate in it (none for a plate-less street)."""
+
+    image: Image
+    plates: tuple[PlacedPlate, ...]
+
+
+def random_plates(rng: random.Random, count: int) -> tuple[tuple[Layout, Colour], ...]:
+    """`count` layouts and colours, white most often as on the road."""
+    colours = (Colour.WHITE,) * 5 + (Colour.YELLOW, Colour.YELLOW, Colour.BLUE, Colour.RED)
+    return tuple((rng.choice(tuple(Layout)), rng.choice(colours)) for _ in range(count))
+
+
+def _tilted_corners(
+    rng: random.Random, centre: tuple[float, float], size: tuple[float, float], skew: float
+) -> NDArray[np.float32]:
+    """A plate's corners rolled by up to MAX_TILT_DEGREES and skewed in perspective."""
+    (cx, cy), (pw, ph) = centre, size
+    half = np.array([[-pw, -ph], [pw, -ph], [pw, ph], [-pw, ph]], np.float32) / 2
+    jitter = [[rng.uniform(-skew, skew) * pw for _ in range(2)] for _ in range(4)]
+    half += np.array(jitter, np.float32) * np.array([0.2, 0.3], np.float32)
+    angle = np.radians(rng.uniform(-MAX_TILT_DEGREES, MAX_TILT_DEGREES))
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    corners: NDArray[np.float32] = (half @ rotation.T + [cx, cy]).astype(np.float32)
+    return corners
+
+
+def make_street(
+    rng: random.Random,
+    style: Style,
+    condition: Condition,
+    plates: tuple[tuple[Layout, Colour], ...],
+    width: int = 1280,
+    height: int = 720,
+) -> Street:
+    """A street of `style` with signs, plate-less vehicles and one vehicle for each of
+    `plates` (layout and colour), spread across the frame so that none overlap."""
+    image = backdrop(rng, rng.choice(style.backdrops), width, height)
+    for _ in range(rng.randint(*style.sign_count)):
+        add_sign(rng, image, rng.choice(style.signs), rng.choice(style.sign_fonts))
+    for _ in range(rng.randint(0, 2)):
+        centre = (rng.uniform(0, width), rng.uniform(height * 0.3, height))
+        vehicle_body(rng, image, centre, (rng.uniform(80, 250), rng.uniform(30, 90)))
+    slot = width / max(1, len(plates))
+    faces = []
+    for i, (layout, colour) in enumerate(plates):
+        plate = random_plate(rng, layout)
+        face = render_plate(plate, layout, colour, rng, style.fonts, rng.uniform(*style.spread))
+        fh, fw = face.shape[:2]
+        pw = min(rng.uniform(*STYLED_WIDTH_PX[layout]), slot * 0.7)
+        ph = pw * fh / fw
+        cx = rng.uniform(i * slot + pw * 0.7, (i + 1) * slot - pw * 0.7)
+        cy = rng.uniform(height * 0.35, height - ph * 1.5)
+        vehicle_body(rng, image, (cx, cy), (pw, ph))
+        skew = 0.25 if condition is Condition.ANGLE else 0.08
+        corners = _tilted_corners(rng, (cx, cy), (pw, ph), skew)
+        faces.append((face, PlacedPlate(plate, layout, colour, corners)))
+    for face, placed_plate in faces:  # after every body, so that no body covers a plate
+        _paste(image, face, placed_plate.corners)
+    placed = [placed_plate for _, placed_plate in faces]
+    spot = placed[0].corners.mean(axis=0) if placed else (width / 2, height / 2)
+    image = _lighting(image, condition, rng, (int(spot[0]), int(spot[1])))
+    return Street(image, tuple(placed))

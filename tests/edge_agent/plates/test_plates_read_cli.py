@@ -137,4 +137,5 @@ def test_a_model_that_is_not_one_says_so(files):
     result = run("--detector", str(files["folder"] / "notes.txt"), str(files["folder"] / "car.jpg"))
     assert result.exit_code == 2
     [message] = result.stderr.splitlines()
-    assert message.startswith("error: the plate reader's models would not load:")
+    assert message.startswith("error: ")
+    assert "notes.txt: not a loadable ONNX model" in message
