@@ -30,7 +30,8 @@ system-deps:
 	scripts/install-test-deps.sh
 
 test: lint system-deps
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --durations=20
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not solo" --durations=20
+	$(PY) -m pytest -m solo --durations=5
 
 # The fast tests alone, without the ones that start real servers.
 test-fast: lint

