@@ -354,9 +354,14 @@ def test_a_revoked_box_is_refused_once_the_broker_restarts_and_the_others_still_
     site.broker.stop()
     site.broker.start()
 
+    mark = site.log_mark()
     with pytest.raises(aiomqtt.MqttError):
         asyncio.run(connect(site.device("air-dd-01")))
-    assert "ALERT_CERTIFICATE_REVOKED" in caplog.text  # the TLS handshake refused it
+    # The handshake refused it. The client may see the revocation alert or, under TLS 1.3
+    # and load, only the closed socket; the broker's log is the witness either way.
+    assert "ALERT_CERTIFICATE_REVOKED" in caplog.text or (
+        "certificate verify failed" in site.log_since(mark)
+    )
     with pytest.raises(aiomqtt.MqttError, match=r"[Nn]ot authori[sz]ed|[Bb]ad user"):
         asyncio.run(connect(site.device("ap-dd-03")))
     collector = site.collector()
