@@ -4,6 +4,7 @@
 import signal
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,7 +96,13 @@ class Fleet:
         return self.processes.start(device, "edge-agent", "run", "-c", str(config))
 
     def stop_agent(self, agent: subprocess.Popen[bytes], device: str) -> int:
-        """Stop cleanly, so the outbox drains; returns how many messages it produced."""
+        """Stop cleanly, so the outbox drains; returns how many messages it produced.
+        First let the collector confirm what the box made until now (for at most 30 s):
+        a clean stop waits only 5 s for confirmations, which a loaded test machine's
+        collector may need longer for."""
+        moment, deadline = time.time(), time.monotonic() + 30
+        while not self.confirmed_before(device, moment) and time.monotonic() < deadline:
+            time.sleep(0.2)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(30) == 0, self.processes.log(device)
         outbox = self.outbox(device)
