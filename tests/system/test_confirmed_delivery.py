@@ -16,7 +16,10 @@ from testbed.disks import small_filesystem
 from testbed.waiting import wait_until
 from tests.system.fleet import account, fleet, sqlite
 
-pytestmark = pytest.mark.servers
+# Each fault is timed against a live system (a failover within 30 s, a clean stop that
+# waits 5 s for confirmations, a 0.8 MB partition whose room depends on when SQLite
+# checkpoints): they run alone after the parallel tests (`make test`).
+pytestmark = [pytest.mark.servers, pytest.mark.solo]
 
 QUICK_RESEND = {"outbox": {"resend_after_s": 2}}
 
@@ -104,9 +107,6 @@ def small_disk(tmp_path):
         yield mount
 
 
-# How much a 0.8 MB partition holds depends on when SQLite checkpoints its log, which
-# other tests' load delays: it runs alone (`make test`).
-@pytest.mark.solo
 def test_a_disk_that_fills_during_an_outage_drops_by_policy_and_drains_after(
     tmp_path, small_disk, mosquitto, processes, simulated_device
 ):
