@@ -94,6 +94,16 @@ class Fleet:
     def start_agent(self, device: str, config: Path) -> subprocess.Popen[bytes]:
         return self.processes.start(device, "edge-agent", "run", "-c", str(config))
 
+    def start_connected_agent(self, device: str, config: Path) -> subprocess.Popen[bytes]:
+        """Start the agent and wait until it is connected: a SIGTERM while the interpreter
+        is still importing ends it by the signal, not by its clean stop."""
+        before = len(self.processes.log(device)) if (self.tmp / f"{device}.log").exists() else 0
+        agent = self.start_agent(device, config)
+        wait_until(
+            lambda: "connected to" in self.processes.log(device)[before:], 30, f"{device} up"
+        )
+        return agent
+
     def stop_agent(self, agent: subprocess.Popen[bytes], device: str) -> int:
         """Stop cleanly, so the outbox drains; returns how many messages it produced."""
         agent.send_signal(signal.SIGTERM)

@@ -65,7 +65,7 @@ def test_agent_killed_with_sigkill_while_publishing(
         time.sleep(2)
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
-    agent = f.start_agent("air-a", agent_config)
+    agent = f.start_connected_agent("air-a", agent_config)
     time.sleep(2)
     produced = {"air-a": f.stop_agent(agent, "air-a")}
     account(open_store(load_collector(config)), produced)
