@@ -1,6 +1,9 @@
 """Helpers only the tests share: where things are, the collector's metrics, a camera's plate
 read, and one request to the test's own API server."""
 
+import http.client
+import socket
+import threading
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -90,3 +93,46 @@ def api_request(
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+class EventStream:
+    """An SSE client on a plain HTTP connection: collects (id, event, data) as they come."""
+
+    def __init__(
+        self, port: int, token: str, last_event_id: str | None = None, path: str = "/alerts/stream"
+    ) -> None:
+        self.events: list[tuple[str, str, str]] = []
+        self.status = 0
+        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        self._connection.request("GET", path, headers=headers)
+        self._response = self._connection.getresponse()
+        self.status = self._response.status
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        fields: dict[str, str] = {}
+        try:
+            for raw in self._response:
+                line = raw.decode().rstrip("\r\n")
+                if not line:
+                    if "data" in fields:
+                        self.events.append(
+                            (fields.get("id", ""), fields.get("event", ""), fields["data"])
+                        )
+                    fields = {}
+                elif not line.startswith(":"):
+                    name, _, value = line.partition(":")
+                    fields[name] = value.removeprefix(" ")
+        except (OSError, ValueError):
+            return
+
+    def close(self) -> None:
+        """Hang up, and wait for the reader to see it."""
+        if self._connection.sock is not None:
+            self._connection.sock.shutdown(socket.SHUT_RDWR)
+        self._thread.join(5)
+        self._connection.close()

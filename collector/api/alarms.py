@@ -21,6 +21,7 @@ from collector.alarms.book import Alarm, AlarmBook, Silence, UnknownAlarmError
 from collector.api.auth import role_in
 from collector.api.context import Context
 from collector.api.users import Role, User
+from collector.rows import row_of
 
 router = APIRouter(tags=["alarms"])
 AlarmUser = Annotated[User, Depends(role_in(frozenset({Role.OPS, Role.ENV})))]
@@ -64,7 +65,7 @@ class AlarmOut(BaseModel):
 
     @classmethod
     def of(cls, alarm: Alarm) -> Self:
-        return cls(**{name: getattr(alarm, name) for name in cls.model_fields})
+        return row_of(cls, alarm)
 
 
 class SilenceIn(BaseModel):

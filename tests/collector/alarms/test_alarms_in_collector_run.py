@@ -5,11 +5,8 @@ alarms topic and a real webhook receiver checking signatures."""
 import asyncio
 import hashlib
 import hmac
-import http.client
 import json
 import signal
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +26,7 @@ from testbed.collector_setup import collector_config
 from testbed.processes import run_cli
 from testbed.waiting import free_port, wait_for_port, wait_until
 from testbed.webhook_receiver import Received, WebhookReceiver
-from tests.helpers import api_request
+from tests.helpers import EventStream, api_request
 
 # Alarms judge readings as they arrive against ticks of the collector's clock; other
 # tests' load would shift what each tick sees: these run alone (`make test`).
@@ -75,42 +72,6 @@ def events(receiver: WebhookReceiver) -> list[tuple[str, str, str]]:
         (str(r.json()["event"]), str(r.json()["rule"]), str(r.json()["device"]))
         for r in receiver.requests
     ]
-
-
-class EventStream:
-    """A server-sent events client on a plain HTTP connection, collecting (id, event,
-    data) as they come."""
-
-    def __init__(self, port: int, token: str) -> None:
-        self.events: list[tuple[str, str, str]] = []
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        self._connection.request("GET", "/alarms/stream", headers=headers)
-        self._response = self._connection.getresponse()
-        self.status = self._response.status
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        fields: dict[str, str] = {}
-        try:
-            for raw in self._response:
-                line = raw.decode().rstrip("\r\n")
-                if not line:
-                    if "data" in fields:
-                        self.events.append((fields["id"], fields["event"], fields["data"]))
-                    fields = {}
-                elif not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-        except (OSError, ValueError):
-            return
-
-    def close(self) -> None:
-        if self._connection.sock is not None:
-            self._connection.sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-        self._connection.close()
 
 
 def book_of(tmp_path: Path) -> AlarmBook:
@@ -245,8 +206,8 @@ def test_an_effluent_over_its_limit_raises_one_alarm_kept_across_a_restart_and_s
     collector = processes.start("collector", "collector", "run", "-c", str(config))
     wait_for_port(port)
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
-    officer = EventStream(port, tokens["env"])
-    technician = EventStream(port, tokens["technician"])
+    officer = EventStream(port, tokens["env"], path="/alarms/stream")
+    technician = EventStream(port, tokens["technician"], path="/alarms/stream")
     assert (officer.status, technician.status) == (200, 403)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     minute = timedelta(minutes=1)

@@ -5,11 +5,8 @@ audit trail; and no other role let in anywhere."""
 
 import asyncio
 import base64
-import http.client
 import json
 import random
-import socket
-import threading
 import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -26,54 +23,11 @@ from testbed.plate_scenes import Condition, Layout, make_scene
 from testbed.processes import run_cli
 from testbed.waiting import free_port, wait_for_port, wait_until
 from testbed.webhook_receiver import WebhookReceiver
-from tests.helpers import api_request, metrics, plate_read
+from tests.helpers import EventStream, api_request, metrics, plate_read
 
 
 def post_json(url: str, token: str | None, payload: object) -> tuple[int, str]:
     return api_request(url, token, "POST", json.dumps(payload).encode(), "application/json")
-
-
-class EventStream:
-    """An SSE client on a plain HTTP connection: collects (id, event, data) as they come."""
-
-    def __init__(
-        self, port: int, token: str, last_event_id: str | None = None, path: str = "/alerts/stream"
-    ) -> None:
-        self.events: list[tuple[str, str, str]] = []
-        self.status = 0
-        self._connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = last_event_id
-        self._connection.request("GET", path, headers=headers)
-        self._response = self._connection.getresponse()
-        self.status = self._response.status
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        fields: dict[str, str] = {}
-        try:
-            for raw in self._response:
-                line = raw.decode().rstrip("\r\n")
-                if not line:
-                    if "data" in fields:
-                        self.events.append(
-                            (fields.get("id", ""), fields.get("event", ""), fields["data"])
-                        )
-                    fields = {}
-                elif not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    fields[name] = value.removeprefix(" ")
-        except (OSError, ValueError):
-            return
-
-    def close(self) -> None:
-        """Hang up, and wait for the reader to see it."""
-        if self._connection.sock is not None:
-            self._connection.sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(5)
-        self._connection.close()
 
 
 @pytest.fixture
