@@ -6,7 +6,7 @@ DEMO_SECONDS ?= 40
 # Test workers: most tests wait on servers and timeouts, so three share two cores.
 PYTEST_WORKERS ?= 3
 
-.PHONY: demo test test-fast lint system-deps plate-detector clean
+.PHONY: demo test test-fast lint system-deps plate-detector wall-assets clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ lint: $(VENV)/.installed-dev
 plate-detector: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(PY) scripts/train_plate_detector.py
+
+# Vendor the wall's scripts, styles and coastline and the API docs' Swagger UI and Redoc into
+# collector/wall/static/vendor/ from web/package-lock.json (needs npm; the files are committed).
+wall-assets: | $(PY)
+	$(PY) scripts/vendor_web_assets.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis build *.egg-info demo-run

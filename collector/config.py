@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from collector.wall.scenarios import WallSettings
 from iotruntime.configfile import RelativePath, StrictModel, load_model
 from iotruntime.connection import BrokerSettings
 from iotwire.topics import IDENT_PATTERN
@@ -686,6 +687,7 @@ class CollectorConfig(StrictModel):
     alerts: AlertSettings | None = None
     registry: RegistrySettings | None = None
     alarms: AlarmSettings | None = None
+    wall: WallSettings = WallSettings()
 
 
 def load_collector(path: Path) -> CollectorConfig:

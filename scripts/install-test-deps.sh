@@ -4,8 +4,9 @@
 # server that takes InfluxDB's /api/v2/write), socat (virtual serial pairs), the DejaVu
 # fonts the synthetic licence plates are lettered in, systemd-analyze (the unit files
 # are verified with it), libseccomp (the units' system-call filters are tried with it),
-# OpenSSH's sshd (the station files' SFTP uploader is tested against it) and promtool
-# (the shipped Prometheus alerting rules are checked and unit-tested with it).
+# OpenSSH's sshd (the station files' SFTP uploader is tested against it), promtool
+# (the shipped Prometheus alerting rules are checked and unit-tested with it) and
+# Chromium with its WebDriver (the wall is tested in a real browser, through selenium).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -20,6 +21,8 @@ declare -A binary_of=(
   [libseccomp2]=/usr/lib/$(uname -m)-linux-gnu/libseccomp.so.2
   [openssh-server]=/usr/sbin/sshd
   [prometheus]=/usr/bin/promtool
+  [chromium]=/usr/bin/chromium
+  [chromium-driver]=/usr/bin/chromedriver
 )
 missing=()
 for pkg in "${!binary_of[@]}"; do

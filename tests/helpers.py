@@ -8,6 +8,9 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from collector.config import load_collector
 from iotwire.messages import ClockSync, Health, PlateRead
@@ -136,3 +139,24 @@ class EventStream:
             self._connection.sock.shutdown(socket.SHUT_RDWR)
         self._thread.join(5)
         self._connection.close()
+
+
+def air_agent_config(folder: Path, broker: Any, modbus_port: int, device: str = "air-1") -> Path:
+    """`folder`/agent.yaml: a real agent reading a simulated air station (`edge-agent
+    simulate 1:pq-sim-air`) every second and sending to `broker`."""
+    path = folder / "agent.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "device": {"id": device, "site": "dd", "kind": "air", "name": "Air 1"},
+                "broker": {"host": broker.host, "port": broker.port},
+                "state_dir": str(folder / "agent-state"),
+                "buses": [{"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": modbus_port}],
+                "sources": [
+                    {"name": "aqms", "type": "modbus", "bus": "gw", "profile": "pq-sim-air",
+                     "interval_s": 1}
+                ],
+            }
+        )
+    )  # fmt: skip
+    return path

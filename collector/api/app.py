@@ -19,14 +19,28 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from collector.alarms.book import AlarmBook
-from collector.api import alarms, dispatch, exports, photos, plate_search, police, telemetry
+from collector.api import (
+    alarms,
+    dispatch,
+    exports,
+    photos,
+    plate_search,
+    police,
+    sign_in,
+    telemetry,
+    wall,
+)
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
+from collector.api.offline_docs import add_offline_docs, static_files
 from collector.api.users import Users
+from collector.compliance.limits import configured_limits
 from collector.config import ApiSettings, CollectorConfig
 from collector.police.service import Police
 from collector.query import QueryError
 from collector.stores.base import Store, StoreUnavailableError
+from collector.wall.environment import EnvironmentView
+from collector.wall.live import LiveFeed
 
 log = logging.getLogger(__name__)
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
@@ -55,19 +69,24 @@ def build_app(
     police_service: Police | None = None,
     stop: asyncio.Event | None = None,
     alarm_book: AlarmBook | None = None,
+    live: LiveFeed | None = None,
 ) -> FastAPI:
     """The app; `stop` ends the long-lived responses (the alert stream) when the
     collector stops, so shutting down does not wait on a console left open. The alarm
-    endpoints come with `alarm_book`, kept on `app.state.alarms`."""
+    endpoints come with `alarm_book`, kept on `app.state.alarms`; the wall's stream
+    listens to `live`, which the ingest feeds (one that nothing feeds when not given)."""
     api = _api_settings(settings)
     documented = api.docs != "off"
     app = FastAPI(
         title="Phu Quoc telemetry",
         description="Device state and time series from the operations center's collector.",
         openapi_url="/openapi.json" if documented else None,
-        docs_url="/docs" if documented else None,
-        redoc_url="/redoc" if documented else None,
+        docs_url=None,
+        redoc_url=None,
     )
+    if documented:
+        add_offline_docs(app)
+    app.mount("/wall/static", static_files(), name="wall-static")
     app.state.context = ApiContext(store, users, settings, police_service, stop or asyncio.Event())
     app.add_exception_handler(StoreUnavailableError, _store_down)
     app.add_exception_handler(QueryError, _bad_question)
@@ -77,6 +96,11 @@ def build_app(
         max_body_bytes=api.max_body_mb * 1024 * 1024,
         open_paths=DOCS_PATHS if api.docs == "public" else frozenset(),
     )
+    app.state.live = live or LiveFeed(store, settings, police=police_service, alarms=alarm_book)
+    app.state.environment = EnvironmentView(store, settings, configured_limits(settings))
+    app.state.sign_in_failures = sign_in.Failures()
+    app.include_router(sign_in.router)
+    app.include_router(wall.router)
     app.include_router(telemetry.router)
     app.include_router(exports.router)
     if alarm_book is not None:
@@ -119,12 +143,16 @@ async def serve_api(
     police_service: Police | None,
     stop: asyncio.Event,
     alarm_book: AlarmBook | None = None,
+    live: LiveFeed | None = None,
 ) -> None:
     api = _api_settings(settings)
-    app = build_app(store, users, settings, police_service, stop, alarm_book)
+    app = build_app(store, users, settings, police_service, stop, alarm_book, live)
     server = _Server(_server_config(app, api))
     serving = asyncio.create_task(server.serve())
-    log.info("API on %s://%s:%d (documentation: %s)", api.scheme, api.host, api.port, api.docs)
+    feeding = asyncio.create_task(app.state.live.run(stop))
+    base = f"{api.scheme}://{api.host}:{api.port}"
+    log.info("API on %s (documentation: %s); the wall at %s/wall", base, api.docs, base)
     await stop.wait()
     server.should_exit = True
     await serving
+    await feeding

@@ -8,22 +8,39 @@ the app a `receive` that counts the body as it streams in, whether its length wa
 or it comes in chunks. A refused request that came with a body is answered with
 `Connection: close`, so the rest of it is not read either.
 
-Every path needs a token but the documentation's when `api.docs` is `public`; roles are
-checked by the routes (collector/api/auth.py), against the user this guard found.
+Every path needs a token but the documentation's when `api.docs` is `public`, the sign-in
+page and the wall's static files; roles are checked by the routes (collector/api/auth.py),
+against the user this guard found.
+
+A browser has no token: it signs in (collector/api/sign_in.py) and sends the session
+cookie, which the guard takes for reading only (GET and HEAD) and for signing out. A page
+cannot be made to change anything on behalf of a signed-in person, whatever site it comes
+from; changes (acknowledging, dispatching) stay with tokens. A browser asking for a page
+without a session is sent to the sign-in page rather than shown a 401.
 """
 
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
-from starlette.responses import JSONResponse
+from starlette.requests import HTTPConnection
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from collector.api.users import User, Users
 
 _USER_KEY = "collector.user"
 TOKEN_REQUIRED = "a valid bearer token is required (collector users add)"  # noqa: S105
+SESSION_COOKIE = "pq_session"
+SIGN_IN_PATH = "/login"
+SIGN_OUT_PATH = "/logout"
+# Served to anyone: the sign-in page, the wall's scripts, styles and outline, the icon.
+OPEN_PREFIXES = (SIGN_IN_PATH, "/wall/static/", "/favicon.ico")
+SESSION_METHODS = frozenset({"GET", "HEAD"})
+SESSION_ENDED = "your session has ended or is not valid; sign in again at /login"
+SESSION_READS = "a browser session may only read; a change needs a bearer token"
 
 
 def authenticated(request: Request) -> User | None:
@@ -51,8 +68,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        refusal = None
-        if scope["path"] not in self._open_paths:
+        refusal: Response | None = None
+        path = scope["path"]
+        if path not in self._open_paths and not path.startswith(OPEN_PREFIXES):
             refusal = await self._authenticate(scope, headers)
         declared = headers.get("content-length", "")
         if refusal is None and declared.isdigit() and int(declared) > self._max_body:
@@ -64,12 +82,29 @@ class RequestGuard:
             return
         await self.app(scope, self._counting(receive), send)
 
-    async def _authenticate(self, scope: Scope, headers: Headers) -> JSONResponse | None:
-        """None when the token is good (its user is then in the scope), else the 401."""
+    async def _authenticate(self, scope: Scope, headers: Headers) -> Response | None:
+        """None when the token or session is good (its user is then in the scope), else
+        the 401, or for a browser asking for a page, the way to the sign-in page."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
-        user = None
         if scheme.lower() == "bearer" and token.strip():
-            user = await run_in_threadpool(self._users.authenticate, token.strip())
+            return await self._by_token(scope, token.strip())
+        session = HTTPConnection(scope).cookies.get(SESSION_COOKIE)
+        usable = scope["method"] in SESSION_METHODS or scope["path"] == SIGN_OUT_PATH
+        if session and usable:
+            user = await run_in_threadpool(self._users.in_session, session, datetime.now(UTC))
+            if user is not None:
+                scope[_USER_KEY] = user
+                return None
+        if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
+            back = quote(scope["path"] + _query(scope), safe="")
+            return RedirectResponse(f"{SIGN_IN_PATH}?next={back}", 303)
+        detail = TOKEN_REQUIRED
+        if session:
+            detail = SESSION_ENDED if usable else SESSION_READS
+        return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    async def _by_token(self, scope: Scope, token: str) -> JSONResponse | None:
+        user = await run_in_threadpool(self._users.authenticate, token)
         if user is None:
             return JSONResponse(
                 {"detail": TOKEN_REQUIRED}, 401, headers={"WWW-Authenticate": "Bearer"}
@@ -99,3 +134,8 @@ class RequestGuard:
             return message
 
         return counted
+
+
+def _query(scope: Scope) -> str:
+    raw = scope.get("query_string", b"")
+    return "?" + raw.decode("latin-1") if raw else ""

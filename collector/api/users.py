@@ -8,6 +8,10 @@ A token expires, `DEFAULT_EXPIRY_DAYS` after it was issued unless the user was a
 another term, so one that leaked from a laptop or a script stops working by itself; an
 expired user is added again for a new token. A database made before tokens expired gains
 the `expires` column when opened; its tokens keep working, without an expiry, until revoked.
+
+People at a browser sign in with a password instead (collector/api/passwords.py) and get a
+session: a random id in an HttpOnly cookie, kept here as its SHA-256 like a token, ending
+after `SESSION_HOURS` (a shift) or when the user is revoked or its token expires.
 """
 
 import hashlib
@@ -20,10 +24,12 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from collector.api.passwords import hashed, matches
 from iotruntime.sqlite_files import open_sqlite, write_transaction
 
 DEFAULT_EXPIRY_DAYS = 365
 MAX_EXPIRY_DAYS = 3650
+SESSION_HOURS = 12
 
 
 class Role(StrEnum):
@@ -42,7 +48,10 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, token_sha256 TEXT NOT NULL UNIQUE,
     created TEXT NOT NULL, revoked TEXT, expires TEXT
-)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id_sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, ends TEXT NOT NULL
+);
 """
 _COLUMNS = "name, role, created, revoked, expires"
 Row = tuple[str, str, str, str | None, str | None]
@@ -80,10 +89,13 @@ class Users:
         # The collector and a `collector users` command may open an old file at once: the
         # column is added by whichever takes the write lock first, and looked for under it.
         with self._writing():
-            self._db.execute(_SCHEMA)
+            for statement in _SCHEMA.split(";"):
+                self._db.execute(statement)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(users)")}
             if "expires" not in columns:
                 self._db.execute("ALTER TABLE users ADD COLUMN expires TEXT")
+            if "password" not in columns:
+                self._db.execute("ALTER TABLE users ADD COLUMN password TEXT")
 
     @contextmanager
     def _writing(self) -> Iterator[sqlite3.Connection]:
@@ -124,6 +136,7 @@ class Users:
         ).rowcount
         if not changed:
             raise UserError(f"no active user {name!r}")
+        self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
 
     def authenticate(self, token: str) -> User | None:
         """The user the token was issued to, expired or not (the caller says which), or
@@ -133,6 +146,57 @@ class Users:
             (_digest(token),),
         ).fetchone()
         return User.of(row) if row else None
+
+    def set_password(self, name: str, password: str) -> None:
+        """Give an active user a password for the browser sign-in; its sessions end."""
+        digest = hashed(password)
+        with self._writing() as db:
+            changed = db.execute(
+                "UPDATE users SET password = ? WHERE name = ? AND revoked IS NULL",
+                (digest, name),
+            ).rowcount
+            if not changed:
+                raise UserError(f"no active user {name!r}")
+            db.execute("DELETE FROM sessions WHERE name = ?", (name,))
+
+    def sign_in(self, name: str, password: str, now: datetime) -> tuple[User, str] | None:
+        """A new session for the right password of an active user, with its id (shown
+        once, to go in the cookie); None otherwise, whichever part was wrong."""
+        row = self._db.execute(
+            f"SELECT {_COLUMNS}, password FROM users WHERE name = ? AND revoked IS NULL",  # noqa: S608
+            (name,),
+        ).fetchone()
+        right = matches(password, row[-1] if row else None)
+        if row is None or not right:
+            return None
+        user = User.of(row[:-1])
+        if user.expired(now):
+            return None
+        ends = now + timedelta(hours=SESSION_HOURS)
+        if user.expires is not None:
+            ends = min(ends, user.expires)
+        session = secrets.token_urlsafe(32)
+        with self._writing() as db:
+            db.execute("DELETE FROM sessions WHERE ends <= ?", (now.isoformat(),))
+            db.execute(
+                "INSERT INTO sessions (id_sha256, name, created, ends) VALUES (?, ?, ?, ?)",
+                (_digest(session), name, now.isoformat(), ends.isoformat()),
+            )
+        return user, session
+
+    def in_session(self, session: str, now: datetime) -> User | None:
+        """The user of a session still running, its user neither revoked nor expired."""
+        row = self._db.execute(
+            "SELECT u.name, u.role, u.created, u.revoked, u.expires FROM sessions s"
+            " JOIN users u ON u.name = s.name"
+            " WHERE s.id_sha256 = ? AND s.ends > ? AND u.revoked IS NULL",
+            (_digest(session), now.isoformat()),
+        ).fetchone()
+        user = User.of(row) if row else None
+        return user if user is not None and not user.expired(now) else None
+
+    def sign_out(self, session: str) -> None:
+        self._db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (_digest(session),))
 
     def all(self) -> list[User]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM users ORDER BY name")  # noqa: S608

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 from wsgiref.simple_server import WSGIServer
 
+from collector.alarms.book import AlarmBook
 from collector.alarms.service import Alarms
 from collector.api.users import Users
 from collector.cli.common import ConfigOption, settings_of
@@ -41,6 +42,7 @@ from collector.stores import Store, open_store
 from collector.stores.maintenance import maintain
 from collector.tt10.ledger import Ledger
 from collector.tt10.upload import Tt10Uploader, password_of
+from collector.wall.live import LiveFeed
 from iotruntime.configfile import ConfigError
 from iotruntime.console import fail
 from iotruntime.logs import configure_logging
@@ -93,18 +95,30 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         if settings.ingest.commit_process
         else Committer(store, settings.broker.topic_prefix)
     )
-    ingest = Ingest(settings.broker, settings.ingest, committer, spool, police)
-    silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     serve_api = _api_server() if settings.api else None
-    for name, section in (("api", settings.api), ("metrics", settings.metrics)):
-        if section is not None and section.tls_cert is not None and section.tls_key is not None:
-            _usable_certificate(name, section.tls_cert, section.tls_key)
-    users = Users(settings.api.users_path) if settings.api else None
     alarms = (
         _alarms(config, settings, settings.alarms, store, limits, registry)
         if settings.alarms
         else None
     )
+    live = (
+        _live_feed(store, settings, registry, police, alarms.book if alarms else None)
+        if settings.api
+        else None
+    )
+    ingest = Ingest(
+        settings.broker,
+        settings.ingest,
+        committer,
+        spool,
+        police,
+        on_commit=live.committed if live is not None else None,
+    )
+    silent_after = timedelta(seconds=settings.ingest.silent_after_s)
+    for name, section in (("api", settings.api), ("metrics", settings.metrics)):
+        if section is not None and section.tls_cert is not None and section.tls_key is not None:
+            _usable_certificate(name, section.tls_cert, section.tls_key)
+    users = Users(settings.api.users_path) if settings.api else None
     metrics = (
         _metrics_server(settings.metrics, ingest, store, spool, silent_after, police, alarms)
         if settings.metrics
@@ -146,7 +160,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
                 tasks.create_task(alarms.run(stop))
             if serve_api is not None and users is not None:
                 book = alarms.book if alarms is not None else None
-                tasks.create_task(serve_api(settings, store, users, police, stop, book))
+                tasks.create_task(serve_api(settings, store, users, police, stop, book, live))
             await ingest.run(stop)
         s = ingest.stats
         logging.info(
@@ -190,6 +204,17 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
             ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
         ) from None
     return serve_api
+
+
+def _live_feed(
+    store: Store,
+    settings: CollectorConfig,
+    registry: Registry | None,
+    police: Police | None,
+    book: AlarmBook | None,
+) -> LiveFeed:
+    """The wall's feed: what the ingest commits, for the screens the API serves."""
+    return LiveFeed(store, settings, registry, police, book)
 
 
 def _tt10_uploader(config: Path, settings: Tt10Settings) -> Tt10Uploader | None:

@@ -1,6 +1,7 @@
 """`collector users`: who may call the API, one bearer token each, with a role and an
 expiry."""
 
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -9,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from collector.api.passwords import PasswordError
 from collector.api.users import DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, Role, User, UserError, Users
 from collector.cli.common import ConfigOption, settings_of
 from iotruntime.console import console, fail
@@ -84,3 +86,27 @@ def users_revoke(
     finally:
         users.close()
     console.print(f"revoked {escape(name)}")
+
+
+@users_app.command("password")
+def users_password(
+    config: ConfigOption,
+    name: Annotated[str, typer.Argument(help="the user who signs in at a browser")],
+    stdin: Annotated[
+        bool, typer.Option("--stdin", help="read the password from standard input (scripts)")
+    ] = False,
+) -> None:
+    """Set the password a user signs in with at the wall or any browser page; the
+    sessions it had end."""
+    if stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    users = _users(config)
+    try:
+        users.set_password(name, password)
+    except (UserError, PasswordError) as exc:
+        raise fail(exc) from None
+    finally:
+        users.close()
+    console.print(f"password set for {escape(name)}")

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import random
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -110,8 +111,12 @@ class Ingest:
         committer: Committing,
         spool: Spool | None = None,
         police: Police | None = None,
+        on_commit: Callable[[list[Arrival]], None] | None = None,
     ) -> None:
+        """`on_commit` hears each batch the store committed, spool drains included (the
+        wall's live feed, collector/wall/live.py); it must not block."""
         self._broker = broker
+        self._on_commit = on_commit
         self._settings = settings
         self._committer = committer
         self._spool = spool
@@ -295,6 +300,8 @@ class Ingest:
         result = await self._commit(batch, received)
         if result.unavailable is None:
             self.confirmations.publish(result.committed)
+            if self._on_commit is not None:
+                self._on_commit(batch)
             return
         if spool is None:
             raise StoreUnavailableError(result.unavailable)
@@ -341,6 +348,8 @@ class Ingest:
                     if result.unavailable is not None:
                         raise StoreUnavailableError(result.unavailable)
                     spool.remove(item.id for item in arrived)
+                    if self._on_commit is not None:
+                        self._on_commit(batch)
             except Exception as exc:  # the drain must outlive any failure of the store
                 if f"{exc!r}" != reason:
                     reason = f"{exc!r}"

@@ -5,7 +5,9 @@ import logging
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -51,13 +53,32 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
-async def _run_until_signalled(loaded: LoadedAgent, config: Path) -> bool:
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def _stop_on_signals(requested: threading.Event) -> None:
+    """A stop asked for while the agent still reads its config or imports its models, or
+    while it closes down after the event loop gave the signals back, is a clean exit
+    like any other: systemd's stop of a box that just started must not end by signal."""
+
+    def ask(signum: int, frame: FrameType | None) -> None:
+        requested.set()
+
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, ask)
+
+
+async def _run_until_signalled(
+    loaded: LoadedAgent, config: Path, requested: threading.Event
+) -> bool:
     """Run until a signal; whether the agent asked to start again (reload_config)."""
     agent = Agent(loaded, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    if requested.is_set():
+        stop.set()
     await agent.run(stop)
     return agent.restart_requested
 
@@ -66,11 +87,15 @@ async def _run_until_signalled(loaded: LoadedAgent, config: Path) -> bool:
 def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
     """Run the agent: poll every source, keep everything in the outbox, publish it."""
     _setup_logging(log_level)
+    requested = threading.Event()
+    _stop_on_signals(requested)
     try:
         loaded = load_agent(config)
     except ConfigError as exc:
         raise fail(exc) from None
-    if asyncio.run(_run_until_signalled(loaded, config)):
+    restart = asyncio.run(_run_until_signalled(loaded, config, requested))
+    _stop_on_signals(requested)
+    if restart and not requested.is_set():
         # The same process (and pid, for systemd) with the config read afresh.
         logging.getLogger(__name__).info("restarting with %s", config)
         os.execv(sys.argv[0], sys.argv)  # noqa: S606 - this very command again

@@ -35,10 +35,14 @@ def alive(pid: int) -> bool:
         return False
 
 
-def run_cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run a project command as a technician would, in a 160-column terminal."""
+def run_cli(
+    *args: str, timeout_s: float = 60, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a project command as a technician would, in a 160-column terminal; `input` is
+    what they would type."""
     return subprocess.run(
         [str(BIN / args[0]), *args[1:]],
+        input=input,
         env={**os.environ, "COLUMNS": "160"},
         capture_output=True,
         text=True,
