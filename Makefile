@@ -14,7 +14,7 @@ $(PY):
 
 # One stamp per extra set, remade whenever pyproject.toml changes.
 $(VENV)/.installed-demo: pyproject.toml support/pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[demo,export,vision]' -e ./support
+	$(PY) -m pip install --quiet -e '.[demo,api,export,vision]' -e ./support
 	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 

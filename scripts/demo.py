@@ -31,6 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import demo_camera  # beside this script
+import demo_wall
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -264,6 +265,7 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
     alerts: list[PlateAlert] = []
     video = workdir / "street.avi"
     plate = await asyncio.to_thread(demo_camera.make_video, video, min(8.0, duration_s / 4))
+    wall_port = demo_wall.api_port()
     try:
         await wait_for_port(broker_port)
         await wait_for_port(ftp_port)
@@ -304,9 +306,15 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
                 },
                 "alerts": {"path": str(workdir / "police.sqlite")},
                 "registry": {"path": str(workdir / "devices.sqlite")},
+                "api": {"port": wall_port, "users_path": str(workdir / "users.sqlite")},
             },
         )
         await demo_camera.register_and_watch(workdir, collector_config, plate)
+        await demo_wall.register_stations(
+            collector_config,
+            [demo_wall.bundle(workdir, s.device, s.site, s.kind, s.name) for s in STATIONS],
+        )
+        passwords = await demo_wall.add_users(collector_config)
         processes["collector"] = await start(
             "collector", [str(BIN / "collector"), "run", "-c", str(collector_config)], logs
         )
@@ -367,6 +375,10 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             f"  camera     {demo_camera.DEVICE} plays {video.name}: a car with plate "
             f"{plate.display}, on the police watchlist, passes in a few seconds"
         )
+        console.print(
+            f"  wall       http://127.0.0.1:{wall_port}/wall, sign in as duty / "
+            f"{passwords['duty']} (operations) or police / {passwords['police']} (plates)"
+        )
         console.print(f"  logs       {logs}/\n")
 
         store = SqliteStore(store_path)
@@ -404,14 +416,40 @@ async def demo(duration_s: float, interval_s: float, workdir: Path) -> int:
             console.print(f"[red]no police alert for {plate.display}; see {logs}/[/red]")
             return 1
         demo_camera.print_audit(workdir / "police.sqlite", console)
+        if not await show_wall(wall_port, passwords["police"], len(agents)):
+            return 1
         if lost or await officer_export(collector_config, workdir):
             return 1
-        return await show_uploaded(ftp_root, logs)
+        failed = await show_uploaded(ftp_root, logs)
+        if not failed and sys.stdin.isatty():
+            console.print(
+                f"\nThe wall stays at http://127.0.0.1:{wall_port}/wall (the boxes now offline,"
+                " the alert and the day's values kept) until you press Enter."
+            )
+            await asyncio.to_thread(sys.stdin.readline)
+        return failed
     finally:
         for server in simulators:
             await server.shutdown()
         for process in reversed(processes.values()):
             await stop(process)
+
+
+async def show_wall(port: int, police_password: str, boxes: int) -> bool:
+    """What a police officer's wall shows once signed in: every box on the map, the
+    alert on the police panel."""
+    snapshot = await asyncio.to_thread(demo_wall.wall_snapshot, port, "police", police_password)
+    devices, alerts = snapshot["devices"], snapshot["alerts"]
+    placed = [d for d in devices if d["lat"] is not None]
+    console.print(
+        f"\nThe wall: {len(placed)} of {boxes} boxes on the island map, "
+        f"{len(alerts)} police alert on the police panel "
+        f"({', '.join(a['display'] for a in alerts)})"
+    )
+    if len(placed) < boxes or not alerts:
+        console.print("[red]the wall misses boxes or the alert; see the collector's log[/red]")
+        return False
+    return True
 
 
 def summary(store: SqliteStore, produced: dict[str, tuple[int, int]], police: Path) -> int:

@@ -46,15 +46,16 @@ def make_video(path: Path, lead_s: float) -> Plate:
     return plate
 
 
-async def run(*args: str) -> str:
-    """A project command; its output, or an error with it."""
+async def run(*args: str, stdin: str | None = None) -> str:
+    """A project command, given `stdin` as a line; its output, or an error with it."""
     process = await asyncio.create_subprocess_exec(
         str(BIN / args[0]),
         *args[1:],
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await process.communicate()
+    out, _ = await process.communicate(f"{stdin}\n".encode() if stdin is not None else None)
     if process.returncode:
         raise RuntimeError(f"{' '.join(args[:3])} failed: {out.decode()}")
     return out.decode()

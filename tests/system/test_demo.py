@@ -107,3 +107,10 @@ def test_every_station_s_file_reached_the_ftp_server_and_is_shown(demo):
     assert nh4[2:] == ["mg/L", stamp, "00"]
     assert float(nh4[1]) > NH4_LIMIT
     assert f"KG_PQ_WWAT01_{stamp}.txt: a line per parameter" in " ".join(output.split())
+
+
+def test_the_demo_serves_the_wall_with_every_box_on_the_map_and_the_alert(demo):
+    _, output = demo
+    words = " ".join(output.split())
+    assert re.search(r"wall http://127\.0\.0\.1:\d+/wall, sign in as duty / \S+", words)
+    assert "The wall: 5 of 5 boxes on the island map, 1 police alert on the police panel" in words
