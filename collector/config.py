@@ -529,6 +529,16 @@ class GapsRule(_AlarmRuleBase):
     quiet_s: Annotated[float, Field(ge=10, le=7 * 86_400)] = 3600.0
 
 
+class OutboxDropsRule(_AlarmRuleBase):
+    """A box's outbox dropped messages it never sent (its size bound hit, or its disk
+    full), as the `outbox_dropped` counter of its health messages says: data lost on the
+    box itself, which wants a technician rather than the network. Resolved when no new
+    drop was reported for `quiet_s`."""
+
+    type: Literal["outbox_drops"]
+    quiet_s: Annotated[float, Field(ge=10, le=7 * 86_400)] = 3600.0
+
+
 class LimitRule(_AlarmRuleBase):
     """A running mean over a limit in force, judged by the exports' limit table and unit
     rules. Cleared only once the mean is back inside the limit narrowed by `hysteresis`
@@ -614,7 +624,14 @@ class AqiRule(_AlarmRuleBase):
 
 
 AlarmRule = Annotated[
-    OfflineRule | SilentRule | GapsRule | LimitRule | ThresholdRule | FaultsRule | AqiRule,
+    OfflineRule
+    | SilentRule
+    | GapsRule
+    | OutboxDropsRule
+    | LimitRule
+    | ThresholdRule
+    | FaultsRule
+    | AqiRule,
     Field(discriminator="type"),
 ]
 

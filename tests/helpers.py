@@ -58,23 +58,21 @@ def plate_read(
     )
 
 
-def health(seq: int, device: str = "dev-1", epoch: str | None = None) -> Health:
-    """A box's health message with nothing wrong in it."""
-    return Health(
-        device=device,
-        seq=seq,
-        ts=datetime(2026, 11, 22, tzinfo=UTC),
-        clock=ClockSync.SYNCED,
-        boot_id="b1",
-        uptime_s=1.0,
-        load1=0.1,
-        mem_used_pct=10.0,
-        disk_used_pct=10.0,
-        outbox_depth=0,
-        outbox_dropped=0,
-        source_errors={},
-        epoch=epoch,
-    )
+def health(seq: int, device: str = "dev-1", epoch: str | None = None, **worse: Any) -> Health:
+    """A box's health message with nothing wrong in it but the fields `worse` sets."""
+    fields: dict[str, Any] = {
+        "ts": datetime(2026, 11, 22, tzinfo=UTC),
+        "clock": ClockSync.SYNCED,
+        "boot_id": "b1",
+        "uptime_s": 1.0,
+        "load1": 0.1,
+        "mem_used_pct": 10.0,
+        "disk_used_pct": 10.0,
+        "outbox_depth": 0,
+        "outbox_dropped": 0,
+        "source_errors": {},
+    }
+    return Health(device=device, seq=seq, epoch=epoch, **(fields | worse))
 
 
 def api_request(
@@ -132,6 +130,12 @@ class EventStream:
                     fields[name] = value.removeprefix(" ")
         except (OSError, ValueError):
             return
+
+    def wait_closed(self, timeout_s: float) -> None:
+        """Until the server ends the stream; TimeoutError if it keeps it open."""
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise TimeoutError(f"the stream is still open after {timeout_s:g} s")
 
     def close(self) -> None:
         """Hang up, and wait for the reader to see it."""

@@ -7,35 +7,49 @@ message took longer than another's still counts; a reading already taken into it
 is skipped. A reading sampled longer than `late_s` before the newest (a backlog replayed
 after an outage) is not judged: it is history, which the exports judge. Readings feed
 running means per series (`running.py`); only the series that got new readings are
-judged again. Nothing is re-read from the whole store: the first tick after a start reads
-back the longest window a rule needs, once.
+judged again, and a mean is judged only when it is valid as an export's mean is (enough
+of the samples the series' sampling interval promises, enough valid hours): a mean of too
+few samples neither raises nor resolves an alarm. The interval is the station's
+`interval_s`, else the median spacing of the series' latest readings, as the exports infer
+it. Where an export without a spacing assumes an hour (one sample makes an hour valid), a
+series' first reading here is not judged: it is the start of a stream, not a day's
+single sample. Nothing is re-read from the whole store: the first tick after a start
+reads back the longest window a rule needs, once.
 
-Where evaluation stands (the newest reading judged, each box's gap count) is kept in the
-alarm book, so a restart neither raises again what was raised nor judges a sample twice.
+Outbox drops are judged on the latest health each box reported on the wire (`health.py`),
+not on the store, whose protocol reads no health back.
+
+Where evaluation stands (the newest reading judged, each box's gap count and reported
+drops) is kept in the alarm book, so a restart neither raises again what was raised nor
+judges a sample twice.
 """
 
+import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from collector.alarms.air_quality import HOUR, KEPT_HOURS, StationHours, rate
 from collector.alarms.book import Alarm, AlarmBook, Silence
 from collector.alarms.events import CLEAR, HOLD, Breach, Finding, Subject
+from collector.alarms.health import Reported
 from collector.alarms.judging import in_mass, judge_mean, judge_threshold, limits_for
-from collector.alarms.running import WIDTHS, FaultShare, RunningMean
-from collector.compliance.averages import is_level
+from collector.alarms.running import CLOCK_HOURS, RUNNING, ClockHours, FaultShare, RunningMean
+from collector.compliance.averages import infer_interval_s, is_level, needed_samples
 from collector.compliance.limits import Limit, LimitTable
 from collector.config import (
     AlarmRule,
     AlarmSettings,
     AqiRule,
+    ExportSettings,
     FaultsRule,
     GapsRule,
     LimitRule,
     OfflineRule,
+    OutboxDropsRule,
     SilentRule,
     StationSettings,
     ThresholdRule,
@@ -48,6 +62,7 @@ PAGE_ROWS = 10_000
 JUDGED_UNTIL = "judged_until"
 REGISTRY_EVERY_S = 60.0
 MAX_LOOKUPS = 100_000  # limits in force kept per series and day; cleared past this many
+SPACING_ROWS = 17  # a series' latest readings kept: 16 spacings give its interval
 DeviceRule = OfflineRule | SilentRule | GapsRule
 ReadingRule = LimitRule | ThresholdRule | FaultsRule | AqiRule
 SeriesKey = tuple[str, str, str, str]  # device, sensor, parameter, unit as measured
@@ -55,10 +70,15 @@ SeriesKey = tuple[str, str, str, str]  # device, sensor, parameter, unit as meas
 
 @dataclass
 class Series:
-    """One series' running means, by averaging, and the newest sample taken in."""
+    """One series' means (the running hour; clock hours for the 8-hour and 24-hour
+    means), the newest sample taken in, its latest readings, whose spacing is its
+    sampling interval, and the clock hour each rule last judged it on, by averaging."""
 
     newest: datetime
-    means: dict[str, RunningMean] = field(default_factory=dict)
+    recent: deque[ReadingRow] = field(default_factory=lambda: deque(maxlen=SPACING_ROWS))
+    running: RunningMean | None = None
+    clock: ClockHours | None = None
+    judged: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,8 +103,9 @@ class Evaluator:
         limits: LimitTable,
         book: AlarmBook,
         channels: Callable[[AlarmRule], Sequence[str]],
-        zone: ZoneInfo,
+        export: ExportSettings,
         registered: Callable[[], dict[str, str | None]] = dict,
+        reported: Callable[[], dict[str, Reported]] = dict,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -92,8 +113,11 @@ class Evaluator:
         self._limits = limits
         self._book = book
         self._channels = channels
-        self._zone = zone
+        self._export = export
+        self._zone = export.zone
         self._registered = registered
+        self._reported = reported
+        self._drops: dict[str, Dropped] = {}
         self._boxes = registered()
         self._boxes_read = time.monotonic()
         self._gap_counts: dict[str, str] = {}
@@ -169,6 +193,9 @@ class Evaluator:
         if device_rules:
             devices = self._store.devices()
             findings += self._device_findings(device_rules, devices, now, positions)
+        drop_rules = [r for r in self._settings.rules if isinstance(r, OutboxDropsRule)]
+        if drop_rules:
+            findings += self._drop_findings(drop_rules, now, positions)
         findings += self._reading_findings(now)
         if self._newest is not None:
             positions[JUDGED_UNTIL] = self._newest.isoformat()
@@ -246,32 +273,87 @@ class Evaluator:
             return CLEAR
         return HOLD
 
+    def _drop_findings(
+        self, rules: list[OutboxDropsRule], now: datetime, positions: dict[str, str]
+    ) -> Iterator[tuple[AlarmRule, Subject, Finding]]:
+        """Each box that reported health since the start, and each box with an active
+        alarm that has not yet: its drops stopped growing all the same, and the alarm
+        must clear after a restart even if the box never reports again."""
+        reported = self._reported()
+        names = {rule.name for rule in rules}
+        active = {alarm.device for alarm in self._active.values() if alarm.rule in names}
+        for device in sorted(reported.keys() | active):
+            for rule in rules:
+                if self._watches(rule, device):
+                    subject = Subject(rule.name, device, device)
+                    report = reported.get(device)
+                    yield rule, subject, self._dropped(rule, device, report, now, positions)
+
+    def _dropped(
+        self,
+        rule: OutboxDropsRule,
+        device: str,
+        report: Reported | None,
+        now: datetime,
+        positions: dict[str, str],
+    ) -> Finding:
+        """Drops reported since the count last seen raise; a quiet `quiet_s` clears. The
+        first count seen of a box is its baseline: drops older than the alarms are not
+        news. A new outbox (a new epoch) counts from nought, so all its drops are new."""
+        name = f"drops:{rule.name}:{device}"
+        kept = self._drops.get(name)
+        if kept is None and (text := self._book.position(name)) is not None:
+            kept = self._drops[name] = Dropped.parse(text)
+        if report is None:  # an active alarm's box not heard since the start
+            quiet = kept is not None and now - kept.grown > timedelta(seconds=rule.quiet_s)
+            return CLEAR if quiet else HOLD
+        if kept is None:
+            self._drops[name] = Dropped(report.epoch, report.dropped, now)
+            positions[name] = self._drops[name].text()
+            return HOLD
+        new = report.dropped - (kept.dropped if report.epoch == kept.epoch else 0)
+        if (report.epoch, report.dropped) != (kept.epoch, kept.dropped):
+            grown = now if new > 0 else kept.grown
+            self._drops[name] = Dropped(report.epoch, report.dropped, grown)
+            positions[name] = self._drops[name].text()
+        if new > 0:
+            return Breach(
+                f"{device}: its outbox dropped {new} messages it never sent"
+                f" ({report.dropped} since it was made, health of {report.ts.isoformat()})",
+                float(new),
+            )
+        return CLEAR if now - kept.grown > timedelta(seconds=rule.quiet_s) else HOLD
+
     # Readings: limits and thresholds.
 
-    def _new_rows(self, now: datetime) -> list[ReadingRow]:
-        """Readings sampled since the newest taken in, less `late_s`, page by page."""
+    def _new_rows(self, now: datetime) -> Iterator[ReadingRow]:
+        """Readings sampled since the newest taken in, less `late_s`, page by page: the
+        first tick, reading a day back for a 24-hour mean, holds one page at a time."""
         devices = self._devices
         if devices == ():
-            return []
+            return
         late = timedelta(seconds=self._settings.late_s)
         if self._newest is not None:  # a box whose clock runs ahead must not hide the rest
             start = min(self._newest, now) - late
         else:
             start = now - max([late, *self._widths()])
-        rows: list[ReadingRow] = []
         while True:
             every = () if devices is None else devices
             page = self._store.query(ReadingQuery(start=start, devices=every, limit=PAGE_ROWS))
-            rows += page
+            yield from page
             if len(page) < PAGE_ROWS or page[-1].ts == start:
-                return rows
+                return
             start = page[-1].ts
 
     def _widths(self) -> list[timedelta]:
-        """How far back the first tick reads: the longest mean a limit rule keeps, and
-        the 12 hours of NowCast and the hour under way for VN_AQI."""
+        """How far back the first tick reads: the longest mean a limit rule keeps (the
+        clock hours of an 8-hour or 24-hour mean and the hour under way), and the 12
+        hours of NowCast and the hour under way for VN_AQI."""
         widths = [
-            WIDTHS[a] for r in self._settings.rules if isinstance(r, LimitRule) for a in r.averaging
+            RUNNING if a == "1h" else (CLOCK_HOURS[a] + 1) * HOUR
+            for r in self._settings.rules
+            if isinstance(r, LimitRule)
+            for a in r.averaging
         ]
         if any(isinstance(r, AqiRule) for r in self._settings.rules):
             widths.append(KEPT_HOURS * HOUR)
@@ -284,6 +366,7 @@ class Evaluator:
         findings: list[tuple[AlarmRule, Subject, Finding]] = []
         touched: dict[SeriesKey, ReadingRow] = {}
         sources: dict[tuple[str, str, str], FaultsRule] = {}  # rule, device, sensor
+        limit_rules = [r for r in rules if isinstance(r, LimitRule)]
         for row in self._new_rows(now):
             key = (row.device, row.sensor, row.parameter, row.unit)
             series = self._series.get(key)
@@ -292,6 +375,7 @@ class Evaluator:
             if series is None:
                 series = self._series[key] = Series(row.ts)
             series.newest = row.ts
+            series.recent.append(row)
             self._newest = max(self._newest or row.ts, row.ts)
             fresh = self._judged_until is None or row.ts > self._judged_until
             for rule in rules:
@@ -307,11 +391,11 @@ class Evaluator:
                         findings.append((rule, *self._threshold(rule, row)))
                 elif isinstance(rule, AqiRule):
                     self._feed_air(row)
-                elif self._feed(rule, series, row):
-                    touched[key] = row
+            if row.quality == "ok" and self._feed(limit_rules, series, row):
+                touched[key] = row
         for key, row in touched.items():
-            for rule in rules:
-                if isinstance(rule, LimitRule) and self._watches(rule, row.device):
+            for rule in limit_rules:
+                if self._watches(rule, row.device):
                     findings += self._limit_findings(rule, self._series[key], row)
         findings += [
             self._fault_finding(rule, d, sensor) for (_, d, sensor), rule in sources.items()
@@ -387,26 +471,33 @@ class Evaluator:
             return subject, HOLD
         return subject, finding
 
-    def _feed(self, rule: LimitRule, series: Series, row: ReadingRow) -> bool:
-        """Add a reading to the running means its limits need; False when no limit in
-        force judges the series."""
+    def _feed(self, rules: list[LimitRule], series: Series, row: ReadingRow) -> bool:
+        """Add a reading, once, to the means the limit rules watching its box need;
+        False when no limit in force judges the series."""
         station = self._stations.get(row.device)
         if station is None or row.value is None:
             return False
-        if rule.parameters and row.parameter not in rule.parameters:
-            return False
         unit, value = in_mass(station, row.parameter, row.unit, row.value)
         day = row.ts.astimezone(self._zone).date()
-        fed = False
-        for averaging in rule.averaging:
-            if not self._in_force(row.device, station, row.parameter, unit, averaging, day):
-                continue
-            mean = series.means.get(averaging)
-            if mean is None:
-                mean = series.means[averaging] = RunningMean(WIDTHS[averaging], is_level(unit))
-            mean.add(row.ts, value)
-            fed = True
-        return fed
+        wanted = {
+            averaging
+            for rule in rules
+            if self._watches(rule, row.device)
+            and (not rule.parameters or row.parameter in rule.parameters)
+            for averaging in rule.averaging
+        }
+        in_force = {
+            a for a in wanted if self._in_force(row.device, station, row.parameter, unit, a, day)
+        }
+        if "1h" in in_force:
+            if series.running is None:
+                series.running = RunningMean(RUNNING, is_level(unit))
+            series.running.add(row.ts, value)
+        if in_force & CLOCK_HOURS.keys():
+            if series.clock is None:
+                series.clock = ClockHours(max(CLOCK_HOURS.values()), is_level(unit))
+            series.clock.add(row.ts, value)
+        return bool(in_force)
 
     def _in_force(
         self,
@@ -430,12 +521,38 @@ class Evaluator:
     def _limit_findings(
         self, rule: LimitRule, series: Series, row: ReadingRow
     ) -> Iterator[tuple[AlarmRule, Subject, Finding]]:
+        """The rule's findings on the series' valid means: the running hour at each new
+        reading, the 8-hour and 24-hour means once per clock hour completed."""
         station = self._stations[row.device]
+        if rule.parameters and row.parameter not in rule.parameters:
+            return
+        interval = station.interval_s or infer_interval_s(series.recent)
+        if interval is None:
+            return
         unit, _ = in_mass(station, row.parameter, row.unit, 0.0)
-        day = row.ts.astimezone(self._zone).date()
+        share = self._export.hour_min_share
         for averaging in rule.averaging:
-            running = series.means.get(averaging)
-            mean = running.mean() if running is not None else None
+            if averaging == "1h":
+                running = series.running
+                mean = running.mean(needed_samples(interval, share)) if running else None
+                day = row.ts.astimezone(self._zone).date()
+            else:
+                clock = series.clock
+                hour = clock.completed if clock is not None else None
+                if (
+                    clock is None
+                    or hour is None
+                    or series.judged.get((rule.name, averaging)) == hour
+                ):
+                    continue  # no hour completed since this rule judged the series
+                series.judged[(rule.name, averaging)] = hour
+                least = (
+                    self._export.eight_hour_min_hours
+                    if averaging == "8h"
+                    else self._export.day_min_hours
+                )
+                mean = clock.mean(averaging, hour, interval, share, least).value
+                day = hour.astimezone(self._zone).date()
             if mean is None:
                 continue
             limits = self._in_force(row.device, station, row.parameter, unit, averaging, day)
@@ -445,6 +562,23 @@ class Evaluator:
             label = f"{row.device} {row.sensor}/{row.parameter}"
             finding = judge_mean(limits, station, label, unit, averaging, mean, rule.hysteresis)
             yield rule, Subject(rule.name, row.device, name), finding
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A box's drop count as last judged, and when it last grew; kept in the book."""
+
+    epoch: str
+    dropped: int
+    grown: datetime
+
+    def text(self) -> str:
+        return json.dumps([self.epoch, self.dropped, self.grown.isoformat()])
+
+    @classmethod
+    def parse(cls, text: str) -> "Dropped":
+        epoch, dropped, grown = json.loads(text)
+        return cls(str(epoch), int(dropped), datetime.fromisoformat(grown))
 
 
 def _offline(row: DeviceRow) -> Finding:

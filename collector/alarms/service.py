@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from collector.alarms.book import AlarmBook
 from collector.alarms.delivery import AlarmWebhookSender, ChannelsOf, MqttAlarmSender
 from collector.alarms.evaluation import Evaluator
+from collector.alarms.health import HealthWatch
 from collector.compliance.limits import LimitTable
-from collector.config import AlarmSettings, CollectorConfig
+from collector.config import AlarmSettings, CollectorConfig, OutboxDropsRule
 from collector.fleet.registry import Registry
 from collector.stores.base import Store, StoreUnavailableError
 from iotruntime.stopping import sleep_unless_stopped
@@ -49,6 +50,11 @@ class Alarms:
             if settings.mqtt
             else None
         )
+        self.health = (
+            HealthWatch(config.broker.topic_prefix)
+            if any(isinstance(r, OutboxDropsRule) for r in settings.rules)
+            else None
+        )
         self.evaluator = Evaluator(
             store,
             settings,
@@ -56,8 +62,9 @@ class Alarms:
             limits,
             self.book,
             ChannelsOf(settings),
-            config.export.zone,
+            config.export,
             registered_kinds(registry) if registry is not None else dict,
+            self.health.latest if self.health is not None else dict,
         )
         self.evaluation_seconds = 0.0
         self.ticks = 0

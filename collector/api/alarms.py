@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from collector.alarms.book import Alarm, AlarmBook, Silence, UnknownAlarmError
 from collector.api.auth import role_in
 from collector.api.context import Context
+from collector.api.guard import Recheck
 from collector.api.users import Role, User
 from collector.rows import row_of
 
@@ -150,14 +151,16 @@ async def stream(
     user: AlarmUser,
     book: Book,
     ctx: Context,
+    request: Request,
     last_event_id: Annotated[str | None, Header(description="resume after this id")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if last_event_id is not None and not last_event_id.isdigit():
         raise HTTPException(422, f"Last-Event-ID {last_event_id!r} is not a change number")
     n = int(last_event_id) if last_event_id else await asyncio.to_thread(book.last_change)
     stopping = asyncio.create_task(ctx.stop.wait())
+    recheck = Recheck(request, ctx.users)
     try:
-        while not ctx.stop.is_set():
+        while not ctx.stop.is_set() and not await recheck.lapsed():
             for change in await asyncio.to_thread(book.history_after, n):
                 n = change.n
                 if change.alarm is None:

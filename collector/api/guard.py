@@ -19,6 +19,7 @@ from; changes (acknowledging, dispatching) stay with tokens. A browser asking fo
 without a session is sent to the sign-in page rather than shown a 401.
 """
 
+import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
@@ -32,6 +33,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from collector.api.users import User, Users
 
 _USER_KEY = "collector.user"
+_CREDENTIAL_KEY = "collector.credential"
+RECHECK_S = 30.0
 TOKEN_REQUIRED = "a valid bearer token is required (collector users add)"  # noqa: S105
 SESSION_COOKIE = "pq_session"
 SIGN_IN_PATH = "/login"
@@ -47,6 +50,32 @@ def authenticated(request: Request) -> User | None:
     """The user whose token the guard accepted for this request."""
     user = request.scope.get(_USER_KEY)
     return user if isinstance(user, User) else None
+
+
+def still_valid(request: Request, users: Users) -> bool:
+    """Whether the token or session this request came with still works: a stream open
+    for hours must end when its user is revoked, its token expires or its session ends,
+    as the next request would be refused."""
+    kind, secret = request.scope.get(_CREDENTIAL_KEY, ("", ""))
+    now = datetime.now(UTC)
+    if kind == SESSION_COOKIE:
+        return users.in_session(secret, now) is not None
+    user = users.authenticate(secret) if kind == "token" else None
+    return user is not None and not user.expired(now)
+
+
+class Recheck:
+    """`still_valid`, asked at most every `RECHECK_S` by a stream's loop."""
+
+    def __init__(self, request: Request, users: Users) -> None:
+        self._request, self._users = request, users
+        self._at = time.monotonic()
+
+    async def lapsed(self) -> bool:
+        if time.monotonic() - self._at < RECHECK_S:
+            return False
+        self._at = time.monotonic()
+        return not await run_in_threadpool(still_valid, self._request, self._users)
 
 
 def _has_body(headers: Headers) -> bool:
@@ -94,6 +123,7 @@ class RequestGuard:
             user = await run_in_threadpool(self._users.in_session, session, datetime.now(UTC))
             if user is not None:
                 scope[_USER_KEY] = user
+                scope[_CREDENTIAL_KEY] = (SESSION_COOKIE, session)
                 return None
         if scope["method"] == "GET" and "text/html" in headers.get("accept", ""):
             back = quote(scope["path"] + _query(scope), safe="")
@@ -117,6 +147,7 @@ class RequestGuard:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
         scope[_USER_KEY] = user
+        scope[_CREDENTIAL_KEY] = ("token", token)
         return None
 
     def _counting(self, receive: Receive) -> Receive:

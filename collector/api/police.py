@@ -16,13 +16,14 @@ from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal, TypeVar
 
-from fastapi import APIRouter, Body, Header, HTTPException, Query
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request
 from fastapi.responses import Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import AwareDatetime
 
 from collector.api.auth import Officer
 from collector.api.context import Context, PoliceDep
+from collector.api.guard import Recheck
 from collector.api.models import (
     AckRequest,
     AlertOut,
@@ -113,6 +114,7 @@ async def stream(
     officer: Officer,
     ctx: Context,
     police: PoliceDep,
+    request: Request,
     last_event_id: Annotated[str | None, Header(description="resume after this id")] = None,
     unit: Annotated[
         str | None, Query(description="only the alerts dispatched to this police unit")
@@ -128,8 +130,9 @@ async def stream(
     raised = police.wakeup.subscribe()
     stop = ctx.stop
     stopping = asyncio.create_task(stop.wait())
+    recheck = Recheck(request, ctx.users)
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not await recheck.lapsed():
             raised.clear()
             for record in await asyncio.to_thread(police.alerts.after, n):
                 n = record.n

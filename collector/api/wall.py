@@ -18,6 +18,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 
 from collector.api.auth import role_in
 from collector.api.context import Context
+from collector.api.guard import Recheck
 from collector.api.users import Role, User
 from collector.wall.environment import EnvironmentView
 from collector.wall.live import LiveFeed
@@ -106,11 +107,14 @@ async def environment(_: Viewer, view: Environment) -> dict[str, Any]:
     summary="The wall's live feed: a snapshot, then samples, states, alerts and alarms",
     response_class=EventSourceResponse,
 )
-async def stream(user: Viewer, feed: Feed, ctx: Context) -> AsyncIterator[ServerSentEvent]:
+async def stream(
+    user: Viewer, feed: Feed, ctx: Context, request: Request
+) -> AsyncIterator[ServerSentEvent]:
     screen = feed.open(user.role.value)
     stopping = asyncio.create_task(ctx.stop.wait())
+    recheck = Recheck(request, ctx.users)
     try:
-        while not ctx.stop.is_set():
+        while not ctx.stop.is_set() and not await recheck.lapsed():
             getting = asyncio.create_task(screen.queue.get())
             done, _ = await asyncio.wait(
                 {getting, stopping}, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED

@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIServer
 from collector.alarms.book import AlarmBook
 from collector.alarms.service import Alarms
 from collector.api.users import Users
+from collector.arrivals import Arrival
 from collector.cli.common import ConfigOption, settings_of
 from collector.cli.limits import limits_of
 from collector.compliance.limits import LimitTable
@@ -106,14 +107,12 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         if settings.api
         else None
     )
-    ingest = Ingest(
-        settings.broker,
-        settings.ingest,
-        committer,
-        spool,
-        police,
-        on_commit=live.committed if live is not None else None,
-    )
+    committed: list[Callable[[list[Arrival]], None]] = []  # who hears each commit
+    if live is not None:
+        committed.append(live.committed)
+    if alarms is not None and alarms.health is not None:
+        committed.append(alarms.health.committed)
+    ingest = Ingest(settings.broker, settings.ingest, committer, spool, police, committed)
     silent_after = timedelta(seconds=settings.ingest.silent_after_s)
     for name, section in (("api", settings.api), ("metrics", settings.metrics)):
         if section is not None and section.tls_cert is not None and section.tls_key is not None:

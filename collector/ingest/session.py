@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -111,10 +111,11 @@ class Ingest:
         committer: Committing,
         spool: Spool | None = None,
         police: Police | None = None,
-        on_commit: Callable[[list[Arrival]], None] | None = None,
+        on_commit: Sequence[Callable[[list[Arrival]], None]] = (),
     ) -> None:
-        """`on_commit` hears each batch the store committed, spool drains included (the
-        wall's live feed, collector/wall/live.py); it must not block."""
+        """`on_commit` hear each batch the store committed, spool drains included (the
+        wall's live feed, collector/wall/live.py; the alarms' health watch,
+        collector/alarms/health.py); they must not block."""
         self._broker = broker
         self._on_commit = on_commit
         self._settings = settings
@@ -300,8 +301,8 @@ class Ingest:
         result = await self._commit(batch, received)
         if result.unavailable is None:
             self.confirmations.publish(result.committed)
-            if self._on_commit is not None:
-                self._on_commit(batch)
+            for listener in self._on_commit:
+                listener(batch)
             return
         if spool is None:
             raise StoreUnavailableError(result.unavailable)
@@ -348,8 +349,8 @@ class Ingest:
                     if result.unavailable is not None:
                         raise StoreUnavailableError(result.unavailable)
                     spool.remove(item.id for item in arrived)
-                    if self._on_commit is not None:
-                        self._on_commit(batch)
+                    for listener in self._on_commit:
+                        listener(batch)
             except Exception as exc:  # the drain must outlive any failure of the store
                 if f"{exc!r}" != reason:
                     reason = f"{exc!r}"

@@ -3,13 +3,18 @@
 Twelve screens and a few desks must not each ask the store what changed: that is the
 polling storm the wall is built to avoid. The ingest hands the hub each batch once the
 store has committed it (`committed`, a list append: nothing is decoded while no screen is
-open); the hub decodes what came, keeps the newest value of each series, and every
-`FLUSH_S` sends the changes to every screen at once, encoded once. The devices' states,
+open); every `FLUSH_S` the hub decodes what came, keeps the newest value of each series
+and sends the changes to every screen at once, encoded once. A wall shows what is true
+now, so of the messages a topic brought since the last flush only the newest is decoded:
+a box replaying an hour of backlog, or a burst from the whole fleet, costs the hub one
+message per topic, not thousands. The devices' states,
 the outbox backlogs, police alerts and active alarms are refreshed every `REFRESH_S` with
 one read for all screens, and sent only when they changed.
 
-A screen that falls `QUEUE_EVENTS` events behind is not cut off: its queue is emptied and
-it is sent a fresh snapshot, which holds everything it missed.
+A screen that falls `QUEUE_EVENTS` events (a few seconds) behind is not cut off: its
+queue is emptied and it is sent a fresh snapshot, which holds the newest of everything it
+missed. A slow screen is never more than those few seconds stale, and never slows the
+others or the ingest.
 """
 
 import asyncio
@@ -28,12 +33,12 @@ from collector.fleet.registry import Registry
 from collector.police.service import Police
 from collector.query import LatestQuery
 from collector.stores.base import Store
-from iotwire.messages import Batch, Health, Message, Status, Telemetry
+from iotwire.messages import Batch, Health, Message, Quality, Status, Telemetry
 
 log = logging.getLogger(__name__)
 FLUSH_S = 0.5
 REFRESH_S = 5.0
-QUEUE_EVENTS = 256
+QUEUE_EVENTS = 8
 ALERTS_SHOWN = 50
 ALERTS_WINDOW = timedelta(hours=24)
 # What a screen of a role other than police learns of an alert: that it happened, where.
@@ -71,22 +76,28 @@ def _iso(ts: datetime | None) -> str | None:
     return ts.astimezone(UTC).isoformat() if ts is not None else None
 
 
-def _samples_of(site: str, message: Message) -> list[Json]:
+def _sample(
+    device: str, sensor: str, parameter: str, value: float, unit: str, ts: datetime
+) -> Json:
+    """A value as screens get it: only good values are shown, so no quality is sent."""
+    return {
+        "device": device,
+        "sensor": sensor,
+        "parameter": parameter,
+        "value": value,
+        "unit": unit,
+        "ts": _iso(ts),
+    }
+
+
+def _samples_of(message: Message) -> list[Json]:
     if not isinstance(message, Telemetry):
         return []
     return [
-        {
-            "site": site,
-            "device": message.device,
-            "sensor": sample.sensor,
-            "parameter": r.parameter,
-            "value": r.value,
-            "unit": r.unit,
-            "quality": r.quality.value,
-            "ts": _iso(sample.ts),
-        }
+        _sample(message.device, sample.sensor, r.parameter, r.value, r.unit, sample.ts)
         for sample in message.samples
         for r in sample.readings
+        if r.quality is Quality.OK and r.value is not None
     ]
 
 
@@ -107,7 +118,7 @@ class LiveFeed:
         self._alarms = alarms
         self._clock = clock
         self._screens: set[Screen] = set()
-        self._pending: list[Arrival] = []
+        self._pending: dict[str, bytes] = {}  # topic -> its newest payload
         self._latest: dict[SeriesKey, Json] = {}
         self._health: dict[str, Json] = {}
         self._devices: list[Json] = []
@@ -124,7 +135,8 @@ class LiveFeed:
     def committed(self, batch: list[Arrival]) -> None:
         """A batch the store holds now; kept for the next flush only while someone looks."""
         if self._screens:
-            self._pending.extend(batch)
+            for topic, payload, _ in batch:
+                self._pending[topic] = payload
             self._wake.set()
 
     def open(self, role: str) -> Screen:
@@ -185,54 +197,53 @@ class LiveFeed:
 
     def _prime(self) -> None:
         for row in self._store.latest(LatestQuery()):
-            sample = {
-                "site": row.site,
-                "device": row.device,
-                "sensor": row.sensor,
-                "parameter": row.parameter,
-                "value": row.value,
-                "unit": row.unit,
-                "quality": row.quality,
-                "ts": _iso(row.ts),
-            }
-            self._latest[(row.device, row.sensor, row.parameter)] = sample
+            if row.value is not None:
+                self._latest[(row.device, row.sensor, row.parameter)] = _sample(
+                    row.device, row.sensor, row.parameter, row.value, row.unit, row.ts
+                )
         self._primed = True
 
     async def _flush(self) -> None:
-        pending, self._pending = self._pending, []
+        pending, self._pending = self._pending, {}
         samples, health, statuses = (
             await asyncio.to_thread(self._decode, pending) if pending else ([], {}, False)
         )
         if statuses:  # a box came or went: its dot changes now, not at the next refresh
             await self._refresh()
-        for sample in samples:
-            if sample["quality"] == "ok" and sample["value"] is not None:
-                self._latest[(sample["device"], sample["sensor"], sample["parameter"])] = sample
+        fresh = [s for s in samples if self._newer(s)]
+        for sample in fresh:
+            self._latest[(sample["device"], sample["sensor"], sample["parameter"])] = sample
         self._health.update(health)
         for screen in list(self._screens):
             if screen.behind:
                 screen.behind = False
                 self._put(screen, "snapshot", self.snapshot(screen.role))
-        if samples:
-            self._send("samples", _Encoded.same(samples))
+        if fresh:
+            self._send("samples", _Encoded.same(fresh))
         if health:
             self._send("health", _Encoded.same(health))
 
-    def _decode(self, batch: list[Arrival]) -> tuple[list[Json], dict[str, Json], bool]:
+    def _newer(self, sample: Json) -> bool:
+        """A value newer than the series' last one: a backlog replayed after an outage
+        does not take the screen back in time."""
+        held = self._latest.get((sample["device"], sample["sensor"], sample["parameter"]))
+        return held is None or sample["ts"] >= held["ts"]
+
+    def _decode(self, pending: dict[str, bytes]) -> tuple[list[Json], dict[str, Json], bool]:
         """The batch's readings, its boxes' outbox figures, and whether a box's status
         changed; in a thread, so it touches nothing of the hub's."""
         prefix = self._settings.broker.topic_prefix
         samples: list[Json] = []
         health: dict[str, Json] = {}
         statuses = False
-        for topic, payload, _ in batch:
+        for topic, payload in pending.items():
             try:
-                site, message = validated(topic, payload, prefix)
+                _, message = validated(topic, payload, prefix)
             except InvalidMessage:
                 continue  # the committer counted it
             inner = message.messages if isinstance(message, Batch) else (message,)
             for m in inner:
-                samples.extend(_samples_of(site, m))
+                samples.extend(_samples_of(m))
                 if isinstance(m, Health):
                     health[m.device] = {
                         "outbox_depth": m.outbox_depth,

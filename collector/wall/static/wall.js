@@ -363,9 +363,7 @@ function makePanel(name, body) {
 function updateAll() { for (const p of panels) { try { p.update(); } catch (e) { console.error(e); } } }
 
 function take(list) {
-  for (const s of list) {
-    if (s.quality === "ok" && s.value !== null) state.latest.set(seriesKey(s), s);
-  }
+  for (const s of list) state.latest.set(seriesKey(s), s);
 }
 
 function listen() {

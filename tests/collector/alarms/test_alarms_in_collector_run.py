@@ -16,17 +16,16 @@ from typing import Any
 
 import aiomqtt
 import pytest
-import yaml
 
 from collector.alarms.book import AlarmBook
 from collector.stores.sqlite import SqliteStore
 from iotwire import encode
-from iotwire.messages import ClockSync, Reading, Sample, Telemetry
+from iotwire.messages import ClockSync, Health, Reading, Sample, Telemetry
 from testbed.collector_setup import collector_config
 from testbed.processes import run_cli
 from testbed.waiting import free_port, wait_for_port, wait_until
 from testbed.webhook_receiver import Received, WebhookReceiver
-from tests.helpers import EventStream, api_request
+from tests.helpers import EventStream, air_agent_config, api_request
 
 # Alarms judge readings as they arrive against ticks of the collector's clock; other
 # tests' load would shift what each tick sees: these run alone (`make test`).
@@ -86,21 +85,7 @@ def test_an_agent_stopped_raises_one_offline_alarm_resolved_when_it_returns(
     processes.start("collector", "collector", "run", "-c", str(config))
     wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
     port = simulated_device("1:pq-sim-air")
-    agent_yaml = tmp_path / "agent.yaml"
-    agent_yaml.write_text(
-        yaml.safe_dump(
-            {
-                "device": {"id": "air-1", "site": "dd", "kind": "air", "name": "Air 1"},
-                "broker": {"host": mosquitto.host, "port": mosquitto.port},
-                "state_dir": str(tmp_path / "agent-state"),
-                "buses": [{"name": "gw", "type": "tcp", "host": "127.0.0.1", "port": port}],
-                "sources": [
-                    {"name": "aqms", "type": "modbus", "bus": "gw", "profile": "pq-sim-air",
-                     "interval_s": 1}
-                ],
-            }
-        )
-    )  # fmt: skip
+    agent_yaml = air_agent_config(tmp_path, mosquitto, port)
     console: list[dict[str, object]] = []
 
     async def watch(done: asyncio.Event) -> None:
@@ -209,12 +194,14 @@ def test_an_effluent_over_its_limit_raises_one_alarm_kept_across_a_restart_and_s
     officer = EventStream(port, tokens["env"], path="/alarms/stream")
     technician = EventStream(port, tokens["technician"], path="/alarms/stream")
     assert (officer.status, technician.status) == (200, 403)
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    # A sample a minute: an hour is judged with 45 of its 60, so the readings span the
+    # hour the collector reads back at its start, the last of them a minute or two ahead.
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=58)
     minute = timedelta(minutes=1)
     over = [
-        (f"pq/v1/plant/{d}/telemetry", telemetry(d, i + 1, start + i * minute, 80.0))
+        (f"pq/v1/plant/{d}/telemetry", telemetry(d, i + 1, start + i * minute, 52.0))
         for d in ("ww-1", "ww-2")
-        for i in range(5)
+        for i in range(45)
     ]
     send(mosquitto, over)
     wait_until(lambda: len(receiver.requests) >= 1, 20, "the exceedance alarm")
@@ -248,9 +235,9 @@ def test_an_effluent_over_its_limit_raises_one_alarm_kept_across_a_restart_and_s
     )  # fmt: skip
     assert status == 200, body
     assert json.loads(body)["by"] == "chi"
-    # Hovering at the limit: the mean stays between 45 (50 less 10 %) and 50 or just over.
+    # Hovering at the limit: the mean stays just over 50 (51.1 to 51.5).
     hovering = [
-        ("pq/v1/plant/ww-1/telemetry", telemetry("ww-1", 6 + i, start + (5 + i) * minute, v))
+        ("pq/v1/plant/ww-1/telemetry", telemetry("ww-1", 46 + i, start + (45 + i) * minute, v))
         for i, v in enumerate([30.0, 40.0, 55.0, 45.0, 50.0, 48.0])
     ]
     send(mosquitto, hovering)
@@ -270,8 +257,8 @@ def test_an_effluent_over_its_limit_raises_one_alarm_kept_across_a_restart_and_s
     assert result.returncode == 0, result.stderr
     assert raised["id"] in result.stdout
     back = [
-        ("pq/v1/plant/ww-1/telemetry", telemetry("ww-1", 12 + i, start + (11 + i) * minute, 5.0))
-        for i in range(12)
+        ("pq/v1/plant/ww-1/telemetry", telemetry("ww-1", 52 + i, start + (51 + i) * minute, 5.0))
+        for i in range(10)  # the mean down to 43.4, under 45 (50 less 10 %)
     ]
     send(mosquitto, back)
     wait_until(lambda: len(receiver.requests) >= 2, 20, "the alarm resolved")
@@ -290,3 +277,42 @@ def test_an_effluent_over_its_limit_raises_one_alarm_kept_across_a_restart_and_s
         ("silenced", "chi"),
         ("resolved", "collector"),
     ]
+
+
+def test_outbox_drops_a_box_reports_raise_one_alarm_in_a_running_collector(
+    tmp_path, mosquitto, processes, receiver
+):
+    rules = [{"name": "outbox-drops", "type": "outbox_drops", "severity": "critical"}]
+    config = alarm_collector(tmp_path, mosquitto, receiver.url, rules)
+    processes.start("collector", "collector", "run", "-c", str(config))
+    wait_until(lambda: "subscribed to" in processes.log("collector"), 20, "collector subscribed")
+
+    def health(seq: int, dropped: int) -> tuple[str, bytes]:
+        message = Health(
+            device="ww-1", seq=seq, epoch=EPOCH, ts=datetime.now(UTC), clock=ClockSync.SYNCED,
+            boot_id="b1", uptime_s=60.0, load1=0.1, mem_used_pct=20.0, disk_used_pct=99.5,
+            outbox_depth=9000, outbox_dropped=dropped, source_errors={},
+        )  # fmt: skip
+        return "pq/v1/plant/ww-1/health", encode(message)
+
+    def baseline() -> str | None:
+        book = book_of(tmp_path)
+        try:
+            return book.position("drops:outbox-drops:ww-1")
+        finally:
+            book.close()
+
+    send(mosquitto, [health(1, 0)])
+    wait_until(baseline, 20, "the first count taken as the baseline")
+    time.sleep(1)  # more ticks: still nothing to say
+    assert receiver.requests == []
+    send(mosquitto, [health(2, 120)])
+    wait_until(lambda: len(receiver.requests) == 1, 20, "the outbox drops alarm")
+    [raised] = [r.json() for r in receiver.requests]
+    assert (raised["event"], raised["rule"], raised["device"], raised["value"]) == (
+        "raised",
+        "outbox-drops",
+        "ww-1",
+        120.0,
+    )
+    assert signed(receiver.requests[0])

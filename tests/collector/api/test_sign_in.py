@@ -4,13 +4,16 @@ way to the sign-in page, guessing slowed, a revoked user's session ended."""
 
 import http.client
 import json
+import time
 import urllib.parse
 from email.message import Message
 
 import pytest
 
+from collector.api.guard import RECHECK_S
 from testbed.processes import run_cli
 from tests.collector.api.running import Collector, start_collector
+from tests.helpers import EventStream
 
 PASSWORD = "night shift 2026"  # noqa: S105 - the test's own user
 
@@ -144,3 +147,14 @@ def test_a_short_password_or_an_unknown_user_is_refused_by_the_cli(collector):
     )  # fmt: skip
     assert unknown.returncode == 2
     assert "no active user 'zed'" in unknown.stdout + unknown.stderr
+
+
+def test_an_open_stream_ends_once_its_user_is_revoked(collector):
+    police = collector.token("binh", "police")
+    alerts = EventStream(collector.port, police)
+    assert alerts.status == 200
+    done = run_cli("collector", "users", "revoke", "binh", "-c", str(collector.config))
+    assert done.returncode == 0
+    revoked = time.monotonic()
+    alerts.wait_closed(RECHECK_S + 15)
+    assert time.monotonic() - revoked <= RECHECK_S + 15
