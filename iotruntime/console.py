@@ -1,10 +1,21 @@
-"""What every command of both CLIs shares: one console, and an error as one line."""
+"""What every command of both CLIs shares: one console, an error as one line, and
+listings as a table for people or CSV or JSON for programs (`--csv`, `--json`)."""
+
+import csv
+import json
+import sys
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
 console = Console()
+CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]
+JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
 
 
 def fail(exc: Exception) -> typer.Exit:
@@ -19,3 +30,60 @@ def number_text(value: float) -> str:
     """A reading as people read it: up to six significant digits, so an instrument's own
     precision shows (1008.9 hPa stays 1008.9, not 1009) without float noise."""
     return f"{value:.6g}"
+
+
+@dataclass(frozen=True)
+class Output:
+    """How a listing is printed: a table for people, CSV or JSON for programs. `machine`
+    says the values are written for programs (ISO times, full-precision numbers)."""
+
+    csv: bool = False
+    json: bool = False
+
+    @classmethod
+    def of(cls, csv_out: bool, json_out: bool) -> "Output":
+        if csv_out and json_out:
+            raise typer.BadParameter("--csv or --json, not both")
+        return cls(csv_out, json_out)
+
+    @property
+    def machine(self) -> bool:
+        return self.csv or self.json
+
+
+def _json_value(text: str) -> str | int | float | None:
+    """A cell as JSON: what CSV writes as a number is a number, an empty cell null."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
+
+
+def emit(
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[tuple[str, ...]],
+    out: Output,
+    whole: Collection[str] | None = None,
+) -> None:
+    """The rows as `out` says; in a table the columns named in `whole` never fold (by
+    default, every column but a unit's)."""
+    if out.json:
+        listed = [{k: _json_value(v) for k, v in zip(header, row, strict=True)} for row in rows]
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return
+    if out.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(header)
+        writer.writerows(rows)
+        return
+    table = Table(title=title)
+    for name in header:
+        table.add_column(name, no_wrap=name in whole if whole is not None else name != "unit")
+    for row in rows:
+        table.add_row(*map(escape, row))
+    console.print(table)

@@ -12,16 +12,8 @@ from typing import Annotated
 import typer
 
 from collector.alarms.book import AlarmBook, UnknownAlarmError
-from collector.cli.common import (
-    ConfigOption,
-    CsvOption,
-    emit,
-    number,
-    parse_window,
-    settings_of,
-    when_text,
-)
-from iotruntime.console import console, fail
+from collector.cli.common import ConfigOption, number, parse_window, settings_of, when_text
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 alarms_app = typer.Typer(
     no_args_is_help=True, help="Alarms: boxes offline or silent, readings over their limits."
@@ -52,8 +44,10 @@ def list_alarms(
     all_: Annotated[bool, typer.Option("--all", help="resolved alarms too")] = False,
     limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 200,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """The active alarms (with --all, the resolved ones too), newest first."""
+    out = Output.of(csv_out, json_out)
     with alarm_book(config) as book:
         found = book.alarms(active_only=not all_, limit=limit)
     header = ("id", "state", "severity", "rule", "device", "raised", "acked by", "message")
@@ -64,13 +58,13 @@ def list_alarms(
             a.severity,
             a.rule,
             a.device,
-            when_text(a.raised_at, csv_out),
+            when_text(a.raised_at, out.machine),
             a.acked_by or "",
-            a.message if a.value is None else f"{a.message} [{number(a.value, csv_out)}]",
+            a.message if a.value is None else f"{a.message} [{number(a.value, out.machine)}]",
         )
         for a in found
     ]
-    emit("Alarms", header, rows, csv_out)
+    emit("Alarms", header, rows, out)
 
 
 @alarms_app.command("ack")

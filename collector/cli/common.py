@@ -1,22 +1,18 @@
 """What every `collector` command shares: loading the config, printing errors as one
 line, tables or CSV, and reading times the way operators type them."""
 
-import csv
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from collector.config import CollectorConfig, load_collector
 from collector.query import QueryError, is_duration, parse_duration
 from collector.stores import Store, StoreUnavailableError, open_store
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail, number_text
+from iotruntime.console import fail, number_text
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="collector config (YAML)")]
 T = TypeVar("T")
@@ -73,20 +69,6 @@ def parse_when(text: str, now: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def emit(title: str, header: Sequence[str], rows: Sequence[tuple[str, ...]], csv_out: bool) -> None:
-    if csv_out:
-        out = csv.writer(sys.stdout)
-        out.writerow(header)
-        out.writerows(rows)
-        return
-    table = Table(title=title)
-    for name in header:
-        table.add_column(name, no_wrap=name != "unit")
-    for row in rows:
-        table.add_row(*map(escape, row))
-    console.print(table)
-
-
 def number(value: float | None, csv_out: bool) -> str:
     if value is None:
         return ""
@@ -99,4 +81,3 @@ def when_text(ts: datetime, csv_out: bool) -> str:
 
 DeviceOption = Annotated[list[str] | None, typer.Option(help="device id (repeatable)")]
 ParameterOption = Annotated[list[str] | None, typer.Option(help="parameter (repeatable)")]
-CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]

@@ -13,7 +13,7 @@ import aiomqtt
 import typer
 from rich.markup import escape
 
-from collector.cli.common import ConfigOption, CsvOption, ask, emit, settings_of, when_text
+from collector.cli.common import ConfigOption, ask, settings_of, when_text
 from collector.config import CollectorConfig
 from collector.fleet.broker_config import (
     BrokerLayout,
@@ -29,7 +29,7 @@ from collector.rows import DeviceOut, columns
 from collector.stores import open_store
 from iotruntime.certificates import create_ca, load_ca, revocation_list
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 from iotruntime.private_files import write_whole
 
 NEVER_SEEN = "never seen"
@@ -37,9 +37,6 @@ devices_app = typer.Typer(
     invoke_without_command=True,
     help="Devices: their state and accounting (no subcommand), and the registry of boxes.",
 )
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
 
 
 @devices_app.callback()
@@ -70,8 +67,7 @@ def devices_list(
 
 
 def _show_devices(config: Path, csv_out: bool, json_out: bool) -> None:
-    if csv_out and json_out:
-        raise fail(ValueError("--csv or --json, not both"))
+    out = Output.of(csv_out, json_out)
     settings = settings_of(config)
     rows = ask(open_store(settings), lambda store: store.devices())
     registered = []
@@ -88,13 +84,13 @@ def _show_devices(config: Path, csv_out: bool, json_out: bool) -> None:
     ]
     rows.sort(key=lambda d: d.device)
     now, silent_after = datetime.now(UTC), timedelta(seconds=settings.ingest.silent_after_s)
-    out = [
+    listed = [
         DeviceOut.model_validate({**d.__dict__, "state": d.state_at(now, silent_after)})
         for d in rows
     ]
-    if json_out:
-        listed = [{"name": names.get(d.device, ""), **d.model_dump(mode="json")} for d in out]
-        print(json.dumps(listed, ensure_ascii=False, indent=2))
+    if out.json:
+        shown = [{"name": names.get(d.device, ""), **d.model_dump(mode="json")} for d in listed]
+        print(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     device, *rest = columns(DeviceOut)
     table_rows = [
@@ -104,15 +100,15 @@ def _show_devices(config: Path, csv_out: bool, json_out: bool) -> None:
             d.site,
             d.state,
             d.version,
-            _seen(d.last_seen, csv_out),
+            _seen(d.last_seen, out.csv),
             str(d.messages),
             str(d.duplicates),
             str(d.gaps),
             str(d.resets),
         )
-        for d in out
+        for d in listed
     ]
-    emit(f"{len(out)} device(s)", (device, "name", *rest), table_rows, csv_out)
+    emit(f"{len(listed)} device(s)", (device, "name", *rest), table_rows, out)
 
 
 def _seen(at: datetime | None, csv_out: bool) -> str:

@@ -8,11 +8,11 @@ from typing import Annotated, get_args
 import typer
 from rich.markup import escape
 
-from collector.cli.common import ConfigOption, CsvOption, emit, settings_of
+from collector.cli.common import ConfigOption, settings_of
 from collector.compliance.limits import Limit, LimitTable, configured_limits
 from collector.config import CollectorConfig, StationKind
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 limits_app = typer.Typer(no_args_is_help=True, help="The limits the compliance exports judge by.")
 
@@ -82,11 +82,13 @@ def limits_show(
         typer.Option("--date", formats=["%Y-%m-%d"], help="the day (default: today, local)"),
     ] = None,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """The limits in force for a station kind on a day, with the regulation, the days it
     applies, its source and the file it came from (built-in or the site limits file).
     Limits kept only for facilities approved before a successor regulation, by its
     transition rule, say so."""
+    out = Output.of(csv_out, json_out)
     if kind not in KINDS:
         raise typer.BadParameter(f"{kind!r} is not one of {', '.join(KINDS)}", param_hint="--kind")
     settings = settings_of(config)
@@ -97,10 +99,10 @@ def limits_show(
     rows = [_row(table, x, False) for x in everyone] + [_row(table, x, True) for x in existing]
     files = BUILT_IN + (f" table and {settings.site_limits}" if settings.site_limits else " table")
     title = f"{kind} limits in force on {on} ({files})"
-    if csv_out:
-        emit(title, HEADER, rows, csv_out)
+    if out.machine:
+        emit(title, HEADER, rows, out)
         return
-    emit(title, HEADER[:TABLE_WIDTH], [r[:TABLE_WIDTH] for r in rows], csv_out)
+    emit(title, HEADER[:TABLE_WIDTH], [r[:TABLE_WIDTH] for r in rows], out)
     if not rows:
         console.print(f"no {kind} limit is in force on {on}", highlight=False)
     sources = (

@@ -7,11 +7,11 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from collector.cli.common import ConfigOption, emit
+from collector.cli.common import ConfigOption
 from collector.cli.police import ByOption, police_db
 from collector.police.photos import PhotoError, Photos, ReaderUnavailableError
 from collector.police.watchlist import Priority, WatchlistError
-from iotruntime.console import console, fail
+from iotruntime.console import Output, console, emit, fail
 
 photos_app = typer.Typer(no_args_is_help=True, help="Citizens' photos: the plates in them.")
 
@@ -41,7 +41,7 @@ def photos_upload(
         f"photo {found.id}: {len(rows)} plate(s)",
         ("plate", "canonical", "confidence", "colour", "box"),
         rows,
-        False,
+        Output(),
     )
 
 

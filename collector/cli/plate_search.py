@@ -10,19 +10,12 @@ from typing import Annotated
 
 import typer
 
-from collector.cli.common import (
-    ConfigOption,
-    CsvOption,
-    emit,
-    parse_when,
-    settings_of,
-    when_text,
-)
+from collector.cli.common import ConfigOption, parse_when, settings_of, when_text
 from collector.cli.police import ByOption, alert_settings, police_db
 from collector.fleet.registry import RegisteredDevice, Registry
 from collector.police.areas import AreaError, parse_area
 from collector.police.search import MAX_RESULTS, PlateQuery, SearchError, Sighting, scope, search
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 plates_app = typer.Typer(no_args_is_help=True, help="Plate reads: where and when a plate was seen.")
 
@@ -59,8 +52,10 @@ def plates_search(
         Path | None, typer.Option(help="write each sighting's crop as a JPEG into this folder")
     ] = None,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Where and when a plate was seen, newest first; the search is audited."""
+    out = Output.of(csv_out, json_out)
     now = datetime.now(UTC)
     settings = alert_settings(config)
     with _registry(config) as registry:
@@ -95,7 +90,7 @@ def plates_search(
         _write_crops(crops, found)
     rows = [
         (
-            when_text(s.ts, csv_out),
+            when_text(s.ts, out.machine),
             s.display,
             s.match.value,
             _pole(poles[s.device], s.device),
@@ -106,7 +101,7 @@ def plates_search(
         for s in found
     ]
     header = ("time", "plate", "match", "pole", "lat,lon", "camera", "confidence")
-    emit(f"{len(rows)} sighting(s) of {plate}", header, rows, csv_out)
+    emit(f"{len(rows)} sighting(s) of {plate}", header, rows, out)
 
 
 def _pole(pole: RegisteredDevice | None, device: str) -> str:

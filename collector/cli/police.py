@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from collector.cli.common import ConfigOption, CsvOption, emit, parse_when, settings_of, when_text
+from collector.cli.common import ConfigOption, parse_when, settings_of, when_text
 from collector.config import AlertSettings
 from collector.police import audit
 from collector.police.database import PoliceDb, PoliceDbError
@@ -21,7 +21,7 @@ from collector.police.dispatch import DispatchError, Dispatches
 from collector.police.records import AlertError, AlertLog, AlertRecord
 from collector.police.retention import purge
 from collector.police.watchlist import Priority, Watchlist, WatchlistError
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 watchlist_app = typer.Typer(
     no_args_is_help=True, help="The police watchlist: plates every camera watches for."
@@ -88,8 +88,11 @@ def watchlist_remove(
 
 
 @watchlist_app.command("list")
-def watchlist_list(config: ConfigOption, csv_out: CsvOption = False) -> None:
+def watchlist_list(
+    config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
+) -> None:
     """Every entry, with whether it still matches."""
+    out = Output.of(csv_out, json_out)
     with _watchlist(config) as watchlist:
         entries = watchlist.entries()
     now = datetime.now(UTC)
@@ -103,11 +106,11 @@ def watchlist_list(config: ConfigOption, csv_out: CsvOption = False) -> None:
             e.expires.isoformat() if e.expires else "",
             "yes" if e.active(now) else "no",
             e.added_by,
-            when_text(e.added_at, csv_out),
+            when_text(e.added_at, out.machine),
         )
         for e in entries
     ]
-    emit(f"{len(rows)} watchlist entr{'y' if len(rows) == 1 else 'ies'}", header, rows, csv_out)
+    emit(f"{len(rows)} watchlist entr{'y' if len(rows) == 1 else 'ies'}", header, rows, out)
 
 
 @watchlist_app.command("import")
@@ -135,12 +138,22 @@ def audit_log(
     action: Annotated[str | None, typer.Option(help="e.g. watchlist.add")] = None,
     subject: Annotated[str | None, typer.Option(help="a plate or an alert id")] = None,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """The police data's audit trail, oldest first."""
+    out = Output.of(csv_out, json_out)
     start = parse_when(since, datetime.now(UTC)) if since else None
     with police_db(config) as db:
         found = audit.records(db, since=start, action=action, subject=subject)
-    if csv_out:
+    if out.json:
+        listed = [
+            {"at": r.at.isoformat(), "actor": r.actor, "action": r.action,
+             "subject": r.subject, "detail": r.detail}
+            for r in found
+        ]  # fmt: skip
+        print(json.dumps(listed, ensure_ascii=False, indent=2))
+        return
+    if out.csv:
         audit.write_csv(found, sys.stdout)
         return
     rows = [
@@ -154,7 +167,10 @@ def audit_log(
         for r in found
     ]
     emit(
-        f"{len(rows)} audit record(s)", ("at", "actor", "action", "subject", "detail"), rows, False
+        f"{len(rows)} audit record(s)",
+        ("at", "actor", "action", "subject", "detail"),
+        rows,
+        Output(),
     )
 
 
@@ -174,15 +190,17 @@ def alerts_list(
     open_only: Annotated[bool, typer.Option("--open", help="only unacknowledged")] = False,
     limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Alerts raised, newest first."""
+    out = Output.of(csv_out, json_out)
     with police_db(config) as db:
         found = AlertLog(db).recent(parse_when(since, datetime.now(UTC)), open_only, limit)
     header = ("id", "time", "plate", "match", "watched", "priority", "pole", "camera", "state")
     rows = [
         (
             r.alert.id,
-            when_text(r.alert.ts, csv_out),
+            when_text(r.alert.ts, out.machine),
             r.alert.display,
             r.alert.match,
             r.alert.watched,
@@ -193,7 +211,7 @@ def alerts_list(
         )
         for r in found
     ]
-    emit(f"{len(rows)} alert(s)", header, rows, csv_out)
+    emit(f"{len(rows)} alert(s)", header, rows, out)
 
 
 @alerts_app.command("ack")
@@ -244,7 +262,7 @@ def alerts_dispatch(
         f"alert {alert_id}: {len(rows)} unit(s)",
         ("unit", "sent", "acknowledged", "by", "note"),
         rows,
-        False,
+        Output(),
     )
     if found.escalated_at is not None:
         console.print(
@@ -255,8 +273,11 @@ def alerts_dispatch(
 
 
 @alerts_app.command("dead")
-def alerts_dead(config: ConfigOption, csv_out: CsvOption = False) -> None:
+def alerts_dead(
+    config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
+) -> None:
     """Deliveries that used up their attempts: the dead-letter record."""
+    out = Output.of(csv_out, json_out)
     with police_db(config) as db:
         found = Deliveries(db).dead()
     header = ("alert", "plate", "channel", "attempts", "last error", "given up")
@@ -267,11 +288,11 @@ def alerts_dead(config: ConfigOption, csv_out: CsvOption = False) -> None:
             d.channel,
             str(d.attempts),
             d.last_error or "",
-            when_text(d.updated, csv_out),
+            when_text(d.updated, out.machine),
         )
         for d in found
     ]
-    emit(f"{len(rows)} dead deliver{'y' if len(rows) == 1 else 'ies'}", header, rows, csv_out)
+    emit(f"{len(rows)} dead deliver{'y' if len(rows) == 1 else 'ies'}", header, rows, out)
 
 
 @alerts_app.command("retry")

@@ -15,12 +15,10 @@ import typer
 
 from collector.cli.common import (
     ConfigOption,
-    CsvOption,
     DeviceOption,
     ParameterOption,
     ask,
     asked,
-    emit,
     number,
     parse_when,
     parse_window,
@@ -30,7 +28,7 @@ from collector.cli.common import (
 from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery, ReadingRow
 from collector.rows import AggregateOut, ReadingOut, columns
 from collector.stores import Store, open_store
-from iotruntime.console import fail
+from iotruntime.console import CsvOption, JsonOption, Output, emit, fail
 
 
 def _site(config: Path) -> tuple[Store, ZoneInfo]:
@@ -67,9 +65,11 @@ def query(
     ] = False,
     limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Print stored readings oldest first, or with --every their aggregates per window
     (only readings of quality ok count)."""
+    out = Output.of(csv_out, json_out)
     now = datetime.now(UTC)
     start, end = parse_when(since, now), parse_when(until, now) if until else None
     devices_, parameters = tuple(device or ()), tuple(parameter or ())
@@ -79,9 +79,9 @@ def query(
         reading_query = asked(lambda: ReadingQuery(start, end, devices_, parameters, limit))
         store, zone = _site(config)
         rows = ask(store, lambda store: store.query(reading_query))
-        header = _header(columns(ReadingOut), zone, csv_out)
-        table = [_reading(r, zone, csv_out) for r in rows]
-        emit(f"{len(rows)} reading(s)", header, table, csv_out)
+        header = _header(columns(ReadingOut), zone, out.machine)
+        table = [_reading(r, zone, out.machine) for r in rows]
+        emit(f"{len(rows)} reading(s)", header, table, out)
         return
     functions = tuple(fn or (Aggregate.MEAN,))
     window = parse_window(every)
@@ -92,20 +92,20 @@ def query(
         raise fail(ValueError(f"--rollup answers whole hours: --every {every} is not"))
     store, zone = _site(config)
     windows = ask(store, lambda store: store.aggregate(question, rollup=rollup))
-    header = _header((*columns(AggregateOut), *functions), zone, csv_out)
+    header = _header((*columns(AggregateOut), *functions), zone, out.machine)
     table = [
         (
-            _when(r.window_start, zone, csv_out),
+            _when(r.window_start, zone, out.machine),
             r.site,
             r.device,
             r.sensor,
             r.parameter,
             r.unit,
-            *(number(v, csv_out) for v in r.values),
+            *(number(v, out.machine) for v in r.values),
         )
         for r in windows[:limit]
     ]
-    emit(f"{len(windows)} window(s) of {every}", header, table, csv_out)
+    emit(f"{len(windows)} window(s) of {every}", header, table, out)
 
 
 def latest(
@@ -113,14 +113,18 @@ def latest(
     device: DeviceOption = None,
     parameter: ParameterOption = None,
     csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """The newest ok value of every series: what each station reads now."""
+    out = Output.of(csv_out, json_out)
     question = asked(lambda: LatestQuery(tuple(device or ()), tuple(parameter or ())))
     store, zone = _site(config)
     rows = ask(store, lambda store: store.latest(question))
-    header = _header([c for c in columns(ReadingOut) if c != "quality"], zone, csv_out)  # all ok
-    table = [_reading(r, zone, csv_out)[:-1] for r in rows]  # without the quality
-    emit(f"{len(rows)} series", header, table, csv_out)
+    header = _header(
+        [c for c in columns(ReadingOut) if c != "quality"], zone, out.machine
+    )  # all ok
+    table = [_reading(r, zone, out.machine)[:-1] for r in rows]  # without the quality
+    emit(f"{len(rows)} series", header, table, out)
 
 
 def _reading(r: ReadingRow, zone: ZoneInfo, csv_out: bool) -> tuple[str, ...]:

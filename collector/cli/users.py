@@ -8,12 +8,11 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from collector.api.passwords import PasswordError
 from collector.api.users import DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, Role, User, UserError, Users
 from collector.cli.common import ConfigOption, settings_of
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")
 
@@ -54,23 +53,38 @@ def users_add(
 
 
 @users_app.command("list")
-def users_list(config: ConfigOption) -> None:
+def users_list(
+    config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
+) -> None:
     """Every user, its role, when its token expires, and whether it still works."""
+    out = Output.of(csv_out, json_out)
     users = _users(config)
     now = datetime.now(UTC)
-    table = Table("name", "role", "state", "created", "expires", "revoked")
-    for user in users.all():
-        expires = user.expires.isoformat()[:19] if user.expires else "never"
-        table.add_row(
-            escape(user.name),
-            user.role,
-            _state(user, now),
-            user.created[:19],
-            expires,
-            (user.revoked or "")[:19],
-        )
+    found = users.all()
     users.close()
-    console.print(table)
+    rows = [
+        (
+            user.name,
+            user.role.value,
+            _state(user, now),
+            user.created if out.machine else user.created[:19],
+            _expiry(user, out),
+            (user.revoked or "") if out.machine else (user.revoked or "")[:19],
+        )
+        for user in found
+    ]
+    emit(
+        f"{len(rows)} user(s)",
+        ("name", "role", "state", "created", "expires", "revoked"),
+        rows,
+        out,
+    )
+
+
+def _expiry(user: User, out: Output) -> str:
+    if user.expires is None:
+        return "" if out.machine else "never"
+    return user.expires.isoformat() if out.machine else user.expires.isoformat()[:19]
 
 
 @users_app.command("revoke")

@@ -33,7 +33,7 @@ from edge_agent.modbus.simulator import serve_rtu, serve_tcp
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from edge_agent.sources.base import SourceError
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail, number_text
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail, number_text
 from iotruntime.logs import configure_logging
 from iotwire.messages import Reading
 
@@ -240,6 +240,8 @@ def probe(
         list[str] | None, typer.Option(help="N, E or O; repeat to try several")
     ] = None,
     timeout_s: Annotated[float, typer.Option(help="how long each unit id may take")] = 0.2,
+    csv_out: CsvOption = False,
+    json_out: JsonOption = False,
 ) -> None:
     """Find what answers on a bus: every unit id, at each baud rate and parity given."""
     _setup_logging("critical")
@@ -296,13 +298,13 @@ def probe(
         return found
 
     found = asyncio.run(scan())
-    table = Table("line", "unit", "answer", title=f"{len(found)} unit(s) answered")
-    for line, unit, answer in found:
-        table.add_row(line, str(unit), answer)
-    console.print(table)
+    out = Output.of(csv_out, json_out)
+    rows = [(line, str(unit), answer) for line, unit, answer in found]
+    emit(f"{len(found)} unit(s) answered", ("line", "unit", "answer"), rows, out)
     if not found:
         raise typer.Exit(1)
-    console.print(_provision_hint(settings, found), highlight=False, soft_wrap=True)
+    if not out.machine:
+        console.print(_provision_hint(settings, found), highlight=False, soft_wrap=True)
 
 
 def _provision_hint(settings: list[RtuBus | TcpBus], found: list[tuple[str, int, str]]) -> str:

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Column, Table
+from rich.table import Table
 
 from edge_agent.check import run_checks
 from edge_agent.config import load_agent
@@ -28,7 +28,7 @@ from edge_agent.wiring import (
 )
 from iotruntime.broker_access import CERTIFICATE_PORT, PASSWORD_PORT
 from iotruntime.configfile import ConfigError
-from iotruntime.console import console, fail
+from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 from iotruntime.registration import BoxKind, Location
 
 ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
@@ -209,10 +209,9 @@ def _ask_sensors(serial: str | None, modbus_host: str | None) -> tuple[list[Sens
     return [parse_sensor(text) for text in texts.split()], serial
 
 
-def profiles() -> None:
+def profiles(csv_out: CsvOption = False, json_out: JsonOption = False) -> None:
     """The firmware profiles this agent knows, for `--sensor PROFILE:UNIT`."""
-    table = Table("manufacturer", "model", "protocol", "serial", "parameters")
-    table.columns.insert(0, Column("profile", no_wrap=True))
+    rows = []
     for profile_name in profile_names():
         found = load_profile(builtin_profiles_dir() / f"{profile_name}.yaml")
         line = found.serial
@@ -222,8 +221,10 @@ def profiles() -> None:
             if isinstance(found, Profile)
             else ", ".join(f.parameter for f in found.fields)
         )
-        table.add_row(profile_name, found.manufacturer, found.model, found.protocol, serial, points)
-    console.print(table)
+        rows.append((profile_name, found.manufacturer, found.model, found.protocol, serial, points))
+    header = ("profile", "manufacturer", "model", "protocol", "serial", "parameters")
+    out = Output.of(csv_out, json_out)
+    emit(f"{len(rows)} firmware profile(s)", header, rows, out, whole=("profile",))
 
 
 def check(config: ConfigOption) -> None:

@@ -2,6 +2,8 @@
 an RS-485 adapter or a Modbus TCP host; a re-run keeps the technician's edits, `--reset`
 starts from the template; without a terminal, what is missing is named at once."""
 
+import json
+
 import yaml
 from typer.testing import CliRunner
 
@@ -102,3 +104,6 @@ def test_the_profiles_are_listed_for_the_technician():
     assert result.exit_code == 0
     assert "yosemitech-y532" in result.output  # the profile column never folds
     assert "pq-sim-wastewater" in result.output
+    listed = json.loads(CliRunner().invoke(app, ["profiles", "--json"]).output)
+    [found] = [p for p in listed if p["profile"] == "pq-sim-wastewater"]
+    assert "nh4" in found["parameters"]
