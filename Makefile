@@ -6,7 +6,7 @@ DEMO_SECONDS ?= 40
 # Test workers: most tests wait on servers and timeouts, so three share two cores.
 PYTEST_WORKERS ?= 3
 
-.PHONY: demo test test-fast lint system-deps plate-detector wall-assets clean
+.PHONY: demo test test-fast lint system-deps plate-detector wall-assets edge-bundle collector-bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,17 @@ $(VENV)/.installed-dev: pyproject.toml support/pyproject.toml | $(PY)
 
 demo: $(VENV)/.installed-demo
 	$(PY) scripts/demo.py --duration $(DEMO_SECONDS)
+
+# Offline install bundles (scripts/build_bundle.py): every wheel for the target machine,
+# for `BUNDLE=... sudo scripts/install-edge.sh` (or install-collector.sh) with no network.
+EDGE_PLATFORM ?= manylinux2014_aarch64
+EDGE_EXTRAS ?=
+COLLECTOR_PLATFORM ?= manylinux2014_x86_64
+edge-bundle: | $(PY)
+	$(PY) scripts/build_bundle.py edge --platform $(EDGE_PLATFORM) --extras '$(EDGE_EXTRAS)'
+
+collector-bundle: | $(PY)
+	$(PY) scripts/build_bundle.py collector --platform $(COLLECTOR_PLATFORM)
 
 system-deps:
 	scripts/install-test-deps.sh

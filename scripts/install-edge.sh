@@ -4,12 +4,14 @@
 #
 #   sudo scripts/install-edge.sh            # an environmental station or a wifi AP box
 #   sudo EXTRAS=vision scripts/install-edge.sh   # a camera pole: OpenCV and ONNX Runtime
+#   sudo BUNDLE=edge-bundle-0.1.0-manylinux2014_aarch64-py3.11.tar.gz scripts/install-edge.sh
+#        # no network: the wheels from `make edge-bundle` (scripts/build_bundle.py)
 #
 # Layout: the program in a venv under /opt/edge-agent, the config under /etc/edge-agent
 # (written by `edge-agent provision`), the outbox and state under /var/lib/edge-agent, a
 # dedicated `edge-agent` user in the serial (dialout) and video groups only, and the
-# hardened systemd unit (on a Jetson with the drop-in for its GPU and camera engines).
-# Wheels come from PIP_FIND_LINKS when the pole has no internet.
+# hardened systemd unit (on a Jetson with the drop-in for its GPU and camera engines), and
+# `edge-agent` on the PATH (/usr/local/bin) for the technician.
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
@@ -36,14 +38,8 @@ fi
 usermod --append --groups dialout,video edge-agent
 
 install -d -m 0755 "$PREFIX"
-[ -x "$PREFIX/venv/bin/python" ] || "$PYTHON" -m venv "$PREFIX/venv"
-spec="$SRC"
-[ -n "$EXTRAS" ] && spec="$SRC[$EXTRAS]"
-"$PREFIX/venv/bin/pip" install --quiet --upgrade "$spec"
-if [[ ",$EXTRAS," == *",vision,"* ]]; then
-  # The OCR models; the package's own dependencies would pull in the GUI build of OpenCV.
-  "$PREFIX/venv/bin/pip" install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
-fi
+PYTHON="$PYTHON" "$SRC/scripts/venv-install.sh" "$PREFIX/venv" "$EXTRAS" "${BUNDLE:-}"
+ln -sf "$PREFIX/venv/bin/edge-agent" /usr/local/bin/edge-agent
 
 install -d -m 0750 -o root -g edge-agent /etc/edge-agent
 install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent

@@ -11,6 +11,7 @@ from collector.cli.photos import photos_app
 from collector.cli.plate_search import plates_app
 from collector.cli.police import alerts_app, audit_log, watchlist_app
 from collector.cli.run import run
+from collector.cli.site import site_ca
 from collector.cli.telemetry import latest, query
 from collector.cli.tt10 import tt10_app
 from collector.cli.users import users_app
@@ -22,6 +23,7 @@ app.add_typer(plates_app, name="plates")
 app.add_typer(photos_app, name="photos")
 app.command("audit")(audit_log)
 app.add_typer(devices_app, name="devices")
+app.command("site-ca")(site_ca)
 app.command("broker-config")(broker_config)
 app.command("command")(command)
 app.command()(run)
