@@ -6,8 +6,9 @@ a CA of its own, not the site CA (which signed the broker's certificate and stay
 operations center), since its key travels on technicians' laptops. A box is never given
 a name the operations center uses on the broker, whichever credential it gets.
 
-The sensors come from flags (`--sensor PROFILE:UNIT`, on `--serial` or `--modbus-host`),
-or stay as the box's present config has them; a new box without them gets its type's
+The sensors come from flags (`--sensor PROFILE:UNIT`, on `--serial` or `--modbus-host`;
+`--camera NAME=URL` on a pole; `--wifi-interface` on an access point), or stay as the
+box's present config has them; a new box without them gets its type's
 template. Everything is planned before anything is written: each file is compared with what the box
 already has, and a re-run on a provisioned box keeps what is still right (above all the
 password or certificate the broker already knows) and says what it would change. The
@@ -28,7 +29,7 @@ import yaml
 from cryptography import x509
 
 from edge_agent.config import load_agent
-from edge_agent.wiring import Sensor, Wiring, wired
+from edge_agent.wiring import Sensor, Wiring, wired, with_cameras, with_wifi_interface
 from iotruntime.broker_access import (
     RESERVED_USERNAMES,
     certificate_username,
@@ -111,6 +112,8 @@ class Request:
     prefix: str = "pq"
     sensors: tuple[Sensor, ...] = ()  # with `wiring`: the box's Modbus sensors
     wiring: Wiring | None = None
+    cameras: tuple[tuple[str, str], ...] = ()  # a camera pole's (name, url)
+    wifi_interface: str | None = None  # a Linux access point's wireless interface
     reset: bool = False  # start from the template, not from the box's present config
 
 
@@ -183,6 +186,10 @@ def _agent_config(request: Request, certificate: bool, out: Path) -> dict[str, A
     data = _base_config(request, out)
     if request.sensors:
         data = wired(data, list(request.sensors), request.wiring or Wiring())
+    if request.cameras:
+        data = with_cameras(data, list(request.cameras))
+    if request.wifi_interface is not None:
+        data = with_wifi_interface(data, request.wifi_interface)
     device: dict[str, Any] = {
         "id": request.device,
         "site": request.site,

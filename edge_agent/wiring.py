@@ -1,5 +1,6 @@
-"""The sensors a technician wires to a box, as provisioning writes them into its config:
-firmware profiles by name and unit id, on one RS-485 line or one Modbus TCP host.
+"""What a technician wires to a box, as provisioning writes it into its config: firmware
+profiles by name and unit id, on one RS-485 line or one Modbus TCP host; a pole's
+cameras; an access point's wireless interface.
 
 Flags say it in one line per sensor (`--sensor yosemitech-y532:1`); the same parsing
 serves the questions asked at a terminal, so both paths write the same config.
@@ -104,3 +105,28 @@ def wired(config: dict[str, Any], sensors: list[Sensor], wiring: Wiring) -> dict
         for s in sensors
     ]
     return {**config, "buses": [bus], "sources": sources + kept}
+
+
+def parse_camera(text: str) -> tuple[str, str]:
+    """`NAME=URL`: a camera of the pole and where its stream is (rtsp://..., a V4L2
+    device such as /dev/video0, or a file for a bench test)."""
+    name, sep, url = text.partition("=")
+    if not sep or not _NAME.fullmatch(name) or not url:
+        raise ValueError(f"--camera {text!r}: give NAME=URL, e.g. north=rtsp://10.20.0.9/stream1")
+    return name, url
+
+
+def with_cameras(config: dict[str, Any], cameras: list[tuple[str, str]]) -> dict[str, Any]:
+    """`config` with these cameras, each set up as the first camera it had (region,
+    reader settings), so the template's or the technician's tuning carries over."""
+    model = dict(config.get("cameras", [{}])[0])
+    return {**config, "cameras": [model | {"name": n, "url": u} for n, u in cameras]}
+
+
+def with_wifi_interface(config: dict[str, Any], interface: str) -> dict[str, Any]:
+    """`config` with its access-point sources reading this wireless interface."""
+    sources = [
+        s | {"interface": interface} if s.get("type") == "wifi_ap" else s
+        for s in config.get("sources", [])
+    ]
+    return {**config, "sources": sources}

@@ -22,6 +22,7 @@ from edge_agent.wiring import (
     SENSOR_FORMAT,
     Sensor,
     Wiring,
+    parse_camera,
     parse_sensor,
     profile_names,
     serial_adapters,
@@ -71,6 +72,13 @@ def provision(
         str | None, typer.Option(help="the sensors' Modbus TCP device or gateway")
     ] = None,
     modbus_port: Annotated[int, typer.Option(min=1, max=65535)] = 502,
+    camera: Annotated[
+        list[str] | None,
+        typer.Option(help="a camera pole's camera, NAME=URL (repeat; rtsp://, /dev/video0)"),
+    ] = None,
+    wifi_interface: Annotated[
+        str | None, typer.Option(help="an access point's wireless interface, e.g. wlan1")
+    ] = None,
     reset: Annotated[
         bool, typer.Option("--reset", help="start again from the template, not the box's config")
     ] = False,
@@ -109,6 +117,14 @@ def provision(
         raise fail(exc) from None
     if sensors and (serial is None) == (modbus_host is None):
         raise fail(ValueError("sensors hang on --serial PORT or --modbus-host HOST: give one"))
+    if camera and kind is not BoxKind.CAMERA_POLE:
+        raise fail(ValueError(f"--camera is for a camera_pole, not a {kind}"))
+    if wifi_interface is not None and kind is not BoxKind.WIFI_AP:
+        raise fail(ValueError(f"--wifi-interface is for a wifi_ap, not a {kind}"))
+    try:
+        cameras = tuple(parse_camera(text) for text in camera or ())
+    except ValueError as exc:
+        raise fail(exc) from None
     wiring = Wiring(serial, baudrate, parity, modbus_host, modbus_port)
     if (lat is None) != (lon is None):
         raise fail(ValueError("--lat and --lon go together"))
@@ -129,6 +145,8 @@ def provision(
         template,
         sensors=tuple(sensors),
         wiring=wiring,
+        cameras=cameras,
+        wifi_interface=wifi_interface,
         reset=reset,
     )
     try:

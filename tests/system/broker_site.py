@@ -232,3 +232,14 @@ async def exchange(
         except TimeoutError:
             pass
     return received
+
+
+def check(config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
+    """`edge-agent check` on a box: its exit status and each line's result and detail."""
+    result = run_cli("edge-agent", "check", "-c", str(config), timeout_s=120)
+    lines = {}
+    for row in result.stdout.splitlines():
+        cells = [c.strip() for c in row.split("│")[1:-1]]
+        if len(cells) == 3 and cells[1] in ("pass", "FAIL"):
+            lines[cells[0]] = (cells[1], cells[2])
+    return result.returncode, lines

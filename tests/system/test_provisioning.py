@@ -20,7 +20,7 @@ from iotruntime.connection import BrokerSettings
 from testbed.plate_scenes import write_video
 from testbed.processes import BIN, run_cli
 from testbed.waiting import free_port, wait_until
-from tests.system.broker_site import Site, exchange, running_site
+from tests.system.broker_site import Site, check, exchange, running_site
 
 pytestmark = pytest.mark.servers
 
@@ -108,16 +108,6 @@ def on_the_bench(box: Path, sensor_port: int, camera_url: str, **broker: object)
     path = box / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
-
-
-def check(config: Path) -> tuple[int, dict[str, tuple[str, str]]]:
-    result = run_cli("edge-agent", "check", "-c", str(config), timeout_s=120)
-    lines = {}
-    for row in result.stdout.splitlines():
-        cells = [c.strip() for c in row.split("│")[1:-1]]
-        if len(cells) == 3 and cells[1] in ("pass", "FAIL"):
-            lines[cells[0]] = (cells[1], cells[2])
-    return result.returncode, lines
 
 
 def test_check_passes_on_a_good_box_and_names_each_broken_line(site, simulated_device, tmp_path):
