@@ -26,11 +26,6 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-  echo "installing python3-venv (Python 3.11 or newer is needed)"
-  apt-get install -y -qq --no-install-recommends python3-venv
-fi
-
 if ! id -u edge-agent >/dev/null 2>&1; then
   echo "creating the edge-agent user"
   useradd --system --user-group --home-dir /var/lib/edge-agent --shell /usr/sbin/nologin edge-agent

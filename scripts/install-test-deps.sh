@@ -5,8 +5,9 @@
 # fonts the synthetic licence plates are lettered in, systemd-analyze (the unit files
 # are verified with it), libseccomp (the units' system-call filters are tried with it),
 # OpenSSH's sshd (the station files' SFTP uploader is tested against it), promtool
-# (the shipped Prometheus alerting rules are checked and unit-tested with it) and
-# Chromium with its WebDriver (the wall is tested in a real browser, through selenium).
+# (the shipped Prometheus alerting rules are checked and unit-tested with it), net-snmp's
+# snmpd (the SNMP access-point source reads it as a managed AP) and Chromium with its
+# WebDriver (the wall is tested in a real browser, through selenium).
 set -euo pipefail
 
 declare -A binary_of=(
@@ -20,6 +21,7 @@ declare -A binary_of=(
   [systemd]=/usr/bin/systemd-analyze
   [libseccomp2]=/usr/lib/$(uname -m)-linux-gnu/libseccomp.so.2
   [openssh-server]=/usr/sbin/sshd
+  [snmpd]=/usr/sbin/snmpd
   [prometheus]=/usr/bin/promtool
   [chromium]=/usr/bin/chromium
   [chromium-driver]=/usr/bin/chromedriver

@@ -13,6 +13,10 @@ EXTRAS="$2"
 BUNDLE="${3:-}"
 PYTHON="${PYTHON:-/usr/bin/python3}"
 
+if ! "$PYTHON" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "installing python3-venv (Python 3.11 or newer is needed)"
+  apt-get install -y -qq --no-install-recommends python3-venv
+fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
 if [ -z "$BUNDLE" ]; then
   spec="$SRC"

@@ -45,15 +45,6 @@ def bundle(tmp_path: Path, device: str, kind: str, name: str, lat: float, lon: f
     return path
 
 
-def user(collector: Collector, name: str, role: str) -> None:
-    collector.token(name, role)
-    done = run_cli(
-        "collector", "users", "password", name, "--stdin", "-c", str(collector.config),
-        input=PASSWORD + "\n",
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
 def newest_sample(store_path: Path, device: str) -> str | None:
     store = SqliteStore(store_path)
     try:
@@ -106,8 +97,8 @@ def wall(tmp_path, mosquitto, processes, simulated_device) -> dict[str, Any]:
             str(bundle(tmp_path, *args)),
         )
         assert found.returncode == 0, found.stdout + found.stderr
-    user(collector, "anna", "ops")
-    user(collector, "quan", "police")
+    collector.person("anna", "ops", PASSWORD)
+    collector.person("quan", "police", PASSWORD)
     port = simulated_device("1:pq-sim-air")
     agent_yaml = air_agent_config(tmp_path, mosquitto, port)
     agent = processes.start("agent", "edge-agent", "run", "-c", str(agent_yaml))

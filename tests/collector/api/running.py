@@ -35,6 +35,15 @@ class Collector:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def person(self, name: str, role: str, password: str) -> None:
+        """A user who signs in at a browser: a token, and a password set as staff set it."""
+        self.token(name, role)
+        done = run_cli(
+            "collector", "users", "password", name, "--stdin", "-c", str(self.config),
+            input=password + "\n",
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+
     def token(self, name: str, role: str, *options: str) -> str:
         added = run_cli(
             "collector", "users", "add", name, "--role", role, *options, "-c", str(self.config)

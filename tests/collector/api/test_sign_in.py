@@ -52,12 +52,7 @@ def collector(tmp_path, mosquitto, processes) -> Collector:
         tmp_path / "collector", mosquitto, processes, alerts={"path": str(tmp_path / "p.sqlite")}
     )
     for name, role in (("anna", "ops"), ("quan", "police")):
-        found.token(name, role)
-        done = run_cli(
-            "collector", "users", "password", name, "--stdin", "-c", str(found.config),
-            input=PASSWORD + "\n",
-        )  # fmt: skip
-        assert done.returncode == 0, done.stdout + done.stderr
+        found.person(name, role, PASSWORD)
     return found
 
 
