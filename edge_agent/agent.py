@@ -50,12 +50,19 @@ RESTART_DELAY_S = 1.0
 
 
 def build_readers(loaded: LoadedAgent, buses: dict[str, ModbusBus]) -> dict[str, Source]:
-    """One reader per configured source, Modbus units sharing their bus's connection."""
+    """One reader per configured source, Modbus units sharing their bus's connection.
+
+    The SNMP stack is imported only by a box with an SNMP source: pysnmp takes a third of
+    a second to import on a PC, more on a Pi, and an air station never needs it."""
     readers: dict[str, Source] = {}
     for source in loaded.config.sources:
         profile = loaded.profiles.get(source.name)
         if isinstance(source, WifiApSource):
             reader: Source = WifiApReader(source)
+        elif source.type == "snmp_ap":
+            from edge_agent.sources.snmp_ap import SnmpApReader
+
+            reader = SnmpApReader(source)
         elif isinstance(source, ModbusSource) and isinstance(profile, Profile):
             reader = ModbusReader(source.name, buses[source.bus], source.unit, profile)
         elif isinstance(source, SerialLineSource) and isinstance(profile, LineProfile):

@@ -1,5 +1,9 @@
 """Commands from the collector, each answered with an acknowledgement.
 
+`push_config` and `report_config` are remote configuration (edge_agent/remote_config.py):
+a push the agent restarts on is answered by the process after the restart, when the
+collector asks again.
+
 They arrive on the device's own `cmd/{name}` topics, which the broker's ACL lets only the
 collector write. A command older than MAX_AGE_S is refused rather than run: the session is
 persistent, so one sent while the box was offline arrives when it returns, and re-reading
@@ -15,10 +19,11 @@ from pathlib import Path
 
 from edge_agent.config import load_agent
 from edge_agent.poller import describe
+from edge_agent.remote_config import RemoteConfig
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.status import AgentStatus
 from iotruntime.configfile import ConfigError
-from iotwire.messages import Command, CommandAck
+from iotwire.messages import MAX_CONFIG_CHARS, Command, CommandAck
 
 log = logging.getLogger(__name__)
 MAX_AGE_S = 300.0
@@ -40,8 +45,13 @@ class CommandHandler:
         self._readers = readers
         self._config_path = config_path
         self._restart = restart
+        self._remote = (
+            RemoteConfig(device, config_path, restart) if config_path is not None else None
+        )
 
-    def _ack(self, command: Command, ok: bool, detail: str) -> CommandAck:
+    def _ack(
+        self, command: Command, ok: bool, detail: str, config: str | None = None
+    ) -> CommandAck:
         return CommandAck(
             device=self._device,
             seq=command.seq,
@@ -49,13 +59,19 @@ class CommandHandler:
             ok=ok,
             ts=datetime.now(UTC),
             detail=detail[:DETAIL_MAX],
+            config=config,
         )
 
     async def handle(self, command: Command) -> CommandAck:
         age = datetime.now(UTC) - command.ts
         if age > timedelta(seconds=MAX_AGE_S):
             return self._ack(command, False, f"refused: sent {age.total_seconds():.0f} s ago")
+        if command.name == "push_config":
+            log.info("command %s (%s)", command.name, command.id)  # not kilobytes of config
+            return await self._push(command)
         log.info("command %s (%s) %s", command.name, command.id, command.args or "")
+        if command.name == "report_config":
+            return self._report_config(command)
         if command.name == "report_status":
             return self._ack(command, True, self._status().to_json())
         if command.name == "read_sensor":
@@ -83,3 +99,22 @@ class CommandHandler:
             return self._ack(command, False, f"config kept, the new one does not load: {exc}")
         self._restart()
         return self._ack(command, True, f"{self._config_path} loads; restarting with it")
+
+    async def _push(self, command: Command) -> CommandAck:
+        if self._remote is None:
+            return self._ack(command, False, "refused: this agent was not started from a file")
+        answered = await self._remote.push(command)
+        if answered is not None:
+            return self._ack(command, *answered)
+        # Restarting on the pushed config: the next process answers when asked again, and
+        # this one stops before this could be answered.
+        never: asyncio.Future[CommandAck] = asyncio.get_running_loop().create_future()
+        return await never
+
+    def _report_config(self, command: Command) -> CommandAck:
+        if self._remote is None:
+            return self._ack(command, False, "this agent was not started from a config file")
+        running = self._remote.running_text
+        if len(running) > MAX_CONFIG_CHARS:
+            return self._ack(command, False, f"the config is over {MAX_CONFIG_CHARS} characters")
+        return self._ack(command, True, self._remote.report(), running)

@@ -8,7 +8,7 @@ pointing at a profile that does not exist is a config error, found before the ag
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from edge_agent.profiles import (
     LineProfile,
@@ -104,8 +104,60 @@ class WifiApSource(StrictModel):
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
 
 
+class SnmpApSource(StrictModel):
+    """A managed access point read over SNMP, for units a box cannot run `iw` on.
+
+    Secrets never sit in the config, which is copied around and shown: the v2c community
+    and the v3 keys are each read from a file. v3 is always authPriv (authenticated and
+    encrypted); `vendor` chooses the MIB the client counts come from."""
+
+    type: Literal["snmp_ap"]
+    name: Name
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 161
+    version: Annotated[Literal["2c", "3"], BeforeValidator(str)] = "2c"
+    community_file: RelativePath | None = Field(
+        default=None, description="version 2c: file holding the community"
+    )
+    user: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
+        default=None, description="version 3: the USM user"
+    )
+    auth_protocol: Literal["sha", "sha224", "sha256", "sha384", "sha512", "md5"] = "sha"
+    auth_key_file: RelativePath | None = None
+    priv_protocol: Literal["aes", "aes192", "aes256"] = "aes"
+    priv_key_file: RelativePath | None = None
+    vendor: Literal["unifi", "mikrotik", "cisco-wlc", "none"] = Field(
+        description="whose MIB holds the client counts: unifi (UBNT-UniFi-MIB), mikrotik"
+        " (MIKROTIK-MIB), cisco-wlc (AIRESPACE-WIRELESS-MIB, on the controller), or none"
+    )
+    interfaces: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = Field(
+        default=None,
+        description="ifName of the interfaces whose traffic is reported; every one if unset",
+    )
+    interval_s: Seconds = 60
+    timeout_s: Annotated[float, Field(gt=0, le=30)] = 2.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+
+    @model_validator(mode="after")
+    def _credentials_fit_version(self) -> Self:
+        v3_keys = ("user", "auth_key_file", "priv_key_file")
+        if self.version == "2c":
+            if self.community_file is None:
+                raise ValueError("version 2c needs community_file")
+            given = [key for key in v3_keys if getattr(self, key) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only for version 3")
+        else:
+            missing = [key for key in v3_keys if getattr(self, key) is None]
+            if missing:
+                raise ValueError(f"version 3 needs {', '.join(missing)}")
+            if self.community_file is not None:
+                raise ValueError("community_file: only for version 2c")
+        return self
+
+
 SourceSettings = Annotated[
-    ModbusSource | SerialLineSource | WifiApSource, Field(discriminator="type")
+    ModbusSource | SerialLineSource | WifiApSource | SnmpApSource, Field(discriminator="type")
 ]
 
 
@@ -227,6 +279,11 @@ class AgentConfig(StrictModel):
     profiles_dir: RelativePath | None = Field(
         default=None, description="extra folder searched for firmware profiles before built-ins"
     )
+    collector_key: RelativePath | None = Field(
+        default=None,
+        description="the collector's public key (PEM): configs pushed signed by it are taken;"
+        " without it the box takes no pushed config",
+    )
     buses: list[Bus] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
     cameras: list[CameraSettings] = Field(default_factory=list)
@@ -289,7 +346,7 @@ def load_agent(path: Path) -> LoadedAgent:
     search = [config.profiles_dir] if config.profiles_dir else []
     profiles: dict[str, Profile | LineProfile] = {}
     for index, source in enumerate(config.sources):
-        if isinstance(source, WifiApSource):
+        if isinstance(source, WifiApSource | SnmpApSource):
             continue
         try:
             profile_path = find_profile(source.profile, search, path.parent)

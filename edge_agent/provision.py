@@ -73,6 +73,8 @@ CONFIG, PASSWORD, CA, CERT, KEY, BUNDLE = (
     "client.key",
     "registration.yaml",
 )
+COLLECTOR_KEY = "collector-key.pub"
+KEY_NOTE = "the center's key: only configs it signed are taken (collector devices config push)"
 RENEW_DAYS = 30  # a certificate closer than this to its end is issued again
 
 
@@ -114,6 +116,7 @@ class Request:
     wiring: Wiring | None = None
     cameras: tuple[tuple[str, str], ...] = ()  # a camera pole's (name, url)
     wifi_interface: str | None = None  # a Linux access point's wireless interface
+    collector_key: Path | None = None  # the center's public key that signs config pushes
     reset: bool = False  # start from the template, not from the box's present config
 
 
@@ -190,6 +193,8 @@ def _agent_config(request: Request, certificate: bool, out: Path) -> dict[str, A
         data = with_cameras(data, list(request.cameras))
     if request.wifi_interface is not None:
         data = with_wifi_interface(data, request.wifi_interface)
+    if request.collector_key is not None:
+        data["collector_key"] = COLLECTOR_KEY
     device: dict[str, Any] = {
         "id": request.device,
         "site": request.site,
@@ -313,6 +318,11 @@ def plan(request: Request, out: Path) -> Plan:
         ),
         _change(out, CA, ca_pem, detail="the site CA"),
         *credential_changes,
+        *(
+            [_change(out, COLLECTOR_KEY, request.collector_key.read_bytes(), detail=KEY_NOTE)]
+            if request.collector_key is not None
+            else []
+        ),
         _change(
             out,
             BUNDLE,

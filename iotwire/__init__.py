@@ -18,7 +18,9 @@ from iotwire.codec import (
     field_path,
 )
 from iotwire.commits import seq_ranges
+from iotwire.config_push import ConfigPush, PushError, PushOutcome
 from iotwire.messages import (
+    MAX_CONFIG_CHARS,
     MODEL_FOR_CHANNEL,
     SCHEMA_VERSION,
     Batch,
@@ -69,6 +71,7 @@ from iotwire.topics import (
 __all__ = [
     "CATEGORY",
     "IDENT_PATTERN",
+    "MAX_CONFIG_CHARS",
     "MAX_PAYLOAD_BYTES",
     "MODEL_FOR_CHANNEL",
     "SCHEMA_VERSION",
@@ -82,6 +85,7 @@ __all__ = [
     "CommandAck",
     "CommandName",
     "Committed",
+    "ConfigPush",
     "DecodeError",
     "DecodeReason",
     "DeviceId",
@@ -94,6 +98,8 @@ __all__ = [
     "PlateError",
     "PlateRead",
     "Pole",
+    "PushError",
+    "PushOutcome",
     "Quality",
     "Reading",
     "Sample",

@@ -167,7 +167,16 @@ class Status(_Envelope):
     epoch: Epoch | None = None
 
 
-CommandName = Literal["reload_config", "read_sensor", "report_status"]
+CommandName = Literal[
+    "reload_config", "read_sensor", "report_status", "push_config", "report_config"
+]
+"""`push_config` and `report_config` came with remote configuration
+(iotwire/config_push.py); an agent older than them drops them undecoded and never
+answers, which the collector reports as no answer."""
+MAX_CONFIG_CHARS = 64 * 1024
+"""An agent config on the wire: a pushed one, or the one a box reports it runs. A box's
+config is a few kilobytes; the bound keeps a push, its signature and envelope far inside
+MAX_PAYLOAD_BYTES."""
 
 
 class Command(_Envelope):
@@ -186,6 +195,10 @@ class CommandAck(_Envelope):
     ok: bool
     ts: Timestamp
     detail: Annotated[str, StringConstraints(max_length=4096)] = ""
+    config: Annotated[str, StringConstraints(max_length=MAX_CONFIG_CHARS)] | None = Field(
+        default=None,
+        description="report_config: the config file the agent runs, as it read it at start",
+    )
 
 
 SeqRange = tuple[Seq, Seq]

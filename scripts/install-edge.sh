@@ -36,7 +36,7 @@ install -d -m 0755 "$PREFIX"
 PYTHON="$PYTHON" "$SRC/scripts/venv-install.sh" "$PREFIX/venv" "$EXTRAS" "${BUNDLE:-}"
 ln -sf "$PREFIX/venv/bin/edge-agent" /usr/local/bin/edge-agent
 
-install -d -m 0750 -o root -g edge-agent /etc/edge-agent
+install -d -m 0770 -o root -g edge-agent /etc/edge-agent
 install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent
 # The outbox and status an older version, or an agent run by hand under umask 022, left
 # readable by every account: plates and their crops are for the agent's group at most.
@@ -52,6 +52,9 @@ if [ -f /etc/edge-agent/agent.yaml ]; then
   # The agent reads its credential as its own user; provisioning wrote them as root.
   chgrp -R edge-agent /etc/edge-agent
   chmod -R g+rX,o-rwx /etc/edge-agent
+  # A config pushed from the center replaces agent.yaml: the folder and the file are the
+  # group's to write; the credentials stay read-only to it.
+  chmod g+w /etc/edge-agent /etc/edge-agent/agent.yaml
 fi
 
 if [ ! -d /run/systemd/system ]; then

@@ -3,7 +3,9 @@ the fleet of boxes: their state, their registration and revocation, the device C
 broker that admits them, and commands to them."""
 
 import asyncio
+import difflib
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -23,6 +25,16 @@ from collector.fleet.broker_config import (
     write_broker_config,
 )
 from collector.fleet.commands import NoAnswerError, send_command
+from collector.fleet.config_push import (
+    NO_ANSWER,
+    PRIVATE_KEY,
+    PUBLIC_KEY,
+    PUSHED,
+    PushLog,
+    config_push,
+    load_signing_key,
+    make_signing_key,
+)
 from collector.fleet.registry import Registry
 from collector.query import DeviceRow
 from collector.rows import DeviceOut, columns
@@ -31,6 +43,14 @@ from iotruntime.certificates import create_ca, load_ca, revocation_list
 from iotruntime.configfile import ConfigError
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 from iotruntime.private_files import write_whole
+from iotwire.config_push import (
+    MAX_ROLLBACK_S,
+    MIN_ROLLBACK_S,
+    PushOutcome,
+    outcome_of,
+    signed_args,
+)
+from iotwire.messages import CommandAck
 
 NEVER_SEEN = "never seen"
 devices_app = typer.Typer(
@@ -123,14 +143,23 @@ def devices_import(
     bundles: Annotated[
         list[Path], typer.Argument(help="registration bundles from edge-agent provision")
     ],
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="let a bundle give a registered box another credential or kind (re-provisioned)",
+        ),
+    ] = False,
 ) -> None:
-    """Register provisioned boxes; a bad bundle is reported and the others imported."""
+    """Register provisioned boxes; a bad bundle is reported and the others imported. A
+    bundle that would change how a registered box signs in, or what it is, is refused
+    unless --replace: a bundle is a file passed by hand."""
     registry = _registry(config)
     failed = 0
     try:
         for path in bundles:
             try:
-                entry, new = registry.import_file(path)
+                entry, new = registry.import_file(path, replace)
             except ConfigError as exc:
                 console.print(f"[red]rejected:[/red] {escape(str(exc))}", highlight=False)
                 failed += 1
@@ -410,3 +439,205 @@ def command(
     console.print(ack.detail, highlight=False, markup=False, soft_wrap=True)
     if not ack.ok:
         raise typer.Exit(1)
+
+
+config_app = typer.Typer(
+    no_args_is_help=True,
+    help="Remote configuration: push a signed config to a box, see the one it runs.",
+)
+devices_app.add_typer(config_app, name="config")
+SiteOption = Annotated[str | None, typer.Option(help="default: from the registry or the store")]
+RESEND_EVERY_S = 5.0
+
+
+def _device_site(settings: CollectorConfig, device: str, site: str | None) -> str:
+    found = site or _site_of(settings, device)
+    if found is None:
+        raise fail(
+            ValueError(f"{device} is neither registered nor known to the store: give --site")
+        )
+    return found
+
+
+@config_app.command("key")
+def config_key(
+    out: Annotated[Path, typer.Option(help=f"folder for {PRIVATE_KEY} and {PUBLIC_KEY}")],
+) -> None:
+    """Make the key that signs pushed configs, once. The private key stays here; the public
+    one goes onto every box, named by `collector_key` in its config, and a box takes only
+    configs it signed."""
+    try:
+        private, public = make_signing_key(out)
+    except (OSError, ValueError) as exc:
+        raise fail(exc) from None
+    console.print(
+        f"written {escape(str(private))} (0600, for config push --key) and"
+        f" {escape(str(public))} (for the boxes' collector_key)",
+        highlight=False,
+    )
+
+
+@config_app.command("push")
+def config_push_command(
+    config: ConfigOption,
+    device: Annotated[str, typer.Argument(help="the device id")],
+    file: Annotated[Path, typer.Argument(help="the agent config to run (YAML)")],
+    key: Annotated[Path, typer.Option(help=f"the signing key ({PRIVATE_KEY})")],
+    by: Annotated[str, typer.Option("--by", help="who pushes (for the audit trail)")],
+    site: SiteOption = None,
+    rollback_after_s: Annotated[
+        float,
+        typer.Option(
+            min=MIN_ROLLBACK_S,
+            max=MAX_ROLLBACK_S,
+            help="how long the box may take to reach the broker on it before going back",
+        ),
+    ] = 60.0,
+    timeout_s: Annotated[
+        float | None,
+        typer.Option(min=1, help="how long to wait for the answer (default: rollback + 120 s)"),
+    ] = None,
+) -> None:
+    """Push a config to a box, signed: the box validates it, checks the sources it adds or
+    changes, restarts on it, and goes back to its previous config if it does not reach
+    the broker within --rollback-after-s. Prints the box's answer (applied, refused or
+    rolled_back, with why); exits 1 unless applied. Every push and its outcome are audited
+    (`collector devices config log`)."""
+    settings = settings_of(config)
+    if settings.registry is None:
+        raise fail(ValueError(f"{config}: registry: pushes are audited in the registry"))
+    try:
+        signing_key = load_signing_key(key)
+        push = config_push(device, file.read_text(encoding="utf-8"), by, rollback_after_s)
+    except (OSError, ValueError) as exc:
+        raise fail(exc) from None
+    site = _device_site(settings, device, site)
+    trail = PushLog(settings.registry.path)
+    try:
+        trail.record(by, push, PUSHED, str(file))
+        wait = timeout_s if timeout_s is not None else rollback_after_s + 120
+        try:
+            ack = asyncio.run(
+                send_command(
+                    settings.broker,
+                    site,
+                    device,
+                    "push_config",
+                    signed_args(push, signing_key),
+                    wait,
+                    command_id=push.nonce,
+                    resend_every_s=RESEND_EVERY_S,
+                )
+            )
+        except (NoAnswerError, aiomqtt.MqttError, OSError) as exc:
+            trail.record(by, push, NO_ANSWER, str(exc))
+            raise fail(exc) from None
+        outcome = outcome_of(ack)
+        trail.record(by, push, outcome.value if outcome else NO_ANSWER, ack.detail)
+    finally:
+        trail.close()
+    console.print(f"{device}, push {push.nonce}:", highlight=False)
+    colour = "green" if outcome is PushOutcome.APPLIED else "red"
+    console.print(ack.detail, style=colour, highlight=False, markup=False, soft_wrap=True)
+    if outcome is not PushOutcome.APPLIED:
+        raise typer.Exit(1)
+
+
+def _running_config(config: Path, device: str, site: str | None, timeout_s: float) -> CommandAck:
+    settings = settings_of(config)
+    site = _device_site(settings, device, site)
+    try:
+        ack = asyncio.run(
+            send_command(settings.broker, site, device, "report_config", {}, timeout_s)
+        )
+    except (NoAnswerError, aiomqtt.MqttError, OSError) as exc:
+        raise fail(exc) from None
+    if not ack.ok or ack.config is None:
+        raise fail(ValueError(f"{device}: {ack.detail}"))
+    return ack
+
+
+TimeoutOption = Annotated[float, typer.Option(min=1, max=600)]
+
+
+@config_app.command("show")
+def config_show(
+    config: ConfigOption,
+    device: Annotated[str, typer.Argument(help="the device id")],
+    site: SiteOption = None,
+    timeout_s: TimeoutOption = 15.0,
+) -> None:
+    """The config the box runs, as its agent read it when it started, on stdout (its
+    path, digest and last push on stderr), so it can be saved, edited and pushed back."""
+    ack = _running_config(config, device, site, timeout_s)
+    typer.echo(ack.detail, err=True)
+    sys.stdout.write(ack.config or "")
+
+
+@config_app.command("diff")
+def config_diff(
+    config: ConfigOption,
+    device: Annotated[str, typer.Argument(help="the device id")],
+    file: Annotated[Path, typer.Argument(help="an agent config (YAML)")],
+    site: SiteOption = None,
+    timeout_s: TimeoutOption = 15.0,
+) -> None:
+    """A unified diff from the config the box runs to FILE: what a push of FILE would
+    change. Exits 0 when they are the same, 1 when they differ, as diff does."""
+    try:
+        wanted = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise fail(exc) from None
+    running = _running_config(config, device, site, timeout_s).config or ""
+    lines = list(
+        difflib.unified_diff(
+            running.splitlines(keepends=True),
+            wanted.splitlines(keepends=True),
+            f"{device} (running)",
+            str(file),
+        )
+    )
+    if not lines:
+        typer.echo(f"{device} runs {file} as it is", err=True)
+        return
+    sys.stdout.writelines(line if line.endswith("\n") else line + "\n" for line in lines)
+    raise typer.Exit(1)
+
+
+@config_app.command("log")
+def config_log(
+    config: ConfigOption,
+    device: Annotated[str | None, typer.Argument(help="only this device")] = None,
+    csv_out: CsvOption = False,
+    json_out: JsonOption = False,
+) -> None:
+    """The audit trail of pushes, oldest first: each push (who, which box, the config's
+    sha256), then how it ended as the box answered, or that no answer came."""
+    out = Output.of(csv_out, json_out)
+    settings = settings_of(config)
+    if settings.registry is None:
+        raise fail(ValueError(f"{config}: registry: the config has no registry section"))
+    trail = PushLog(settings.registry.path)
+    try:
+        events = trail.events(device)
+    finally:
+        trail.close()
+    rows = [
+        (
+            when_text(e.at, out.machine),
+            e.actor,
+            e.device,
+            e.push,
+            e.action,
+            e.sha256[:16] if not out.machine else e.sha256,
+            e.detail,
+        )
+        for e in events
+    ]
+    emit(
+        f"{len(rows)} push record(s)",
+        ("at", "by", "device", "push", "action", "sha256", "detail"),
+        rows,
+        out,
+        whole=("at", "by", "device", "push", "action", "sha256"),
+    )

@@ -36,35 +36,52 @@ async def send_command(
     name: CommandName,
     args: dict[str, str | int | float | bool],
     timeout_s: float = 15.0,
+    *,
+    command_id: str | None = None,
+    resend_every_s: float | None = None,
 ) -> CommandAck:
-    command = Command(
-        device=device,
-        seq=time.time_ns() // 1_000_000,
-        id=uuid.uuid4().hex,
-        name=name,
-        args=args,
-        ts=datetime.now(UTC),
-    )
+    """Send a command and wait for its acknowledgement. With `resend_every_s`, the same
+    command (its id and arguments; a fresh time) goes out again at that pace until it is
+    answered: a box that restarts before it can answer (a pushed config) answers the
+    question when it hears it again."""
+    ident = command_id or uuid.uuid4().hex
     prefix = broker.topic_prefix
+    topic = topic_for(prefix, site, device, Channel.CMD, name)
     version = ProtocolChoice(broker.protocol).candidates()[0]
     async with aiomqtt.Client(
-        **broker.client_kwargs(), identifier=f"command.{command.id[:12]}", protocol=version
+        **broker.client_kwargs(), identifier=f"command.{ident[:12]}", protocol=version
     ) as client:
         await client.subscribe(topic_for(prefix, site, device, Channel.CMD_ACK), qos=1)
-        await client.publish(
-            topic_for(prefix, site, device, Channel.CMD, name), encode(command), qos=1
-        )
         try:
             async with asyncio.timeout(timeout_s):
-                async for message in client.messages:
+                while True:
+                    command = Command(
+                        device=device,
+                        seq=time.time_ns() // 1_000_000,
+                        id=ident,
+                        name=name,
+                        args=args,
+                        ts=datetime.now(UTC),
+                    )
+                    await client.publish(topic, encode(command), qos=1)
                     try:
-                        ack = decode(bytes(message.payload), CommandAck)
-                    except DecodeError:
+                        async with asyncio.timeout(resend_every_s):
+                            return await _answer(client, ident)
+                    except TimeoutError:
                         continue
-                    if ack.id == command.id:
-                        return ack
         except TimeoutError:
             pass
     raise NoAnswerError(
         f"{device} did not acknowledge {name} within {timeout_s:g} s: is it online?"
     )
+
+
+async def _answer(client: aiomqtt.Client, ident: str) -> CommandAck:
+    async for message in client.messages:
+        try:
+            ack = decode(bytes(message.payload), CommandAck)
+        except DecodeError:
+            continue
+        if ack.id == ident:
+            return ack
+    raise NoAnswerError("the broker ended the session")

@@ -82,19 +82,24 @@ class Registry:
         with write_transaction(self._db, self._lock) as db:
             yield db
 
-    def import_file(self, path: Path) -> tuple[RegisteredDevice, bool]:
+    def import_file(self, path: Path, replace: bool = False) -> tuple[RegisteredDevice, bool]:
         """Register the bundle at `path` (a ConfigError names what is wrong with it);
         returns the entry and whether it is new."""
         bundle = load_model(path, Registration)
         try:
-            return self.register(bundle)
+            return self.register(bundle, replace)
         except RefusedError as exc:
             raise ConfigError(path, [(exc.key, exc.reason)]) from None
 
-    def register(self, bundle: Registration) -> tuple[RegisteredDevice, bool]:
-        """Register a bundle, replacing the box's entry; a revoked box comes back only
+    def register(
+        self, bundle: Registration, replace: bool = False
+    ) -> tuple[RegisteredDevice, bool]:
+        """Register a bundle, updating the box's entry; a revoked box comes back only
         with a new credential. RefusedError for a name the operations center uses on the
-        broker, or a revoked credential."""
+        broker, a revoked credential, or, unless `replace`, a bundle that would give a
+        registered box another credential or kind: a bundle is a file passed by hand, and
+        one forged for a box in service would take its place on the broker (or, as a
+        camera pole, the right to publish plates)."""
         now = datetime.now(UTC)
         where = bundle.location
         credential = bundle.credential
@@ -114,9 +119,12 @@ class Registry:
                         f"revoked on {revoked:%Y-%m-%d}: provision the box again for a new"
                         " credential (for a password, remove broker-password on the box first)",
                     )
-            new = not self._db.execute(
-                "SELECT 1 FROM devices WHERE device = ?", (bundle.device,)
+            held = self._db.execute(
+                "SELECT kind, credential, revoked FROM devices WHERE device = ?", (bundle.device,)
             ).fetchone()
+            new = held is None
+            if held is not None and held[2] is None and not replace:
+                _same_box(bundle, held[0], held[1])
             self._db.execute(
                 f"INSERT OR REPLACE INTO devices ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",  # noqa: S608 - constant column list
                 (
@@ -214,6 +222,24 @@ class Registry:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _same_box(bundle: Registration, kind: str, credential: str | None) -> None:
+    """RefusedError when the bundle would change what a registered box in service is or
+    how it signs in."""
+    offered = bundle.credential.model_dump_json() if bundle.credential else None
+    if offered != credential:
+        raise RefusedError(
+            "credential",
+            f"{bundle.device} is registered with another credential; import with --replace"
+            " if the box was provisioned anew (a lost or stolen box: revoke it first)",
+        )
+    if bundle.kind.value != kind:
+        raise RefusedError(
+            "kind",
+            f"{bundle.device} is registered as {kind}, not {bundle.kind.value};"
+            " import with --replace to change what it is",
+        )
 
 
 def _serial(credential: Credential | None) -> int | None:

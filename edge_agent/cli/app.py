@@ -31,6 +31,7 @@ from edge_agent.config import (
 from edge_agent.modbus.bus import ModbusBus
 from edge_agent.modbus.simulator import serve_rtu, serve_tcp
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
+from edge_agent.remote_config import roll_back_unless_connected
 from edge_agent.sources.base import SourceError
 from iotruntime.configfile import ConfigError
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail, number_text
@@ -71,7 +72,9 @@ def _stop_on_signals(requested: threading.Event) -> None:
 async def _run_until_signalled(
     loaded: LoadedAgent, config: Path, requested: threading.Event
 ) -> bool:
-    """Run until a signal; whether the agent asked to start again (reload_config)."""
+    """Run until a signal; whether the agent is to start again: asked to (reload_config,
+    a pushed config), or back on its previous config after a push that did not reach the
+    broker (edge_agent/remote_config.py)."""
     agent = Agent(loaded, config)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,8 +82,11 @@ async def _run_until_signalled(
         loop.add_signal_handler(sig, stop.set)
     if requested.is_set():
         stop.set()
+    rolled_back = asyncio.create_task(
+        roll_back_unless_connected(loaded, config, lambda: agent.uplink.connected, stop)
+    )
     await agent.run(stop)
-    return agent.restart_requested
+    return await rolled_back or agent.restart_requested
 
 
 @app.command()

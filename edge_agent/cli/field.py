@@ -79,6 +79,10 @@ def provision(
     wifi_interface: Annotated[
         str | None, typer.Option(help="an access point's wireless interface, e.g. wlan1")
     ] = None,
+    collector_key: Annotated[
+        Path | None,
+        typer.Option(help="the center's config-signing.pub: lets it push configs to the box"),
+    ] = None,
     reset: Annotated[
         bool, typer.Option("--reset", help="start again from the template, not the box's config")
     ] = False,
@@ -147,6 +151,7 @@ def provision(
         wiring=wiring,
         cameras=cameras,
         wifi_interface=wifi_interface,
+        collector_key=collector_key,
         reset=reset,
     )
     try:

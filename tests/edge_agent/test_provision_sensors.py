@@ -8,7 +8,9 @@ import yaml
 from typer.testing import CliRunner
 
 from edge_agent.cli.app import app
+from edge_agent.config import load_agent
 from iotruntime.certificates import create_ca
+from testbed.processes import run_cli
 
 
 def provision(tmp_path, *extra: str, device: str = "ww-at-01"):
@@ -107,3 +109,14 @@ def test_the_profiles_are_listed_for_the_technician():
     listed = json.loads(CliRunner().invoke(app, ["profiles", "--json"]).output)
     [found] = [p for p in listed if p["profile"] == "pq-sim-wastewater"]
     assert "nh4" in found["parameters"]
+
+
+def test_the_center_s_config_key_goes_on_the_box_and_in_its_config(tmp_path):
+    made = run_cli("collector", "devices", "config", "key", "--out", str(tmp_path / "center"))
+    assert made.returncode == 0, made.stdout + made.stderr
+    public = tmp_path / "center" / "config-signing.pub"
+    done = provision(tmp_path, "--collector-key", str(public))
+    assert done.exit_code == 0, done.output
+    assert config(tmp_path)["collector_key"] == "collector-key.pub"
+    assert (tmp_path / "ww-at-01" / "collector-key.pub").read_bytes() == public.read_bytes()
+    assert load_agent(tmp_path / "ww-at-01" / "agent.yaml").config.collector_key is not None

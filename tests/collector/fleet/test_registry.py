@@ -127,3 +127,20 @@ def test_a_registry_from_before_revocation_opens_and_keeps_its_boxes(tmp_path):
     [entry] = registry.all()
     registry.close()
     assert (entry.device, entry.revoked) == ("cam-1", None)
+
+
+def test_a_bundle_changing_a_box_in_service_needs_replace(registry, tmp_path):
+    first = bundle(tmp_path, "ap-dd-03")
+    registry.import_file(first)
+    registry.import_file(first)  # the same bundle again: nothing changes, nothing refused
+    as_camera = tmp_path / "as-camera.yaml"
+    as_camera.write_text(
+        yaml.safe_dump(yaml.safe_load(first.read_text()) | {"kind": "camera_pole"})
+    )
+    assert "kind: ap-dd-03 is registered as air, not camera_pole" in refusal(registry, as_camera)
+    forged = bundle(tmp_path, "ap-dd-03", password_entry=password_entry("ap-dd-03", "other"))
+    assert "credential: ap-dd-03 is registered with another credential" in refusal(registry, forged)
+    assert registry.get("ap-dd-03").kind == "air"
+    entry, new = registry.import_file(forged, replace=True)
+    assert (entry.device, new) == ("ap-dd-03", False)
+    assert registry.get("ap-dd-03").credential == entry.credential
