@@ -6,8 +6,9 @@ own pipeline pulls in the GUI build of OpenCV (which needs an X stack a pole box
 not have), hides ONNX Runtime's execution providers behind two booleans, and upscales
 every image to 736 px before detecting. Here the caller chooses the scale, the threads and
 the providers (CPU here, CUDA or TensorRT on a Jetson), and rows are recognised in
-batches of similar width, read only as the characters a plate can hold. Install the
-models with `pip install --no-deps rapidocr-onnxruntime`.
+batches of similar width, read only as the characters a plate can hold. A tilted row is
+kept by its own outline and comes with its rotated rectangle, so that it can be read
+straightened. Install the models with `pip install --no-deps rapidocr-onnxruntime`.
 """
 
 import importlib.util
@@ -21,6 +22,8 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
+
+from edge_agent.plates.rectify import MAX_TILT, Quad, order_corners, wide_rect
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
@@ -40,6 +43,10 @@ MAX_BATCH = 16
 PIXEL_THRESHOLD = 0.3
 BOX_THRESHOLD = 0.5
 UNCLIP_RATIO = 1.6
+# A row whose rotated rectangle is rolled by more than this (and at most MAX_TILT: steeper
+# is a vertical line, not a plate's) is scored over its own shape and read straightened;
+# an upright one keeps PP-OCR's upright-box handling.
+TILTED_DEGREES = 3.0
 
 
 class ModelMissingError(RuntimeError):
@@ -89,6 +96,15 @@ def _normalise(image: cv2.typing.MatLike) -> NDArray[np.float32]:
     return ((image.astype(np.float32) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
 
 
+@dataclass(frozen=True)
+class TextBox:
+    """A text row found: its upright box, and for a tilted row its rotated rectangle's
+    corners (top-left first, clockwise), by which it is read straightened."""
+
+    box: Box
+    quad: Quad | None = None
+
+
 class TextDetector:
     """Where text rows are, as boxes in the image's pixels."""
 
@@ -96,8 +112,14 @@ class TextDetector:
         self._session = runtime.session(model or packaged_model(DET_MODEL))
         self._input = self._session.get_inputs()[0].name
 
-    def detect(self, image: Image, scale: float) -> list[Box]:
-        """Text boxes in `image`, looked for at `scale` (small text needs about 10 px)."""
+    def detect(self, image: Image, scale: float, straighten: bool = True) -> list[TextBox]:
+        """Text rows in `image`, looked for at `scale` (small text needs about 10 px).
+
+        An upright row's score is the mean probability over its upright box, as PP-OCR's
+        fast scoring has it. With `straighten`, a tilted row is scored over its own
+        outline instead, and comes with its rotated rectangle: a one-row plate rolled by
+        10 degrees fills less than half of its upright box and would be dropped however
+        sharp it is."""
         h, w = image.shape[:2]
         th, tw = (max(32, round(h * scale / 32) * 32), max(32, round(w * scale / 32) * 32))
         resized = cv2.resize(image, (tw, th))
@@ -109,13 +131,29 @@ class TextDetector:
         boxes = []
         for contour in contours:
             x, y, bw, bh = cv2.boundingRect(contour)
-            if min(bw, bh) < 3 or prob[y : y + bh, x : x + bw].mean() < BOX_THRESHOLD:
+            if min(bw, bh) < 3:
                 continue
-            # Unclip: DBNet's maps shrink text; grow the box back by area * ratio / perimeter.
-            grow = bw * bh * UNCLIP_RATIO / (2 * (bw + bh))
-            x0, y0 = max(0.0, (x - grow) * sx), max(0.0, (y - grow) * sy)
-            x1, y1 = min(w, (x + bw + grow) * sx), min(h, (y + bh + grow) * sy)
-            boxes.append((int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0)))
+            (cx, cy), (rw, rh), angle = wide_rect(contour)
+            if not straighten or not TILTED_DEGREES <= abs(angle) <= MAX_TILT:
+                if prob[y : y + bh, x : x + bw].mean() < BOX_THRESHOLD:
+                    continue
+                # Unclip: DBNet's maps shrink text; grow by area * ratio / perimeter.
+                grow = bw * bh * UNCLIP_RATIO / (2 * (bw + bh))
+                x0, y0 = max(0.0, (x - grow) * sx), max(0.0, (y - grow) * sy)
+                x1, y1 = min(w, (x + bw + grow) * sx), min(h, (y + bh + grow) * sy)
+                boxes.append(TextBox((int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0))))
+                continue
+            outline = np.zeros((bh, bw), np.uint8)
+            cv2.fillPoly(outline, [contour - (x, y)], 1)
+            if cv2.mean(prob[y : y + bh, x : x + bw], outline)[0] < BOX_THRESHOLD:
+                continue
+            grow = rw * rh * UNCLIP_RATIO / (2 * (rw + rh))
+            rect = ((cx, cy), (rw + 2 * grow, rh + 2 * grow), angle)
+            quad = order_corners(cv2.boxPoints(rect) * np.array([sx, sy], np.float32))
+            x0, y0 = np.maximum(quad.min(axis=0), 0)
+            x1, y1 = np.minimum(quad.max(axis=0), (w, h))
+            upright = (int(x0), int(y0), math.ceil(x1 - x0), math.ceil(y1 - y0))
+            boxes.append(TextBox(upright, quad))
         return boxes
 
 

@@ -6,7 +6,10 @@ row that parses as a plate, or two rows stacked one above the other (a motorbike
 two-row car plate's) that parse together: reading rows separately and pairing them by
 geometry is what lets two-row plates, the common case here, read as well as one-row
 ones. With a plate detector configured (the shipped one, `detector.py`, or a YOLO-layout
-model, `yolo.py`), text is looked for only inside the boxes it finds.
+model, `yolo.py`), each plate it finds is first straightened and cut into its rows by its
+own geometry (`rectify.py`) and read row by row; a plate that does not read that way is
+searched for text inside its box as before. A tilted text row found without a detector is
+read straightened along its own rotated rectangle.
 """
 
 from collections.abc import Sequence
@@ -18,11 +21,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.plates.colour import plate_colour
-from edge_agent.plates.ocr import Runtime, TextDetector, TextRecogniser
+from edge_agent.plates.ocr import Runtime, TextBox, TextDetector, TextRecogniser
+from edge_agent.plates.rectify import Quad, quad_size, rectify, warp
 from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
+MAX_TILTED_RETRIES = 4
 
 
 class PlateFinder(Protocol):
@@ -34,13 +39,33 @@ class PlateFinder(Protocol):
 
 @dataclass(frozen=True)
 class TextLine:
+    """A row read: its upright box, and for a tilted row its rotated rectangle's corners
+    (top-left first, clockwise), in frame pixels."""
+
     box: Box
     text: str
     score: float
+    quad: Quad | None = None
 
     @property
     def centre_x(self) -> float:
         return self.box[0] + self.box[2] / 2
+
+    def corners(self) -> NDArray[np.float32]:
+        """Its four corners, top-left first, clockwise."""
+        if self.quad is not None:
+            return self.quad
+        x, y, w, h = self.box
+        return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], np.float32)
+
+    def turned(self, angle: float) -> "TextLine":
+        """This row as seen with the image turned back by `angle` radians: a tilted
+        plate's rows, upright, for comparing where they lie."""
+        cos, sin = np.cos(angle), np.sin(angle)
+        turned = self.corners() @ np.array([[cos, -sin], [sin, cos]], np.float32)
+        x0, y0 = turned.min(axis=0)
+        x1, y1 = turned.max(axis=0)
+        return TextLine((int(x0), int(y0), int(x1 - x0), int(y1 - y0)), self.text, self.score)
 
 
 @dataclass(frozen=True)
@@ -56,11 +81,16 @@ class PlateCandidate:
 
 @dataclass(frozen=True)
 class OcrOptions:
+    """How text is found and read. `rectify` straightens tilted rows and detected plates
+    before reading them (`rectify.py`); off, the reader is the upright-only one it
+    replaced, which the benchmark measures it against."""
+
     runtime: Runtime = field(default_factory=Runtime)
     side_px: int = 576
     min_score: float = 0.5
     det_model: Path | None = None
     rec_model: Path | None = None
+    rectify: bool = True
 
 
 def _union(a: Box, b: Box) -> Box:
@@ -70,7 +100,13 @@ def _union(a: Box, b: Box) -> Box:
 
 
 def stacked(top: TextLine, bottom: TextLine) -> bool:
-    """`bottom` sits right under `top`, as a plate's second row does."""
+    """`bottom` sits right under `top`, as a plate's second row does; for tilted rows,
+    as seen along the top row (upright boxes of a tilted plate's rows overlap)."""
+    tilted = top.quad if top.quad is not None else bottom.quad
+    if tilted is not None:
+        dx, dy = tilted[1] - tilted[0]
+        angle = float(np.arctan2(dy, dx))
+        top, bottom = top.turned(angle), bottom.turned(angle)
     height = max(top.box[3], bottom.box[3])
     gap = bottom.box[1] - (top.box[1] + top.box[3])
     width = max(top.box[2], bottom.box[2])
@@ -125,32 +161,105 @@ class PlateReader:
 
     def lines(self, image: Image, scale: float, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
         """Every text row in `image`, read, in the coordinates of the frame it came from.
-        Rows are found on the image at `scale` and read at full resolution."""
-        boxes = [b for b in self._text.detect(image, scale) if b[2] and b[3]]
-        rows = [image[y : y + h, x : x + w] for x, y, w, h in boxes]
+        Rows are found on the image at `scale` and read at full resolution, a tilted
+        one straightened."""
+        straighten = self._options.rectify
+        found = [b for b in self._text.detect(image, scale, straighten) if b.box[2] and b.box[3]]
+        rows = [self._row(image, b) for b in found]
+        reads = self._words.read(rows)
+        shift = np.array(offset, np.float32)
         return [
-            TextLine((x + offset[0], y + offset[1], w, h), text, score)
-            for (x, y, w, h), (text, score) in zip(boxes, self._words.read(rows), strict=True)
+            TextLine(
+                (b.box[0] + offset[0], b.box[1] + offset[1], b.box[2], b.box[3]),
+                text,
+                score,
+                None if b.quad is None else b.quad + shift,
+            )
+            for b, (text, score) in zip(found, reads, strict=True)
             if score >= self._options.min_score
         ]
+
+    def _row(self, image: Image, found: TextBox) -> Image:
+        x, y, w, h = found.box
+        if found.quad is None:
+            return image[y : y + h, x : x + w]
+        width, height = quad_size(found.quad)
+        return warp(image, found.quad, (max(1, round(width)), max(1, round(height))))
+
+    def read_plate(self, frame: Image, box: Box) -> PlateCandidate | None:
+        """The plate in or around `box` (a detector's box, or a tilted row's) straightened,
+        cut into rows by its shape and read row by row, or None when the rows do not read
+        as a plate."""
+        plate = rectify(frame, box)
+        reads = self._words.recognise(plate.rows)
+        confidence = min(r.confidence for r in reads)
+        if confidence < self._options.min_score:
+            return None
+        rows = tuple(r.text for r in reads)
+        try:
+            parsed = parse_plate("\n".join(rows))
+        except PlateError:
+            return None
+        height, width = plate.image.shape[:2]
+        colour = plate_colour(plate.image, (0, 0, width, height))
+        frame_box = _clip(plate.box, frame.shape[1], frame.shape[0])
+        return PlateCandidate(parsed, confidence, frame_box, colour, rows)
 
     def read(self, frame: Image, regions: Sequence[Box] = ()) -> list[PlateCandidate]:
         """The plates in `frame`. With `regions` (where plates were just seen), text is
         looked for only there, at the frame's scale: a fraction of the frame's cost, while
-        a vehicle is in view. A plate detector's boxes are searched at full resolution."""
+        a vehicle is in view. A plate detector's plates are read straightened, and searched
+        for text at full resolution when that does not read."""
         height, width = frame.shape[:2]
         scale = min(1.0, self._options.side_px / max(height, width))
+        plates = []
         if regions:
             areas = [_clip(r, width, height) for r in regions]
         elif self._detector is not None:
-            areas, scale = self._detector.regions(frame), 1.0
+            areas, scale = [], 1.0
+            for box in self._detector.regions(frame):
+                read = self.read_plate(frame, box) if self._options.rectify else None
+                if read is None:
+                    areas.append(box)
+                else:
+                    plates.append(read)
         else:
             areas = [(0, 0, width, height)]
         lines = []
         for x, y, w, h in areas:
             if w > 0 and h > 0:
                 lines += self.lines(frame[y : y + h, x : x + w], scale, (x, y))
-        return [
+        plates += [
             PlateCandidate(plate, score, box, plate_colour(frame, box), rows)
             for plate, score, box, rows in group_plates(lines)
         ]
+        if self._options.rectify:
+            plates += self._tilted_plates(frame, lines, plates)
+        return plates
+
+    def _tilted_plates(
+        self, frame: Image, lines: Sequence[TextLine], found: Sequence[PlateCandidate]
+    ) -> list[PlateCandidate]:
+        """Plates around the tilted rows that no plate was read from: a tilted plate's
+        rows, each read straightened alone, can still lose a character at an end or
+        fail to pair; the plate straightened by its border and cut by its shape reads
+        whole. At most MAX_TILTED_RETRIES a frame: each costs a recognition."""
+        plates: list[PlateCandidate] = []
+        tried = 0
+        for line in lines:
+            if line.quad is None or tried == MAX_TILTED_RETRIES:
+                continue
+            if any(_covers(p.box, line.box) for p in (*found, *plates)):
+                continue
+            tried += 1
+            read = self.read_plate(frame, line.box)
+            if read is not None:
+                plates.append(read)
+        return plates
+
+
+def _covers(outer: Box, inner: Box) -> bool:
+    """Most of `inner` lies inside `outer`."""
+    w = max(0, min(outer[0] + outer[2], inner[0] + inner[2]) - max(outer[0], inner[0]))
+    h = max(0, min(outer[1] + outer[3], inner[1] + inner[3]) - max(outer[1], inner[1]))
+    return w * h >= 0.5 * inner[2] * inner[3]

@@ -225,11 +225,13 @@ def make_scene(
     width: int = 1280,
     height: int = 720,
     style: "Style | None" = None,
+    tilt: float | None = None,
 ) -> Scene:
     """One frame with one vehicle and its plate, and where the plate's corners lie: a
-    plain street without `style`, else a street of that style with its clutter."""
+    plain street without `style`, else a street of that style with its clutter, its plate
+    rolled by `tilt` degrees when given (a plain street's plate is never rolled)."""
     if style is not None:
-        street = make_street(rng, style, condition, ((layout, colour),), width, height)
+        street = make_street(rng, style, condition, ((layout, colour),), width, height, tilt)
         [placed] = street.plates
         return Scene(street.image, placed.plate, layout, colour, condition, placed.corners)
     plate = random_plate(rng, layout)
@@ -431,14 +433,21 @@ def random_plates(rng: random.Random, count: int) -> tuple[tuple[Layout, Colour]
 
 
 def _tilted_corners(
-    rng: random.Random, centre: tuple[float, float], size: tuple[float, float], skew: float
+    rng: random.Random,
+    centre: tuple[float, float],
+    size: tuple[float, float],
+    skew: float,
+    tilt: float | None = None,
 ) -> NDArray[np.float32]:
-    """A plate's corners rolled by up to MAX_TILT_DEGREES and skewed in perspective."""
+    """A plate's corners rolled by up to MAX_TILT_DEGREES (by `tilt` degrees when given)
+    and skewed in perspective. The random roll is drawn either way, so that a street drawn
+    with a fixed `tilt` is the same street as without it, only its plates rolled."""
     (cx, cy), (pw, ph) = centre, size
     half = np.array([[-pw, -ph], [pw, -ph], [pw, ph], [-pw, ph]], np.float32) / 2
     jitter = [[rng.uniform(-skew, skew) * pw for _ in range(2)] for _ in range(4)]
     half += np.array(jitter, np.float32) * np.array([0.2, 0.3], np.float32)
-    angle = np.radians(rng.uniform(-MAX_TILT_DEGREES, MAX_TILT_DEGREES))
+    drawn = rng.uniform(-MAX_TILT_DEGREES, MAX_TILT_DEGREES)
+    angle = np.radians(drawn if tilt is None else tilt)
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     corners: NDArray[np.float32] = (half @ rotation.T + [cx, cy]).astype(np.float32)
     return corners
@@ -451,9 +460,11 @@ def make_street(
     plates: tuple[tuple[Layout, Colour], ...],
     width: int = 1280,
     height: int = 720,
+    tilt: float | None = None,
 ) -> Street:
     """A street of `style` with signs, plate-less vehicles and one vehicle for each of
-    `plates` (layout and colour), spread across the frame so that none overlap."""
+    `plates` (layout and colour), spread across the frame so that none overlap; every
+    plate rolled by `tilt` degrees when given (clockwise in the image when positive)."""
     image = backdrop(rng, rng.choice(style.backdrops), width, height)
     for _ in range(rng.randint(*style.sign_count)):
         add_sign(rng, image, rng.choice(style.signs), rng.choice(style.sign_fonts))
@@ -472,7 +483,7 @@ def make_street(
         cy = rng.uniform(height * 0.35, height - ph * 1.5)
         vehicle_body(rng, image, (cx, cy), (pw, ph))
         skew = 0.25 if condition is Condition.ANGLE else 0.08
-        corners = _tilted_corners(rng, (cx, cy), (pw, ph), skew)
+        corners = _tilted_corners(rng, (cx, cy), (pw, ph), skew, tilt)
         faces.append((face, PlacedPlate(plate, layout, colour, corners)))
     for face, placed_plate in faces:  # after every body, so that no body covers a plate
         _paste(image, face, placed_plate.corners)

@@ -53,3 +53,18 @@ def test_a_styled_scene_keeps_the_scene_interface():
     assert scene.image.shape == (720, 1280, 3)
     assert scene.layout is Layout.MOTORBIKE
     assert scene.box[2] > 0
+
+
+def test_a_fixed_tilt_rolls_the_plate_of_the_same_street():
+    rolled = {
+        tilt: make_scene(
+            random.Random(9), Layout.CAR_ONE_ROW, Condition.DAY, style=HELD_OUT, tilt=tilt
+        )
+        for tilt in (5.0, 20.0)
+    }
+    assert rolled[5.0].plate == rolled[20.0].plate
+    for tilt, scene in rolled.items():
+        (dx, dy) = scene.corners[1] - scene.corners[0]
+        assert abs(np.degrees(np.arctan2(dy, dx)) - tilt) < 3
+    centres = [scene.corners.mean(axis=0) for scene in rolled.values()]
+    assert np.abs(centres[0] - centres[1]).max() < 1
