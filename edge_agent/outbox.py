@@ -112,6 +112,13 @@ out again, to a message with a later number. A run is entries of consecutive ids
 numbers are their ids plus one offset, so one statement names each of them exactly."""
 _MARK_RUN = f"UPDATE outbox SET sent = ? WHERE {_THE_RUN}"  # noqa: S608 - fixed text
 _FORGET_RUN = f"DELETE FROM outbox WHERE {_THE_RUN}"  # noqa: S608 - fixed text
+_CONFIRMED_PIECE = (
+    "SELECT count(*), max(seq), max(sent) FROM (SELECT seq, sent FROM outbox"
+    " WHERE epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)"
+)
+"""How many rows of a confirmed range one write forgets (at most the limit), the last
+number among them and the latest time any of them was sent."""
+_FORGET_PIECE = "DELETE FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?"
 
 _ROW_OVERHEAD = 128
 """Bytes a row costs beside its payload (record header, four index entries): what a drop
@@ -461,10 +468,14 @@ class Outbox:
                             return chosen
         return chosen
 
-    def _chunks(self, items: Sequence[_T]) -> Iterable[Sequence[_T]]:
-        """`items` in groups one write transaction takes: small where room is short."""
+    def _chunk_size(self) -> int:
+        """Rows one write transaction takes: few where room is short."""
         roomy = self._wal_frames >= _ROOMY_WAL_FRAMES and not self._full
-        size = _ROWS_PER_ROOMY_WRITE if roomy else _ROWS_PER_WRITE
+        return _ROWS_PER_ROOMY_WRITE if roomy else _ROWS_PER_WRITE
+
+    def _chunks(self, items: Sequence[_T]) -> Iterable[Sequence[_T]]:
+        """`items` in groups one write transaction takes."""
+        size = self._chunk_size()
         return (items[i : i + size] for i in range(0, len(items), size))
 
     def _delete(self, rows: Iterable[int]) -> None:
@@ -612,34 +623,36 @@ class Outbox:
     def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
         """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
         forget them, sent or not. Returns how many were here; numbers or an epoch this
-        outbox does not hold are no error, only 0. Each message found is deleted by its
-        number, not its range in one statement: with ranges, the full-disk fault test
-        (tests/system/test_confirmed_delivery.py) saw drops at the end of a drain that no
-        later message showed as gaps, and why is not yet understood."""
-        found = [
-            (piece, seq, sent)
-            for piece, (first, last) in enumerate(ranges)
-            for seq, sent in self._db.execute(
-                "SELECT seq, sent FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq",
-                (epoch, first, last),
-            )
-        ]
-        newest = max((sent for _, _, sent in found), default=-1.0)
+        outbox does not hold are no error, only 0.
+
+        A range is forgotten a piece at a time, each piece one statement in a write of
+        its own: the numbers from the piece's first through the last of as many rows as
+        one write takes (`_chunk_size`, a few where room is short), found on the (epoch,
+        seq) index. One statement per piece, not one per message, is what lets a drain
+        keep up with the collector; pieces no larger than any other write keep each
+        transaction's log inside what the bound leaves it, as on a disk short of room,
+        and a range as wide as the wire allows costs only the rows it finds."""
+        newest = -1.0
+        forgotten = 0
+        for first, last in ranges:
+            while first <= last:
+                found, through, sent = self._db.execute(
+                    _CONFIRMED_PIECE, (epoch, first, last, self._chunk_size())
+                ).fetchone()
+                if not found:
+                    break
+                newest = max(newest, sent)
+
+                def forget(first: int = first, through: int = through) -> int:
+                    return self._db.execute(_FORGET_PIECE, (epoch, first, through)).rowcount
+
+                # On a disk too full even for this they stay, go out again and are
+                # confirmed again.
+                forgotten += self._write_despite_full(forget, durable=False) or 0
+                first = through + 1
         if newest > self._confirmed_after:
             self._confirmed_after = newest
             self._heard.append((self._clock(), newest))
-        forgotten = 0
-        for chunk in self._chunks(found):
-
-            def forget(chunk: Sequence[tuple[int, int, float]] = chunk) -> int:
-                return self._db.executemany(
-                    "DELETE FROM outbox WHERE epoch = ? AND seq = ?",
-                    ((epoch, seq) for _, seq, _ in chunk),
-                ).rowcount
-
-            # On a disk too full even for this they stay, go out again and are confirmed
-            # again.
-            forgotten += self._write_despite_full(forget, durable=False) or 0
         return forgotten
 
     def depth(self) -> int:

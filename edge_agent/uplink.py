@@ -305,11 +305,20 @@ class Uplink:
         # One task per publish: QoS 1 acknowledgements come back independently, and a
         # failure cancels the rest, which stays in the outbox. A lost connection fails
         # every task; the session needs to hear it once, as the MqttError its reconnect
-        # loop handles, not as a group of them.
+        # loop handles, not as a group of them. No more than a window of them is handed
+        # to the client at once (the broker takes no more in flight anyway): aiomqtt
+        # scans all its pending calls on every publish, so a round of thousands of single
+        # messages (what goes out again is sent alone) would cost time quadratic in it.
+        turns = asyncio.Semaphore(self._window)
+
+        async def publish(topic: str, payload: bytes) -> None:
+            async with turns:
+                await client.publish(topic, payload, qos=1)
+
         try:
             async with asyncio.TaskGroup() as group:
                 for topic, payload in self._units(entries):
-                    group.create_task(client.publish(topic, payload, qos=1))
+                    group.create_task(publish(topic, payload))
         except* aiomqtt.MqttError as lost:
             raise lost.exceptions[0] from None
         self._outbox.sent(entries)

@@ -223,6 +223,22 @@ def test_marks_and_confirmations_touch_only_their_own_messages(tmp_path):
     assert outbox.depth() == 0
 
 
+def test_a_range_is_forgotten_a_write_at_a_time_and_only_what_it_names(tmp_path, monkeypatch):
+    # Two rows a write, as on a disk short of room: a range of many pieces, one with a
+    # gap inside it, and a range as wide as the wire allows, which costs what it finds.
+    monkeypatch.setattr("edge_agent.outbox._ROWS_PER_ROOMY_WRITE", 2)
+    monkeypatch.setattr("edge_agent.outbox._ROWS_PER_WRITE", 2)
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    for _ in range(9):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(10))
+    assert outbox.confirm(outbox.epoch, [(4, 4)]) == 1
+    assert outbox.confirm(outbox.epoch, [(2, 8)]) == 6
+    assert outbox.unconfirmed() == outbox.depth() == 2  # 1 and 9
+    assert outbox.confirm(outbox.epoch, [(0, 2**63 - 1)]) == 2
+    assert outbox.depth() == 0
+
+
 def test_with_delete_on_broker_ack_the_acknowledgement_is_the_end(tmp_path):
     clock = FakeClock()
     outbox = Outbox(tmp_path / "outbox.sqlite", FORGET_ON_ACK, clock)
