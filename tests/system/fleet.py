@@ -29,6 +29,7 @@ class Fleet:
     processes: Processes
     simulated_device: object
     collectors: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _log_from: dict[str, int] = field(default_factory=dict)  # each agent's latest start
 
     def write(self, name: str, data: dict) -> Path:
         path = self.tmp / name
@@ -92,20 +93,26 @@ class Fleet:
         )
 
     def start_agent(self, device: str, config: Path) -> subprocess.Popen[bytes]:
+        log = self.tmp / f"{device}.log"
+        self._log_from[device] = len(self.processes.log(device)) if log.exists() else 0
         return self.processes.start(device, "edge-agent", "run", "-c", str(config))
 
     def start_connected_agent(self, device: str, config: Path) -> subprocess.Popen[bytes]:
-        """Start the agent and wait until it is connected: a SIGTERM while the interpreter
-        is still importing ends it by the signal, not by its clean stop."""
-        before = len(self.processes.log(device)) if (self.tmp / f"{device}.log").exists() else 0
+        """Start the agent and wait until it is connected."""
         agent = self.start_agent(device, config)
-        wait_until(
-            lambda: "connected to" in self.processes.log(device)[before:], 30, f"{device} up"
-        )
+        self._wait_connected(device)
         return agent
+
+    def _wait_connected(self, device: str) -> None:
+        """Until the agent's latest start has connected: a SIGTERM while its interpreter
+        still imports ends it by the signal, not by its clean stop, and a loaded machine
+        can take seconds to import it."""
+        since = self._log_from.get(device, 0)
+        wait_until(lambda: "connected to" in self.processes.log(device)[since:], 60, f"{device} up")
 
     def stop_agent(self, agent: subprocess.Popen[bytes], device: str) -> int:
         """Stop cleanly, so the outbox drains; returns how many messages it produced."""
+        self._wait_connected(device)
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(30) == 0, self.processes.log(device)
         outbox = self.outbox(device)

@@ -85,7 +85,7 @@ def start_collector(
     config = collector_config(folder, mosquitto, f"collector-{port}", api=api_section, **sections)
     name = f"collector-{port}"
     process = processes.start(name, "collector", "run", "-c", str(config))
-    wait_for_port(port)
+    wait_for_port(port, 60)  # a loaded machine takes its time to import the API
     wait_until(lambda: "subscribed to" in processes.log(name), 20, "collector subscribed")
     return Collector(config, port, process)
 
