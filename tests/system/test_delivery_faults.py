@@ -193,7 +193,7 @@ def test_a_long_outage_on_a_small_disk_drops_by_policy_and_says_how_many(
     config = f.collector_config("collector", sqlite(tmp_path))
     f.start_collector("collector", config)
     agent_config = f.agent_config("air-a", interval_s=0.05, outbox={"max_mb": 0.2})
-    agent = f.start_agent("air-a", agent_config)
+    agent = f.start_connected_agent("air-a", agent_config)  # the outage starts after a start
     time.sleep(2)
     mosquitto.stop()
     largest = 0
