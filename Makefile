@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_SECONDS ?= 40
-# Test workers: most tests wait on servers and timeouts, so three share two cores.
+# Test workers: most tests wait on servers and timeouts, so three share two cores. A
+# module's tests stay on one worker (--dist loadscope), so a module-scoped fixture (a demo
+# run, a broker site) is made once.
 PYTEST_WORKERS ?= 3
 
 .PHONY: demo test test-fast lint system-deps plate-detector wall-assets edge-bundle collector-bundle clean
@@ -41,7 +43,7 @@ system-deps:
 	scripts/install-test-deps.sh
 
 test: lint system-deps
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not solo" --durations=20
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not solo" --durations=20
 	$(PY) -m pytest -m solo --durations=5
 
 # The fast tests alone, without the ones that start real servers.

@@ -44,17 +44,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.servers)
-        if uses_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
-
-
-def uses_module_fixture(item: pytest.Item) -> bool:
-    """Whether `item` shares a module-scoped fixture (a demo run, an export, a broker
-    site): `make test` runs such a module's tests on one worker (`--dist loadgroup`), so
-    the fixture is made once, not once per worker."""
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = info.name2fixturedefs.values() if info else ()
-    return any(d.scope == "module" for defs in definitions for d in defs)
 
 
 @pytest.fixture
