@@ -10,7 +10,7 @@ passes, and every failure is logged with where it came from.
 
 import asyncio
 import logging
-from collections import defaultdict, deque
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
@@ -37,19 +37,26 @@ WRONG = "Wrong user name or password."
 
 class Failures:
     """Recent wrong passwords per user name, in memory: a restart forgives them, which
-    costs an attacker a collector restart per five guesses."""
+    costs an attacker a collector restart per five guesses. Only failures of the last
+    `LOCKOUT` are kept, so guesses at endless made-up names cannot fill the memory."""
 
     def __init__(self) -> None:
-        self._at: defaultdict[str, deque[datetime]] = defaultdict(deque)
+        self._at: dict[str, deque[datetime]] = {}
 
     def locked(self, name: str, now: datetime) -> bool:
-        recent = self._at[name]
-        while recent and now - recent[0] > LOCKOUT:
-            recent.popleft()
-        return len(recent) >= MAX_FAILURES
+        self._forget(now)
+        return len(self._at.get(name, ())) >= MAX_FAILURES
 
     def add(self, name: str, now: datetime) -> None:
-        self._at[name].append(now)
+        self._at.setdefault(name, deque()).append(now)
+
+    def _forget(self, now: datetime) -> None:
+        for name in list(self._at):
+            recent = self._at[name]
+            while recent and now - recent[0] > LOCKOUT:
+                recent.popleft()
+            if not recent:
+                del self._at[name]
 
 
 class Whoami(BaseModel):

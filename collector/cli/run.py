@@ -14,7 +14,6 @@ from pathlib import Path
 from types import FrameType
 from wsgiref.simple_server import WSGIServer
 
-from collector.alarms.book import AlarmBook
 from collector.alarms.service import Alarms
 from collector.api.users import Users
 from collector.arrivals import Arrival
@@ -103,7 +102,7 @@ def run(config: ConfigOption, log_level: str = "info") -> None:
         else None
     )
     live = (
-        _live_feed(store, settings, registry, police, alarms.book if alarms else None)
+        LiveFeed(store, settings, registry, police, alarms.book if alarms else None)
         if settings.api
         else None
     )
@@ -203,17 +202,6 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
             ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
         ) from None
     return serve_api
-
-
-def _live_feed(
-    store: Store,
-    settings: CollectorConfig,
-    registry: Registry | None,
-    police: Police | None,
-    book: AlarmBook | None,
-) -> LiveFeed:
-    """The wall's feed: what the ingest commits, for the screens the API serves."""
-    return LiveFeed(store, settings, registry, police, book)
 
 
 def _tt10_uploader(config: Path, settings: Tt10Settings) -> Tt10Uploader | None:

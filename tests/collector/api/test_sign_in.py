@@ -6,11 +6,13 @@ import http.client
 import json
 import time
 import urllib.parse
+from datetime import UTC, datetime, timedelta
 from email.message import Message
 
 import pytest
 
 from collector.api.guard import RECHECK_S
+from collector.api.sign_in import LOCKOUT, MAX_FAILURES, Failures
 from testbed.processes import run_cli
 from tests.collector.api.running import Collector, start_collector
 from tests.helpers import EventStream
@@ -153,3 +155,16 @@ def test_an_open_stream_ends_once_its_user_is_revoked(collector):
     revoked = time.monotonic()
     alerts.wait_closed(RECHECK_S + 15)
     assert time.monotonic() - revoked <= RECHECK_S + 15
+
+
+def test_failures_are_forgotten_after_the_lockout_names_and_all():
+    failures = Failures()
+    now = datetime(2026, 11, 30, 22, 0, tzinfo=UTC)
+    for i in range(MAX_FAILURES):
+        failures.add("anna", now)
+        failures.add(f"made-up-{i}", now)
+    assert failures.locked("anna", now + timedelta(minutes=1))
+    assert not failures.locked("made-up-0", now + timedelta(minutes=1))
+    later = now + LOCKOUT + timedelta(seconds=1)
+    assert not failures.locked("anna", later)
+    assert failures._at == {}  # nothing kept of names nobody tries any more
