@@ -8,7 +8,7 @@ DEMO_SECONDS ?= 40
 # run, a broker site) is made once.
 PYTEST_WORKERS ?= 3
 
-.PHONY: demo test test-fast lint system-deps plate-detector wall-assets edge-bundle collector-bundle clean
+.PHONY: demo test test-fast lint catalogs system-deps plate-detector wall-assets edge-bundle collector-bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,7 @@ $(VENV)/.installed-dev: pyproject.toml support/pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime>=1.4.4'
 	touch $@
 
-demo: $(VENV)/.installed-demo
+demo: $(VENV)/.installed-demo catalogs
 	$(PY) scripts/demo.py --duration $(DEMO_SECONDS)
 
 # Offline install bundles (scripts/build_bundle.py): every wheel for the target machine,
@@ -42,12 +42,17 @@ collector-bundle: | $(PY)
 system-deps:
 	scripts/install-test-deps.sh
 
-test: lint system-deps
+# The Vietnamese catalogs compiled where the code reads them (a wheel compiles its own).
+catalogs: | $(PY)
+	$(PY) -m pip install --quiet 'babel>=2.18'
+	$(PY) scripts/catalogs.py compile
+
+test: lint system-deps catalogs
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not solo" --durations=20
 	$(PY) -m pytest -m solo --durations=5
 
 # The fast tests alone, without the ones that start real servers.
-test-fast: lint
+test-fast: lint catalogs
 	$(PY) -m pytest -m "not servers"
 
 lint: $(VENV)/.installed-dev

@@ -13,16 +13,40 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from iotruntime.i18n import LANGUAGES, UnknownLanguage, _, parse_language
+
 console = Console()
-CsvOption = Annotated[bool, typer.Option("--csv", help="CSV on stdout instead of a table")]
-JsonOption = Annotated[bool, typer.Option("--json", help="JSON on stdout instead of a table")]
+CsvOption = Annotated[bool, typer.Option("--csv", help=_("CSV on stdout instead of a table"))]
+JsonOption = Annotated[bool, typer.Option("--json", help=_("JSON on stdout instead of a table"))]
+
+
+def choose_language(
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            help=_("language of every text: {choices} (default: from LANG)").format(
+                choices=", ".join(LANGUAGES)
+            ),
+        ),
+    ] = None,
+) -> None:
+    """The root callback of both commands. The language itself was chosen when the first
+    text was translated (`iotruntime.i18n.process_language`, which reads `--lang` from the
+    command line); here an unknown one is refused rather than shown in English."""
+    if lang is not None:
+        try:
+            parse_language(lang)
+        except UnknownLanguage as exc:
+            raise typer.BadParameter(str(exc)) from exc
 
 
 def fail(exc: Exception) -> typer.Exit:
     """Print `exc` as one red line and return the exit (status 2) to raise. One line
     truly: the terminal may fold it, but a path in it copies whole, and a script reading
     the error finds it on one line whatever the terminal's width."""
-    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+    label = _("error:")
+    console.print(f"[red]{label}[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 
@@ -43,7 +67,7 @@ class Output:
     @classmethod
     def of(cls, csv_out: bool, json_out: bool) -> "Output":
         if csv_out and json_out:
-            raise typer.BadParameter("--csv or --json, not both")
+            raise typer.BadParameter(_("--csv or --json, not both"))
         return cls(csv_out, json_out)
 
     @property
@@ -69,9 +93,11 @@ def emit(
     rows: Sequence[tuple[str, ...]],
     out: Output,
     whole: Collection[str] | None = None,
+    labels: Sequence[str] | None = None,
 ) -> None:
     """The rows as `out` says; in a table the columns named in `whole` never fold (by
-    default, every column but a unit's)."""
+    default, every column but a unit's). `header` names the columns for programs (CSV and
+    JSON keys, stable in every language); `labels`, when given, titles them for people."""
     if out.json:
         listed = [{k: _json_value(v) for k, v in zip(header, row, strict=True)} for row in rows]
         print(json.dumps(listed, ensure_ascii=False, indent=2))
@@ -82,8 +108,8 @@ def emit(
         writer.writerows(rows)
         return
     table = Table(title=title)
-    for name in header:
-        table.add_column(name, no_wrap=name in whole if whole is not None else name != "unit")
+    for name, label in zip(header, labels or header, strict=True):
+        table.add_column(label, no_wrap=name in whole if whole is not None else name != "unit")
     for row in rows:
         table.add_row(*map(escape, row))
     console.print(table)

@@ -15,8 +15,13 @@ from collector.cli.site import site_ca
 from collector.cli.telemetry import latest, query
 from collector.cli.tt10 import tt10_app
 from collector.cli.users import users_app
+from iotruntime.console import choose_language
 
-app = typer.Typer(no_args_is_help=True, help="Operations-center collector for Phu Quoc telemetry.")
+app = typer.Typer(
+    no_args_is_help=True,
+    callback=choose_language,
+    help="Operations-center collector for Phu Quoc telemetry.",
+)
 app.add_typer(watchlist_app, name="watchlist")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(plates_app, name="plates")

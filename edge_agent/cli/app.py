@@ -34,11 +34,22 @@ from edge_agent.profiles import Profile, SerialSettings, find_profile, load_prof
 from edge_agent.remote_config import roll_back_unless_connected
 from edge_agent.sources.base import SourceError
 from iotruntime.configfile import ConfigError
-from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail, number_text
+from iotruntime.console import (
+    CsvOption,
+    JsonOption,
+    Output,
+    choose_language,
+    console,
+    emit,
+    fail,
+    number_text,
+)
 from iotruntime.logs import configure_logging
 from iotwire.messages import Reading
 
-app = typer.Typer(no_args_is_help=True, help="Edge agent for Phu Quoc field boxes.")
+app = typer.Typer(
+    no_args_is_help=True, callback=choose_language, help="Edge agent for Phu Quoc field boxes."
+)
 app.command("provision")(provision)
 app.command("check")(check)
 app.command("status")(status)
