@@ -99,6 +99,12 @@ def use_process_language_for_libraries() -> None:
     gettext.textdomain(LIBRARY_DOMAIN)
 
 
+def N_(message: str) -> str:
+    """Marks a text for the catalog where it is defined (a table of names, a band's
+    advice) and leaves it English: it is translated where its reader's language is known."""
+    return message
+
+
 class Catalog:
     """One domain's translations. `gettext` translates into the process's language (for a
     command); `for_language` gives the translations of one report or one screen."""

@@ -13,6 +13,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from collector.i18n import reports
+from iotruntime.i18n import N_
+
 _INDEX = (0, 50, 100, 150, 200, 300, 400, 500)
 # Breakpoints per pollutant, aligned with _INDEX; the O3 8-hour scale ends at index 300.
 BREAKPOINTS: dict[str, tuple[float, ...]] = {
@@ -28,18 +31,143 @@ BREAKPOINTS: dict[str, tuple[float, ...]] = {
 
 @dataclass(frozen=True)
 class Band:
+    """A VN_AQI band with the public information Decision 1459 attaches to it (its Table
+    5): what the air means for health, and what the general public and sensitive groups
+    (the elderly, children, people with respiratory or heart disease) should do. The texts
+    are English here; `public_information` gives them in the reader's language, in
+    Vietnamese as the decision words them."""
+
     upper: int
     label: str
     rgb: tuple[int, int, int]
+    colour: str
+    meaning: str
+    general: tuple[str, ...]
+    sensitive: tuple[str, ...]
+
+    def public_information(self, language: str) -> "BandInformation":
+        text = reports.for_language(language).gettext
+        return BandInformation(
+            name=text(_NAMES[self.label]),
+            colour=text(self.colour),
+            rgb=self.rgb,
+            meaning=text(self.meaning),
+            general=" ".join(map(text, self.general)),
+            sensitive=" ".join(map(text, self.sensitive)),
+        )
 
 
+@dataclass(frozen=True)
+class BandInformation:
+    """One band's public information in one language, ready to print."""
+
+    name: str
+    colour: str
+    rgb: tuple[int, int, int]
+    meaning: str
+    general: str
+    sensitive: str
+
+
+_NAMES = {
+    "good": N_("Good"),
+    "moderate": N_("Moderate"),
+    "poor": N_("Poor"),
+    "bad": N_("Bad"),
+    "very bad": N_("Very bad"),
+    "hazardous": N_("Hazardous"),
+}
+_FREELY = (N_("Enjoy outdoor activities freely."),)
+_MASK = N_("If you must go out, wear a mask that meets the standard.")
+_INDOORS = N_("Stay indoors and do less strenuous activity.")
+_CLOSED = (N_("Everyone should stay indoors with doors and windows closed."), _MASK)
 BANDS = (
-    Band(50, "good", (0, 228, 0)),
-    Band(100, "moderate", (255, 255, 0)),
-    Band(150, "poor", (255, 126, 0)),
-    Band(200, "bad", (255, 0, 0)),
-    Band(300, "very bad", (143, 63, 151)),
-    Band(500, "hazardous", (126, 0, 35)),
+    Band(
+        50,
+        "good",
+        (0, 228, 0),
+        N_("green"),
+        N_("Air quality is good and does not affect health."),
+        _FREELY,
+        _FREELY,
+    ),
+    Band(
+        100,
+        "moderate",
+        (255, 255, 0),
+        N_("yellow"),
+        N_(
+            "Air quality is acceptable; sensitive people (the elderly, children, people with"
+            " respiratory or heart disease) may feel some effects on their health."
+        ),
+        _FREELY,
+        (
+            N_(
+                "Watch for symptoms such as coughing or shortness of breath, but outdoor"
+                " activities can go on."
+            ),
+        ),
+    ),
+    Band(
+        150,
+        "poor",
+        (255, 126, 0),
+        N_("orange"),
+        N_("Sensitive people have health problems; other people are little affected."),
+        (
+            N_(
+                "People with sore eyes, a cough or a sore throat should consider doing less"
+                " outdoors. Pupils can be active outdoors but should cut down long exercise."
+            ),
+        ),
+        (
+            N_(
+                "Do less strenuous activity and spend less time outdoors. People with asthma"
+                " may need their medicine more often."
+            ),
+        ),
+    ),
+    Band(
+        200,
+        "bad",
+        (255, 0, 0),
+        N_("red"),
+        N_(
+            "Everyone begins to feel effects on their health; sensitive people may have more"
+            " serious health problems."
+        ),
+        (
+            N_(
+                "Everyone should do less strenuous activity outdoors, avoid long exercise and"
+                " rest more indoors."
+            ),
+        ),
+        (_INDOORS, _MASK),
+    ),
+    Band(
+        300,
+        "very bad",
+        (143, 63, 151),
+        N_("purple"),
+        N_("Health warning: everyone is more seriously affected."),
+        (
+            N_(
+                "Everyone should keep outdoor activities to a minimum and move all activities"
+                " indoors."
+            ),
+            _MASK,
+        ),
+        (_INDOORS,),
+    ),
+    Band(
+        500,
+        "hazardous",
+        (126, 0, 35),
+        N_("maroon"),
+        N_("Health emergency: the whole population is seriously affected."),
+        _CLOSED,
+        _CLOSED,
+    ),
 )
 
 
