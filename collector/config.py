@@ -7,11 +7,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
+from collector.i18n import services
 from collector.wall.scenarios import WallSettings
 from iotruntime.configfile import RelativePath, StrictModel, load_model
 from iotruntime.connection import BrokerSettings
 from iotwire.topics import IDENT_PATTERN
 
+_ = services.gettext
 Identifier = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
 
 
@@ -54,11 +56,11 @@ class InfluxStoreSettings(StrictModel):
     @model_validator(mode="after")
     def _credentials(self) -> Self:
         if self.password_file is not None and self.username is None:
-            raise ValueError("password_file needs a username")
+            raise ValueError(_("password_file needs a username"))
         if self.api == "v1" and self.token_file is not None:
-            raise ValueError("token_file is for api v2; api v1 uses username and password_file")
+            raise ValueError(_("token_file is for api v2; api v1 uses username and password_file"))
         if self.api == "v2" and self.org is None:
-            raise ValueError("api v2 needs `org`, the organisation that owns the buckets")
+            raise ValueError(_("api v2 needs `org`, the organisation that owns the buckets"))
         return self
 
     def secret(self) -> str | None:
@@ -84,9 +86,9 @@ class RetentionSettings(StrictModel):
     @model_validator(mode="after")
     def _order(self) -> Self:
         if self.hourly_days < self.raw_days:
-            raise ValueError("hourly_days must not be shorter than raw_days")
+            raise ValueError(_("hourly_days must not be shorter than raw_days"))
         if self.late_hours > self.raw_days * 24:
-            raise ValueError("late_hours must fit inside raw_days: the rollup reads raw data")
+            raise ValueError(_("late_hours must fit inside raw_days: the rollup reads raw data"))
         return self
 
 
@@ -116,7 +118,11 @@ def _tls_pair(cert: Path | None, key: Path | None) -> None:
     """A certificate needs its key and a key its certificate; neither is plain HTTP."""
     if (cert is None) != (key is None):
         given, missing = ("tls_cert", "tls_key") if cert else ("tls_key", "tls_cert")
-        raise ValueError(f"{given} is set but {missing} is not: give both for https, or neither")
+        raise ValueError(
+            _("{given} is set but {missing} is not: give both for https, or neither").format(
+                given=given, missing=missing
+            )
+        )
 
 
 class MetricsSettings(StrictModel):
@@ -226,16 +232,22 @@ class StationSettings(StrictModel):
     @model_validator(mode="after")
     def _fits_kind(self) -> Self:
         if (self.kind == "wastewater") != (self.column is not None):
-            raise ValueError("column (A or B) is set for wastewater stations and only for them")
+            raise ValueError(_("column (A or B) is set for wastewater stations and only for them"))
         zones = ZONES.get(self.kind, ())
         if zones and self.zone not in zones:
-            raise ValueError(f"a {self.kind} station needs zone: {' or '.join(zones)}")
+            raise ValueError(
+                _("a {kind} station needs zone: {zones}").format(
+                    kind=self.kind,
+                    # Translators: between the zones a station may take, "special or normal".
+                    zones=_(" or ").join(zones),
+                )
+            )
         if not zones and self.zone is not None:
-            raise ValueError("zone is set for noise and seawater stations only")
+            raise ValueError(_("zone is set for noise and seawater stations only"))
         if self.kind != "wastewater" and self.k != 1.0:
-            raise ValueError("k applies to wastewater stations only")
+            raise ValueError(_("k applies to wastewater stations only"))
         if self.aqi and self.kind != "air":
-            raise ValueError("aqi applies to air stations only")
+            raise ValueError(_("aqi applies to air stations only"))
         return self
 
 
@@ -260,7 +272,7 @@ class ExportSettings(StrictModel):
         try:
             ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {name!r}") from None
+            raise ValueError(_("unknown time zone {name!r}").format(name=name)) from None
         return name
 
     @property
@@ -320,13 +332,17 @@ class Tt10UploadSettings(StrictModel):
         if self.protocol == "sftp":
             if self.known_hosts is None:
                 raise ValueError(
-                    "protocol sftp needs known_hosts, a file with the server's host key"
-                    " (as ssh-keyscan prints it, checked with the authority)"
+                    _(
+                        "protocol sftp needs known_hosts, a file with the server's host key"
+                        " (as ssh-keyscan prints it, checked with the authority)"
+                    )
                 )
             if self.ca_file is not None:
-                raise ValueError("ca_file is for ftps; sftp checks the server by known_hosts")
+                raise ValueError(_("ca_file is for ftps; sftp checks the server by known_hosts"))
         elif self.known_hosts is not None:
-            raise ValueError(f"known_hosts is for sftp, not {self.protocol}")
+            raise ValueError(
+                _("known_hosts is for sftp, not {protocol}").format(protocol=self.protocol)
+            )
         return self
 
     def password(self) -> str:
@@ -367,7 +383,7 @@ class Tt10Settings(StrictModel):
     @model_validator(mode="after")
     def _whole_intervals(self) -> Self:
         if 86_400 % self.every_s:
-            raise ValueError("every_s must divide a day, so files fall on the same times daily")
+            raise ValueError(_("every_s must divide a day, so files fall on the same times daily"))
         return self
 
     @model_validator(mode="after")
@@ -377,7 +393,9 @@ class Tt10Settings(StrictModel):
             for device in devices:
                 if device in seen:
                     raise ValueError(
-                        f"facilities: station {device} is in both {seen[device]} and {code}"
+                        _("facilities: station {device} is in both {first} and {second}").format(
+                            device=device, first=seen[device], second=code
+                        )
                     )
                 seen[device] = code
         return self
@@ -438,7 +456,7 @@ class UnitSettings(StrictModel):
     @model_validator(mode="after")
     def _covers_something(self) -> Self:
         if self.area is None and not self.poles:
-            raise ValueError("a unit covers an area, poles or both; give at least one")
+            raise ValueError(_("a unit covers an area, poles or both; give at least one"))
         return self
 
 
@@ -468,15 +486,15 @@ class AlertSettings(StrictModel):
     @model_validator(mode="after")
     def _retention(self) -> Self:
         if self.alerts_days < self.reads_days:
-            raise ValueError("alerts_days must not be shorter than reads_days")
+            raise ValueError(_("alerts_days must not be shorter than reads_days"))
         names = [w.name for w in self.webhooks] + [
             u.webhook.name for u in self.units if u.webhook is not None
         ]
         if len(set(names)) != len(names):
-            raise ValueError("webhook names must be unique, the units' included")
+            raise ValueError(_("webhook names must be unique, the units' included"))
         units = [u.name for u in self.units]
         if len(set(units)) != len(units):
-            raise ValueError("unit names must be unique")
+            raise ValueError(_("unit names must be unique"))
         return self
 
 
@@ -576,9 +594,11 @@ class ThresholdRule(_AlarmRuleBase):
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         if self.min is None and self.max is None:
-            raise ValueError("a threshold rule needs min, max or both")
+            raise ValueError(_("a threshold rule needs min, max or both"))
         if self.min is not None and self.max is not None and self.max <= self.min:
-            raise ValueError(f"max ({self.max}) must be above min ({self.min})")
+            raise ValueError(
+                _("max ({max}) must be above min ({min})").format(max=self.max, min=self.min)
+            )
         return self
 
     def in_hours(self, local: time) -> bool:
@@ -654,13 +674,13 @@ class AlarmSettings(StrictModel):
 
     @model_validator(mode="after")
     def _unique_names(self) -> Self:
-        for what, names in (
-            ("rule", [r.name for r in self.rules]),
-            ("webhook", [w.name for w in self.webhooks]),
+        for problem, names in (
+            (_("rule names must be unique: {names} repeated"), [r.name for r in self.rules]),
+            (_("webhook names must be unique: {names} repeated"), [w.name for w in self.webhooks]),
         ):
             repeated = sorted({n for n in names if names.count(n) > 1})
             if repeated:
-                raise ValueError(f"{what} names must be unique: {', '.join(repeated)} repeated")
+                raise ValueError(problem.format(names=", ".join(repeated)))
         return self
 
 

@@ -29,10 +29,13 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from collector.alarms.service import Alarms
 from collector.config import MetricsSettings
+from collector.i18n import services
 from collector.ingest.session import Ingest
 from collector.ingest.spool import Spool
 from collector.police.service import Police
 from collector.stores.base import Store, StoreUnavailableError
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +171,15 @@ class IngestCollector(Collector):
                 labels=labels,
             ),
         }
+        info = GaugeMetricFamily(
+            "collector_device_info",
+            "1 per box, labelled with the software version it last announced",
+            labels=[*labels, "version"],
+        )
         now = datetime.now(UTC)
         for d in devices:
             ids = [d.device, d.site]
+            info.add_metric([*ids, d.version], 1)
             families["messages"].add_metric(ids, d.messages)
             families["duplicates"].add_metric(ids, d.duplicates)
             families["gaps"].add_metric(ids, d.gaps)
@@ -180,6 +189,7 @@ class IngestCollector(Collector):
             if d.last_seen is not None:
                 families["last_seen"].add_metric(ids, d.last_seen.timestamp())
         yield from families.values()
+        yield info
 
 
 class AlarmCollector(Collector):
@@ -274,7 +284,9 @@ def _metrics_server(settings: MetricsSettings, app: WSGIApplication) -> WSGIServ
     token = settings.token()
     if token is not None:
         if not token:
-            raise ValueError(f"metrics: token_file {settings.token_file} is empty")
+            raise ValueError(
+                _("metrics: token_file {path} is empty").format(path=settings.token_file)
+            )
         app = _token_required(app, token)
     family = socket.getaddrinfo(settings.host, settings.port, type=socket.SOCK_STREAM)[0][0]
 

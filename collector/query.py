@@ -26,7 +26,11 @@ from enum import StrEnum
 
 from pydantic import TypeAdapter, ValidationError
 
+from collector.i18n import services
+from iotruntime.i18n import N_
 from iotwire import DeviceId, Name
+
+_ = services.gettext
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Wide enough for any reading a box can send (an unsynced clock starts at the epoch) and
@@ -41,8 +45,20 @@ MIN_WINDOW = timedelta(seconds=1)
 MAX_WINDOW = timedelta(days=366)
 # The wire's own rules: what the store holds came through them.
 _NAME_RULES = {
-    "device": (TypeAdapter(DeviceId), "1-63 lowercase letters, digits or '-'"),
-    "parameter": (TypeAdapter(Name), "1-63 lowercase letters, digits, '_', '.' or '-'"),
+    "device": (
+        TypeAdapter(DeviceId),
+        N_(
+            "device {name} is not a valid device name: 1-63 lowercase letters, digits or '-',"
+            " first a letter or digit"
+        ),
+    ),
+    "parameter": (
+        TypeAdapter(Name),
+        N_(
+            "parameter {name} is not a valid parameter name: 1-63 lowercase letters, digits,"
+            " '_', '.' or '-', first a letter or digit"
+        ),
+    ),
 }
 
 
@@ -53,24 +69,27 @@ class QueryError(ValueError):
 
 def _check_filters(devices: tuple[str, ...], parameters: tuple[str, ...]) -> None:
     for kind, names in (("device", devices), ("parameter", parameters)):
-        adapter, rule = _NAME_RULES[kind]
+        adapter, problem = _NAME_RULES[kind]
         for name in names:
             try:
                 adapter.validate_python(name)
             except ValidationError:
-                raise QueryError(
-                    f"{kind} {name!r} is not a valid {kind} name: {rule}, first a letter or digit"
-                ) from None
+                raise QueryError(_(problem).format(name=repr(name))) from None
 
 
 def _check_time(name: str, ts: datetime | None) -> None:
     if ts is None:
         return
     if ts.utcoffset() is None:
-        raise QueryError(f"{name} {ts.isoformat()} has no time zone")
+        raise QueryError(_("{name} {time} has no time zone").format(name=name, time=ts.isoformat()))
     if not EARLIEST <= ts <= LATEST:
         raise QueryError(
-            f"{name} {ts.isoformat()} is outside {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+            _("{name} {time} is outside {earliest} to {latest}").format(
+                name=name,
+                time=ts.isoformat(),
+                earliest=EARLIEST.isoformat(),
+                latest=LATEST.isoformat(),
+            )
         )
 
 
@@ -97,7 +116,9 @@ class ReadingQuery:
         _check_time("end", self.end)
         _check_filters(self.devices, self.parameters)
         if self.limit < 1:
-            raise QueryError(f"limit {self.limit} is not a positive number of rows")
+            raise QueryError(
+                _("limit {limit} is not a positive number of rows").format(limit=self.limit)
+            )
 
 
 @dataclass(frozen=True)
@@ -117,13 +138,17 @@ class AggregateQuery:
         _check_filters(self.devices, self.parameters)
         if not MIN_WINDOW <= self.window <= MAX_WINDOW or self.window % MIN_WINDOW:
             raise QueryError(
-                f"every: a window of {self.window} is not a whole number of seconds"
-                f" from 1 s to {MAX_WINDOW.days} days"
+                _(
+                    "every: a window of {window} is not a whole number of seconds"
+                    " from 1 s to {days} days"
+                ).format(window=self.window, days=MAX_WINDOW.days)
             )
         if not self.functions:
-            raise QueryError("name at least one aggregate function")
+            raise QueryError(_("name at least one aggregate function"))
         if self.end <= self.start:
-            raise QueryError(f"empty time range: {self.start} to {self.end}")
+            raise QueryError(
+                _("empty time range: {start} to {end}").format(start=self.start, end=self.end)
+            )
 
 
 @dataclass(frozen=True)
@@ -232,8 +257,12 @@ def parse_duration(text: str) -> timedelta:
     century, so a look-back from now still lands on a date."""
     match = _DURATION.fullmatch(text)
     if match is None:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h, 7d")
+        raise ValueError(
+            _("{text} is not a duration like 30s, 15m, 2h, 7d").format(text=repr(text))
+        )
     seconds = int(match[1]) * _UNIT_SECONDS[match[2]]
     if seconds > MAX_DURATION.total_seconds():
-        raise ValueError(f"{text!r} is longer than {MAX_DURATION.days} days")
+        raise ValueError(
+            _("{text} is longer than {days} days").format(text=repr(text), days=MAX_DURATION.days)
+        )
     return timedelta(seconds=seconds)

@@ -97,7 +97,7 @@ class Agent:
         self.source_stats = {name: SourceStats() for name in (*self.readers, *self.plate_readers)}
         self.plates_read: Counter[str] = Counter()
         commands = CommandHandler(
-            self._device.id, self.status, self.readers, config_path, self._restart_soon
+            self._config, self.status, self.readers, config_path, self._restart_soon
         )
         self.uplink = Uplink(
             self._config.broker,

@@ -21,6 +21,7 @@ import aiomqtt
 
 from edge_agent.agent import build_readers
 from edge_agent.config import CameraSettings, LoadedAgent, SerialLineSource, load_agent
+from edge_agent.i18n import _
 from edge_agent.modbus.bus import ModbusBus
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.status import EVERY_S, AgentStatus, read_status
@@ -82,15 +83,21 @@ def _broker_reason(exc: BaseException, broker: BrokerSettings) -> str:
     text = str(exc)
     where = f"{broker.host}:{broker.port}"
     if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLCertVerificationError):
-        ca = broker.tls.ca_file if broker.tls else "the system's CAs"
-        return f"TLS: the broker's certificate at {where} is not signed by {ca}"
+        ca = broker.tls.ca_file if broker.tls else _("the system's CAs")
+        return _("TLS: the broker's certificate at {where} is not signed by {ca}").format(
+            where=where, ca=ca
+        )
     if "authori" in text.lower() or "bad user" in text.lower():
-        who = broker.username or "the client certificate"
-        return f"the broker refused {who}: bad user name or password (or not authorised)"
+        who = broker.username or _("the client certificate")
+        return _("the broker refused {who}: bad user name or password (or not authorised)").format(
+            who=who
+        )
     if isinstance(exc, ConnectionRefusedError) or "refused" in text.lower():
-        return f"nothing accepts connections at {where}"
+        return _("nothing accepts connections at {where}").format(where=where)
     if isinstance(exc, TimeoutError) or "timed out" in text.lower():
-        return f"no answer from {where} within {BROKER_TIMEOUT_S:g} s"
+        return _("no answer from {where} within {seconds} s").format(
+            where=where, seconds=f"{BROKER_TIMEOUT_S:g}"
+        )
     return f"{where}: {text or type(exc).__name__}"
 
 
@@ -120,10 +127,13 @@ async def check_broker(loaded: LoadedAgent) -> list[Line]:
                 ) as client,
             ):
                 connected = Line(
-                    "broker",
+                    _("broker"),
                     True,
-                    f"{broker.host}:{broker.port}, TLS {'on' if broker.tls else 'off'},"
-                    f" as {broker.username or 'the client certificate'}",
+                    _("{where}, TLS {tls}, as {who}").format(
+                        where=f"{broker.host}:{broker.port}",
+                        tls=_("on") if broker.tls else _("off"),
+                        who=broker.username or _("the client certificate"),
+                    ),
                 )
                 await client.subscribe(topic, qos=1)
                 await client.publish(topic, encode(probe), qos=1)
@@ -131,8 +141,8 @@ async def check_broker(loaded: LoadedAgent) -> list[Line]:
         except (aiomqtt.MqttError, OSError, TimeoutError) as exc:
             failure = exc
     return [
-        Line("broker", False, _broker_reason(failure, broker)),
-        Line("publish", False, "not tried: no broker session"),
+        Line(_("broker"), False, _broker_reason(failure, broker)),
+        Line(_("publish"), False, _("not tried: no broker session")),
     ]
 
 
@@ -142,24 +152,31 @@ async def _echo(client: aiomqtt.Client, topic: str, probe: CommandAck) -> Line:
             async for message in client.messages:
                 try:
                     if decode(bytes(message.payload), CommandAck).id == probe.id:
-                        return Line("publish", True, f"{topic} accepted and delivered back")
+                        return Line(
+                            _("publish"),
+                            True,
+                            _("{topic} accepted and delivered back").format(topic=topic),
+                        )
                 except DecodeError:
                     continue
     except TimeoutError:
         pass
     return Line(
-        "publish",
+        _("publish"),
         False,
-        f"{topic}: the broker acknowledged but did not deliver it back;"
-        " its ACL does not let this device write its own topics",
+        _(
+            "{topic}: the broker acknowledged but did not deliver it back;"
+            " its ACL does not let this device write its own topics"
+        ).format(topic=topic),
     )
 
 
 async def check_sources(loaded: LoadedAgent) -> list[Line]:
     lines = []
     async for name, kind, result in read_each_once(loaded):
+        what = _("sensor {name}").format(name=name)
         if isinstance(result, SourceError):
-            lines.append(Line(f"sensor {name}", False, f"{kind}: {result}"))
+            lines.append(Line(what, False, f"{kind}: {result}"))
             continue
         faults = [r.parameter for r in result if r.value is None]
         values = [
@@ -167,9 +184,10 @@ async def check_sources(loaded: LoadedAgent) -> list[Line]:
         ]
         shown = ", ".join(values[:3]) + (f" (+{len(values) - 3})" if len(values) > 3 else "")
         if faults:
-            lines.append(Line(f"sensor {name}", False, f"{kind}: no value for {', '.join(faults)}"))
+            missing = _("no value for {parameters}").format(parameters=", ".join(faults))
+            lines.append(Line(what, False, f"{kind}: {missing}"))
         else:
-            lines.append(Line(f"sensor {name}", True, f"{kind}: {shown}"))
+            lines.append(Line(what, True, f"{kind}: {shown}"))
     return lines
 
 
@@ -177,20 +195,32 @@ def grab_frame(camera: CameraSettings, timeout_s: float = CAMERA_TIMEOUT_S) -> L
     """One frame from the camera, as the agent opens it."""
     from edge_agent.sources.camera import is_file, open_capture  # the vision extra
 
-    what = f"camera {camera.name}"
+    what = _("camera {name}").format(name=camera.name)
     if is_file(camera.url) and not Path(camera.url).is_file():
-        return Line(what, False, f"{camera.url}: no such file")
+        return Line(what, False, _("{url}: no such file").format(url=camera.url))
     began = time.monotonic()
     capture = open_capture(camera.url)
     try:
         if not capture.isOpened():
-            return Line(what, False, f"cannot open {camera.url}")
+            return Line(what, False, _("cannot open {url}").format(url=camera.url))
         while time.monotonic() - began < timeout_s:
             ok, image = capture.read()
             if ok and image is not None:
                 height, width = image.shape[:2]
-                return Line(what, True, f"{width}x{height} frame from {camera.url}")
-        return Line(what, False, f"{camera.url} opened but sent no frame in {timeout_s:g} s")
+                return Line(
+                    what,
+                    True,
+                    _("{width}x{height} frame from {url}").format(
+                        width=width, height=height, url=camera.url
+                    ),
+                )
+        return Line(
+            what,
+            False,
+            _("{url} opened but sent no frame in {seconds} s").format(
+                url=camera.url, seconds=f"{timeout_s:g}"
+            ),
+        )
     finally:
         capture.release()
 
@@ -208,21 +238,27 @@ def agent_session(running: AgentStatus) -> list[Line]:
     its credential, so a second session of this device would take over the agent's and
     end its persistent session; the agent's own connection is the check instead."""
     if running.last_publish_at is None:
-        last = "nothing acknowledged yet"
+        last = _("nothing acknowledged yet")
     else:
-        last = f"last publish acknowledged {time.time() - running.last_publish_at:.0f} s ago"
-    state = "connected" if running.broker_connected else "not connected"
+        last = _("last publish acknowledged {seconds} s ago").format(
+            seconds=f"{time.time() - running.last_publish_at:.0f}"
+        )
+    state = _("connected") if running.broker_connected else _("not connected")
     return [
         Line(
-            "broker",
+            _("broker"),
             running.broker_connected,
-            f"the running agent (pid {running.pid}) is {state}, {last}",
+            _("the running agent (pid {pid}) is {state}, {last}").format(
+                pid=running.pid, state=state, last=last
+            ),
         ),
         Line(
-            "publish",
+            _("publish"),
             running.broker_connected,
-            "not tried while the agent runs, which holds the device's session;"
-            " stop it (systemctl stop edge-agent) to check the ACL as well",
+            _(
+                "not tried while the agent runs, which holds the device's session;"
+                " stop it (systemctl stop edge-agent) to check the ACL as well"
+            ),
         ),
     ]
 
@@ -231,9 +267,12 @@ async def run_checks(path: Path) -> list[Line]:
     try:
         loaded = load_agent(path)
     except ConfigError as exc:
-        return [Line("config", False, str(exc))]
+        return [Line(_("config"), False, str(exc))]
     device = loaded.config.device
-    lines = [Line("config", True, f"{path}: {device.id} ({device.kind}) at {device.site}")]
+    summary = _("{path}: {device} ({kind}) at {site}").format(
+        path=path, device=device.id, kind=device.kind, site=device.site
+    )
+    lines = [Line(_("config"), True, summary)]
     running = running_agent(loaded)
     lines += await check_broker(loaded) if running is None else agent_session(running)
     lines += await check_sources(loaded)

@@ -2,7 +2,9 @@
 
 `push_config` and `report_config` are remote configuration (edge_agent/remote_config.py):
 a push the agent restarts on is answered by the process after the restart, when the
-collector asks again.
+collector asks again. `update_software` is answered the same way, once the release is
+installed and tried (edge_agent/software_update.py); until then the box stays silent and
+the collector keeps asking.
 
 They arrive on the device's own `cmd/{name}` topics, which the broker's ACL lets only the
 collector write. A command older than MAX_AGE_S is refused rather than run: the session is
@@ -17,9 +19,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from edge_agent.config import load_agent
+from edge_agent.config import AgentConfig, load_agent
 from edge_agent.poller import describe
 from edge_agent.remote_config import RemoteConfig
+from edge_agent.software_update import SoftwareUpdates
 from edge_agent.sources.base import Source, SourceError
 from edge_agent.status import AgentStatus
 from iotruntime.configfile import ConfigError
@@ -34,12 +37,13 @@ DETAIL_MAX = 4096
 class CommandHandler:
     def __init__(
         self,
-        device: str,
+        config: AgentConfig,
         status: Callable[[], AgentStatus],
         readers: dict[str, Source],
         config_path: Path | None,
         restart: Callable[[], None],
     ) -> None:
+        device = config.device.id
         self._device = device
         self._status = status
         self._readers = readers
@@ -48,6 +52,7 @@ class CommandHandler:
         self._remote = (
             RemoteConfig(device, config_path, restart) if config_path is not None else None
         )
+        self._updates = SoftwareUpdates(device, config, restart)
 
     def _ack(
         self, command: Command, ok: bool, detail: str, config: str | None = None
@@ -62,13 +67,19 @@ class CommandHandler:
             config=config,
         )
 
-    async def handle(self, command: Command) -> CommandAck:
+    async def handle(self, command: Command) -> CommandAck | None:
+        """The acknowledgement, or None while the answer is not known yet (a release
+        being installed): the collector asks again."""
         age = datetime.now(UTC) - command.ts
         if age > timedelta(seconds=MAX_AGE_S):
             return self._ack(command, False, f"refused: sent {age.total_seconds():.0f} s ago")
         if command.name == "push_config":
             log.info("command %s (%s)", command.name, command.id)  # not kilobytes of config
             return await self._push(command)
+        if command.name == "update_software":
+            log.info("command %s (%s)", command.name, command.id)
+            answered = await self._updates.offer(command)
+            return self._ack(command, *answered) if answered is not None else None
         log.info("command %s (%s) %s", command.name, command.id, command.args or "")
         if command.name == "report_config":
             return self._report_config(command)

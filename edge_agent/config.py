@@ -10,6 +10,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from edge_agent.i18n import _
 from edge_agent.profiles import (
     LineProfile,
     Profile,
@@ -23,6 +24,9 @@ from iotruntime.registration import BoxKind, BoxName, Location
 from iotwire.messages import DeviceId, Name
 
 Seconds = Annotated[float, Field(gt=0, le=86400)]
+DEFAULT_RELEASES_DIR = "/opt/edge-agent"
+"""The install folder scripts/install-edge.sh lays out: what provisioning writes as
+`releases_dir` for a box that takes configs from the center."""
 
 
 class DeviceSettings(StrictModel):
@@ -143,16 +147,16 @@ class SnmpApSource(StrictModel):
         v3_keys = ("user", "auth_key_file", "priv_key_file")
         if self.version == "2c":
             if self.community_file is None:
-                raise ValueError("version 2c needs community_file")
+                raise ValueError(_("version 2c needs community_file"))
             given = [key for key in v3_keys if getattr(self, key) is not None]
             if given:
-                raise ValueError(f"{', '.join(given)}: only for version 3")
+                raise ValueError(_("{keys}: only for version 3").format(keys=", ".join(given)))
         else:
             missing = [key for key in v3_keys if getattr(self, key) is None]
             if missing:
-                raise ValueError(f"version 3 needs {', '.join(missing)}")
+                raise ValueError(_("version 3 needs {keys}").format(keys=", ".join(missing)))
             if self.community_file is not None:
-                raise ValueError("community_file: only for version 2c")
+                raise ValueError(_("community_file: only for version 2c"))
         return self
 
 
@@ -266,7 +270,7 @@ class OutboxSettings(StrictModel):
     @model_validator(mode="after")
     def _each_channel_once(self) -> Self:
         if len(set(self.drop_order)) != len(self.drop_order):
-            raise ValueError("drop_order names each of health, telemetry, plate once")
+            raise ValueError(_("drop_order names each of health, telemetry, plate once"))
         return self
 
 
@@ -284,6 +288,12 @@ class AgentConfig(StrictModel):
         description="the collector's public key (PEM): configs pushed signed by it are taken;"
         " without it the box takes no pushed config",
     )
+    releases_dir: RelativePath | None = Field(
+        default=None,
+        description="the install folder holding releases/<version> and the `current` link"
+        " (scripts/install-edge.sh makes /opt/edge-agent so); with collector_key, releases"
+        " signed by the collector are taken, without it no software update",
+    )
     buses: list[Bus] = Field(default_factory=list)
     sources: list[SourceSettings] = Field(default_factory=list)
     cameras: list[CameraSettings] = Field(default_factory=list)
@@ -292,19 +302,27 @@ class AgentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _names_are_unique_and_known(self) -> Self:
-        for kind, names in (
-            ("bus", [b.name for b in self.buses]),
-            ("source and camera", [s.name for s in (*self.sources, *self.cameras)]),
+        for unique, names in (
+            (_("bus names must be unique; repeated: {names}"), [b.name for b in self.buses]),
+            (
+                _("source and camera names must be unique; repeated: {names}"),
+                [s.name for s in (*self.sources, *self.cameras)],
+            ),
         ):
             dupes = sorted({n for n in names if names.count(n) > 1})
             if dupes:
-                raise ValueError(f"{kind} names must be unique; repeated: {', '.join(dupes)}")
+                raise ValueError(unique.format(names=", ".join(dupes)))
         known = {b.name for b in self.buses}
         for source in self.sources:
             if isinstance(source, ModbusSource) and source.bus not in known:
                 raise ValueError(
-                    f"source {source.name!r} is on bus {source.bus!r}, which is not among "
-                    f"the buses: {', '.join(sorted(known)) or 'none configured'}"
+                    _(
+                        "source {source} is on bus {bus}, which is not among the buses: {buses}"
+                    ).format(
+                        source=repr(source.name),
+                        bus=repr(source.bus),
+                        buses=", ".join(sorted(known)) or _("none configured"),
+                    )
                 )
         return self
 
@@ -326,17 +344,18 @@ def _settle_serial(bus: RtuBus, profiles: list[Profile]) -> tuple[RtuBus, str | 
     stated = [p.serial for p in profiles if p.serial is not None]
     if profiles and not stated and any(getattr(bus, f) is None for f in _SERIAL_FIELDS):
         unset = ", ".join(f for f in _SERIAL_FIELDS if getattr(bus, f) is None)
-        return bus, f"no profile on this bus states its serial settings; set {unset} on the bus"
+        return bus, _(
+            "no profile on this bus states its serial settings; set {keys} on the bus"
+        ).format(keys=unset)
     chosen: dict[str, object] = {}
     for field in _SERIAL_FIELDS:
         if getattr(bus, field) is not None:
             continue
         wanted = {getattr(s, field) for s in stated} or {getattr(SerialSettings(), field)}
         if len(wanted) > 1:
-            return bus, (
-                f"the units' profiles disagree on {field} ({', '.join(map(str, sorted(wanted)))}); "
-                f"set {field} on the bus"
-            )
+            return bus, _(
+                "the units' profiles disagree on {key} ({values}); set {key} on the bus"
+            ).format(key=field, values=", ".join(map(str, sorted(wanted))))
         chosen[field] = wanted.pop()
     return bus.model_copy(update=chosen), None
 
@@ -355,8 +374,8 @@ def load_agent(path: Path) -> LoadedAgent:
         profile = load_profile(profile_path)
         wanted = Profile if isinstance(source, ModbusSource) else LineProfile
         if not isinstance(profile, wanted):
-            problem = (
-                f"profile {source.profile!r} is for {profile.protocol}, not a {source.type} source"
+            problem = _("profile {profile} is for {protocol}, not a {type} source").format(
+                profile=repr(source.profile), protocol=profile.protocol, type=source.type
             )
             raise ConfigError(path, [(f"sources[{index}].profile", problem)])
         profiles[source.name] = profile

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from edge_agent.i18n import _
 from iotruntime.configfile import load_model
 from iotwire.messages import Name, Unit
 
@@ -146,17 +147,25 @@ class Profile(_Strict):
         names = [p.parameter for p in self.registers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"parameter names repeat: {', '.join(dupes)}")
+            raise ValueError(_("parameter names repeat: {names}").format(names=", ".join(dupes)))
         for table in Table:
             spans = sorted(
                 (p.address, p.end, p.parameter) for p in self.registers if p.table == table
             )
-            for (_, end, first), (start, _, second) in pairwise(spans):
+            for (_start, end, first), (start, _end, second) in pairwise(spans):
                 if start < end:
-                    raise ValueError(f"{table} registers of {first} and {second} overlap")
+                    raise ValueError(
+                        _("{table} registers of {first} and {second} overlap").format(
+                            table=table, first=first, second=second
+                        )
+                    )
         for p in self.points:
             if p.type.width > self.max_block:
-                raise ValueError(f"{p.parameter} spans more registers than max_block")
+                raise ValueError(
+                    _("{parameter} spans more registers than max_block").format(
+                        parameter=p.parameter
+                    )
+                )
         return self
 
 
@@ -181,7 +190,7 @@ class LineField(_Strict):
     @model_validator(mode="after")
     def _flag_with_marks(self) -> Self:
         if bool(self.flag) != bool(self.invalid):
-            raise ValueError("flag and invalid go together: the group and the marks in it")
+            raise ValueError(_("flag and invalid go together: the group and the marks in it"))
         return self
 
     def value(self, match: re.Match[str]) -> float | None:
@@ -202,7 +211,7 @@ def vaisala_crc(text: bytes) -> bytes:
     crc = 0
     for byte in text:
         crc ^= byte
-        for _ in range(8):
+        for _bit in range(8):
             crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
     return bytes((0x40 | crc >> 12, 0x40 | (crc >> 6) & 0x3F, 0x40 | crc & 0x3F))
 
@@ -240,11 +249,15 @@ class LineProfile(_Strict):
         try:
             groups = set(re.compile(self.pattern).groupindex)
         except re.error as exc:
-            raise ValueError(f"pattern is not a valid regular expression: {exc}") from None
+            raise ValueError(
+                _("pattern is not a valid regular expression: {why}").format(why=exc)
+            ) from None
         named = {f.group for f in self.fields} | {f.flag for f in self.fields if f.flag}
         missing = sorted(named - groups)
         if missing:
-            raise ValueError(f"pattern has no group named {', '.join(missing)}")
+            raise ValueError(
+                _("pattern has no group named {names}").format(names=", ".join(missing))
+            )
         return self
 
     def parse(self, line: str) -> dict[str, float | None] | None:
@@ -298,7 +311,11 @@ def find_profile(name: str, search: list[Path], base_dir: Path) -> Path:
         if candidate.is_file():
             return candidate
     known = sorted({p.stem for f in folders if f.is_dir() for p in f.glob("*.yaml")})
-    raise LookupError(f"no firmware profile {name!r}; known profiles: {', '.join(known)}")
+    raise LookupError(
+        _("no firmware profile {name}; known profiles: {known}").format(
+            name=repr(name), known=", ".join(known)
+        )
+    )
 
 
 def load_profile(path: Path) -> Profile | LineProfile:

@@ -7,8 +7,9 @@ operations center), since its key travels on technicians' laptops. A box is neve
 a name the operations center uses on the broker, whichever credential it gets.
 
 The sensors come from flags (`--sensor PROFILE:UNIT`, on `--serial` or `--modbus-host`;
-`--camera NAME=URL` on a pole; `--wifi-interface` on an access point), or stay as the
-box's present config has them; a new box without them gets its type's
+`--camera NAME=URL` on a pole; `--wifi-interface` on an access point the box runs `iw`
+on, `--snmp-host` for managed ones read over SNMP), or stay as the box's present config
+has them; a new box without them gets its type's
 template. Everything is planned before anything is written: each file is compared with what the box
 already has, and a re-run on a provisioned box keeps what is still right (above all the
 password or certificate the broker already knows) and says what it would change. The
@@ -17,6 +18,7 @@ and a request that do not fit together leave the box as it was.
 """
 
 import os
+import re
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -28,7 +30,8 @@ from typing import Any
 import yaml
 from cryptography import x509
 
-from edge_agent.config import load_agent
+from edge_agent.config import DEFAULT_RELEASES_DIR, load_agent
+from edge_agent.i18n import _
 from edge_agent.wiring import Sensor, Wiring, wired, with_cameras, with_wifi_interface
 from iotruntime.broker_access import (
     RESERVED_USERNAMES,
@@ -74,8 +77,24 @@ CONFIG, PASSWORD, CA, CERT, KEY, BUNDLE = (
     "registration.yaml",
 )
 COLLECTOR_KEY = "collector-key.pub"
-KEY_NOTE = "the center's key: only configs it signed are taken (collector devices config push)"
+KEY_NOTE = _("the center's key: only configs it signed are taken (collector devices config push)")
 RENEW_DAYS = 30  # a certificate closer than this to its end is issued again
+# Copies of the SNMP secrets beside the config, as the broker password is, so the config
+# travels whole and the technician's own copy may be deleted.
+SNMP_COMMUNITY, SNMP_AUTH_KEY, SNMP_PRIV_KEY = "snmp-community", "snmp-auth-key", "snmp-priv-key"
+SNMP_KEY_MIN = 8  # what SNMP v3 (RFC 3414) and the reader take as a key's shortest
+SNMP_CREDENTIAL_KEYS = (
+    "version",
+    "community_file",
+    "user",
+    "auth_protocol",
+    "auth_key_file",
+    "priv_protocol",
+    "priv_key_file",
+)
+SNMP_TUNING_KEYS = ("interval_s", "timeout_s", "retries")
+NO_RELEASES_DIR = "none"
+_AP_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
 
 
 class _BundleDumper(yaml.SafeDumper):
@@ -99,6 +118,59 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
+class AccessPoint:
+    """A managed access point the box reads over SNMP: its source's name and address."""
+
+    name: str
+    host: str
+    port: int = 161
+
+
+@dataclass(frozen=True)
+class SnmpAccess:
+    """How the box reads its managed access points, all alike (one site, one controller
+    or one make): the vendor's MIB, and the v2c community's file or the v3 user with its
+    keys' files, the technician's files whose content is copied onto the box."""
+
+    vendor: str
+    community_file: Path | None = None
+    user: str | None = None
+    auth_protocol: str = "sha"
+    auth_key_file: Path | None = None
+    priv_protocol: str = "aes"
+    priv_key_file: Path | None = None
+
+
+def parse_access_point(text: str, default_port: int, index: int, count: int) -> AccessPoint:
+    """`[NAME=]HOST[:PORT]` as typed after --snmp-host (an IPv6 address with a port in
+    brackets); unnamed, the one access point is `ap` as in the templates, several are
+    `ap-1`, `ap-2`, ... in the order given."""
+    name, sep, address = text.partition("=")
+    if not sep:
+        name, address = ("ap" if count == 1 else f"ap-{index + 1}"), text
+    host, port_text = address, ""
+    if address.startswith("["):
+        host, _close, rest = address[1:].partition("]")
+        port_text = rest.removeprefix(":")
+    elif address.count(":") == 1:
+        host, _colon, port_text = address.partition(":")
+    problem = None
+    if not _AP_NAME.match(name):
+        problem = _("name {name}: lowercase letters, digits, - _ .").format(name=repr(name))
+    elif not host or len(host) > 253:
+        problem = _("no host")
+    elif port_text and not (port_text.isdigit() and 1 <= int(port_text) <= 65535):
+        problem = _("port {port}: a number from 1 to 65535").format(port=repr(port_text))
+    if problem:
+        raise ValueError(
+            _("--snmp-host {text}: {problem}; give [NAME=]HOST[:PORT]").format(
+                text=repr(text), problem=problem
+            )
+        )
+    return AccessPoint(name, host, int(port_text) if port_text else default_port)
+
+
+@dataclass(frozen=True)
 class Request:
     device: str
     site: str
@@ -116,6 +188,11 @@ class Request:
     wiring: Wiring | None = None
     cameras: tuple[tuple[str, str], ...] = ()  # a camera pole's (name, url)
     wifi_interface: str | None = None  # a Linux access point's wireless interface
+    access_points: tuple[AccessPoint, ...] = ()  # with `snmp`: managed APs, over SNMP
+    snmp: SnmpAccess | None = None
+    # The install folder for software updates; `none` takes it out; unset, a box given
+    # `collector_key` gets the installer's, unless its config names one already.
+    releases_dir: str | None = None
     collector_key: Path | None = None  # the center's public key that signs config pushes
     reset: bool = False  # start from the template, not from the box's present config
 
@@ -169,10 +246,11 @@ def _differences(old: bytes | None, new: dict[str, Any]) -> str:
     try:
         before = _flatten(yaml.safe_load(old) or {})
     except yaml.YAMLError:
-        return "the present file is not valid YAML"
+        return _("the present file is not valid YAML")
     after = _flatten(new)
     keys = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
-    return ", ".join(keys[:8]) + (f" and {len(keys) - 8} more" if len(keys) > 8 else "")
+    more = _(" and {count} more").format(count=len(keys) - 8) if len(keys) > 8 else ""
+    return ", ".join(keys[:8]) + more
 
 
 def _base_config(request: Request, out: Path) -> dict[str, Any]:
@@ -193,8 +271,16 @@ def _agent_config(request: Request, certificate: bool, out: Path) -> dict[str, A
         data = with_cameras(data, list(request.cameras))
     if request.wifi_interface is not None:
         data = with_wifi_interface(data, request.wifi_interface)
+    if request.access_points and request.snmp is not None:
+        data = _with_access_points(data, request.access_points, request.snmp)
     if request.collector_key is not None:
         data["collector_key"] = COLLECTOR_KEY
+    if request.releases_dir is not None and request.releases_dir.lower() == NO_RELEASES_DIR:
+        data.pop("releases_dir", None)
+    elif request.releases_dir is not None:
+        data["releases_dir"] = request.releases_dir
+    elif request.collector_key is not None and "releases_dir" not in data:
+        data["releases_dir"] = DEFAULT_RELEASES_DIR
     device: dict[str, Any] = {
         "id": request.device,
         "site": request.site,
@@ -213,6 +299,84 @@ def _agent_config(request: Request, certificate: bool, out: Path) -> dict[str, A
     return {"device": device, "broker": broker} | {
         k: v for k, v in data.items() if k not in ("device", "broker")
     }
+
+
+def _snmp_credentials(access: SnmpAccess) -> dict[str, Any]:
+    """The source's credential keys, naming the copies provisioning writes beside it."""
+    if access.community_file is not None:
+        return {"version": "2c", "community_file": SNMP_COMMUNITY}
+    return {
+        "version": 3,
+        "user": access.user,
+        "auth_protocol": access.auth_protocol,
+        "auth_key_file": SNMP_AUTH_KEY,
+        "priv_protocol": access.priv_protocol,
+        "priv_key_file": SNMP_PRIV_KEY,
+    }
+
+
+def _with_access_points(
+    config: dict[str, Any], access_points: tuple[AccessPoint, ...], access: SnmpAccess
+) -> dict[str, Any]:
+    """`config` with these managed access points as its access-point sources: an AP the
+    box runs `iw` on is not one it reads over SNMP, so `wifi_ap` sources (the template's)
+    go too. An AP already there at the same address keeps what the technician tuned
+    (`interfaces`, its interval); a new one takes the first one's interval, timeout and
+    retries, or the `iw` source's interval it replaces."""
+    sources = config.get("sources", [])
+    present = [s for s in sources if s.get("type") == "snmp_ap"]
+    linux = [s for s in sources if s.get("type") == "wifi_ap"]
+    model = {k: v for k, v in (present[0] if present else {}).items() if k in SNMP_TUNING_KEYS}
+    if not present and linux and "interval_s" in linux[0]:
+        model = {"interval_s": linux[0]["interval_s"]}  # the template's, or the technician's
+    kept = [s for s in sources if s.get("type") not in ("wifi_ap", "snmp_ap")]
+    credentials = _snmp_credentials(access)
+    made = []
+    for ap in access_points:
+        same = [s for s in present if (s.get("host"), s.get("port", 161)) == (ap.host, ap.port)]
+        tuned = same[0] if same else model
+        entry: dict[str, Any] = {"name": ap.name, "type": "snmp_ap", "host": ap.host}
+        entry |= {"port": ap.port, "vendor": access.vendor, **credentials}
+        entry |= {
+            k: v for k, v in tuned.items() if k not in entry and k not in SNMP_CREDENTIAL_KEYS
+        }
+        made.append(entry)
+    return {**config, "sources": kept + made}
+
+
+def _secret(path: Path, minimum: int = 1) -> bytes:
+    """A secret file's content, checked now as the reader would on the box: a box
+    provisioned with an empty or short key would only say so at its first read."""
+    text = path.read_text(encoding="utf-8").strip()
+    if not text:
+        raise ValueError(_("{path} is empty").format(path=path))
+    if len(text) < minimum:
+        raise ValueError(
+            _("{path} holds fewer than {minimum} characters, the shortest SNMP v3 key").format(
+                path=path, minimum=minimum
+            )
+        )
+    return f"{text}\n".encode()
+
+
+def _snmp_secrets(out: Path, access: SnmpAccess | None) -> list[Change]:
+    if access is None:
+        return []
+    if access.community_file is not None:
+        community = _secret(access.community_file)
+        return [_change(out, SNMP_COMMUNITY, community, 0o600, _("the SNMP v2c community"))]
+    assert access.auth_key_file is not None  # the CLI ensures v3 has both
+    assert access.priv_key_file is not None
+    return [
+        _change(
+            out, SNMP_AUTH_KEY, _secret(access.auth_key_file, SNMP_KEY_MIN), 0o600,
+            _("the SNMP v3 auth key"),
+        ),
+        _change(
+            out, SNMP_PRIV_KEY, _secret(access.priv_key_file, SNMP_KEY_MIN), 0o600,
+            _("the SNMP v3 priv key"),
+        ),
+    ]  # fmt: skip
 
 
 def _certificate_still_good(out: Path, request: Request, device_ca_pem: bytes) -> bool:
@@ -237,15 +401,22 @@ def _certificate(
     device_ca_pem = device_ca.read_bytes()
     if same_certificate(device_ca_pem, ca_pem):
         raise ValueError(
-            f"{device_ca} is the site CA: device certificates come from the device CA"
-            " (collector devices ca), whose key cannot sign the collector or the broker"
+            _(
+                "{device_ca} is the site CA: device certificates come from the device CA"
+                " (collector devices ca), whose key cannot sign the collector or the broker"
+            ).format(device_ca=device_ca)
         )
     if _certificate_still_good(out, request, device_ca_pem):
         issued = Issued(out.joinpath(CERT).read_bytes(), out.joinpath(KEY).read_bytes())
     else:
         issued = issue_client(Issued(device_ca_pem, device_ca_key.read_bytes()), request.device)
     changes = [
-        _change(out, CERT, issued.cert_pem, detail=f"CN={request.device}, from the device CA"),
+        _change(
+            out,
+            CERT,
+            issued.cert_pem,
+            detail=_("CN={device}, from the device CA").format(device=request.device),
+        ),
         _change(out, KEY, issued.key_pem, 0o600),
     ]
     credential = Credential(
@@ -266,7 +437,7 @@ def _credential(out: Path, request: Request, ca_pem: bytes) -> tuple[Credential,
     entry = _registered_entry(out, request.device, password) or password_entry(
         request.device, password
     )
-    change = _change(out, PASSWORD, f"{password}\n".encode(), 0o600, "a new random password")
+    change = _change(out, PASSWORD, f"{password}\n".encode(), 0o600, _("a new random password"))
     return Credential(username=request.device, password_entry=entry), [change]
 
 
@@ -290,10 +461,12 @@ def plan(request: Request, out: Path) -> Plan:
     would write does not load, ValueError for a request no broker should admit."""
     if request.device in RESERVED_USERNAMES:
         raise ValueError(
-            f"{request.device!r} is the operations center's name on the broker, not a box's"
+            _("{device} is the operations center's name on the broker, not a box's").format(
+                device=repr(request.device)
+            )
         )
     if (request.device_ca_file is None) != (request.device_ca_key_file is None):
-        raise ValueError("the device CA certificate and its key go together")
+        raise ValueError(_("the device CA certificate and its key go together"))
     ca_pem = request.ca_file.read_bytes()
     certificate = request.device_ca_key_file is not None
     config = _agent_config(request, certificate, out)
@@ -316,8 +489,9 @@ def plan(request: Request, out: Path) -> Plan:
         _change(
             out, CONFIG, header + config_text, detail=_differences(_read(out / CONFIG), config)
         ),
-        _change(out, CA, ca_pem, detail="the site CA"),
+        _change(out, CA, ca_pem, detail=_("the site CA")),
         *credential_changes,
+        *_snmp_secrets(out, request.snmp if request.access_points else None),
         *(
             [_change(out, COLLECTOR_KEY, request.collector_key.read_bytes(), detail=KEY_NOTE)]
             if request.collector_key is not None
@@ -327,7 +501,7 @@ def plan(request: Request, out: Path) -> Plan:
             out,
             BUNDLE,
             bundle_text,
-            detail=_differences(_read(out / BUNDLE), bundle) or "for collector devices import",
+            detail=_differences(_read(out / BUNDLE), bundle) or _("for collector devices import"),
         ),
     ]
     _check(changes)

@@ -47,6 +47,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from edge_agent.config import AgentConfig, LoadedAgent, ModbusSource, load_agent
+from edge_agent.records import read_record_file, write_record_file
 from iotruntime.configfile import ConfigError
 from iotruntime.private_files import make_private_dirs, write_private_file, write_whole
 from iotwire.config_push import (
@@ -86,16 +87,11 @@ class PushRecord(BaseModel):
 
 
 def read_record(state_dir: Path) -> PushRecord | None:
-    try:
-        return PushRecord.model_validate_json((state_dir / FOLDER / RECORD).read_bytes())
-    except FileNotFoundError:
-        return None
+    return read_record_file(state_dir / FOLDER / RECORD, PushRecord)
 
 
 def _write_record(state_dir: Path, record: PushRecord) -> PushRecord:
-    make_private_dirs(state_dir / FOLDER)
-    write_private_file(state_dir / FOLDER / RECORD, record.model_dump_json().encode())
-    return record
+    return write_record_file(state_dir / FOLDER / RECORD, record)
 
 
 def _settle(state_dir: Path, record: PushRecord, stage: PushOutcome, reason: str) -> PushRecord:
@@ -173,6 +169,13 @@ class RemoteConfig:
         record = read_record(self._state_dir)
         if record is not None and record.nonce == push.nonce:
             return self._asked_again(record)
+        # Only a new push must be fresh: the same one is asked about until it settles,
+        # which a long rollback window can put well past PUSH_MAX_AGE_S.
+        age = datetime.now(UTC) - push.issued
+        if age > timedelta(seconds=PUSH_MAX_AGE_S):
+            return False, outcome_detail(
+                PushOutcome.REFUSED, f"issued {age.total_seconds():.0f} s ago: too old to act on"
+            )
         if record is not None and push.issued <= record.issued:
             return False, outcome_detail(
                 PushOutcome.REFUSED,
@@ -205,9 +208,6 @@ class RemoteConfig:
         push = verified_push(command.args, key)
         if push.device != self._device:
             raise PushError(f"signed for {push.device}, and this box is {self._device}")
-        age = datetime.now(UTC) - push.issued
-        if age > timedelta(seconds=PUSH_MAX_AGE_S):
-            raise PushError(f"issued {age.total_seconds():.0f} s ago: too old to act on")
         return push
 
     def _asked_again(self, record: PushRecord) -> tuple[bool, str]:

@@ -66,7 +66,7 @@ class Uplink:
         *,
         window: int = 64,
         backlog_after_s: float = 10.0,
-        commands: Callable[[Command], Awaitable[CommandAck]] | None = None,
+        commands: Callable[[Command], Awaitable[CommandAck | None]] | None = None,
         confirmations: bool = True,
         resend_after_s: float = 20.0,
     ) -> None:
@@ -163,7 +163,7 @@ class Uplink:
     async def _receive(
         self,
         client: aiomqtt.Client,
-        handle: Callable[[Command], Awaitable[CommandAck]] | None,
+        handle: Callable[[Command], Awaitable[CommandAck | None]] | None,
     ) -> None:
         commands: asyncio.Queue[aiomqtt.Message] = asyncio.Queue()
         answering = asyncio.create_task(self._answer(client, commands, handle)) if handle else None
@@ -199,7 +199,7 @@ class Uplink:
         self,
         client: aiomqtt.Client,
         commands: "asyncio.Queue[aiomqtt.Message]",
-        handle: Callable[[Command], Awaitable[CommandAck]],
+        handle: Callable[[Command], Awaitable[CommandAck | None]],
     ) -> None:
         while True:
             message = await commands.get()
@@ -223,7 +223,8 @@ class Uplink:
                     ts=datetime.now(UTC),
                     detail=f"failed: {exc!r}"[:4096],
                 )
-            await client.publish(self._topic(Channel.CMD_ACK), encode(ack), qos=1)
+            if ack is not None:  # None: not known yet, answered when asked again
+                await client.publish(self._topic(Channel.CMD_ACK), encode(ack), qos=1)
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Send what is due; when nothing is, wait for a new message, for the stop, or,

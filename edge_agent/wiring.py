@@ -11,9 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from edge_agent.i18n import _
 from edge_agent.profiles import builtin_profiles_dir, find_profile, load_profile
 
-SENSOR_FORMAT = "PROFILE:UNIT[:NAME], e.g. yosemitech-y532:1:ph"
+SENSOR_FORMAT = _("PROFILE:UNIT[:NAME], e.g. yosemitech-y532:1:ph")
 SERIAL_BUS, TCP_BUS = "rs485-1", "modbus-tcp"
 DEFAULT_INTERVAL_S = 60
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
@@ -58,26 +59,38 @@ def parse_sensor(text: str) -> Sensor:
     """A sensor as typed; ValueError naming what is wrong."""
     parts = text.strip().split(":")
     if len(parts) not in (2, 3) or not parts[0]:
-        raise ValueError(f"sensor {text!r}: write it {SENSOR_FORMAT}")
+        raise ValueError(
+            _("sensor {text}: write it {format}").format(text=repr(text), format=SENSOR_FORMAT)
+        )
     profile = parts[0]
     try:
         found = load_profile(find_profile(profile, [], builtin_profiles_dir()))
     except LookupError as exc:
-        raise ValueError(f"sensor {text!r}: {exc}") from None
+        raise ValueError(_("sensor {text}: {why}").format(text=repr(text), why=exc)) from None
     if found.protocol != "modbus":
         raise ValueError(
-            f"sensor {text!r}: {profile} streams text lines on a serial port, not Modbus;"
-            " add it as a serial_lines source in the config"
+            _(
+                "sensor {text}: {profile} streams text lines on a serial port, not Modbus;"
+                " add it as a serial_lines source in the config"
+            ).format(text=repr(text), profile=profile)
         )
     try:
         unit = int(parts[1])
     except ValueError:
-        raise ValueError(f"sensor {text!r}: unit {parts[1]!r} is not a number") from None
+        raise ValueError(
+            _("sensor {text}: unit {unit} is not a number").format(
+                text=repr(text), unit=repr(parts[1])
+            )
+        ) from None
     if not 1 <= unit <= 247:
-        raise ValueError(f"sensor {text!r}: unit ids run from 1 to 247")
+        raise ValueError(_("sensor {text}: unit ids run from 1 to 247").format(text=repr(text)))
     name = parts[2] if len(parts) == 3 else f"{profile}-{unit}"
     if not _NAME.match(name):
-        raise ValueError(f"sensor {text!r}: name {name!r}: lowercase letters, digits, - _ .")
+        raise ValueError(
+            _("sensor {text}: name {name}: lowercase letters, digits, - _ .").format(
+                text=repr(text), name=repr(name)
+            )
+        )
     return Sensor(profile, unit, name)
 
 
@@ -112,7 +125,11 @@ def parse_camera(text: str) -> tuple[str, str]:
     device such as /dev/video0, or a file for a bench test)."""
     name, sep, url = text.partition("=")
     if not sep or not _NAME.fullmatch(name) or not url:
-        raise ValueError(f"--camera {text!r}: give NAME=URL, e.g. north=rtsp://10.20.0.9/stream1")
+        raise ValueError(
+            _("--camera {text}: give NAME=URL, e.g. north=rtsp://10.20.0.9/stream1").format(
+                text=repr(text)
+            )
+        )
     return name, url
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from iotruntime.broker_access import RESERVED_USERNAMES
+from iotruntime.i18n import _
 
 
 @dataclass(frozen=True)
@@ -86,10 +87,10 @@ def _ca_key(ca: Issued) -> ec.EllipticCurvePrivateKey:
     CA would sign certificates that name this one as issuer and verify nowhere."""
     key = serialization.load_pem_private_key(ca.key_pem, password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError("the CA key must be an EC key")
+        raise ValueError(_("the CA key must be an EC key"))
     cert = x509.load_pem_x509_certificate(ca.cert_pem)
     if cert.public_key() != key.public_key():
-        raise ValueError("the CA key does not belong to the CA certificate")
+        raise ValueError(_("the CA key does not belong to the CA certificate"))
     return key
 
 
@@ -168,7 +169,11 @@ def issue_client(ca: Issued, username: str, days: int = 825) -> Issued:
     username. A name the operations center uses on the broker is refused, though the
     certificate listener would give it no rights: a certificate should not even claim it."""
     if username in RESERVED_USERNAMES:
-        raise ValueError(f"{username!r} is reserved for the operations center, not a device")
+        raise ValueError(
+            _("{username} is reserved for the operations center, not a device").format(
+                username=repr(username)
+            )
+        )
     return _issue(ca, username, days, ExtendedKeyUsageOID.CLIENT_AUTH, [])
 
 

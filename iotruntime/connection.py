@@ -18,6 +18,7 @@ from paho.mqtt.properties import Properties
 from pydantic import Field, model_validator
 
 from iotruntime.configfile import RelativePath, StrictModel
+from iotruntime.i18n import _
 from iotwire.topics import IDENT_PATTERN
 
 
@@ -29,7 +30,7 @@ class TlsSettings(StrictModel):
     @model_validator(mode="after")
     def _pair(self) -> Self:
         if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
+            raise ValueError(_("cert_file and key_file go together"))
         return self
 
     def context(self) -> ssl.SSLContext:
@@ -63,7 +64,7 @@ class BrokerSettings(StrictModel):
     @model_validator(mode="after")
     def _credentials(self) -> Self:
         if self.password_file is not None and self.username is None:
-            raise ValueError("password_file needs a username")
+            raise ValueError(_("password_file needs a username"))
         return self
 
     def client_kwargs(self) -> dict[str, Any]:

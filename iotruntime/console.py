@@ -38,7 +38,12 @@ def choose_language(
         try:
             parse_language(lang)
         except UnknownLanguage as exc:
-            raise typer.BadParameter(str(exc)) from exc
+            raise typer.BadParameter(
+                _("unknown language {value}: use one of {choices}").format(
+                    value=repr(lang), choices=", ".join(LANGUAGES)
+                ),
+                param_hint="'--lang'",
+            ) from exc
 
 
 def fail(exc: Exception) -> typer.Exit:

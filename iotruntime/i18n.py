@@ -14,6 +14,7 @@ since one collector serves officers and screens in either.
 
 import functools
 import gettext
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -91,12 +92,22 @@ def use_process_language_for_libraries() -> None:
     command's language: they call the standard `gettext.gettext`, which reads the
     application's text domain and the locale variables, so a `--lang` that differs from
     them is written into `LANGUAGE` (which the command's own children then inherit too).
-    Called by each CLI package before Typer is imported: Typer makes some texts at import."""
+    Called by each CLI package before Typer is imported: Typer makes some texts at import,
+    so Typer's Click texts are put in place here too."""
     language = process_language()
     if language_from([], os.environ) != language:
         os.environ["LANGUAGE"] = language
     gettext.bindtextdomain(LIBRARY_DOMAIN, str(_LOCALEDIR))
     gettext.textdomain(LIBRARY_DOMAIN)
+    # Typer's own copy of Click has no gettext (iotruntime/typer_texts.py). Its layout is
+    # Typer's private business: a Typer laid out otherwise keeps those few texts English
+    # rather than stopping the command, and tests/edge_agent/test_cli_language.py fails.
+    try:
+        from iotruntime.typer_texts import use_process_language_for_typer
+
+        use_process_language_for_typer()
+    except (ImportError, AttributeError):
+        logging.getLogger(__name__).debug("Typer's usage and error texts stay English")
 
 
 def N_(message: str) -> str:

@@ -19,6 +19,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from iotruntime.broker_access import RESERVED_USERNAMES
 from iotruntime.configfile import StrictModel
+from iotruntime.i18n import _
 from iotwire.messages import DeviceId
 
 
@@ -63,10 +64,10 @@ class Credential(StrictModel):
     def _one_kind(self) -> Self:
         if (self.password_entry is None) == (self.certificate_sha256 is None):
             raise ValueError(
-                "a credential is a password_entry or a certificate_sha256, one of them"
+                _("a credential is a password_entry or a certificate_sha256, one of them")
             )
         if self.password_entry and not self.password_entry.startswith(f"{self.username}:"):
-            raise ValueError("password_entry is for another username")
+            raise ValueError(_("password_entry is for another username"))
         if self.certificate is not None:
             self._check_certificate(self.certificate.encode())
         return self
@@ -83,11 +84,15 @@ class Credential(StrictModel):
         try:
             fingerprint = certificate_sha256(pem)
         except ValueError:
-            raise ValueError("certificate is not a PEM certificate") from None
+            raise ValueError(_("certificate is not a PEM certificate")) from None
         if fingerprint != self.certificate_sha256:
-            raise ValueError("certificate_sha256 is not the fingerprint of certificate")
+            raise ValueError(_("certificate_sha256 is not the fingerprint of certificate"))
         if not subject_is_only_common_name(pem) or common_name(pem) != self.username:
-            raise ValueError(f"certificate's subject must be CN={self.username} alone")
+            raise ValueError(
+                _("certificate's subject must be CN={username} alone").format(
+                    username=self.username
+                )
+            )
 
 
 class Registration(StrictModel):
@@ -103,7 +108,7 @@ class Registration(StrictModel):
     @classmethod
     def _not_reserved(cls, device: str) -> str:
         if device in RESERVED_USERNAMES:
-            raise ValueError("a name the operations center uses on the broker, not a box's")
+            raise ValueError(_("a name the operations center uses on the broker, not a box's"))
         return device
 
     @field_validator("credential")
@@ -114,7 +119,9 @@ class Registration(StrictModel):
         device = info.data.get("device")
         if credential is not None and device is not None and credential.username != device:
             raise ValueError(
-                f"username {credential.username!r} is not the box's device id {device!r}:"
-                " a box signs in to the broker as itself"
+                _(
+                    "username {username} is not the box's device id {device}:"
+                    " a box signs in to the broker as itself"
+                ).format(username=repr(credential.username), device=repr(device))
             )
         return credential

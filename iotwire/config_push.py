@@ -26,7 +26,7 @@ reads it back.
 import base64
 import binascii
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -74,8 +74,8 @@ class PushError(ValueError):
     """A push that is not one: unsigned, badly signed, or not a ConfigPush."""
 
 
-def signed_args(push: ConfigPush, key: Ed25519PrivateKey) -> dict[str, str | int | float | bool]:
-    """The `push_config` command's arguments."""
+def signed_args(push: WireModel, key: Ed25519PrivateKey) -> dict[str, str | int | float | bool]:
+    """The arguments of a signed command (`push_config`, `update_software`)."""
     document = push.model_dump_json().encode()
     return {
         DOCUMENT_ARG: document.decode(),
@@ -91,8 +91,19 @@ def public_key(pem: bytes) -> Ed25519PublicKey:
     return key
 
 
+Signed = TypeVar("Signed", bound=WireModel)
+
+
 def verified_push(args: dict[str, str | int | float | bool], key: Ed25519PublicKey) -> ConfigPush:
     """The push in a command's arguments, if `key` signed exactly these bytes."""
+    return verified_document(args, key, ConfigPush)
+
+
+def verified_document(
+    args: dict[str, str | int | float | bool], key: Ed25519PublicKey, model: type[Signed]
+) -> Signed:
+    """The `model` document in a signed command's arguments, if `key` signed exactly these
+    bytes; PushError otherwise."""
     document, signature = args.get(DOCUMENT_ARG), args.get(SIGNATURE_ARG)
     if not isinstance(document, str) or not isinstance(signature, str):
         raise PushError("unsigned: the push needs a document and its signature")
@@ -101,9 +112,11 @@ def verified_push(args: dict[str, str | int | float | bool], key: Ed25519PublicK
     except (binascii.Error, InvalidSignature):
         raise PushError("the signature does not verify with this box's collector_key") from None
     try:
-        return ConfigPush.model_validate_json(document)
+        return model.model_validate_json(document)
     except ValidationError as exc:
-        raise PushError(f"signed, but not a config push: {exc.error_count()} error(s)") from None
+        raise PushError(
+            f"signed, but not a {model.__name__}: {exc.error_count()} error(s)"
+        ) from None
 
 
 def outcome_detail(outcome: PushOutcome, reason: str) -> str:

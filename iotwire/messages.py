@@ -168,10 +168,16 @@ class Status(_Envelope):
 
 
 CommandName = Literal[
-    "reload_config", "read_sensor", "report_status", "push_config", "report_config"
+    "reload_config",
+    "read_sensor",
+    "report_status",
+    "push_config",
+    "report_config",
+    "update_software",
 ]
 """`push_config` and `report_config` came with remote configuration
-(iotwire/config_push.py); an agent older than them drops them undecoded and never
+(iotwire/config_push.py), `update_software` with software updates
+(iotwire/software_update.py); an agent older than them drops them undecoded and never
 answers, which the collector reports as no answer."""
 MAX_CONFIG_CHARS = 64 * 1024
 """An agent config on the wire: a pushed one, or the one a box reports it runs. A box's

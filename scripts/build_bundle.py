@@ -8,7 +8,9 @@ the bundle is not the Pi that runs it: the wheels are fetched for the target's p
 and Python (`--platform manylinux2014_aarch64 --python 3.11` for a Raspberry Pi OS 12),
 binary wheels only, so nothing has to compile on the box. The bundle holds a
 `requirements.txt` pinning every wheel it carries and `SHA256SUMS`, and installs the
-same set wherever it is unpacked.
+same set wherever it is unpacked. The same bundle is a release the collector offers to
+boxes already installed (`collector releases add`, edge_agent/software_update.py): build it
+with the extras those boxes run (`--extras vision` for camera poles).
 
   .venv/bin/python scripts/build_bundle.py edge --extras vision
   .venv/bin/python scripts/build_bundle.py collector --platform manylinux2014_x86_64
@@ -45,11 +47,13 @@ def pip(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "pip", *args], check=True)
 
 
-def build(role: str, extras: str, platform: str, python: str, out: Path) -> Path:
+def build(
+    role: str, extras: str, platform: str, python: str, out: Path, source: Path = REPO
+) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         wheels = Path(tmp) / "wheels"
-        print(f"building the {PACKAGE} wheel from {REPO}", flush=True)
-        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(REPO))
+        print(f"building the {PACKAGE} wheel from {source}", flush=True)
+        pip("wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), str(source))
         [own] = wheels.glob("phuquoc_telemetry-*.whl")
         target = ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
         for tag in platforms(platform):
@@ -90,10 +94,13 @@ def main() -> None:
     )
     parser.add_argument("--python", default="3.11", help="the target's Python (default 3.11)")
     parser.add_argument("--out", type=Path, default=REPO / "dist")
+    parser.add_argument(
+        "--source", type=Path, default=REPO, help="the tree to build (default: this one)"
+    )
     args = parser.parse_args()
     extras = DEFAULT_EXTRAS[args.role] if args.extras is None else args.extras
     try:
-        build(args.role, extras, args.platform, args.python, args.out)
+        build(args.role, extras, args.platform, args.python, args.out, args.source)
     except subprocess.CalledProcessError as exc:
         sys.exit(f"error: {' '.join(exc.cmd[2:5])} failed (exit {exc.returncode}); see above")
 

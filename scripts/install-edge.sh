@@ -7,7 +7,8 @@
 #   sudo BUNDLE=edge-bundle-0.1.0-manylinux2014_aarch64-py3.11.tar.gz scripts/install-edge.sh
 #        # no network: the wheels from `make edge-bundle` (scripts/build_bundle.py)
 #
-# Layout: the program in a venv under /opt/edge-agent, the config under /etc/edge-agent
+# Layout: the program in a venv under /opt/edge-agent/releases/<version>, `current`
+# pointing at it (set releases_dir: /opt/edge-agent in the config to take updates), the config under /etc/edge-agent
 # (written by `edge-agent provision`), the outbox and state under /var/lib/edge-agent, a
 # dedicated `edge-agent` user in the serial (dialout) and video groups only, and the
 # hardened systemd unit (on a Jetson with the drop-in for its GPU and camera engines), and
@@ -32,9 +33,20 @@ if ! id -u edge-agent >/dev/null 2>&1; then
 fi
 usermod --append --groups dialout,video edge-agent
 
-install -d -m 0755 "$PREFIX"
-PYTHON="$PYTHON" "$SRC/scripts/venv-install.sh" "$PREFIX/venv" "$EXTRAS" "${BUNDLE:-}"
-ln -sf "$PREFIX/venv/bin/edge-agent" /usr/local/bin/edge-agent
+# Each version in its own virtualenv, releases/<version>, and `current` pointing at the
+# one that runs: the layout software updates from the center switch within
+# (edge_agent/software_update.py), so the agent's group may write it.
+if [ -n "${BUNDLE:-}" ]; then
+  VERSION="$(basename "$BUNDLE" | sed -E 's/^edge-bundle-([^-]+)-.*/\1/')"
+else
+  VERSION="$("$PYTHON" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb"))["project"]["version"])' "$SRC/pyproject.toml")"
+fi
+install -d -m 0775 -o root -g edge-agent "$PREFIX" "$PREFIX/releases"
+PYTHON="$PYTHON" "$SRC/scripts/venv-install.sh" "$PREFIX/releases/$VERSION" "$EXTRAS" "${BUNDLE:-}"
+chown -R edge-agent:edge-agent "$PREFIX/releases/$VERSION"
+ln -sfn "releases/$VERSION" "$PREFIX/current.new" && mv -T "$PREFIX/current.new" "$PREFIX/current"
+rm -rf "$PREFIX/venv"  # the layout before releases/
+ln -sf "$PREFIX/current/bin/edge-agent" /usr/local/bin/edge-agent
 
 install -d -m 0770 -o root -g edge-agent /etc/edge-agent
 install -d -m 0750 -o edge-agent -g edge-agent /var/lib/edge-agent
@@ -69,7 +81,7 @@ systemctl daemon-reload
 systemctl enable edge-agent.service >/dev/null
 if [ -f /etc/edge-agent/agent.yaml ]; then
   systemctl restart edge-agent.service
-  echo "edge-agent restarted; check it with: $PREFIX/venv/bin/edge-agent check -c /etc/edge-agent/agent.yaml"
+  echo "edge-agent $VERSION restarted; check it with: edge-agent check -c /etc/edge-agent/agent.yaml"
 else
-  echo "installed. Next: $PREFIX/venv/bin/edge-agent provision --out /etc/edge-agent ..., then run this again"
+  echo "installed $VERSION. Next: edge-agent provision --out /etc/edge-agent ..., then run this again"
 fi

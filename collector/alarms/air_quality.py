@@ -17,10 +17,23 @@ from collector.compliance.aqi import BANDS, hourly_aqi
 from collector.compliance.report import AQI_GASES, AQI_PM
 from collector.compliance.units import MASS_UNIT, canonical
 from collector.config import AqiRule
+from collector.i18n import services
+from iotruntime.i18n import N_
+
+_ = services.gettext
 
 HOUR = timedelta(hours=1)
 KEPT_HOURS = 13  # the hour rated and the 11 before it for NowCast, and the hour under way
 POLLUTANTS = frozenset((*AQI_GASES, *AQI_PM))
+# A band as the alarm names it: its label in English, as the rules' `band` writes it.
+_BAND_NAMES = {
+    "good": N_("good"),
+    "moderate": N_("moderate"),
+    "poor": N_("poor"),
+    "bad": N_("bad"),
+    "very bad": N_("very bad"),
+    "hazardous": N_("hazardous"),
+}
 
 
 def hour_of(ts: datetime) -> datetime:
@@ -73,9 +86,17 @@ def rate(rule: AqiRule, device: str, hours: StationHours, hour: datetime) -> Fin
     lowest = next(i for i, b in enumerate(BANDS) if b.label == rule.band)
     floor = BANDS[lowest - 1].upper + 1
     if aqi.value >= floor:
+        message = _(
+            "{device}: VN_AQI {value} ({band}) for the hour from {hour}, dominant {pollutant}"
+        ).format(
+            device=device,
+            value=aqi.value,
+            band=_(_BAND_NAMES[aqi.band.label]),
+            hour=hour.isoformat(),
+            pollutant=aqi.dominant,
+        )
         return Breach(
-            f"{device}: VN_AQI {aqi.value} ({aqi.band.label}) for the hour from"
-            f" {hour.isoformat()}, dominant {aqi.dominant}",
+            message,
             float(aqi.value),
             float(floor),
             "VN_AQI",

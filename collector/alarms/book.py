@@ -19,8 +19,11 @@ from pathlib import Path
 
 from collector.alarms.events import AlarmEvent, Breach, Event, Subject
 from collector.config import AlarmRule
+from collector.i18n import services
 from collector.query import from_micros, to_micros
 from iotruntime.sqlite_files import open_sqlite, write_transaction
+
+_ = services.gettext
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alarms (
@@ -296,7 +299,7 @@ class AlarmBook:
         """Raise nothing for the rule, the device or both until `until` (a maintenance
         window); alarms already active stay so until they clear."""
         if rule is None and device is None:
-            raise ValueError("a silence names a rule, a device or both")
+            raise ValueError(_("a silence names a rule, a device or both"))
         with write_transaction(self._db, self._lock) as db:
             cursor = db.execute(
                 "INSERT INTO silences (rule, device, until, actor, reason, created)"
@@ -433,7 +436,7 @@ class AlarmBook:
 def _fetch(db: sqlite3.Connection, alarm_id: str) -> Alarm:
     row = db.execute(f"SELECT {_COLUMNS} FROM alarms WHERE id = ?", (alarm_id,)).fetchone()  # noqa: S608
     if row is None:
-        raise UnknownAlarmError(f"no alarm {alarm_id}")
+        raise UnknownAlarmError(_("no alarm {id}").format(id=alarm_id))
     return _alarm(row)
 
 

@@ -54,8 +54,11 @@ from collector.config import (
     StationSettings,
     ThresholdRule,
 )
+from collector.i18n import services
 from collector.query import DeviceRow, ReadingQuery, ReadingRow
 from collector.stores.base import Store
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 PAGE_ROWS = 10_000
@@ -178,7 +181,7 @@ class Evaluator:
         changes = []
         for key, alarm in list(self._active.items()):
             if alarm.rule not in self._rules:
-                resolved = self._book.resolve(alarm, now, "rule removed from the config", ())
+                resolved = self._book.resolve(alarm, now, _("rule removed from the config"), ())
                 del self._active[key]
                 changes.append(Change(resolved, raised=False))
         return changes
@@ -225,7 +228,8 @@ class Evaluator:
             log.warning("alarm %s raised: %s", rule.name, finding.message)
             return Change(raised, raised=True)
         if finding is CLEAR and active is not None:
-            resolved = self._book.resolve(active, now, "condition cleared", self._channels(rule))
+            cleared = _("condition cleared")
+            resolved = self._book.resolve(active, now, cleared, self._channels(rule))
             del self._active[key]
             self.resolved += 1
             log.info("alarm %s resolved: %s", rule.name, subject.name)
@@ -268,7 +272,10 @@ class Evaluator:
         if row.gaps > int(count):
             positions[name] = self._gap_counts[name] = f"{row.gaps} {now.isoformat()}"
             new = row.gaps - int(count)
-            return Breach(f"{row.device}: {new} messages missing from its stream", float(new))
+            message = _("{device}: {count} messages missing from its stream").format(
+                device=row.device, count=new
+            )
+            return Breach(message, float(new))
         if now - datetime.fromisoformat(grown) > timedelta(seconds=rule.quiet_s):
             return CLEAR
         return HOLD
@@ -317,11 +324,11 @@ class Evaluator:
             self._drops[name] = Dropped(report.epoch, report.dropped, grown)
             positions[name] = self._drops[name].text()
         if new > 0:
-            return Breach(
-                f"{device}: its outbox dropped {new} messages it never sent"
-                f" ({report.dropped} since it was made, health of {report.ts.isoformat()})",
-                float(new),
-            )
+            message = _(
+                "{device}: its outbox dropped {count} messages it never sent"
+                " ({total} since it was made, health of {health})"
+            ).format(device=device, count=new, total=report.dropped, health=report.ts.isoformat())
+            return Breach(message, float(new))
         return CLEAR if now - kept.grown > timedelta(seconds=rule.quiet_s) else HOLD
 
     # Readings: limits and thresholds.
@@ -446,9 +453,14 @@ class Evaluator:
         if window.readings < rule.min_readings:
             return rule, subject, HOLD
         if share >= rule.share:
-            message = (
-                f"{device} {sensor}: {share:.0%} of {window.readings} readings faulted"
-                f" in {rule.window_s:.0f} s"
+            message = _(
+                "{device} {sensor}: {share} of {readings} readings faulted in {seconds} s"
+            ).format(
+                device=device,
+                sensor=sensor,
+                share=f"{share:.0%}",
+                readings=window.readings,
+                seconds=f"{rule.window_s:.0f}",
             )
             return rule, subject, Breach(message, share, rule.share)
         return rule, subject, CLEAR if share < rule.share / 2 else HOLD
@@ -529,7 +541,7 @@ class Evaluator:
         interval = station.interval_s or infer_interval_s(series.recent)
         if interval is None:
             return
-        unit, _ = in_mass(station, row.parameter, row.unit, 0.0)
+        unit = in_mass(station, row.parameter, row.unit, 0.0)[0]
         share = self._export.hour_min_share
         for averaging in rule.averaging:
             if averaging == "1h":
@@ -583,13 +595,19 @@ class Dropped:
 
 def _offline(row: DeviceRow) -> Finding:
     if row.state == "offline":
-        return Breach(f"{row.device} is offline: its last will or its stop said so")
+        return Breach(
+            _("{device} is offline: its last will or its stop said so").format(device=row.device)
+        )
     return CLEAR if row.state == "online" else HOLD
 
 
 def _silent(row: DeviceRow, now: datetime, after_s: float) -> Finding:
     quiet = None if row.last_seen is None else (now - row.last_seen).total_seconds()
     if row.state == "online" and (quiet is None or quiet > after_s):
-        heard = "never" if row.last_seen is None else f"for {quiet:.0f} s"
-        return Breach(f"{row.device} is online but silent: nothing heard {heard}", quiet)
+        message = (
+            _("{device} is online but silent: nothing heard ever")
+            if quiet is None
+            else _("{device} is online but silent: nothing heard for {seconds} s")
+        ).format(device=row.device, seconds=f"{quiet or 0:.0f}")
+        return Breach(message, quiet)
     return CLEAR if quiet is not None and quiet <= after_s else HOLD

@@ -16,6 +16,9 @@ from collector.compliance.limits import Limit, LimitTable
 from collector.compliance.report import JUDGED_BY
 from collector.compliance.units import MASS_UNIT, canonical, conversion
 from collector.config import StationSettings
+from collector.i18n import services
+
+_ = services.gettext
 
 
 def in_mass(station: StationSettings, parameter: str, unit: str, value: float) -> tuple[str, float]:
@@ -70,11 +73,27 @@ def judge_mean(
     for limit in limits:
         if limit.exceeded_by(mean, station.k):
             bound = _bound(limit, mean, station.k)
-            beyond = "over" if mean > bound else "under"
+            beyond = (
+                _(
+                    "{series}: {averaging} mean {mean} {unit} over the limit"
+                    " {limit} {limit_unit} of {regulation} ({clause})"
+                )
+                if mean > bound
+                else _(
+                    "{series}: {averaging} mean {mean} {unit} under the limit"
+                    " {limit} {limit_unit} of {regulation} ({clause})"
+                )
+            )
             return Breach(
-                message=(
-                    f"{label}: {averaging} mean {mean:.4g} {unit} {beyond} the limit"
-                    f" {bound:.4g} {limit.unit} of {limit.regulation} ({limit.clause})"
+                message=beyond.format(
+                    series=label,
+                    averaging=averaging,
+                    mean=f"{mean:.4g}",
+                    unit=unit,
+                    limit=f"{bound:.4g}",
+                    limit_unit=limit.unit,
+                    regulation=limit.regulation,
+                    clause=limit.clause,
                 ),
                 value=mean,
                 limit=bound,
@@ -98,9 +117,15 @@ def judge_threshold(
 ) -> Finding:
     """A raw value beyond a fixed bound; cleared `hysteresis` (in the value's unit) inside."""
     if high is not None and value > high:
-        return Breach(f"{label}: {value:.4g} {unit} over {high:.4g}", value, high, unit)
+        message = _("{series}: {value} {unit} over {bound}").format(
+            series=label, value=f"{value:.4g}", unit=unit, bound=f"{high:.4g}"
+        )
+        return Breach(message, value, high, unit)
     if low is not None and value < low:
-        return Breach(f"{label}: {value:.4g} {unit} under {low:.4g}", value, low, unit)
+        message = _("{series}: {value} {unit} under {bound}").format(
+            series=label, value=f"{value:.4g}", unit=unit, bound=f"{low:.4g}"
+        )
+        return Breach(message, value, low, unit)
     if (high is None or value <= high - hysteresis) and (low is None or value >= low + hysteresis):
         return CLEAR
     return HOLD

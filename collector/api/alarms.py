@@ -21,8 +21,10 @@ from collector.alarms.book import Alarm, AlarmBook, Silence, UnknownAlarmError
 from collector.api.auth import role_in
 from collector.api.context import Context
 from collector.api.guard import Recheck
+from collector.api.texts import Refusal
 from collector.api.users import Role, User
 from collector.rows import row_of
+from iotruntime.i18n import N_
 
 router = APIRouter(tags=["alarms"])
 AlarmUser = Annotated[User, Depends(role_in(frozenset({Role.OPS, Role.ENV})))]
@@ -34,7 +36,7 @@ def book_of(request: Request) -> AlarmBook:
     """The alarm book `collector run` opened; the router is included only with it."""
     book: AlarmBook | None = getattr(request.app.state, "alarms", None)
     if book is None:
-        raise HTTPException(404, "the collector runs without an alarms section")
+        raise Refusal(404, N_("the collector runs without an alarms section"))
     return book
 
 
@@ -131,7 +133,7 @@ def silence(body: SilenceIn, user: AlarmUser, book: Book, ctx: Context) -> Silen
     alarms = ctx.settings.alarms
     rules = {r.name for r in alarms.rules} if alarms is not None else set()
     if body.rule is not None and body.rule not in rules:
-        raise HTTPException(422, f"no alarm rule {body.rule!r} in the config")
+        raise Refusal(422, N_("no alarm rule {rule} in the config"), rule=repr(body.rule))
     now = datetime.now(UTC)
     until = now + timedelta(seconds=body.for_s)
     return SilenceOut.of(book.silence(body.rule, body.device, until, user.name, body.reason, now))
@@ -155,7 +157,9 @@ async def stream(
     last_event_id: Annotated[str | None, Header(description="resume after this id")] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if last_event_id is not None and not last_event_id.isdigit():
-        raise HTTPException(422, f"Last-Event-ID {last_event_id!r} is not a change number")
+        raise Refusal(
+            422, N_("Last-Event-ID {value} is not a change number"), value=repr(last_event_id)
+        )
     n = int(last_event_id) if last_event_id else await asyncio.to_thread(book.last_change)
     stopping = asyncio.create_task(ctx.stop.wait())
     recheck = Recheck(request, ctx.users)

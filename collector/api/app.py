@@ -33,6 +33,8 @@ from collector.api import (
 from collector.api.context import ApiContext
 from collector.api.guard import RequestGuard
 from collector.api.offline_docs import add_offline_docs, static_files
+from collector.api.releases import RELEASES_PATH, release_files
+from collector.api.texts import Refusal, language_of, refused, translated
 from collector.api.users import Users
 from collector.compliance.limits import configured_limits
 from collector.config import ApiSettings, CollectorConfig
@@ -41,13 +43,17 @@ from collector.query import QueryError
 from collector.stores.base import Store, StoreUnavailableError
 from collector.wall.environment import EnvironmentView
 from collector.wall.live import LiveFeed
+from iotruntime.i18n import N_
 
 log = logging.getLogger(__name__)
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 
 
-def _store_down(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": f"the store is unavailable: {exc}"}, status_code=503)
+def _store_down(request: Request, exc: Exception) -> JSONResponse:
+    detail = translated(
+        N_("the store is unavailable: {why}"), language_of(request.headers), why=exc
+    )
+    return JSONResponse({"detail": detail}, status_code=503)
 
 
 def _bad_question(_: Request, exc: Exception) -> JSONResponse:
@@ -87,7 +93,10 @@ def build_app(
     if documented:
         add_offline_docs(app)
     app.mount("/wall/static", static_files(), name="wall-static")
+    if (releases := release_files(settings)) is not None:
+        app.mount(RELEASES_PATH, releases, name="releases")
     app.state.context = ApiContext(store, users, settings, police_service, stop or asyncio.Event())
+    app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(StoreUnavailableError, _store_down)
     app.add_exception_handler(QueryError, _bad_question)
     app.add_middleware(

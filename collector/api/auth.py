@@ -6,11 +6,13 @@ unknown, revoked or expired token is 401, from the guard; a known user with the 
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from collector.api.guard import TOKEN_REQUIRED, authenticated
+from collector.api.texts import Refusal
 from collector.api.users import EXPORT_READERS, TELEMETRY_READERS, Role, User
+from iotruntime.i18n import N_
 
 # Read by the guard; declared here so the OpenAPI document shows the scheme.
 _bearer = HTTPBearer(auto_error=False)
@@ -23,9 +25,9 @@ def role_in(allowed: frozenset[Role]) -> Callable[..., User]:
     ) -> User:
         user = authenticated(request)
         if user is None:  # a route on a path the guard leaves open: refused all the same
-            raise HTTPException(401, TOKEN_REQUIRED, headers={"WWW-Authenticate": "Bearer"})
+            raise Refusal(401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"})
         if user.role not in allowed:
-            raise HTTPException(403, f"role {user.role} may not use this")
+            raise Refusal(403, N_("role {role} may not use this"), role=user.role)
         return user
 
     return check

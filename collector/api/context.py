@@ -10,12 +10,14 @@ import asyncio
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
+from collector.api.texts import Refusal
 from collector.api.users import Users
 from collector.config import CollectorConfig
 from collector.police.service import Police
 from collector.stores.base import Store
+from iotruntime.i18n import N_
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def police_of(request: Request) -> Police:
     """The police subsystem; its router is included only when it runs."""
     police = context_of(request).police
     if police is None:
-        raise HTTPException(404, "the collector runs without an alerts section")
+        raise Refusal(404, N_("the collector runs without an alerts section"))
     return police
 
 

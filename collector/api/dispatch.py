@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from collector.api.auth import Officer
 from collector.api.context import PoliceDep
+from collector.api.texts import NO_ALERT, Refusal
 from collector.police.dispatch import AlertDispatch, DispatchError, Dispatches
+from iotruntime.i18n import N_
 
 router = APIRouter(tags=["police"])
 
@@ -57,14 +59,14 @@ class UnitAckRequest(BaseModel):
 
 def _dispatches(police: PoliceDep) -> Dispatches:
     if police.dispatches is None:
-        raise HTTPException(404, "the collector runs without police units")
+        raise Refusal(404, N_("the collector runs without police units"))
     return police.dispatches
 
 
 @router.get("/alerts/{alert_id}/dispatch", summary="The units an alert went to, and their answers")
 def dispatch_of(_: Officer, police: PoliceDep, alert_id: str) -> DispatchOut:
     if police.alerts.get(alert_id) is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+        raise Refusal(404, NO_ALERT, alert=repr(alert_id))
     return DispatchOut.of(_dispatches(police).of(alert_id))
 
 
@@ -73,7 +75,7 @@ def acknowledge_dispatch(
     officer: Officer, police: PoliceDep, alert_id: str, request: UnitAckRequest
 ) -> DispatchOut:
     if police.alerts.get(alert_id) is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+        raise Refusal(404, NO_ALERT, alert=repr(alert_id))
     try:
         found = _dispatches(police).acknowledge(alert_id, request.unit, officer.name, request.note)
     except DispatchError as exc:

@@ -13,11 +13,13 @@ from fastapi.responses import Response
 
 from collector.api.auth import ExportReader
 from collector.api.context import Context
+from collector.api.texts import Refusal
 from collector.compliance.limits import configured_limits
 from collector.compliance.report import Report, build_report
 from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
 from collector.query import FIRST_DAY, LAST_DAY
 from iotruntime.configfile import ConfigError
+from iotruntime.i18n import N_
 
 router = APIRouter(tags=["exports"])
 ReportFormat = Literal["csv", "xlsx", "html"]
@@ -30,8 +32,11 @@ def _report_file(report: Report, fmt: ExportFormat) -> bytes:
     try:
         write = report_writer(fmt)
     except ImportError as exc:
-        raise HTTPException(
-            501, f"format {fmt} needs the collector's export extra installed: {exc}"
+        raise Refusal(
+            501,
+            N_("format {format} needs the collector's export extra installed: {why}"),
+            format=fmt,
+            why=exc,
         ) from None
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / f"report.{fmt}"
@@ -56,12 +61,21 @@ def export(
     last = last or first
     for name, day in (("from", first), ("to", last)):
         if not FIRST_DAY <= day <= LAST_DAY:
-            raise HTTPException(422, f"{name} {day} is outside {FIRST_DAY} to {LAST_DAY}")
+            raise Refusal(
+                422,
+                N_("{name} {day} is outside {first} to {last}"),
+                name=name,
+                day=day,
+                first=FIRST_DAY,
+                last=LAST_DAY,
+            )
     if last < first:
-        raise HTTPException(422, f"to ({last}) is before from ({first})")
+        raise Refusal(422, N_("to ({last}) is before from ({first})"), last=last, first=first)
     if (last - first).days >= MAX_EXPORT_DAYS:
-        raise HTTPException(
-            422, f"at most {MAX_EXPORT_DAYS} days at once; split the period or use the CLI"
+        raise Refusal(
+            422,
+            N_("at most {days} days at once; split the period or use the CLI"),
+            days=MAX_EXPORT_DAYS,
         )
     settings = ctx.settings
     try:

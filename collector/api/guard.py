@@ -23,27 +23,32 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import quote
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from collector.api.texts import Refusal, language_of, translated
 from collector.api.users import User, Users
+from iotruntime.i18n import N_
 
 _USER_KEY = "collector.user"
 _CREDENTIAL_KEY = "collector.credential"
 RECHECK_S = 30.0
-TOKEN_REQUIRED = "a valid bearer token is required (collector users add)"  # noqa: S105
+TOKEN_REQUIRED = N_("a valid bearer token is required (collector users add)")
 SESSION_COOKIE = "pq_session"
 SIGN_IN_PATH = "/login"
 SIGN_OUT_PATH = "/logout"
-# Served to anyone: the sign-in page, the wall's scripts, styles and outline, the icon.
-OPEN_PREFIXES = (SIGN_IN_PATH, "/wall/static/", "/favicon.ico")
+# Served to anyone: the sign-in page, the wall's scripts, styles and outline, the icon, and
+# the release bundles the boxes fetch (api/releases.py: trusted by their signed digest).
+OPEN_PREFIXES = (SIGN_IN_PATH, "/wall/static/", "/favicon.ico", "/releases/")
 SESSION_METHODS = frozenset({"GET", "HEAD"})
-SESSION_ENDED = "your session has ended or is not valid; sign in again at /login"
-SESSION_READS = "a browser session may only read; a change needs a bearer token"
+SESSION_ENDED = N_("your session has ended or is not valid; sign in again at /login")
+SESSION_READS = N_("a browser session may only read; a change needs a bearer token")
+TOKEN_EXPIRED = N_("the token of {name} expired at {expires}; ask for a new one")
+TOO_LARGE = N_("the request body is larger than {limit} bytes")
 
 
 def authenticated(request: Request) -> User | None:
@@ -90,7 +95,6 @@ class RequestGuard:
         self._users = users
         self._max_body = max_body_bytes
         self._open_paths = open_paths
-        self._too_large = f"the request body is larger than {max_body_bytes} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -103,7 +107,7 @@ class RequestGuard:
             refusal = await self._authenticate(scope, headers)
         declared = headers.get("content-length", "")
         if refusal is None and declared.isdigit() and int(declared) > self._max_body:
-            refusal = JSONResponse({"detail": self._too_large}, 413)
+            refusal = _refusal(headers, 413, TOO_LARGE, limit=self._max_body)
         if refusal is not None:
             if _has_body(headers):
                 refusal.headers["Connection"] = "close"
@@ -116,7 +120,7 @@ class RequestGuard:
         the 401, or for a browser asking for a page, the way to the sign-in page."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
-            return await self._by_token(scope, token.strip())
+            return await self._by_token(scope, headers, token.strip())
         session = HTTPConnection(scope).cookies.get(SESSION_COOKIE)
         usable = scope["method"] in SESSION_METHODS or scope["path"] == SIGN_OUT_PATH
         if session and usable:
@@ -131,20 +135,21 @@ class RequestGuard:
         detail = TOKEN_REQUIRED
         if session:
             detail = SESSION_ENDED if usable else SESSION_READS
-        return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
+        return _refusal(headers, 401, detail, {"WWW-Authenticate": "Bearer"})
 
-    async def _by_token(self, scope: Scope, token: str) -> JSONResponse | None:
+    async def _by_token(self, scope: Scope, headers: Headers, token: str) -> JSONResponse | None:
         user = await run_in_threadpool(self._users.authenticate, token)
         if user is None:
-            return JSONResponse(
-                {"detail": TOKEN_REQUIRED}, 401, headers={"WWW-Authenticate": "Bearer"}
-            )
+            return _refusal(headers, 401, TOKEN_REQUIRED, {"WWW-Authenticate": "Bearer"})
         if user.expired(datetime.now(UTC)):
             expires = user.expires.isoformat(timespec="seconds") if user.expires else ""
-            return JSONResponse(
-                {"detail": f"the token of {user.name} expired at {expires}; ask for a new one"},
+            return _refusal(
+                headers,
                 401,
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                TOKEN_EXPIRED,
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                name=user.name,
+                expires=expires,
             )
         scope[_USER_KEY] = user
         scope[_CREDENTIAL_KEY] = ("token", token)
@@ -152,7 +157,8 @@ class RequestGuard:
 
     def _counting(self, receive: Receive) -> Receive:
         """`receive` that refuses the body once it passes the limit. The error is an
-        HTTPException, which FastAPI lets through from body reading to its handler: 413."""
+        HTTPException (a `Refusal`), which FastAPI lets through from body reading to its handler:
+        413, in the asker's language."""
         received = 0
 
         async def counted() -> Message:
@@ -161,10 +167,22 @@ class RequestGuard:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self._max_body:
-                    raise HTTPException(413, self._too_large, headers={"Connection": "close"})
+                    raise Refusal(413, TOO_LARGE, {"Connection": "close"}, limit=self._max_body)
             return message
 
         return counted
+
+
+def _refusal(
+    headers: Headers,
+    status: int,
+    text: str,
+    extra: dict[str, str] | None = None,
+    **values: object,
+) -> JSONResponse:
+    """The guard's own answer, before any route: in the asker's language, as the app's."""
+    detail = translated(text, language_of(headers), **values)
+    return JSONResponse({"detail": detail}, status, headers=extra)
 
 
 def _query(scope: Scope) -> str:

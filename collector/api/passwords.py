@@ -6,6 +6,8 @@ import hashlib
 import hmac
 import secrets
 
+from collector.i18n import web
+
 MIN_LENGTH = 10
 _N, _R, _P = 2**14, 8, 1  # about 50 ms on the collector's cores: cheap per login, dear per guess
 _DUMMY = "scrypt$16384$8$1$00$00"
@@ -21,7 +23,9 @@ def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
 
 def hashed(password: str) -> str:
     if len(password) < MIN_LENGTH:
-        raise PasswordError(f"a password has at least {MIN_LENGTH} characters")
+        raise PasswordError(
+            web.gettext("a password has at least {count} characters").format(count=MIN_LENGTH)
+        )
     salt = secrets.token_bytes(16)
     digest = _scrypt(password, salt, _N, _R, _P)
     return f"scrypt${_N}${_R}${_P}${salt.hex()}${digest.hex()}"

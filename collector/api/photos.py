@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from collector.api.auth import Officer
 from collector.api.context import PoliceDep
 from collector.api.models import WatchEntryOut
+from collector.api.texts import Refusal
 from collector.police.photos import (
     MAX_PHOTO_BYTES,
     PhotoError,
@@ -21,6 +22,7 @@ from collector.police.photos import (
     ReaderUnavailableError,
 )
 from collector.police.watchlist import Priority, WatchlistError
+from iotruntime.i18n import N_
 
 router = APIRouter(tags=["police"])
 
@@ -71,7 +73,7 @@ async def upload(
 ) -> PhotoOut:
     image = await request.body()
     if len(image) > MAX_PHOTO_BYTES:
-        raise HTTPException(413, f"a photo of at most {MAX_PHOTO_BYTES // 2**20} MB")
+        raise Refusal(413, N_("a photo of at most {mb} MB"), mb=MAX_PHOTO_BYTES // 2**20)
     try:
         photo = await asyncio.to_thread(Photos(police.db).upload, image, officer.name, case)
     except PhotoError as exc:

@@ -36,10 +36,12 @@ from collector.api.models import (
     WatchRequest,
     WatchResult,
 )
+from collector.api.texts import NO_ALERT, Refusal
 from collector.police import audit
 from collector.police.records import AlertError
 from collector.police.service import Police
 from collector.police.watchlist import NotWatchedError, WatchlistError
+from iotruntime.i18n import N_
 
 STREAM_POLL_S = 0.5
 T = TypeVar("T")
@@ -121,7 +123,9 @@ async def stream(
     ] = None,
 ) -> AsyncIterator[ServerSentEvent]:
     if last_event_id is not None and not last_event_id.isdigit():
-        raise HTTPException(422, f"Last-Event-ID {last_event_id!r} is not an alert number")
+        raise Refusal(
+            422, N_("Last-Event-ID {value} is not an alert number"), value=repr(last_event_id)
+        )
     n = (
         int(last_event_id)
         if last_event_id is not None
@@ -172,7 +176,7 @@ def dead(_: Officer, police: PoliceDep) -> list[DeadDeliveryOut]:
 def alert(_: Officer, police: PoliceDep, alert_id: str) -> AlertOut:
     record = police.alerts.get(alert_id)
     if record is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+        raise Refusal(404, NO_ALERT, alert=repr(alert_id))
     return AlertOut.of(record, police.deliveries.of(alert_id))
 
 
@@ -185,7 +189,7 @@ def acknowledge(
     officer: Officer, police: PoliceDep, alert_id: str, request: AckRequest | None = None
 ) -> AlertOut:
     if police.alerts.get(alert_id) is None:
-        raise HTTPException(404, f"no alert {alert_id!r}")
+        raise Refusal(404, NO_ALERT, alert=repr(alert_id))
     note = request.note if request else ""
     try:
         record = police.alerts.acknowledge(alert_id, officer.name, note)
@@ -198,7 +202,7 @@ def acknowledge(
 async def retry(officer: Officer, police: PoliceDep, alert_id: str) -> RetryResult:
     requeued = await asyncio.to_thread(police.deliveries.retry, alert_id, officer.name)
     if not requeued:
-        raise HTTPException(404, f"alert {alert_id!r} has no dead delivery")
+        raise Refusal(404, N_("alert {alert} has no dead delivery"), alert=repr(alert_id))
     police.wakeup.notify()
     return RetryResult(requeued=requeued)
 

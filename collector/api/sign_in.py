@@ -13,17 +13,18 @@ import logging
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from html import escape
-from pathlib import Path
-from string import Template
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel
 
 from collector.api.context import Context
 from collector.api.guard import SESSION_COOKIE, SIGN_IN_PATH, SIGN_OUT_PATH, authenticated
+from collector.api.texts import Refusal, chosen_language, translated
 from collector.api.users import SESSION_HOURS, Role
+from collector.wall.rendering import PAGES, fill
+from iotruntime.i18n import N_, language_of
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["sign-in"])
@@ -31,8 +32,9 @@ MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MAX_FORM_BYTES = 4096
 WALL_HOME = "/wall"
-_PAGE = Template((Path(__file__).parent.parent / "wall" / "pages" / "login.html").read_text())
-WRONG = "Wrong user name or password."
+_PAGE = (PAGES / "login.html").read_text()
+WRONG = N_("Wrong user name or password.")
+LOCKED = N_("Too many wrong passwords: try again in 15 minutes.")
 
 
 class Failures:
@@ -64,10 +66,19 @@ class Whoami(BaseModel):
     role: Role
 
 
-def _page(message: str, back: str, status: int) -> HTMLResponse:
+def _page(message: str, back: str, status: int, language: str) -> HTMLResponse:
+    shown = translated(message, language) if message else ""
     return HTMLResponse(
-        _PAGE.substitute(message=escape(message), next=escape(back, quote=True)), status
+        fill(_PAGE, language, lang=language, message=escape(shown), next=escape(back, quote=True)),
+        status,
     )
+
+
+def _asked_in(back: str) -> str | None:
+    """The language the page a person is signing in for asks (`/wall?lang=vi`), so the
+    sign-in page on the way there speaks it too; None when it asks none we speak."""
+    asked = parse_qs(urlsplit(back).query).get("lang")
+    return language_of(asked[0]) if asked else None
 
 
 def _local(back: str) -> str:
@@ -79,29 +90,35 @@ def _local(back: str) -> str:
 
 
 @router.get(SIGN_IN_PATH, include_in_schema=False)
-def sign_in_page(next: str = WALL_HOME) -> HTMLResponse:
-    return _page("", _local(next), 200)
+def sign_in_page(
+    request: Request, ctx: Context, next: str = WALL_HOME, lang: str | None = None
+) -> HTMLResponse:
+    back = _local(next)
+    configured = _asked_in(back) or ctx.settings.wall.language
+    return _page("", back, 200, chosen_language(request.headers, lang, configured))
 
 
 @router.post(SIGN_IN_PATH, include_in_schema=False)
 async def sign_in(request: Request, ctx: Context) -> Response:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
-        raise HTTPException(413, "the sign-in form is too large")
+        raise Refusal(413, N_("the sign-in form is too large"))
     form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     name, password = form.get("name", "").strip(), form.get("password", "")
     back = _local(form.get("next", WALL_HOME))
+    asked = language_of(form.get("lang", ""))  # the page's own: refused values fall back
+    language = chosen_language(request.headers, None, asked or ctx.settings.wall.language)
     now = datetime.now(UTC)
     failures: Failures = request.app.state.sign_in_failures
     where = request.client.host if request.client else "?"
     if failures.locked(name, now):
         log.warning("sign-in refused for %r from %s: too many wrong passwords", name, where)
-        return _page("Too many wrong passwords: try again in 15 minutes.", back, 429)
+        return _page(LOCKED, back, 429, language)
     found = await asyncio.to_thread(ctx.users.sign_in, name, password, now)
     if found is None:
         failures.add(name, now)
         log.warning("wrong sign-in for %r from %s", name, where)
-        return _page(WRONG, back, 401)
+        return _page(WRONG, back, 401, language)
     user, session = found
     log.info("%s (%s) signed in from %s", user.name, user.role, where)
     answer = RedirectResponse(back, 303)
@@ -130,5 +147,5 @@ async def sign_out(request: Request, ctx: Context) -> Response:
 def whoami(request: Request) -> Whoami:
     user = authenticated(request)
     if user is None:
-        raise HTTPException(401, "sign in first")
+        raise Refusal(401, N_("sign in first"))
     return Whoami(name=user.name, role=user.role)

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from collector.api.auth import TelemetryReader
 from collector.api.context import Context
 from collector.api.tables import answer
+from collector.api.texts import Refusal
 from collector.query import (
     Aggregate,
     AggregateQuery,
@@ -22,6 +23,7 @@ from collector.query import (
     parse_duration,
 )
 from collector.rows import AggregateOut, DeviceOut, ReadingOut, row_of
+from iotruntime.i18n import N_
 
 router = APIRouter(tags=["telemetry"])
 Format = Literal["json", "csv"]
@@ -101,7 +103,7 @@ def aggregates(
     try:
         window = parse_duration(every)
     except ValueError as exc:
-        raise HTTPException(422, f"every: {exc}") from None
+        raise Refusal(422, N_("every: {why}"), why=exc) from None
     query = AggregateQuery(
         utc(start),
         utc(end),

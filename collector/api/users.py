@@ -25,6 +25,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from collector.api.passwords import hashed, matches
+from collector.i18n import web
 from iotruntime.sqlite_files import open_sqlite, write_transaction
 
 DEFAULT_EXPIRY_DAYS = 365
@@ -107,7 +108,9 @@ class Users:
         or expired user gets a new token; an active one must be revoked first."""
         if not 1 <= expires_days <= MAX_EXPIRY_DAYS:
             raise UserError(
-                f"a token expires after 1 to {MAX_EXPIRY_DAYS} days, not {expires_days}"
+                web.gettext("a token expires after 1 to {most} days, not {days}").format(
+                    most=MAX_EXPIRY_DAYS, days=expires_days
+                )
             )
         token = secrets.token_urlsafe(32)
         now = datetime.now(UTC)
@@ -115,7 +118,11 @@ class Users:
             row = db.execute(f"SELECT {_COLUMNS} FROM users WHERE name = ?", (name,)).fetchone()  # noqa: S608
             existing = User.of(row) if row else None
             if existing and existing.revoked is None and not existing.expired(now):
-                raise UserError(f"user {name!r} is active; revoke it first to issue a new token")
+                raise UserError(
+                    web.gettext(
+                        "user {name} is active; revoke it first to issue a new token"
+                    ).format(name=repr(name))
+                )
             db.execute(
                 "INSERT OR REPLACE INTO users (name, role, token_sha256, created, revoked, expires)"
                 " VALUES (?, ?, ?, ?, NULL, ?)",
@@ -135,7 +142,7 @@ class Users:
             (datetime.now(UTC).isoformat(), name),
         ).rowcount
         if not changed:
-            raise UserError(f"no active user {name!r}")
+            raise UserError(web.gettext("no active user {name}").format(name=repr(name)))
         self._db.execute("DELETE FROM sessions WHERE name = ?", (name,))
 
     def authenticate(self, token: str) -> User | None:
@@ -156,7 +163,7 @@ class Users:
                 (digest, name),
             ).rowcount
             if not changed:
-                raise UserError(f"no active user {name!r}")
+                raise UserError(web.gettext("no active user {name}").format(name=repr(name)))
             db.execute("DELETE FROM sessions WHERE name = ?", (name,))
 
     def sign_in(self, name: str, password: str, now: datetime) -> tuple[User, str] | None:

@@ -13,19 +13,21 @@ import typer
 
 from collector.alarms.book import AlarmBook, UnknownAlarmError
 from collector.cli.common import ConfigOption, number, parse_window, settings_of, when_text
+from collector.i18n import _
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 alarms_app = typer.Typer(
-    no_args_is_help=True, help="Alarms: boxes offline or silent, readings over their limits."
+    no_args_is_help=True, help=_("Alarms: boxes offline or silent, readings over their limits.")
 )
-ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for the history)")]
+ByOption = Annotated[str, typer.Option("--by", help=_("who makes the change (for the history)"))]
 
 
 @contextlib.contextmanager
 def alarm_book(config: Path) -> Iterator[AlarmBook]:
     settings = settings_of(config)
     if settings.alarms is None:
-        raise fail(ValueError(f"{config}: alarms: the config has no alarms section"))
+        problem = _("the config has no alarms section")
+        raise fail(ValueError(f"{config}: alarms: {problem}"))
     try:
         book = AlarmBook(settings.alarms.path)
     except (OSError, sqlite3.Error) as exc:
@@ -38,15 +40,16 @@ def alarm_book(config: Path) -> Iterator[AlarmBook]:
         book.close()
 
 
-@alarms_app.command("list")
+@alarms_app.command(
+    "list", help=_("The active alarms (with --all, the resolved ones too), newest first.")
+)
 def list_alarms(
     config: ConfigOption,
-    all_: Annotated[bool, typer.Option("--all", help="resolved alarms too")] = False,
-    limit: Annotated[int, typer.Option(min=1, help="at most this many, newest first")] = 200,
+    all_: Annotated[bool, typer.Option("--all", help=_("resolved alarms too"))] = False,
+    limit: Annotated[int, typer.Option(min=1, help=_("at most this many, newest first"))] = 200,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """The active alarms (with --all, the resolved ones too), newest first."""
     out = Output.of(csv_out, json_out)
     with alarm_book(config) as book:
         found = book.alarms(active_only=not all_, limit=limit)
@@ -64,36 +67,55 @@ def list_alarms(
         )
         for a in found
     ]
-    emit("Alarms", header, rows, out)
+    labels = (
+        _("id"),
+        _("state"),
+        _("severity"),
+        _("rule"),
+        _("device"),
+        _("raised"),
+        _("acked by"),
+        _("message"),
+    )
+    emit(_("Alarms"), header, rows, out, labels=labels)
 
 
-@alarms_app.command("ack")
-def acknowledge(config: ConfigOption, alarm_id: str, by: ByOption) -> None:
-    """Acknowledge an alarm: someone has seen it and is on it."""
+@alarms_app.command("ack", help=_("Acknowledge an alarm: someone has seen it and is on it."))
+def acknowledge(
+    config: ConfigOption,
+    alarm_id: Annotated[str, typer.Argument(help=_("the alarm's id"))],
+    by: ByOption,
+) -> None:
     with alarm_book(config) as book:
         alarm = book.acknowledge(alarm_id, by, datetime.now(UTC))
-    console.print(f"alarm {alarm.id} acknowledged by {alarm.acked_by}")
+    console.print(
+        _("alarm {alarm} acknowledged by {who}").format(alarm=alarm.id, who=alarm.acked_by)
+    )
 
 
-@alarms_app.command("silence")
+@alarms_app.command(
+    "silence",
+    help=_("Raise nothing for a rule, a box or both for a while (a maintenance window)."),
+)
 def silence(
     config: ConfigOption,
     by: ByOption,
-    reason: Annotated[str, typer.Option(help="why, for the history")],
-    for_: Annotated[str, typer.Option("--for", help="how long: 30m, 2h, 1d")],
-    rule: Annotated[str | None, typer.Option(help="the rule silenced")] = None,
-    device: Annotated[str | None, typer.Option(help="the box silenced")] = None,
+    reason: Annotated[str, typer.Option(help=_("why, for the history"))],
+    for_: Annotated[str, typer.Option("--for", help=_("how long: 30m, 2h, 1d"))],
+    rule: Annotated[str | None, typer.Option(help=_("the rule silenced"))] = None,
+    device: Annotated[str | None, typer.Option(help=_("the box silenced"))] = None,
 ) -> None:
-    """Raise nothing for a rule, a box or both for a while (a maintenance window)."""
     if rule is None and device is None:
-        raise fail(ValueError("name --rule, --device or both"))
+        raise fail(ValueError(_("name --rule, --device or both")))
     settings = settings_of(config).alarms
     if rule is not None and settings is not None and rule not in {r.name for r in settings.rules}:
-        raise fail(ValueError(f"{config}: alarms.rules has no rule {rule!r}"))
+        problem = _("no rule {rule}").format(rule=repr(rule))
+        raise fail(ValueError(f"{config}: alarms.rules: {problem}"))
     now = datetime.now(UTC)
     with alarm_book(config) as book:
         done = book.silence(rule, device, now + parse_window(for_), by, reason, now)
     console.print(
-        f"silenced rule {done.rule or '*'} on device {done.device or '*'}"
-        f" until {when_text(done.until, False)} UTC"
+        _("silenced rule {rule} on device {device} until {until} UTC").format(
+            rule=done.rule or "*", device=done.device or "*", until=when_text(done.until, False)
+        )
     )

@@ -9,21 +9,24 @@ from rich.markup import escape
 
 from collector.cli.common import ConfigOption
 from collector.cli.police import ByOption, police_db
+from collector.i18n import _
 from collector.police.photos import PhotoError, Photos, ReaderUnavailableError
 from collector.police.watchlist import Priority, WatchlistError
 from iotruntime.console import Output, console, emit, fail
 
-photos_app = typer.Typer(no_args_is_help=True, help="Citizens' photos: the plates in them.")
+photos_app = typer.Typer(no_args_is_help=True, help=_("Citizens' photos: the plates in them."))
 
 
-@photos_app.command("upload")
+@photos_app.command(
+    "upload",
+    help=_("Read a photo with the poles' plate reader and keep it with the case (audited)."),
+)
 def photos_upload(
     config: ConfigOption,
-    photo: Annotated[Path, typer.Argument(help="the photo (JPEG, PNG or WebP)")],
-    case: Annotated[str, typer.Option(help="the case number or report reference")],
+    photo: Annotated[Path, typer.Argument(help=_("the photo (JPEG, PNG or WebP)"))],
+    case: Annotated[str, typer.Option(help=_("the case number or report reference"))],
     by: ByOption,
 ) -> None:
-    """Read a photo with the poles' plate reader and keep it with the case (audited)."""
     try:
         image = photo.read_bytes()
     except OSError as exc:
@@ -38,26 +41,32 @@ def photos_upload(
         for p in found.plates
     ]
     emit(
-        f"photo {found.id}: {len(rows)} plate(s)",
+        _("photo {photo}: {count} plate(s)").format(photo=found.id, count=len(rows)),
         ("plate", "canonical", "confidence", "colour", "box"),
         rows,
         Output(),
+        labels=(_("plate"), _("canonical"), _("confidence"), _("colour"), _("box")),
     )
 
 
-@photos_app.command("watch")
+@photos_app.command(
+    "watch",
+    help=_("Put a plate read in the photo on the watchlist, naming the case and the photo."),
+)
 def photos_watch(
     config: ConfigOption,
-    photo_id: Annotated[str, typer.Argument(help="the photo's id, from upload")],
-    plate: Annotated[str, typer.Argument(help="one of the plates read in it")],
+    photo_id: Annotated[str, typer.Argument(help=_("the photo's id, from upload"))],
+    plate: Annotated[str, typer.Argument(help=_("one of the plates read in it"))],
     by: ByOption,
-    reason: Annotated[str, typer.Option(help="why the plate is watched")] = "",
-    priority: Annotated[Priority, typer.Option(help="how urgent an alert is")] = Priority.HIGH,
+    reason: Annotated[str, typer.Option(help=_("why the plate is watched"))] = "",
+    priority: Annotated[Priority, typer.Option(help=_("how urgent an alert is"))] = Priority.HIGH,
 ) -> None:
-    """Put a plate read in the photo on the watchlist, naming the case and the photo."""
     with police_db(config) as db:
         try:
             entry = Photos(db).watch(photo_id, plate, reason, by, priority)
         except (PhotoError, WatchlistError) as exc:
             raise fail(exc) from None
-    console.print(f"watching {entry.display}: {escape(entry.reason)}", highlight=False)
+    console.print(
+        _("watching {plate}: {reason}").format(plate=entry.display, reason=escape(entry.reason)),
+        highlight=False,
+    )

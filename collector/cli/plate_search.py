@@ -11,13 +11,16 @@ from typing import Annotated
 import typer
 
 from collector.cli.common import ConfigOption, parse_when, settings_of, when_text
-from collector.cli.police import ByOption, alert_settings, police_db
+from collector.cli.police import WHEN_HELP, ByOption, alert_settings, police_db
 from collector.fleet.registry import RegisteredDevice, Registry
+from collector.i18n import _
 from collector.police.areas import AreaError, parse_area
 from collector.police.search import MAX_RESULTS, PlateQuery, SearchError, Sighting, scope, search
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
-plates_app = typer.Typer(no_args_is_help=True, help="Plate reads: where and when a plate was seen.")
+plates_app = typer.Typer(
+    no_args_is_help=True, help=_("Plate reads: where and when a plate was seen.")
+)
 
 
 @contextlib.contextmanager
@@ -31,30 +34,37 @@ def _registry(config: Path) -> Iterator[Registry | None]:
             registry.close()
 
 
-@plates_app.command("search")
+@plates_app.command(
+    "search", help=_("Where and when a plate was seen, newest first; the search is audited.")
+)
 def plates_search(
     config: ConfigOption,
-    plate: Annotated[str, typer.Argument(help="51F-123.45, or with wildcards: 51F-12?.?5, *6273")],
-    purpose: Annotated[str, typer.Option(help="why: the case number or report reference")],
+    plate: Annotated[
+        str, typer.Argument(help=_("51F-123.45, or with wildcards: 51F-12?.?5, *6273"))
+    ],
+    purpose: Annotated[str, typer.Option(help=_("why: the case number or report reference"))],
     by: ByOption,
     fuzzy: Annotated[
-        bool, typer.Option(help="also plates one OCR confusion or one character away")
+        bool, typer.Option(help=_("also plates one OCR confusion or one character away"))
     ] = False,
-    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
-    until: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
-    site: Annotated[list[str] | None, typer.Option(help="site id (repeatable)")] = None,
-    device: Annotated[list[str] | None, typer.Option(help="camera box (repeatable)")] = None,
-    camera: Annotated[str | None, typer.Option(help="the camera's name on its box")] = None,
-    area: Annotated[str | None, typer.Option(help="a polygon: lat,lon;lat,lon;lat,lon...")] = None,
-    route: Annotated[bool, typer.Option(help="oldest first: the plate's way across")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=MAX_RESULTS)] = 200,
+    since: Annotated[str | None, typer.Option(help=WHEN_HELP)] = None,
+    until: Annotated[str | None, typer.Option(help=WHEN_HELP)] = None,
+    site: Annotated[list[str] | None, typer.Option(help=_("site id (repeatable)"))] = None,
+    device: Annotated[list[str] | None, typer.Option(help=_("camera box (repeatable)"))] = None,
+    camera: Annotated[str | None, typer.Option(help=_("the camera's name on its box"))] = None,
+    area: Annotated[
+        str | None, typer.Option(help=_("a polygon: lat,lon;lat,lon;lat,lon..."))
+    ] = None,
+    route: Annotated[bool, typer.Option(help=_("oldest first: the plate's way across"))] = False,
+    limit: Annotated[
+        int, typer.Option(min=1, max=MAX_RESULTS, help=_("at most this many sightings"))
+    ] = 200,
     crops: Annotated[
-        Path | None, typer.Option(help="write each sighting's crop as a JPEG into this folder")
+        Path | None, typer.Option(help=_("write each sighting's crop as a JPEG into this folder"))
     ] = None,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Where and when a plate was seen, newest first; the search is audited."""
     out = Output.of(csv_out, json_out)
     now = datetime.now(UTC)
     settings = alert_settings(config)
@@ -101,7 +111,17 @@ def plates_search(
         for s in found
     ]
     header = ("time", "plate", "match", "pole", "lat,lon", "camera", "confidence")
-    emit(f"{len(rows)} sighting(s) of {plate}", header, rows, out)
+    labels = (
+        _("time"),
+        _("plate"),
+        _("match"),
+        _("pole"),
+        _("lat,lon"),
+        _("camera"),
+        _("confidence"),
+    )
+    title = _("{count} sighting(s) of {plate}").format(count=len(rows), plate=plate)
+    emit(title, header, rows, out, labels=labels)
 
 
 def _pole(pole: RegisteredDevice | None, device: str) -> str:
@@ -121,4 +141,7 @@ def _write_crops(folder: Path, found: list[Sighting]) -> None:
             name = f"{s.ts:%Y%m%dT%H%M%S}-{s.device}-{s.seq}-{s.plate}.jpg"
             (folder / name).write_bytes(base64.b64decode(s.crop_jpeg_b64))
             written += 1
-    console.print(f"{written} crop(s) written to {folder}", highlight=False)
+    console.print(
+        _("{count} crop(s) written to {folder}").format(count=written, folder=folder),
+        highlight=False,
+    )

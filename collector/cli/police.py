@@ -14,6 +14,7 @@ from rich.markup import escape
 
 from collector.cli.common import ConfigOption, parse_when, settings_of, when_text
 from collector.config import AlertSettings
+from collector.i18n import _, ngettext
 from collector.police import audit
 from collector.police.database import PoliceDb, PoliceDbError
 from collector.police.deliveries import Deliveries
@@ -24,15 +25,18 @@ from collector.police.watchlist import Priority, Watchlist, WatchlistError
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
 watchlist_app = typer.Typer(
-    no_args_is_help=True, help="The police watchlist: plates every camera watches for."
+    no_args_is_help=True, help=_("The police watchlist: plates every camera watches for.")
 )
-ByOption = Annotated[str, typer.Option("--by", help="who makes the change (for the audit log)")]
+ByOption = Annotated[str, typer.Option("--by", help=_("who makes the change (for the audit log)"))]
+WHEN_HELP = _("15m, 2h, 7d or an ISO time")
+AlertIdArgument = Annotated[str, typer.Argument(help=_("the alert's id"))]
 
 
 def alert_settings(config: Path) -> AlertSettings:
     settings = settings_of(config)
     if settings.alerts is None:
-        raise fail(ValueError(f"{config}: alerts: the config has no alerts section"))
+        problem = _("the config has no alerts section")
+        raise fail(ValueError(f"{config}: alerts: {problem}"))
     return settings.alerts
 
 
@@ -57,41 +61,41 @@ def _watchlist(config: Path) -> Iterator[Watchlist]:
         yield Watchlist(db)
 
 
-@watchlist_app.command("add")
+@watchlist_app.command("add", help=_("Add a plate to the watchlist, or update its entry."))
 def watchlist_add(
     config: ConfigOption,
-    plate: Annotated[str, typer.Argument(help="as written: 68-B1 234.56, 68A-123.45, ...")],
-    reason: Annotated[str, typer.Option(help="why the plate is watched")],
+    plate: Annotated[str, typer.Argument(help=_("as written: 68-B1 234.56, 68A-123.45, ..."))],
+    reason: Annotated[str, typer.Option(help=_("why the plate is watched"))],
     by: ByOption,
-    priority: Annotated[Priority, typer.Option(help="how urgent an alert is")] = Priority.NORMAL,
+    priority: Annotated[Priority, typer.Option(help=_("how urgent an alert is"))] = Priority.NORMAL,
     expires: Annotated[
-        str | None, typer.Option(help="ISO time the entry stops matching (UTC if no zone)")
+        str | None, typer.Option(help=_("ISO time the entry stops matching (UTC if no zone)"))
     ] = None,
 ) -> None:
-    """Add a plate to the watchlist, or update its entry."""
     until = parse_when(expires, datetime.now(UTC)) if expires else None
     with _watchlist(config) as watchlist:
         entry, new = watchlist.add(plate, reason, by, priority, until)
-    console.print(f"{'added' if new else 'updated'} {entry.display} ({entry.plate})")
+    done = _("added {plate} ({canonical})") if new else _("updated {plate} ({canonical})")
+    console.print(done.format(plate=entry.display, canonical=entry.plate))
 
 
-@watchlist_app.command("remove")
+@watchlist_app.command("remove", help=_("Take a plate off the watchlist."))
 def watchlist_remove(
     config: ConfigOption,
-    plate: Annotated[str, typer.Argument(help="the plate, in any written form")],
+    plate: Annotated[str, typer.Argument(help=_("the plate, in any written form"))],
     by: ByOption,
 ) -> None:
-    """Take a plate off the watchlist."""
     with _watchlist(config) as watchlist:
         entry = watchlist.remove(plate, by)
-    console.print(f"removed {entry.display} ({entry.plate})")
+    console.print(
+        _("removed {plate} ({canonical})").format(plate=entry.display, canonical=entry.plate)
+    )
 
 
-@watchlist_app.command("list")
+@watchlist_app.command("list", help=_("Every entry, with whether it still matches."))
 def watchlist_list(
     config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
 ) -> None:
-    """Every entry, with whether it still matches."""
     out = Output.of(csv_out, json_out)
     with _watchlist(config) as watchlist:
         entries = watchlist.entries()
@@ -104,43 +108,70 @@ def watchlist_list(
             e.reason,
             e.priority.value,
             e.expires.isoformat() if e.expires else "",
-            "yes" if e.active(now) else "no",
+            _yes_no(e.active(now), out.machine),
             e.added_by,
             when_text(e.added_at, out.machine),
         )
         for e in entries
     ]
-    emit(f"{len(rows)} watchlist entr{'y' if len(rows) == 1 else 'ies'}", header, rows, out)
+    labels = (
+        _("plate"),
+        _("display"),
+        _("reason"),
+        _("priority"),
+        _("expires"),
+        _("active"),
+        _("added_by"),
+        _("added_at"),
+    )
+    count = len(rows)
+    title = ngettext("{count} watchlist entry", "{count} watchlist entries", count)
+    emit(title.format(count=count), header, rows, out, labels=labels)
 
 
-@watchlist_app.command("import")
+def _yes_no(value: bool, machine: bool) -> str:
+    if machine:
+        return "yes" if value else "no"
+    return _("yes") if value else _("no")
+
+
+@watchlist_app.command(
+    "import",
+    help=_("Add or update many plates; a bad row is reported by line and the rest imported."),
+)
 def watchlist_import(
     config: ConfigOption,
-    file: Annotated[Path, typer.Argument(help="CSV: plate,reason[,priority][,expires]")],
+    file: Annotated[Path, typer.Argument(help=_("CSV: plate,reason[,priority][,expires]"))],
     by: ByOption,
 ) -> None:
-    """Add or update many plates; a bad row is reported by line and the rest imported."""
     try:
         with _watchlist(config) as watchlist, file.open(encoding="utf-8", newline="") as source:
             result = watchlist.import_csv(source, by)
     except OSError as exc:
         raise fail(exc) from None
     for line, message in result.errors:
-        console.print(f"[red]line {line}:[/red] {escape(message)}", highlight=False)
-    console.print(f"{result.added} added, {result.updated} updated, {len(result.errors)} rejected")
+        where = _("line {line}:").format(line=line)
+        console.print(f"[red]{where}[/red] {escape(message)}", highlight=False)
+    console.print(
+        _("{added} added, {updated} updated, {rejected} rejected").format(
+            added=result.added, updated=result.updated, rejected=len(result.errors)
+        )
+    )
     if result.errors:
         raise typer.Exit(1)
 
 
+AUDIT_HELP = _("The police data's audit trail, oldest first.")
+
+
 def audit_log(
     config: ConfigOption,
-    since: Annotated[str | None, typer.Option(help="15m, 2h, 7d or an ISO time")] = None,
-    action: Annotated[str | None, typer.Option(help="e.g. watchlist.add")] = None,
-    subject: Annotated[str | None, typer.Option(help="a plate or an alert id")] = None,
+    since: Annotated[str | None, typer.Option(help=WHEN_HELP)] = None,
+    action: Annotated[str | None, typer.Option(help=_("e.g. watchlist.add"))] = None,
+    subject: Annotated[str | None, typer.Option(help=_("a plate or an alert id"))] = None,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """The police data's audit trail, oldest first."""
     out = Output.of(csv_out, json_out)
     start = parse_when(since, datetime.now(UTC)) if since else None
     with police_db(config) as db:
@@ -167,32 +198,38 @@ def audit_log(
         for r in found
     ]
     emit(
-        f"{len(rows)} audit record(s)",
+        _("{count} audit record(s)").format(count=len(rows)),
         ("at", "actor", "action", "subject", "detail"),
         rows,
         Output(),
+        labels=(_("at"), _("actor"), _("action"), _("subject"), _("detail")),
     )
 
 
 alerts_app = typer.Typer(
-    no_args_is_help=True, help="Plate alerts: list, acknowledge, dead letters, retention."
+    no_args_is_help=True, help=_("Plate alerts: list, acknowledge, dead letters, retention.")
 )
 
 
-def _state(record: AlertRecord) -> str:
-    return f"acknowledged by {record.acked_by}" if record.acked_by else "open"
+def _state(record: AlertRecord, machine: bool) -> str:
+    if machine:
+        return f"acknowledged by {record.acked_by}" if record.acked_by else "open"
+    if record.acked_by:
+        return _("acknowledged by {who}").format(who=record.acked_by)
+    return _("open")
 
 
-@alerts_app.command("list")
+@alerts_app.command("list", help=_("Alerts raised, newest first."))
 def alerts_list(
     config: ConfigOption,
-    since: Annotated[str, typer.Option(help="15m, 2h, 7d or an ISO time")] = "1d",
-    open_only: Annotated[bool, typer.Option("--open", help="only unacknowledged")] = False,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    since: Annotated[str, typer.Option(help=WHEN_HELP)] = "1d",
+    open_only: Annotated[bool, typer.Option("--open", help=_("only unacknowledged"))] = False,
+    limit: Annotated[
+        int, typer.Option(min=1, max=100_000, help=_("at most this many, newest first"))
+    ] = 100,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Alerts raised, newest first."""
     out = Output.of(csv_out, json_out)
     with police_db(config) as db:
         found = AlertLog(db).recent(parse_when(since, datetime.now(UTC)), open_only, limit)
@@ -207,40 +244,58 @@ def alerts_list(
             r.alert.priority,
             r.alert.pole.name if r.alert.pole else r.alert.device,
             r.alert.camera,
-            _state(r),
+            _state(r, out.machine),
         )
         for r in found
     ]
-    emit(f"{len(rows)} alert(s)", header, rows, out)
+    labels = (
+        _("id"),
+        _("time"),
+        _("plate"),
+        _("match"),
+        _("watched"),
+        _("priority"),
+        _("pole"),
+        _("camera"),
+        _("state"),
+    )
+    emit(_("{count} alert(s)").format(count=len(rows)), header, rows, out, labels=labels)
 
 
-@alerts_app.command("ack")
+@alerts_app.command("ack", help=_("Acknowledge an alert: an officer has it in hand."))
 def alerts_ack(
     config: ConfigOption,
-    alert_id: Annotated[str, typer.Argument(help="the alert's id")],
+    alert_id: AlertIdArgument,
     by: ByOption,
-    note: Annotated[str, typer.Option(help="what is being done about it")] = "",
+    note: Annotated[str, typer.Option(help=_("what is being done about it"))] = "",
 ) -> None:
-    """Acknowledge an alert: an officer has it in hand."""
     with police_db(config) as db:
         record = AlertLog(db).acknowledge(alert_id, by, note)
-    console.print(f"acknowledged {record.alert.display} ({alert_id}) by {escape(by)}")
+    console.print(
+        _("acknowledged {plate} ({alert}) by {who}").format(
+            plate=record.alert.display, alert=alert_id, who=escape(by)
+        )
+    )
 
 
-@alerts_app.command("dispatch")
+@alerts_app.command(
+    "dispatch",
+    help=_(
+        "The police units an alert went to and their answers; with --unit and --by, that"
+        " unit's acknowledgement."
+    ),
+)
 def alerts_dispatch(
     config: ConfigOption,
-    alert_id: Annotated[str, typer.Argument(help="the alert's id")],
+    alert_id: AlertIdArgument,
     unit: Annotated[
-        str | None, typer.Option(help="acknowledge for this unit: it is on its way")
+        str | None, typer.Option(help=_("acknowledge for this unit: it is on its way"))
     ] = None,
-    by: Annotated[str | None, typer.Option(help="who acknowledges (for the audit log)")] = None,
-    note: Annotated[str, typer.Option(help="what the unit is doing")] = "",
+    by: Annotated[str | None, typer.Option(help=_("who acknowledges (for the audit log)"))] = None,
+    note: Annotated[str, typer.Option(help=_("what the unit is doing"))] = "",
 ) -> None:
-    """The police units an alert went to and their answers; with --unit and --by, that
-    unit's acknowledgement."""
     if (unit is None) != (by is None):
-        raise fail(ValueError("--unit and --by go together: who acknowledges for which unit"))
+        raise fail(ValueError(_("--unit and --by go together: who acknowledges for which unit")))
     with police_db(config) as db:
         dispatches = Dispatches(db)
         found = (
@@ -259,24 +314,27 @@ def alerts_dispatch(
         for u in found.units
     ]
     emit(
-        f"alert {alert_id}: {len(rows)} unit(s)",
+        _("alert {alert}: {count} unit(s)").format(alert=alert_id, count=len(rows)),
         ("unit", "sent", "acknowledged", "by", "note"),
         rows,
         Output(),
+        labels=(_("unit"), _("sent"), _("acknowledged"), _("by"), _("note")),
     )
     if found.escalated_at is not None:
         console.print(
-            f"escalated to the duty desk {when_text(found.escalated_at, False)}:"
-            f" {found.escalation}",
+            _("escalated to the duty desk {when}: {escalation}").format(
+                when=when_text(found.escalated_at, False), escalation=found.escalation
+            ),
             highlight=False,
         )
 
 
-@alerts_app.command("dead")
+@alerts_app.command(
+    "dead", help=_("Deliveries that used up their attempts: the dead-letter record.")
+)
 def alerts_dead(
     config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
 ) -> None:
-    """Deliveries that used up their attempts: the dead-letter record."""
     out = Output.of(csv_out, json_out)
     with police_db(config) as db:
         found = Deliveries(db).dead()
@@ -292,28 +350,46 @@ def alerts_dead(
         )
         for d in found
     ]
-    emit(f"{len(rows)} dead deliver{'y' if len(rows) == 1 else 'ies'}", header, rows, out)
+    labels = (
+        _("alert"),
+        _("plate"),
+        _("channel"),
+        _("attempts"),
+        _("last error"),
+        _("given up"),
+    )
+    count = len(rows)
+    title = ngettext("{count} dead delivery", "{count} dead deliveries", count)
+    emit(title.format(count=count), header, rows, out, labels=labels)
 
 
-@alerts_app.command("retry")
-def alerts_retry(
-    config: ConfigOption,
-    alert_id: Annotated[str, typer.Argument(help="the alert's id")],
-    by: ByOption,
-) -> None:
-    """Send an alert's dead deliveries again (a running collector picks them up)."""
+@alerts_app.command(
+    "retry", help=_("Send an alert's dead deliveries again (a running collector picks them up).")
+)
+def alerts_retry(config: ConfigOption, alert_id: AlertIdArgument, by: ByOption) -> None:
     with police_db(config) as db:
         requeued = Deliveries(db).retry(alert_id, by)
     if not requeued:
-        raise fail(ValueError(f"alert {alert_id} has no dead delivery"))
-    console.print(f"{requeued} deliver{'y' if requeued == 1 else 'ies'} of {alert_id} requeued")
+        raise fail(ValueError(_("alert {alert} has no dead delivery").format(alert=alert_id)))
+    done = ngettext(
+        "{count} delivery of {alert} requeued", "{count} deliveries of {alert} requeued", requeued
+    )
+    console.print(done.format(count=requeued, alert=alert_id))
 
 
-@alerts_app.command("purge")
+@alerts_app.command(
+    "purge",
+    help=_(
+        "Remove plate reads and alerts past their retention now (`collector run` does it"
+        " every alerts.purge_every_s)."
+    ),
+)
 def alerts_purge(config: ConfigOption) -> None:
-    """Remove plate reads and alerts past their retention now (`collector run` does it
-    every alerts.purge_every_s)."""
     settings = alert_settings(config)
     with police_db(config) as db:
         purged = purge(db, settings.reads_days, settings.alerts_days)
-    console.print(f"purged {purged.reads} plate read(s) and {purged.alerts} alert(s)")
+    console.print(
+        _("purged {reads} plate read(s) and {alerts} alert(s)").format(
+            reads=purged.reads, alerts=purged.alerts
+        )
+    )

@@ -12,7 +12,10 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Annotated
 from wsgiref.simple_server import WSGIServer
+
+import typer
 
 from collector.alarms.service import Alarms
 from collector.api.users import Users
@@ -29,6 +32,7 @@ from collector.config import (
 )
 from collector.exports.tt10 import Tt10Writer
 from collector.fleet.registry import Registry
+from collector.i18n import _
 from collector.ingest.commit_process import CommitProcess, CommitProcessError
 from collector.ingest.committer import Committer
 from collector.ingest.session import Ingest
@@ -79,8 +83,13 @@ def _stop_on_signals(requested: threading.Event) -> None:
         signal.signal(sig, ask)
 
 
-def run(config: ConfigOption, log_level: str = "info") -> None:
-    """Subscribe to every device and store what arrives, until stopped."""
+RUN_HELP = _("Subscribe to every device and store what arrives, until stopped.")
+
+
+def run(
+    config: ConfigOption,
+    log_level: Annotated[str, typer.Option(help=_("debug, info, warning or error"))] = "info",
+) -> None:
     configure_logging(log_level)
     stop_requested = threading.Event()
     _stop_on_signals(stop_requested)
@@ -199,7 +208,11 @@ def _api_server() -> Callable[..., Coroutine[None, None, None]]:
         from collector.api.app import serve_api
     except ImportError as exc:
         raise fail(
-            ValueError(f"the api section needs the api extra (pip install '.[api]'): {exc}")
+            ValueError(
+                _("the api section needs the api extra (pip install '.[api]'): {why}").format(
+                    why=exc
+                )
+            )
         ) from None
     return serve_api
 
@@ -253,8 +266,9 @@ def _usable_certificate(section: str, cert: Path, key: Path) -> None:
     try:
         ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
+        problem = _("{section}: tls_cert {cert} with tls_key {key} cannot serve https: {why}")
         raise fail(
-            ValueError(f"{section}: tls_cert {cert} with tls_key {key} cannot serve https: {exc}")
+            ValueError(problem.format(section=section, cert=cert, key=key, why=exc))
         ) from None
 
 

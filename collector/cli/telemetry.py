@@ -19,12 +19,14 @@ from collector.cli.common import (
     ParameterOption,
     ask,
     asked,
+    labels_of,
     number,
     parse_when,
     parse_window,
     settings_of,
     when_text,
 )
+from collector.i18n import _
 from collector.query import Aggregate, AggregateQuery, LatestQuery, ReadingQuery, ReadingRow
 from collector.rows import AggregateOut, ReadingOut, columns
 from collector.stores import Store, open_store
@@ -40,10 +42,17 @@ def _when(ts: datetime, zone: ZoneInfo, csv_out: bool) -> str:
     return when_text(ts if csv_out else ts.astimezone(zone), csv_out)
 
 
-def _header(names: Sequence[str], zone: ZoneInfo, csv_out: bool) -> tuple[str, ...]:
-    """The time column (the first) names the zone its times are in, in a table."""
-    first, *rest = names
-    return (first if csv_out else f"{first} ({zone.key})", *rest)
+def _labels(names: Sequence[str], zone: ZoneInfo) -> list[str]:
+    """The columns' titles in a table, where the time column (the first) names the zone
+    its times are in."""
+    first, *rest = labels_of(names)
+    return [f"{first} ({zone.key})", *rest]
+
+
+QUERY_HELP = _(
+    "Print stored readings oldest first, or with --every their aggregates per window"
+    " (only readings of quality ok count)."
+)
 
 
 def query(
@@ -51,37 +60,39 @@ def query(
     device: DeviceOption = None,
     parameter: ParameterOption = None,
     since: Annotated[
-        str, typer.Option(help="15m, 2h, 7d ago, or an ISO time (UTC unless it carries an offset)")
+        str,
+        typer.Option(help=_("15m, 2h, 7d ago, or an ISO time (UTC unless it carries an offset)")),
     ] = "1h",
-    until: Annotated[str | None, typer.Option(help="end, same forms as --since")] = None,
+    until: Annotated[str | None, typer.Option(help=_("end, same forms as --since"))] = None,
     every: Annotated[
-        str | None, typer.Option(help="aggregate over windows of this length: 15m, 1h, 1d")
+        str | None, typer.Option(help=_("aggregate over windows of this length: 15m, 1h, 1d"))
     ] = None,
     fn: Annotated[
-        list[Aggregate] | None, typer.Option(help="aggregate (repeatable), with --every")
+        list[Aggregate] | None, typer.Option(help=_("aggregate (repeatable), with --every"))
     ] = None,
     rollup: Annotated[
-        bool, typer.Option(help="aggregate from the hourly rollup (kept longer than raw data)")
+        bool, typer.Option(help=_("aggregate from the hourly rollup (kept longer than raw data)"))
     ] = False,
-    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 1000,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help=_("at most this many rows"))
+    ] = 1000,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Print stored readings oldest first, or with --every their aggregates per window
-    (only readings of quality ok count)."""
     out = Output.of(csv_out, json_out)
     now = datetime.now(UTC)
     start, end = parse_when(since, now), parse_when(until, now) if until else None
     devices_, parameters = tuple(device or ()), tuple(parameter or ())
     if every is None:
         if fn or rollup:
-            raise fail(ValueError("--fn and --rollup aggregate: give --every too"))
+            raise fail(ValueError(_("--fn and --rollup aggregate: give --every too")))
         reading_query = asked(lambda: ReadingQuery(start, end, devices_, parameters, limit))
         store, zone = _site(config)
         rows = ask(store, lambda store: store.query(reading_query))
-        header = _header(columns(ReadingOut), zone, out.machine)
+        header = columns(ReadingOut)
         table = [_reading(r, zone, out.machine) for r in rows]
-        emit(f"{len(rows)} reading(s)", header, table, out)
+        title = _("{count} reading(s)").format(count=len(rows))
+        emit(title, header, table, out, labels=_labels(header, zone))
         return
     functions = tuple(fn or (Aggregate.MEAN,))
     window = parse_window(every)
@@ -89,10 +100,14 @@ def query(
         lambda: AggregateQuery(start, end or now, window, functions, devices_, parameters)
     )
     if rollup and question.window % timedelta(hours=1):
-        raise fail(ValueError(f"--rollup answers whole hours: --every {every} is not"))
+        raise fail(
+            ValueError(
+                _("--rollup answers whole hours: --every {every} is not").format(every=every)
+            )
+        )
     store, zone = _site(config)
     windows = ask(store, lambda store: store.aggregate(question, rollup=rollup))
-    header = _header((*columns(AggregateOut), *functions), zone, out.machine)
+    header = (*columns(AggregateOut), *functions)
     table = [
         (
             _when(r.window_start, zone, out.machine),
@@ -105,7 +120,11 @@ def query(
         )
         for r in windows[:limit]
     ]
-    emit(f"{len(windows)} window(s) of {every}", header, table, out)
+    title = _("{count} window(s) of {every}").format(count=len(windows), every=every)
+    emit(title, header, table, out, labels=_labels(header, zone))
+
+
+LATEST_HELP = _("The newest ok value of every series: what each station reads now.")
 
 
 def latest(
@@ -115,16 +134,14 @@ def latest(
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """The newest ok value of every series: what each station reads now."""
     out = Output.of(csv_out, json_out)
     question = asked(lambda: LatestQuery(tuple(device or ()), tuple(parameter or ())))
     store, zone = _site(config)
     rows = ask(store, lambda store: store.latest(question))
-    header = _header(
-        [c for c in columns(ReadingOut) if c != "quality"], zone, out.machine
-    )  # all ok
+    header = [c for c in columns(ReadingOut) if c != "quality"]  # all ok
     table = [_reading(r, zone, out.machine)[:-1] for r in rows]  # without the quality
-    emit(f"{len(rows)} series", header, table, out)
+    title = _("{count} series").format(count=len(rows))
+    emit(title, header, table, out, labels=_labels(header, zone))
 
 
 def _reading(r: ReadingRow, zone: ZoneInfo, csv_out: bool) -> tuple[str, ...]:

@@ -12,35 +12,44 @@ from rich.markup import escape
 from collector.api.passwords import PasswordError
 from collector.api.users import DEFAULT_EXPIRY_DAYS, MAX_EXPIRY_DAYS, Role, User, UserError, Users
 from collector.cli.common import ConfigOption, settings_of
+from collector.i18n import _
 from iotruntime.console import CsvOption, JsonOption, Output, console, emit, fail
 
-users_app = typer.Typer(no_args_is_help=True, help="API users: one bearer token each, with a role.")
+users_app = typer.Typer(
+    no_args_is_help=True, help=_("API users: one bearer token each, with a role.")
+)
 
 
 def _users(config: Path) -> Users:
     settings = settings_of(config)
     if settings.api is None:
-        raise fail(ValueError(f"{config}: api: the config has no api section"))
+        problem = _("the config has no api section")
+        raise fail(ValueError(f"{config}: api: {problem}"))
     return Users(settings.api.users_path)
 
 
-def _state(user: User, now: datetime) -> str:
+def _state(user: User, now: datetime, machine: bool) -> str:
     if user.revoked:
-        return "revoked"
-    return "expired" if user.expired(now) else "active"
+        return "revoked" if machine else _("revoked")
+    if user.expired(now):
+        return "expired" if machine else _("expired")
+    return "active" if machine else _("active")
 
 
-@users_app.command("add")
+@users_app.command(
+    "add", help=_("Add a user and print its token, once: only a hash of it is kept.")
+)
 def users_add(
     config: ConfigOption,
-    name: Annotated[str, typer.Argument(help="who the token is for")],
-    role: Annotated[Role, typer.Option(help="what the token may read")],
+    name: Annotated[str, typer.Argument(help=_("who the token is for"))],
+    role: Annotated[Role, typer.Option(help=_("what the token may read"))],
     expires_days: Annotated[
         int,
-        typer.Option(min=1, max=MAX_EXPIRY_DAYS, help="the token stops working after this"),
+        typer.Option(
+            min=1, max=MAX_EXPIRY_DAYS, help=_("days: the token stops working after this")
+        ),
     ] = DEFAULT_EXPIRY_DAYS,
 ) -> None:
-    """Add a user and print its token, once: only a hash of it is kept."""
     users = _users(config)
     try:
         token = users.add(name, role, expires_days)
@@ -48,15 +57,20 @@ def users_add(
         raise fail(exc) from None
     finally:
         users.close()
-    console.print(f"token for {escape(name)} ({role}, {expires_days} days), shown this once:")
+    console.print(
+        _("token for {name} ({role}, {days} days), shown this once:").format(
+            name=escape(name), role=role, days=expires_days
+        )
+    )
     print(token)
 
 
-@users_app.command("list")
+@users_app.command(
+    "list", help=_("Every user, its role, when its token expires, and whether it still works.")
+)
 def users_list(
     config: ConfigOption, csv_out: CsvOption = False, json_out: JsonOption = False
 ) -> None:
-    """Every user, its role, when its token expires, and whether it still works."""
     out = Output.of(csv_out, json_out)
     users = _users(config)
     now = datetime.now(UTC)
@@ -66,7 +80,7 @@ def users_list(
         (
             user.name,
             user.role.value,
-            _state(user, now),
+            _state(user, now, out.machine),
             user.created if out.machine else user.created[:19],
             _expiry(user, out),
             (user.revoked or "") if out.machine else (user.revoked or "")[:19],
@@ -74,24 +88,24 @@ def users_list(
         for user in found
     ]
     emit(
-        f"{len(rows)} user(s)",
+        _("{count} user(s)").format(count=len(rows)),
         ("name", "role", "state", "created", "expires", "revoked"),
         rows,
         out,
+        labels=(_("name"), _("role"), _("state"), _("created"), _("expires"), _("revoked")),
     )
 
 
 def _expiry(user: User, out: Output) -> str:
     if user.expires is None:
-        return "" if out.machine else "never"
+        return "" if out.machine else _("never")
     return user.expires.isoformat() if out.machine else user.expires.isoformat()[:19]
 
 
-@users_app.command("revoke")
+@users_app.command("revoke", help=_("Stop a user's token from working, at once."))
 def users_revoke(
-    config: ConfigOption, name: Annotated[str, typer.Argument(help="the user to revoke")]
+    config: ConfigOption, name: Annotated[str, typer.Argument(help=_("the user to revoke"))]
 ) -> None:
-    """Stop a user's token from working, at once."""
     users = _users(config)
     try:
         users.revoke(name)
@@ -99,23 +113,27 @@ def users_revoke(
         raise fail(exc) from None
     finally:
         users.close()
-    console.print(f"revoked {escape(name)}")
+    console.print(_("revoked {name}").format(name=escape(name)))
 
 
-@users_app.command("password")
+@users_app.command(
+    "password",
+    help=_(
+        "Set the password a user signs in with at the wall or any browser page; the"
+        " sessions it had end."
+    ),
+)
 def users_password(
     config: ConfigOption,
-    name: Annotated[str, typer.Argument(help="the user who signs in at a browser")],
+    name: Annotated[str, typer.Argument(help=_("the user who signs in at a browser"))],
     stdin: Annotated[
-        bool, typer.Option("--stdin", help="read the password from standard input (scripts)")
+        bool, typer.Option("--stdin", help=_("read the password from standard input (scripts)"))
     ] = False,
 ) -> None:
-    """Set the password a user signs in with at the wall or any browser page; the
-    sessions it had end."""
     if stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        password = typer.prompt(_("password"), hide_input=True, confirmation_prompt=True)
     users = _users(config)
     try:
         users.set_password(name, password)
@@ -123,4 +141,4 @@ def users_password(
         raise fail(exc) from None
     finally:
         users.close()
-    console.print(f"password set for {escape(name)}")
+    console.print(_("password set for {name}").format(name=escape(name)))

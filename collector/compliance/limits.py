@@ -25,15 +25,22 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, PrivateAttr, model_validator
 
 from collector.config import ZONES, CollectorConfig, StationKind, StationSettings, StationZone
+from collector.i18n import reports
 from iotruntime.configfile import ConfigError, StrictModel, load_model
 
+# Mistakes in a limits file are shown to the officer who wrote it, in the command's language.
+_ = reports.gettext
 Averaging = Literal["sample", "1h", "8h", "24h", "1y", "day", "night"]
 LimitKey = tuple[str, str, str, str, str | None, str | None, date | None]
 
 
 def _in_order(first: date | None, last: date | None, what: str) -> None:
     if first is not None and last is not None and last < first:
-        raise ValueError(f"{what} ends ({last}) before it starts ({first})")
+        raise ValueError(
+            _("{what} ends ({last}) before it starts ({first})").format(
+                what=what, last=last, first=first
+            )
+        )
 
 
 class Regulation(StrictModel):
@@ -54,12 +61,12 @@ class Regulation(StrictModel):
 
     @model_validator(mode="after")
     def _dates(self) -> Self:
-        _in_order(self.applies_from, self.applies_until, "the regulation")
+        _in_order(self.applies_from, self.applies_until, _("the regulation"))
         if self.existing_until is not None:
             if self.applies_until is None or self.existing_until <= self.applies_until:
-                raise ValueError("existing_until extends applies_until: it must come after it")
+                raise ValueError(_("existing_until extends applies_until: it must come after it"))
             if not self.transition:
-                raise ValueError("existing_until needs `transition`, the rule that grants it")
+                raise ValueError(_("existing_until needs `transition`, the rule that grants it"))
         return self
 
     def ends(self, existing_facility: bool) -> date | None:
@@ -89,16 +96,20 @@ class Limit(StrictModel):
     @model_validator(mode="after")
     def _bounded(self) -> Self:
         if self.min is None and self.max is None:
-            raise ValueError("a limit needs min, max or both")
+            raise ValueError(_("a limit needs min, max or both"))
         if self.min is not None and self.max is not None and self.max < self.min:
-            raise ValueError(f"max ({self.max}) is below min ({self.min})")
-        _in_order(self.applies_from, self.applies_until, "the limit")
+            raise ValueError(
+                _("max ({max}) is below min ({min})").format(max=self.max, min=self.min)
+            )
+        _in_order(self.applies_from, self.applies_until, _("the limit"))
         if self.column is not None and self.kind != "wastewater":
-            raise ValueError("column (A or B) is for wastewater limits only")
+            raise ValueError(_("column (A or B) is for wastewater limits only"))
         zones = ZONES.get(self.kind, ())
         if self.zone is not None and self.zone not in zones:
-            allowed = f"one of {', '.join(zones)}" if zones else "not set"
-            raise ValueError(f"zone of a {self.kind} limit is {allowed}")
+            allowed = _("one of {zones}").format(zones=", ".join(zones)) if zones else _("not set")
+            raise ValueError(
+                _("zone of a {kind} limit is {allowed}").format(kind=self.kind, allowed=allowed)
+            )
         return self
 
     @property
@@ -134,11 +145,17 @@ class LimitTable(StrictModel):
         known = {r.id for r in self.regulations}
         unknown = sorted({limit.regulation for limit in self.limits} - known)
         if unknown:
-            raise ValueError(f"limits cite regulations not listed: {', '.join(unknown)}")
+            raise ValueError(
+                _("limits cite regulations not listed: {ids}").format(ids=", ".join(unknown))
+            )
         first: dict[LimitKey, int] = {}
         for i, limit in enumerate(self.limits):
             if limit.key in first:
-                raise ValueError(f"limits[{i}] repeats limits[{first[limit.key]}]")
+                raise ValueError(
+                    _("limits[{index}] repeats limits[{first}]").format(
+                        index=i, first=first[limit.key]
+                    )
+                )
             first[limit.key] = i
         return self
 
@@ -223,22 +240,26 @@ def _site_problems(site: SiteLimits, regulations: dict[str, Regulation]) -> list
             problems.append(
                 (
                     f"{where}.regulation",
-                    f"no regulation {limit.regulation!r} here or in the built-in table: "
-                    "list it under regulations",
+                    _(
+                        "no regulation {regulation} here or in the built-in table: "
+                        "list it under regulations"
+                    ).format(regulation=repr(limit.regulation)),
                 )
             )
         elif limit.applies_from is None and regulation.applies_from is None:
             problems.append(
                 (
                     f"{where}.applies_from",
-                    f"the day this limit applies from is not known: set applies_from here "
-                    f"or on regulation {limit.regulation!r}",
+                    _(
+                        "the day this limit applies from is not known: set applies_from here "
+                        "or on regulation {regulation}"
+                    ).format(regulation=repr(limit.regulation)),
                 )
             )
         if not limit.source:
-            problems.append((f"{where}.source", "say where this figure comes from"))
+            problems.append((f"{where}.source", _("say where this figure comes from")))
         if limit.key in first:
-            problems.append((where, f"repeats limits[{first[limit.key]}]"))
+            problems.append((where, _("repeats limits[{first}]").format(first=first[limit.key])))
         first.setdefault(limit.key, i)
     return problems
 

@@ -8,9 +8,11 @@ export's `timezone`); hours are whole hours, which in Vietnam (UTC+7) are local 
 The file formats (CSV, workbook, HTML, Circular 10 files) only lay this out.
 
 A mean that is not judged says why (`Row.note`): an empty verdict would read as
-compliance. Air gases in ppb or ppm are converted to µg/m³ at QCVN 05's reference
-conditions before anything else (`units.py`), so they are judged and enter VN_AQI; a
-negative concentration is flagged as analyser zero drift.
+compliance. Reasons, notes and flags are `texts.Phrase`s: English strings, as the CSV
+writes them, that each document can say again in its reader's language. Air gases in ppb
+or ppm are converted to µg/m³ at QCVN 05's reference conditions before anything else
+(`units.py`), so they are judged and enter VN_AQI; a negative concentration is flagged as
+analyser zero drift.
 """
 
 import math
@@ -32,6 +34,7 @@ from collector.compliance.averages import (
     rolling,
 )
 from collector.compliance.limits import Limit, LimitTable
+from collector.compliance.texts import NOTHING, Joined, Parameters, Phrase
 from collector.compliance.units import (
     MASS_UNIT,
     Conversion,
@@ -40,8 +43,10 @@ from collector.compliance.units import (
     is_concentration,
 )
 from collector.config import ExportSettings, StationSettings
+from collector.i18n import reports as texts
 from collector.query import ReadingQuery, ReadingRow
 from collector.stores.base import Store
+from iotruntime.i18n import N_
 
 # Hours read before the period, for the PM NowCast (12 h) and the 8-hour means (8 h), and
 # after it, for the last day's noise night (until 06:00 the next morning).
@@ -52,9 +57,16 @@ CHUNK_ROWS = 200_000
 AQI_GASES = ("so2", "co", "no2", "o3")
 AQI_PM = ("pm10", "pm2_5")
 AQI_UNIT = MASS_UNIT
-NO_LIMIT = "not judged: no limit in force on this day"
-TOO_FEW = "not judged: too few valid data for a mean"
-ZERO_DRIFT = "negative (analyser zero drift)"
+NO_UNIT = Phrase(N_("no unit"))
+
+
+def not_judged(why: Phrase) -> Phrase:
+    """A mean's reason for not being judged (`Row.why` is `why` alone)."""
+    return Phrase(N_("not judged: {why}"), why=why)
+
+
+NO_LIMIT = not_judged(Phrase(N_("no limit in force on this day")))
+TOO_FEW = not_judged(Phrase(N_("too few valid data for a mean")))
 # Which limits judge a mean of each kind: a limit on single samples judges hourly means,
 # the finest mean the report gives.
 JUDGED_BY = {"1h": ("1h", "sample"), "8h": ("8h",), "24h": ("24h",)}
@@ -78,10 +90,10 @@ class Row:
     averaging: str
     mean: Mean
     judgements: tuple[Judgement, ...] = ()
-    note: str = ""
-    flags: tuple[str, ...] = ()
+    note: Phrase = NOTHING
+    flags: tuple[Phrase, ...] = ()
     conversion: Conversion | None = None
-    reason: str = ""  # why it was not judged, also in `note`; empty when judged
+    reason: Phrase = NOTHING  # why it was not judged, also in `note`; empty when judged
 
     @property
     def exceeded(self) -> bool:
@@ -90,6 +102,12 @@ class Row:
     @property
     def judged(self) -> bool:
         return bool(self.judgements)
+
+    @property
+    def why(self) -> Phrase:
+        """The reason without its "not judged: ", for a table whose column says that."""
+        why = self.reason.values.get("why", NOTHING)
+        return why if isinstance(why, Phrase) else NOTHING
 
     @property
     def measured_unit(self) -> str:
@@ -105,10 +123,15 @@ class AqiRow:
     aqi: Aqi | None
 
     @property
-    def flags(self) -> tuple[str, ...]:
+    def flags(self) -> tuple[Phrase, ...]:
         if self.aqi is None or not self.aqi.clamped:
             return ()
-        return (f"{', '.join(self.aqi.clamped)} below 0 (analyser zero drift), counted as 0",)
+        return (
+            Phrase(
+                N_("{pollutants} below 0 (analyser zero drift), counted as 0"),
+                pollutants=Parameters(self.aqi.clamped),
+            ),
+        )
 
 
 @dataclass
@@ -233,7 +256,11 @@ def build_report(
     """The report for the local days `first` to `last` inclusive. `progress` hears
     (done, total) after each station-day read from the store."""
     if last < first:
-        raise ValueError(f"the period ends ({last}) before it starts ({first})")
+        raise ValueError(
+            texts.gettext("the period ends ({last}) before it starts ({first})").format(
+                last=last, first=first
+            )
+        )
     zone = settings.zone
     span = list(days(first, last))
     chunks = [
@@ -365,7 +392,12 @@ def _judge(
     in_force: dict[tuple[date, str], list[Limit]] = {}
     flag_negative = is_concentration(unit)
     in_aqi = station.aqi and parameter in (*AQI_GASES, *AQI_PM)
-    zero_drift = ZERO_DRIFT + (", counted as 0 in VN_AQI" if in_aqi else "")
+    zero_drift = Phrase(
+        N_("negative (analyser zero drift), counted as 0 in VN_AQI")
+        if in_aqi
+        else N_("negative (analyser zero drift)")
+    )
+    measured: str = unit or NO_UNIT
 
     def judge(averaging: str, mean: Mean) -> Row:
         day = mean.start.astimezone(zone).date()
@@ -380,16 +412,26 @@ def _judge(
             else ()
         )
         stated = ", ".join(sorted({limit.unit for limit in found if limit not in usable}))
-        reason = ""
+        reason = NOTHING
         if not found:
             reason = NO_LIMIT
         elif not usable:
-            reason = f"not judged: measured in {unit or 'no unit'}, the limit in {stated}"
+            reason = not_judged(
+                Phrase(
+                    N_("measured in {unit}, the limit in {stated}"), unit=measured, stated=stated
+                )
+            )
         elif not judgements:
             reason = TOO_FEW
-        notes = [reason] if reason else []
+        notes: list[str] = [reason] if reason else []
         if stated and usable:
-            notes.append(f"a limit in {stated} not applied: measured in {unit or 'no unit'}")
+            notes.append(
+                Phrase(
+                    N_("a limit in {stated} not applied: measured in {unit}"),
+                    stated=stated,
+                    unit=measured,
+                )
+            )
         if converted is not None:
             notes.append(converted.describe())
         negative = flag_negative and mean.value is not None and mean.value < 0
@@ -399,7 +441,7 @@ def _judge(
             averaging,
             mean,
             judgements,
-            "; ".join(notes),
+            Joined(notes),
             (zero_drift,) if negative else (),
             converted,
             reason,

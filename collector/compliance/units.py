@@ -10,6 +10,9 @@ else keeps its unit and is reported as not judged, with the reason.
 
 from dataclasses import dataclass
 
+from collector.compliance.texts import Figure, Phrase
+from iotruntime.i18n import N_
+
 MASS_UNIT = "µg/m³"
 # µg/m³ and µg/Nm³ are the same unit here: QCVN 05 states its reference conditions, and
 # the limits file writes µg/m³.
@@ -18,6 +21,7 @@ _SPELLINGS = {u.casefold() for u in ("µg/m³", "µg/Nm³", "ug/m3", "ug/Nm3", "
 MOLAR_VOLUME_L = 24.45  # L/mol of an ideal gas at 25 °C and 760 mmHg (101.325 kPa)
 MOLAR_MASS_G = {"o3": 48.00, "no2": 46.01, "so2": 64.07, "co": 28.01}
 _PER_PPB = {"ppb": 1.0, "ppm": 1000.0}
+# Numbers and units a Vietnamese reader writes alike, apart from the decimal comma.
 REFERENCE = "25 °C, 760 mmHg"
 
 # Units whose negative values are not physical: analyser zero drift, worth flagging.
@@ -46,12 +50,26 @@ class Conversion:
     measured: str
     factor: float
 
-    def describe(self) -> str:
-        scale = "" if self.measured == "ppb" else " × 1000"
-        molar_mass = MOLAR_MASS_G[self.parameter]
-        return (
-            f"converted from {self.measured}: {MASS_UNIT} = {self.measured}{scale} × "
-            f"{molar_mass:.2f} / {MOLAR_VOLUME_L} ({REFERENCE})"
+    def describe(self) -> Phrase:
+        """How the value was converted, in words a reader of the report checks by hand."""
+        message = (
+            N_(
+                "converted from {measured}: {mass_unit} = {measured} × {molar_mass} / {volume}"
+                " ({reference})"
+            )
+            if self.measured.casefold() == "ppb"
+            else N_(
+                "converted from {measured}: {mass_unit} = {measured} × 1000 × {molar_mass}"
+                " / {volume} ({reference})"
+            )
+        )
+        return Phrase(
+            message,
+            measured=self.measured,
+            mass_unit=MASS_UNIT,
+            molar_mass=Figure(MOLAR_MASS_G[self.parameter], 2),
+            volume=Figure(MOLAR_VOLUME_L),
+            reference=REFERENCE,
         )
 
 

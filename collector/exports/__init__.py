@@ -4,6 +4,9 @@
 `collector.compliance.report`; `table`, `workbook` and `html_report` lay it out, `tt10`
 writes Circular 10/2021 station data files. The workbook and the HTML report need the
 `export` extra, imported only when asked for.
+
+The workbook and the HTML report are written in the language asked for; the CSV is for
+machines and the same in every language (see `table`).
 """
 
 from collections.abc import Callable, Sequence
@@ -14,6 +17,10 @@ from pathlib import Path
 from collector.compliance.report import Report
 from collector.config import StationSettings
 from collector.exports.table import write_csv
+from collector.i18n import reports
+from iotruntime.i18n import ENGLISH
+
+_ = reports.gettext
 
 
 class ExportFormat(StrEnum):
@@ -37,25 +44,31 @@ def select_stations(
     not configured is an error that lists what is."""
     if not stations:
         raise ValueError(
-            "the collector config has no stations: an export needs each device's station kind"
+            _("the collector config has no stations: an export needs each device's station kind")
         )
     unknown = sorted(set(devices) - stations.keys())
     if unknown:
         raise ValueError(
-            f"not a configured station: {', '.join(unknown)} (known: {', '.join(sorted(stations))})"
+            _("not a configured station: {unknown} (known: {known})").format(
+                unknown=", ".join(unknown), known=", ".join(sorted(stations))
+            )
         )
     known_kinds = {s.kind for s in stations.values()}
     missing = sorted(set(kinds) - known_kinds)
     if missing:
-        configured = ", ".join(sorted(known_kinds))
-        raise ValueError(f"no station of kind {', '.join(missing)} (configured: {configured})")
+        raise ValueError(
+            _("no station of kind {missing} (configured: {configured})").format(
+                missing=", ".join(missing), configured=", ".join(sorted(known_kinds))
+            )
+        )
     if not kinds and not devices:
         return dict(stations)
     return {d: s for d, s in stations.items() if d in devices or s.kind in kinds}
 
 
-def report_writer(fmt: ExportFormat) -> Callable[[Report, Path], None]:
-    """The writer of a report format. The workbook and the HTML report need the `export`
+def report_writer(fmt: ExportFormat, language: str = ENGLISH) -> Callable[[Report, Path], None]:
+    """The writer of a report format, in `language` for the formats people read (the CSV
+    is for machines and ignores it). The workbook and the HTML report need the `export`
     extra: without it this raises ImportError, before any store is read."""
     if fmt is ExportFormat.CSV:
 
@@ -67,9 +80,9 @@ def report_writer(fmt: ExportFormat) -> Callable[[Report, Path], None]:
     if fmt is ExportFormat.XLSX:
         from collector.exports.workbook import write_workbook
 
-        return write_workbook
+        return lambda report, out: write_workbook(report, out, language)
     if fmt is ExportFormat.HTML:
         from collector.exports.html_report import write_html
 
-        return lambda report, out: write_html(report, out, datetime.now(UTC))
-    raise ValueError(f"{fmt} is not a report format")
+        return lambda report, out: write_html(report, out, datetime.now(UTC), language)
+    raise ValueError(_("{format} is not a report format").format(format=fmt))

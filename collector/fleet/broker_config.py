@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collector.fleet.registry import RegisteredDevice
+from collector.i18n import services
 from iotruntime.broker_access import (
     CERTIFICATE_PORT,
     PASSWORD_PORT,
@@ -61,6 +62,7 @@ from iotruntime.private_files import write_whole
 from iotwire.codec import MAX_PAYLOAD_BYTES
 from iotwire.topics import IDENT_PATTERN
 
+_ = services.gettext
 NAME = re.compile(f"^{IDENT_PATTERN}$")
 STALE = ("passwords", "acl")
 """What versions before per-listener files wrote: stale credentials, removed."""
@@ -150,7 +152,8 @@ class BrokerConfigError(ValueError):
     """The registry or the options would give the broker a hole; nothing was written."""
 
     def __init__(self, problems: list[str]) -> None:
-        super().__init__("refused, nothing written:\n" + "\n".join(f"  {p}" for p in problems))
+        listed = "\n".join(f"  {p}" for p in problems)
+        super().__init__(_("refused, nothing written:") + "\n" + listed)
         self.problems = problems
 
 
@@ -175,14 +178,24 @@ def _center_problems(layout: BrokerLayout, registered: Collection[str]) -> list[
     problems = []
     names = [*layout.collectors, *layout.consoles]
     if not layout.collectors:
-        problems.append("no collector user: the broker would admit no collector")
+        problems.append(_("no collector user: the broker would admit no collector"))
     for name in sorted(set(names)):
         if not NAME.match(name):
-            problems.append(f"{name!r}: a broker user is 1-63 lowercase letters, digits or -")
+            problems.append(
+                _("{name}: a broker user is 1-63 lowercase letters, digits or -").format(
+                    name=repr(name)
+                )
+            )
         if names.count(name) > 1:
-            problems.append(f"{name!r} is given twice (collectors and consoles need their own)")
+            problems.append(
+                _("{name} is given twice (collectors and consoles need their own)").format(
+                    name=repr(name)
+                )
+            )
         if name in registered:
-            problems.append(f"{name!r} is a registered device: choose another name")
+            problems.append(
+                _("{name} is a registered device: choose another name").format(name=repr(name))
+            )
     return problems
 
 
@@ -195,24 +208,38 @@ def _device_problems(
     for d in devices:
         credential = d.credential
         if credential is None:
-            problems.append(f"{d.device}: registered without a credential (provision it again)")
+            problems.append(
+                _("{device}: registered without a credential (provision it again)").format(
+                    device=d.device
+                )
+            )
             continue
         if d.device in taken:
-            problems.append(f"{d.device}: the operations center's name on the broker, not a box's")
+            problems.append(
+                _("{device}: the operations center's name on the broker, not a box's").format(
+                    device=d.device
+                )
+            )
         if credential.username != d.device:
             problems.append(
-                f"{d.device}: signs in as {credential.username!r}, not as itself"
-                " (import its bundle again: this registry predates the check)"
+                _(
+                    "{device}: signs in as {username}, not as itself"
+                    " (import its bundle again: this registry predates the check)"
+                ).format(device=d.device, username=repr(credential.username))
             )
         if credential.certificate_sha256 is None:
             continue
         if credential.certificate is None:
             problems.append(
-                f"{d.device}: its bundle carries no certificate (provisioned before the device"
-                " CA): provision it again with --device-ca, or revoke it"
+                _(
+                    "{device}: its bundle carries no certificate (provisioned before the device"
+                    " CA): provision it again with --device-ca, or revoke it"
+                ).format(device=d.device)
             )
         elif device_ca is not None and not issued_by(credential.certificate.encode(), device_ca):
-            problems.append(f"{d.device}: its certificate is not from the device CA")
+            problems.append(
+                _("{device}: its certificate is not from the device CA").format(device=d.device)
+            )
     return problems
 
 
@@ -262,23 +289,27 @@ def _tls_problems(
 ) -> list[str]:
     problems = []
     if certificates and device_ca is None:
-        problems.append("devices with a certificate need --device-ca, the CA that signs them")
+        problems.append(_("devices with a certificate need --device-ca, the CA that signs them"))
     if device_ca is not None and same_certificate(device_ca, tls.ca_file.read_bytes()):
         problems.append(
-            "--device-ca is the site CA: a CA of its own signs devices, so that its key,"
-            " which technicians carry, cannot sign the collector or the broker"
+            _(
+                "--device-ca is the site CA: a CA of its own signs devices, so that its key,"
+                " which technicians carry, cannot sign the collector or the broker"
+            )
         )
     if not revoked:
         return problems
     if tls.crl_file is None or device_ca is None:
-        return [*problems, "revoked certificates need --crl, from collector devices revoke"]
+        return [*problems, _("revoked certificates need --crl, from collector devices revoke")]
     listed = revoked_serials(tls.crl_file.read_bytes(), device_ca)
     if listed is None:
-        problems.append(f"{tls.crl_file} is not signed by the device CA")
+        problems.append(_("{crl} is not signed by the device CA").format(crl=tls.crl_file))
     elif missing := set(revoked) - listed:
         problems.append(
-            f"{tls.crl_file} leaves out {len(missing)} revoked certificate(s):"
-            " write it again with collector devices revoke"
+            _(
+                "{crl} leaves out {count} revoked certificate(s):"
+                " write it again with collector devices revoke"
+            ).format(crl=tls.crl_file, count=len(missing))
         )
     return problems
 
@@ -304,8 +335,10 @@ def write_broker_config(
     gid = grp.getgrnam(layout.group).gr_gid if layout.group else None
     if gid is not None and (closed := _closed_to(gid, out)) is not None:
         problems.append(
-            f"{closed} is closed to group {layout.group}: the broker could not read its"
-            f" files (chmod o+x, or chgrp {layout.group} and chmod g+x)"
+            _(
+                "{folder} is closed to group {group}: the broker could not read its"
+                " files (chmod o+x, or chgrp {group} and chmod g+x)"
+            ).format(folder=closed, group=layout.group)
         )
     if problems:
         raise BrokerConfigError(problems)
@@ -445,31 +478,45 @@ def reload_broker(conf: Path, pid_file: Path) -> int:
         text = pid_file.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
         raise BrokerReloadError(
-            f"no {pid_file}: the broker is not running, or was started on a config without"
-            " this pid_file; restart it once"
+            _(
+                "no {pid_file}: the broker is not running, or was started on a config without"
+                " this pid_file; restart it once"
+            ).format(pid_file=pid_file)
         ) from None
     if not text.isdigit():
-        raise BrokerReloadError(f"{pid_file} holds no pid: {text[:40]!r}")
+        raise BrokerReloadError(
+            _("{pid_file} holds no pid: {text}").format(pid_file=pid_file, text=repr(text[:40]))
+        )
     pid = int(text)
     try:
         running = _runs(pid, conf)
     except FileNotFoundError:
         raise BrokerReloadError(
-            f"no process {pid} (from {pid_file}): the broker is not running; start it"
+            _("no process {pid} (from {pid_file}): the broker is not running; start it").format(
+                pid=pid, pid_file=pid_file
+            )
         ) from None
     except PermissionError:
-        raise BrokerReloadError(f"not allowed to look at process {pid}: run as root") from None
+        raise BrokerReloadError(
+            _("not allowed to look at process {pid}: run as root").format(pid=pid)
+        ) from None
     if not running:
         raise BrokerReloadError(
-            f"process {pid} (from {pid_file}) is not a mosquitto running {conf}: nothing sent"
+            _(
+                "process {pid} (from {pid_file}) is not a mosquitto running {conf}: nothing sent"
+            ).format(pid=pid, pid_file=pid_file, conf=conf)
         )
     try:
         os.kill(pid, signal.SIGHUP)
     except ProcessLookupError:
-        raise BrokerReloadError(f"the broker (pid {pid}) ended meanwhile; start it") from None
+        raise BrokerReloadError(
+            _("the broker (pid {pid}) ended meanwhile; start it").format(pid=pid)
+        ) from None
     except PermissionError:
         raise BrokerReloadError(
-            f"not allowed to signal the broker (pid {pid}): run as root, or"
-            " systemctl reload mosquitto"
+            _(
+                "not allowed to signal the broker (pid {pid}): run as root, or"
+                " systemctl reload mosquitto"
+            ).format(pid=pid)
         ) from None
     return pid

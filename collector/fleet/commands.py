@@ -19,10 +19,13 @@ from datetime import UTC, datetime
 
 import aiomqtt
 
+from collector.i18n import services
 from iotruntime.connection import BrokerSettings, ProtocolChoice
 from iotwire.codec import DecodeError, decode, encode
 from iotwire.messages import Command, CommandAck, CommandName
 from iotwire.topics import Channel, topic_for
+
+_ = services.gettext
 
 
 class NoAnswerError(Exception):
@@ -72,7 +75,9 @@ async def send_command(
         except TimeoutError:
             pass
     raise NoAnswerError(
-        f"{device} did not acknowledge {name} within {timeout_s:g} s: is it online?"
+        _("{device} did not acknowledge {command} within {seconds} s: is it online?").format(
+            device=device, command=name, seconds=f"{timeout_s:g}"
+        )
     )
 
 
@@ -84,4 +89,4 @@ async def _answer(client: aiomqtt.Client, ident: str) -> CommandAck:
             continue
         if ack.id == ident:
             return ack
-    raise NoAnswerError("the broker ended the session")
+    raise NoAnswerError(_("the broker ended the session"))

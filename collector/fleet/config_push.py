@@ -35,11 +35,13 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
+from collector.i18n import services
 from iotruntime.private_files import write_whole
 from iotruntime.sqlite_files import open_sqlite, write_transaction
 from iotwire.config_push import ConfigPush
 from iotwire.messages import MAX_CONFIG_CHARS
 
+_ = services.gettext
 PRIVATE_KEY = "config-signing.key"
 PUBLIC_KEY = "config-signing.pub"
 NO_ANSWER = "no_answer"
@@ -61,7 +63,11 @@ def make_signing_key(out: Path) -> tuple[Path, Path]:
     """Write a new key pair into `out`; never replaces one, since every box trusts it."""
     private, public = out / PRIVATE_KEY, out / PUBLIC_KEY
     if private.exists() or public.exists():
-        raise ValueError(f"{out} holds a config signing key already; it is never replaced here")
+        raise ValueError(
+            _("{folder} holds a config signing key already; it is never replaced here").format(
+                folder=out
+            )
+        )
     key = Ed25519PrivateKey.generate()
     out.mkdir(parents=True, exist_ok=True)
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
@@ -75,7 +81,9 @@ def load_signing_key(path: Path) -> Ed25519PrivateKey:
     """The center's signing key; ValueError if the file holds another kind of key."""
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
-        raise ValueError(f"{path}: not an Ed25519 private key (collector devices config key)")
+        raise ValueError(
+            _("{path}: not an Ed25519 private key (collector devices config key)").format(path=path)
+        )
     return key
 
 
@@ -84,7 +92,9 @@ def config_push(device: str, text: str, by: str, rollback_after_s: float) -> Con
     command's id, so the audit trail, the box's record and its answer share one name)."""
     if len(text) > MAX_CONFIG_CHARS:
         raise ValueError(
-            f"the config is over {MAX_CONFIG_CHARS} characters, which the wire carries"
+            _("the config is over {most} characters, which the wire carries").format(
+                most=MAX_CONFIG_CHARS
+            )
         )
     return ConfigPush(
         device=device,

@@ -21,10 +21,13 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collector.i18n import services
 from iotruntime.configfile import ConfigError, load_model
+from iotruntime.i18n import day, process_language
 from iotruntime.registration import BoxKind, Credential, Location, Registration
 from iotruntime.sqlite_files import open_sqlite, write_transaction
 
+_ = services.gettext
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS devices (
     device TEXT PRIMARY KEY, site TEXT NOT NULL, kind TEXT NOT NULL, name TEXT NOT NULL,
@@ -109,15 +112,20 @@ class Registry:
             ).fetchone()
             if role:
                 raise RefusedError(
-                    "device", f"{bundle.device!r} is a {role[0]}'s name on the broker, not a box's"
+                    "device",
+                    _("{device} is a {role}'s name on the broker, not a box's").format(
+                        device=repr(bundle.device), role=role[0]
+                    ),
                 )
             if credential is not None:
                 revoked = self._revoked_at(credential)
                 if revoked is not None:
                     raise RefusedError(
                         "credential",
-                        f"revoked on {revoked:%Y-%m-%d}: provision the box again for a new"
-                        " credential (for a password, remove broker-password on the box first)",
+                        _(
+                            "revoked on {day}: provision the box again for a new credential"
+                            " (for a password, remove broker-password on the box first)"
+                        ).format(day=day(revoked.date(), process_language())),
                     )
             held = self._db.execute(
                 "SELECT kind, credential, revoked FROM devices WHERE device = ?", (bundle.device,)
@@ -231,14 +239,18 @@ def _same_box(bundle: Registration, kind: str, credential: str | None) -> None:
     if offered != credential:
         raise RefusedError(
             "credential",
-            f"{bundle.device} is registered with another credential; import with --replace"
-            " if the box was provisioned anew (a lost or stolen box: revoke it first)",
+            _(
+                "{device} is registered with another credential; import with --replace"
+                " if the box was provisioned anew (a lost or stolen box: revoke it first)"
+            ).format(device=bundle.device),
         )
     if bundle.kind.value != kind:
         raise RefusedError(
             "kind",
-            f"{bundle.device} is registered as {kind}, not {bundle.kind.value};"
-            " import with --replace to change what it is",
+            _(
+                "{device} is registered as {kind}, not {offered};"
+                " import with --replace to change what it is"
+            ).format(device=bundle.device, kind=kind, offered=bundle.kind.value),
         )
 
 

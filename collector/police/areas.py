@@ -6,6 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from collector.fleet.registry import RegisteredDevice
+from collector.i18n import services
+
+_ = services.gettext
 
 MIN_CORNERS = 3
 
@@ -33,10 +36,16 @@ class Area:
 def area(corners: Iterable[tuple[float, float]]) -> Area:
     points = tuple((float(lat), float(lon)) for lat, lon in corners)
     if len(points) < MIN_CORNERS:
-        raise AreaError(f"an area has at least {MIN_CORNERS} corners, not {len(points)}")
+        raise AreaError(
+            _("an area has at least {least} corners, not {count}").format(
+                least=MIN_CORNERS, count=len(points)
+            )
+        )
     for lat, lon in points:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise AreaError(f"corner {lat},{lon}: not a latitude and longitude")
+            raise AreaError(
+                _("corner {corner}: not a latitude and longitude").format(corner=f"{lat},{lon}")
+            )
     return Area(points)
 
 
@@ -47,7 +56,9 @@ def parse_area(text: str) -> Area:
         try:
             lat, lon = (float(v) for v in part.split(","))
         except ValueError:
-            raise AreaError(f"corner {part.strip()!r}: write it as lat,lon") from None
+            raise AreaError(
+                _("corner {corner}: write it as lat,lon").format(corner=repr(part.strip()))
+            ) from None
         corners.append((lat, lon))
     return area(corners)
 

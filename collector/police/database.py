@@ -16,8 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from collector.i18n import services
 from collector.police.confusions import fold
 from iotruntime.sqlite_files import open_sqlite, write_transaction
+
+_ = services.gettext
 
 SCHEMA_VERSION = 2
 
@@ -95,7 +98,9 @@ class PoliceDb:
         if version not in range(SCHEMA_VERSION + 1):
             self._db.close()
             raise PoliceDbError(
-                f"{path}: schema version {version}; this collector knows {SCHEMA_VERSION}"
+                _("{path}: schema version {version}; this collector knows {known}").format(
+                    path=path, version=version, known=SCHEMA_VERSION
+                )
             )
         self._lock = threading.Lock()
         self._db.executescript(SCHEMA)

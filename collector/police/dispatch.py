@@ -18,9 +18,12 @@ from datetime import UTC, datetime, timedelta
 
 from collector.config import UnitSettings
 from collector.fleet.registry import RegisteredDevice
+from collector.i18n import services
 from collector.police import audit, deliveries
 from collector.police.areas import Area, area
 from collector.police.database import PoliceDb, utc_text
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 DUTY_DESK = "duty"
@@ -158,9 +161,17 @@ class Dispatches:
                 "SELECT acked_by FROM dispatches WHERE alert = ? AND unit = ?", (alert_id, unit)
             ).fetchone()
             if row is None:
-                raise DispatchError(f"alert {alert_id} was not dispatched to unit {unit!r}")
+                raise DispatchError(
+                    _("alert {id} was not dispatched to unit {unit}").format(
+                        id=alert_id, unit=repr(unit)
+                    )
+                )
             if row[0] is not None:
-                raise DispatchError(f"unit {unit} acknowledged alert {alert_id} already ({row[0]})")
+                raise DispatchError(
+                    _("unit {unit} acknowledged alert {id} already ({by})").format(
+                        unit=unit, id=alert_id, by=row[0]
+                    )
+                )
             db.execute(
                 "UPDATE dispatches SET acked_at = ?, acked_by = ?, ack_note = ?"
                 " WHERE alert = ? AND unit = ?",

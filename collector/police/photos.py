@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from collector.i18n import services
 from collector.police import audit
 from collector.police.database import PoliceDb
 from collector.police.watchlist import Priority, WatchEntry, Watchlist
+
+_ = services.gettext
 
 MAX_PHOTO_BYTES = 20 * 1024 * 1024
 READ_TIMEOUT_S = 120.0
@@ -64,7 +67,7 @@ def _suffix(image: bytes) -> str:
     for magic, suffix in FORMATS.items():
         if image.startswith(magic) and (suffix != ".webp" or image[8:12] == b"WEBP"):
             return suffix
-    raise PhotoError("not a photo: send a JPEG, PNG or WebP image")
+    raise PhotoError(_("not a photo: send a JPEG, PNG or WebP image"))
 
 
 def _reader_command() -> list[str]:
@@ -72,7 +75,7 @@ def _reader_command() -> list[str]:
     found = str(beside) if beside.is_file() else shutil.which("edge-agent")
     if found is None:
         raise ReaderUnavailableError(
-            "the plate reader (`edge-agent`, with the vision extra) is not installed here"
+            _("the plate reader (`edge-agent`, with the vision extra) is not installed here")
         )
     return [found, "plates", "read", "--json", "--crops"]
 
@@ -92,13 +95,14 @@ def read_plates(image: bytes) -> list[PhotoPlate]:
             )
         except subprocess.TimeoutExpired:
             raise ReaderUnavailableError(
-                f"the plate reader took over {READ_TIMEOUT_S:.0f} s"
+                _("the plate reader took over {seconds} s").format(seconds=f"{READ_TIMEOUT_S:.0f}")
             ) from None
     reason = done.stderr.strip().removeprefix("error:").strip()
     if done.returncode == 1:
-        raise PhotoError(f"the photo cannot be read: {reason.split(': ', 1)[-1]}")
+        why = reason.split(": ", 1)[-1]
+        raise PhotoError(_("the photo cannot be read: {why}").format(why=why))
     if done.returncode != 0:
-        raise ReaderUnavailableError(f"the plate reader cannot run: {reason}")
+        raise ReaderUnavailableError(_("the plate reader cannot run: {why}").format(why=reason))
     [line] = done.stdout.splitlines()
     found = [
         PhotoPlate(
@@ -133,11 +137,13 @@ class Photos:
     def upload(self, image: bytes, by: str, case: str, now: datetime | None = None) -> PhotoRecord:
         """Read the photo and keep it with what was found; audited with the case."""
         if not case.strip():
-            raise PhotoError("case: the case number or report reference the photo belongs to")
+            raise PhotoError(_("case: the case number or report reference the photo belongs to"))
         if not image:
-            raise PhotoError("an empty upload: send the photo as the request's body")
+            raise PhotoError(_("an empty upload: send the photo as the request's body"))
         if len(image) > MAX_PHOTO_BYTES:
-            raise PhotoError(f"a photo of at most {MAX_PHOTO_BYTES // 2**20} MB")
+            raise PhotoError(
+                _("a photo of at most {megabytes} MB").format(megabytes=MAX_PHOTO_BYTES // 2**20)
+            )
         _suffix(image)
         plates = self._read(image)
         now = now or datetime.now(UTC)
@@ -169,7 +175,9 @@ class Photos:
             "SELECT id, uploaded, by, case_ref, plates FROM photos WHERE id = ?", (photo_id,)
         )
         if not rows:
-            raise PhotoError(f"no photo {photo_id!r} (or it is past its retention)")
+            raise PhotoError(
+                _("no photo {id} (or it is past its retention)").format(id=repr(photo_id))
+            )
         return _record(rows[0])
 
     def image(self, photo_id: str, by: str) -> bytes:
@@ -193,8 +201,12 @@ class Photos:
         photo = self.get(photo_id)
         chosen = [p for p in photo.plates if plate in (p.plate, p.display)]
         if not chosen:
-            read = ", ".join(p.display for p in photo.plates) or "none"
-            raise PhotoError(f"plate {plate!r} was not read in photo {photo_id} (read: {read})")
+            read = ", ".join(p.display for p in photo.plates) or _("none")
+            raise PhotoError(
+                _("plate {plate} was not read in photo {id} (read: {read})").format(
+                    plate=repr(plate), id=photo_id, read=read
+                )
+            )
         because = f"{reason.strip() or 'citizen photo'} (case {photo.case}, photo {photo_id})"
-        entry, _ = Watchlist(self._db).add(chosen[0].display, because, by, priority)
+        entry, _new = Watchlist(self._db).add(chosen[0].display, because, by, priority)
         return entry

@@ -22,12 +22,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from collector.fleet.registry import RegisteredDevice
+from collector.i18n import services
 from collector.police import audit, deliveries
 from collector.police.database import PoliceDb, plate_text_row, utc_text
 from collector.police.dispatch import Unit, dispatch
 from collector.police.matching import Match, Matcher
 from collector.police.watchlist import Watchlist
 from iotwire.messages import PlateAlert, PlateRead, Pole
+
+_ = services.gettext
 
 PLATE_TEXT_UPSERT = (
     "INSERT INTO plate_texts VALUES (?, ?, ?, ?) ON CONFLICT (plate)"
@@ -257,10 +260,14 @@ class AlertLog:
         with self._db.transaction() as db:
             row = db.execute(f"{_ALERT_COLUMNS} WHERE id = ?", (alert_id,)).fetchone()
             if row is None:
-                raise AlertError(f"no alert {alert_id!r}")
+                raise AlertError(_("no alert {id}").format(id=repr(alert_id)))
             found = _record(row)
             if found.acked_by is not None:
-                raise AlertError(f"alert {alert_id} was acknowledged already by {found.acked_by}")
+                raise AlertError(
+                    _("alert {id} was acknowledged already by {by}").format(
+                        id=alert_id, by=found.acked_by
+                    )
+                )
             db.execute(
                 "UPDATE alerts SET acked_at = ?, acked_by = ?, ack_note = ? WHERE id = ?",
                 (now.isoformat(), by, note, alert_id),

@@ -26,11 +26,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.fleet.registry import Registry
+from collector.i18n import services
 from collector.police import audit
 from collector.police.areas import Area, devices_in
 from collector.police.confusions import fold
 from collector.police.database import PoliceDb, utc_text
 from collector.police.matching import MatchKind
+
+_ = services.gettext
 
 MIN_LITERALS = 3
 MAX_RESULTS = 1000
@@ -92,7 +95,7 @@ def scope(
     if not sites and where is None:
         return chosen
     if registry is None:
-        raise SearchError("site and area filters need the device registry (registry.path)")
+        raise SearchError(_("site and area filters need the device registry (registry.path)"))
     registered = registry.all()
     if sites:
         at_sites = frozenset(d.device for d in registered if d.site in set(sites))
@@ -108,14 +111,18 @@ def normalised(text: str) -> str:
     cleaned = _SEPARATORS.sub("", text.upper().replace("Đ", "D").replace("Ð", "D"))
     if not cleaned or not _ALLOWED.fullmatch(cleaned):
         raise SearchError(
-            f"plate {text!r}: letters, digits and the wildcards ? (one character) and *"
-            " (any run) only"
+            _(
+                "plate {text}: letters, digits and the wildcards ? (one character) and *"
+                " (any run) only"
+            ).format(text=repr(text))
         )
     literals = sum(ch not in "?*" for ch in cleaned)
     if literals < MIN_LITERALS:
         raise SearchError(
-            f"plate {text!r}: at least {MIN_LITERALS} known characters; a broader search"
-            " would list the island's traffic"
+            _(
+                "plate {text}: at least {least} known characters; a broader search"
+                " would list the island's traffic"
+            ).format(text=repr(text), least=MIN_LITERALS)
         )
     return re.sub(r"\*+", "*", cleaned)
 
@@ -152,7 +159,7 @@ def matching_plates(db: PoliceDb, query: PlateQuery) -> dict[str, MatchKind]:
     text = normalised(query.text)
     wild = "?" in text or "*" in text
     if wild and query.fuzzy:
-        raise SearchError("a fuzzy search takes a whole plate; use wildcards or fuzzy, not both")
+        raise SearchError(_("a fuzzy search takes a whole plate; use wildcards or fuzzy, not both"))
     if wild:
         return dict.fromkeys(_glob_plates(db, text), MatchKind.EXACT)
     found = (
@@ -198,14 +205,14 @@ def search(
     writing the search to the audit log: a refused search is not audited, it ran nothing."""
     now = now or datetime.now(UTC)
     if len(query.purpose.strip()) < MIN_PURPOSE:
-        raise SearchError("purpose: say why (a case number or the report's reference)")
+        raise SearchError(_("purpose: say why (a case number or the report's reference)"))
     if not 1 <= query.limit <= MAX_RESULTS:
-        raise SearchError(f"limit: between 1 and {MAX_RESULTS}")
+        raise SearchError(_("limit: between 1 and {most}").format(most=MAX_RESULTS))
     kept_since = now - timedelta(days=reads_days)
     since = max(query.since, kept_since) if query.since else kept_since
     until = min(query.until, now) if query.until else now
     if since > until:
-        raise SearchError("since: after until; nothing can match")
+        raise SearchError(_("since: after until; nothing can match"))
     kinds = matching_plates(db, query)
     sightings = _sightings(db, query, kinds, since, until)
     with db.transaction() as tx:

@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TextIO
 
+from collector.i18n import services
 from collector.police import audit
 from collector.police.database import PoliceDb
 from iotwire.plate_formats import PlateError, parse_plate
+
+_ = services.gettext
 
 
 class Priority(StrEnum):
@@ -95,12 +98,14 @@ class Watchlist:
         try:
             plate = parse_plate(text, typed=True)
         except PlateError as exc:
-            raise WatchlistError(f"not a Vietnamese plate: {exc}") from None
+            raise WatchlistError(_("not a Vietnamese plate: {why}").format(why=exc)) from None
         if not reason.strip():
-            raise WatchlistError("a watchlist entry needs a reason")
+            raise WatchlistError(_("a watchlist entry needs a reason"))
         now = now or datetime.now(UTC)
         if expires is not None and expires <= now:
-            raise WatchlistError(f"expiry {expires.isoformat()} is already past")
+            raise WatchlistError(
+                _("expiry {expires} is already past").format(expires=expires.isoformat())
+            )
         entry = WatchEntry(
             plate.canonical, plate.display, reason.strip(), priority, expires, by, now
         )
@@ -137,11 +142,11 @@ class Watchlist:
         try:
             canonical = parse_plate(text, typed=True).canonical
         except PlateError as exc:
-            raise WatchlistError(f"not a Vietnamese plate: {exc}") from None
+            raise WatchlistError(_("not a Vietnamese plate: {why}").format(why=exc)) from None
         with self.db.transaction() as db:
             entry = _get(db, canonical)
             if entry is None:
-                raise NotWatchedError(f"{canonical} is not on the watchlist")
+                raise NotWatchedError(_("{plate} is not on the watchlist").format(plate=canonical))
             db.execute("DELETE FROM watchlist WHERE plate = ?", (canonical,))
             audit.record(db, by, "watchlist.remove", canonical, {"reason": entry.reason})
             _bump_version(db)
@@ -162,18 +167,23 @@ class Watchlist:
         reader = csv.DictReader(source)
         missing = {"plate", "reason"} - set(reader.fieldnames or ())
         if missing:
-            raise WatchlistError(f"the CSV header needs {', '.join(sorted(missing))}")
+            raise WatchlistError(
+                _("the CSV header needs {columns}").format(columns=", ".join(sorted(missing)))
+            )
         for row in reader:
             line = reader.line_num
             try:
                 priority = Priority((row.get("priority") or "normal").strip().lower())
             except ValueError:
-                errors.append((line, f"priority {row.get('priority')!r}: high, normal or low"))
+                given = repr(row.get("priority"))
+                errors.append(
+                    (line, _("priority {given}: high, normal or low").format(given=given))
+                )
                 continue
             try:
                 expires_text = (row.get("expires") or "").strip()
                 expires = _aware(datetime.fromisoformat(expires_text)) if expires_text else None
-                _, new = self.add(row["plate"] or "", row["reason"] or "", by, priority, expires)
+                new = self.add(row["plate"] or "", row["reason"] or "", by, priority, expires)[1]
             except ValueError as exc:
                 errors.append((line, str(exc)))
                 continue

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.config import RetentionSettings
+from collector.i18n import services
 from collector.query import (
     Aggregate,
     AggregateQuery,
@@ -39,6 +40,8 @@ from collector.query import (
 from collector.stores.base import PendingBatch, ReceivedMessage, WriteOutcome
 from iotruntime.sqlite_files import open_sqlite
 from iotwire.messages import Health, PlateRead, Quality, Status, Telemetry
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 
@@ -427,7 +430,11 @@ class SqliteStore:
         window_us = int(query.window.total_seconds()) * 1_000_000
         if rollup:
             if window_us % _HOUR_US:
-                raise ValueError(f"the hourly rollup answers whole hours, not {query.window}")
+                raise ValueError(
+                    _("the hourly rollup answers whole hours, not {window}").format(
+                        window=query.window
+                    )
+                )
             table, time, usable = "readings_hourly", "hour", "1=1"
             columns = "sum(sum) / sum(count), min(min), max(max), sum(count), max(hour)"
             last = "last"
@@ -459,7 +466,7 @@ class SqliteStore:
             low,
             high,
             count,
-            _,
+            _last_time,
             last_value,
         ) in self._rows(sql, args):
             found = {

@@ -18,6 +18,9 @@ from typing import Self
 import paramiko
 
 from collector.config import Tt10UploadSettings
+from collector.i18n import services
+
+_ = services.gettext
 
 KNOWN_HOSTS_KEY = "tt10.upload.known_hosts"
 
@@ -45,8 +48,15 @@ class _RefuseUnknownHosts(paramiko.MissingHostKeyPolicy):
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
         raise HostKeyError(
-            f"{hostname} showed host key {_fingerprint(key)}, which is not in"
-            f" {KNOWN_HOSTS_KEY} ({self._known_hosts}); add it once the authority confirms it"
+            _(
+                "{host} showed host key {key}, which is not in {setting} ({file});"
+                " add it once the authority confirms it"
+            ).format(
+                host=hostname,
+                key=_fingerprint(key),
+                setting=KNOWN_HOSTS_KEY,
+                file=self._known_hosts,
+            )
         )
 
 
@@ -63,14 +73,16 @@ class SftpSession:
         """Log in with the password once the host key matched; no agent and no key of the
         collector's user is offered, so the login is the one the settings give."""
         if settings.known_hosts is None:  # the settings refuse sftp without it
-            raise HostKeyError(f"{KNOWN_HOSTS_KEY} is not set")
+            raise HostKeyError(_("{setting} is not set").format(setting=KNOWN_HOSTS_KEY))
         client = paramiko.SSHClient()
         try:
             try:
                 client.load_system_host_keys(str(settings.known_hosts))
             except OSError as exc:
                 raise HostKeyError(
-                    f"{KNOWN_HOSTS_KEY}: cannot read {settings.known_hosts}: {exc.strerror or exc}"
+                    _("{setting}: cannot read {file}: {why}").format(
+                        setting=KNOWN_HOSTS_KEY, file=settings.known_hosts, why=exc.strerror or exc
+                    )
                 ) from None
             client.set_missing_host_key_policy(_RefuseUnknownHosts(settings.known_hosts))
             try:
@@ -87,10 +99,17 @@ class SftpSession:
                 )
             except paramiko.BadHostKeyException as exc:
                 raise HostKeyError(
-                    f"{exc.hostname} showed host key {_fingerprint(exc.key)}, not the"
-                    f" {_fingerprint(exc.expected_key)} of {KNOWN_HOSTS_KEY}"
-                    f" ({settings.known_hosts}): someone may be in the way, or the server"
-                    " changed its key; ask the authority before changing the file"
+                    _(
+                        "{host} showed host key {key}, not the {expected} of {setting} ({file}):"
+                        " someone may be in the way, or the server changed its key; ask the"
+                        " authority before changing the file"
+                    ).format(
+                        host=exc.hostname,
+                        key=_fingerprint(exc.key),
+                        expected=_fingerprint(exc.expected_key),
+                        setting=KNOWN_HOSTS_KEY,
+                        file=settings.known_hosts,
+                    )
                 ) from None
             sftp = client.open_sftp()
             channel = sftp.get_channel()

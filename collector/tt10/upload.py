@@ -27,9 +27,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, Self
 
 from collector.config import Tt10Settings, Tt10UploadSettings
+from collector.i18n import services
 from collector.tt10.ledger import Ledger, UploadStatus, sha256_of
 from iotruntime.connection import backoff_delay
 from iotruntime.stopping import sleep_unless_stopped
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 PART_SUFFIX = ".part"
@@ -150,7 +153,9 @@ def session_of(settings: Tt10UploadSettings) -> tuple[Connect, Errors]:
         from collector.tt10 import sftp
     except ImportError as exc:
         raise ValueError(
-            f"protocol sftp needs the tt10 extra: pip install 'phuquoc-telemetry[tt10]' ({exc})"
+            _("protocol sftp needs the tt10 extra: pip install {package} ({why})").format(
+                package="'phuquoc-telemetry[tt10]'", why=exc
+            )
         ) from None
     return sftp.SftpSession.connect, sftp.ERRORS
 
@@ -158,7 +163,7 @@ def session_of(settings: Tt10UploadSettings) -> tuple[Connect, Errors]:
 class Tt10Uploader:
     def __init__(self, settings: Tt10Settings, ledger: Ledger, password: str) -> None:
         if settings.upload is None:
-            raise ValueError("the uploader needs a tt10.upload section")
+            raise ValueError(_("the uploader needs a tt10.upload section"))
         self._directory = settings.directory
         self._upload = settings.upload
         self._connect, self._errors = session_of(settings.upload)
@@ -253,5 +258,5 @@ def password_of(settings: Tt10UploadSettings) -> str:
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
     if not password:
-        raise ValueError(f"{path} is empty")
+        raise ValueError(_("{path} is empty").format(path=path))
     return password

@@ -4,19 +4,23 @@ against the limits in force, and each air station's hourly VN_AQI over the last 
 The figures are the compliance report's own (collector/compliance/report.py) for
 yesterday and today, so the wall and the files sent to the province never disagree. One
 report is built at most every `EVERY_S` for all screens together: a mean of the hour does
-not change faster than that, and twelve screens must not cost twelve reports.
+not change faster than that, and twelve screens must not cost twelve reports. What people
+read (each VN_AQI band's public information, the parameters' names, why a mean was not
+judged) is added per screen in its language (`in_language`), in the report's own words
+(collector/compliance/texts.py); the figures themselves are the same for all.
 """
 
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collector.compliance.aqi import Aqi
+from collector.compliance.aqi import BANDS, Aqi
 from collector.compliance.limits import LimitTable
 from collector.compliance.report import AqiRow, Row, StationReport, build_report
+from collector.compliance.texts import parameter_name, said
 from collector.config import CollectorConfig
 from collector.stores.base import Store
 
@@ -58,6 +62,7 @@ def _row(row: Row) -> Json:
         "exceeded": row.exceeded,
         "limits": judged,
         "not_judged": row.reason,
+        "why": row.why,  # said in each screen's language by `in_language`
     }
 
 
@@ -85,6 +90,39 @@ def _aqi_hours(rows: list[AqiRow], since: datetime) -> list[Json]:
     ]
 
 
+def _mean_in(mean: Json, language: str) -> Json:
+    return {
+        **mean,
+        "name": parameter_name(mean["parameter"], language),
+        "why": said(mean["why"], language),
+    }
+
+
+def _latest_aqi_in(latest: Json | None, language: str) -> Json | None:
+    if latest is None:
+        return None
+    aqi = latest["aqi"]
+    return {**latest, "aqi": {**aqi, "dominant_name": parameter_name(aqi["dominant"], language)}}
+
+
+def in_language(built: Json, language: str) -> Json:
+    """The figures with what a screen in `language` shows in words, in the compliance
+    report's own words: each band's name, colour and advice (Decision 1459's public
+    information), the parameters' names and why a mean was not judged."""
+    return {
+        **built,
+        "bands": {band.label: asdict(band.public_information(language)) for band in BANDS},
+        "stations": [
+            {
+                **s,
+                "aqi": _latest_aqi_in(s["aqi"], language),
+                "means": [_mean_in(m, language) for m in s["means"]],
+            }
+            for s in built["stations"]
+        ],
+    }
+
+
 @dataclass
 class EnvironmentView:
     store: Store
@@ -95,12 +133,13 @@ class EnvironmentView:
     _at: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def current(self) -> Json:
+    async def current(self, language: str) -> Json:
         async with self._lock:  # screens asking at once wait for one report
             if self._cached is None or time.monotonic() - self._at >= EVERY_S:
                 self._cached = await asyncio.to_thread(self._build)
                 self._at = time.monotonic()
-            return self._cached
+            built = self._cached
+        return in_language(built, language)
 
     def _build(self) -> Json:
         now = self.clock()

@@ -4,6 +4,10 @@ A scenario is a grid of screens (the center's wall is 4 by 3 screens of 1920x108
 screen by screen, the panel it shows. The wall's URL names the scenario, so the duty
 officer switches from the everyday layout to an incident layout by opening another URL,
 with no restart; one screen can also open a single panel's URL on its own.
+
+A screen's language is the URL's `?lang=` first, then the scenario's `language`, then the
+wall's, then the browser's Accept-Language: the center can put its screens in Vietnamese
+for good while a visitor's laptop still opens one in English.
 """
 
 import re
@@ -27,6 +31,8 @@ Panel = Literal[
     "series",
 ]
 PANELS: tuple[str, ...] = get_args(Panel)
+# The languages a screen speaks (iotruntime.i18n.LANGUAGES); a config names one of them.
+Language = Literal["en", "vi"]
 _SIZE = re.compile(r"^([1-9][0-9]?)x([1-9][0-9]?)$")
 _PIXELS = re.compile(r"^([1-9][0-9]{2,4})x([1-9][0-9]{2,4})$")
 
@@ -38,6 +44,9 @@ class Scenario(StrictModel):
     )
     screens: Annotated[list[Panel], Field(min_length=1)] = Field(
         description="the panel of each screen, row by row from the top left"
+    )
+    language: Language | None = Field(
+        default=None, description="the language of this scenario's screens (en or vi)"
     )
 
     @property
@@ -93,6 +102,17 @@ class WallSettings(StrictModel):
         default=None, description="e.g. https://tiles.example.vn/{z}/{x}/{y}.png"
     )
     tiles_attribution: str = ""
+    language: Language | None = Field(
+        default=None,
+        description="the language of every screen whose scenario names none (en or vi)",
+    )
+
+    def language_of(self, scenario: str | None) -> str | None:
+        """The configured language of a scenario's screens, or of a single panel's."""
+        chosen = self.scenarios.get(scenario) if scenario is not None else None
+        if chosen is not None and chosen.language is not None:
+            return chosen.language
+        return self.language
 
     @model_validator(mode="after")
     def _default_named(self) -> Self:

@@ -28,10 +28,12 @@ from edge_agent.config import (
     TcpBus,
     load_agent,
 )
+from edge_agent.i18n import _
 from edge_agent.modbus.bus import ModbusBus
 from edge_agent.modbus.simulator import serve_rtu, serve_tcp
 from edge_agent.profiles import Profile, SerialSettings, find_profile, load_profile
 from edge_agent.remote_config import roll_back_unless_connected
+from edge_agent.software_update import try_release
 from edge_agent.sources.base import SourceError
 from iotruntime.configfile import ConfigError
 from iotruntime.console import (
@@ -48,16 +50,42 @@ from iotruntime.logs import configure_logging
 from iotwire.messages import Reading
 
 app = typer.Typer(
-    no_args_is_help=True, callback=choose_language, help="Edge agent for Phu Quoc field boxes."
+    no_args_is_help=True,
+    callback=choose_language,
+    help=_("Edge agent for Phu Quoc field boxes."),
 )
-app.command("provision")(provision)
-app.command("check")(check)
-app.command("status")(status)
-app.command("profiles")(profiles)
+app.command(
+    "provision",
+    help=_(
+        "Write this box's config from the template for its type, its broker credential (a"
+        " password, or a certificate signed by the device CA) and the registration bundle"
+        " for `collector devices import`. Safe to run again: it keeps what is still right"
+        " and says what it would change."
+    ),
+)(provision)
+app.command(
+    "check",
+    help=_(
+        "Check this box before leaving it: the config, the broker over TLS with the"
+        " device's credential, a message accepted and delivered back, every sensor once,"
+        " one frame from every camera. Exits 1 when any line fails."
+    ),
+)(check)
+app.command(
+    "status",
+    help=_(
+        "What the running agent is doing: outbox depth, the last publish the broker"
+        " acknowledged, and each source's last value or error. Exits 1 when no agent has"
+        " written its status lately."
+    ),
+)(status)
+app.command(
+    "profiles", help=_("The firmware profiles this agent knows, for `--sensor PROFILE:UNIT`.")
+)(profiles)
 app.add_typer(plates, name="plates")
 
-ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="agent config (YAML)")]
-LogLevel = Annotated[str, typer.Option(help="debug, info, warning or error")]
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help=_("agent config (YAML)"))]
+LogLevel = Annotated[str, typer.Option(help=_("debug, info, warning or error"))]
 
 
 def _setup_logging(level: str) -> None:
@@ -100,9 +128,8 @@ async def _run_until_signalled(
     return await rolled_back or agent.restart_requested
 
 
-@app.command()
+@app.command(help=_("Run the agent: poll every source, keep everything in the outbox, publish it."))
 def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
-    """Run the agent: poll every source, keep everything in the outbox, publish it."""
     _setup_logging(log_level)
     requested = threading.Event()
     _stop_on_signals(requested)
@@ -113,9 +140,13 @@ def run(config: ConfigOption, log_level: LogLevel = "info") -> None:
     restart = asyncio.run(_run_until_signalled(loaded, config, requested))
     _stop_on_signals(requested)
     if restart and not requested.is_set():
-        # The same process (and pid, for systemd) with the config read afresh.
-        logging.getLogger(__name__).info("restarting with %s", config)
-        os.execv(sys.argv[0], sys.argv)  # noqa: S606 - this very command again
+        # The same process (and pid, for systemd) with the config read afresh: this very
+        # command, or an offered release's once it came up healthy on trial.
+        program = try_release(loaded.config, sys.argv[1:], requested)
+        if requested.is_set():
+            return
+        logging.getLogger(__name__).info("restarting with %s as %s", config, program)
+        os.execv(program, [program, *sys.argv[1:]])  # noqa: S606 - the agent again
 
 
 def _bus_from_flags(
@@ -128,12 +159,12 @@ def _bus_from_flags(
     timeout_s: float,
 ) -> RtuBus | TcpBus:
     if (serial is None) == (host is None):
-        raise typer.BadParameter("give either --serial PORT or --host HOST")
+        raise typer.BadParameter(_("give either --serial PORT or --host HOST"))
     if host is not None:
         return TcpBus(type="tcp", name="cli", host=host, port=tcp_port, timeout_s=timeout_s)
     if profile.serial is None and (baudrate is None or parity is None):
         raise typer.BadParameter(
-            "this profile does not state serial settings: give --baudrate and --parity"
+            _("this profile does not state serial settings: give --baudrate and --parity")
         )
     stated = profile.serial or SerialSettings()
     return RtuBus.model_validate(
@@ -152,7 +183,7 @@ def _bus_from_flags(
 
 def _print_readings(title: str, readings: tuple[Reading, ...]) -> None:
     table = Table(title=title)
-    for column in ("parameter", "value", "unit", "quality"):
+    for column in (_("parameter"), _("value"), _("unit"), _("quality")):
         table.add_column(column, no_wrap=True)
     for r in readings:
         value = "-" if r.value is None else number_text(r.value)
@@ -171,35 +202,50 @@ async def _read_once(loaded: LoadedAgent, only: str | None) -> bool:
     return ok
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Read sensors once and print the decoded values: every source of a config, or one"
+        " Modbus device given by profile, unit and port. A quick check on site."
+    )
+)
 def read(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="agent config")] = None,
-    source: Annotated[str | None, typer.Option(help="with --config: only this source")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=_("agent config"))] = None,
+    source: Annotated[str | None, typer.Option(help=_("with --config: only this source"))] = None,
     profile: Annotated[
-        str | None, typer.Option(help="without --config: the device's profile")
+        str | None, typer.Option(help=_("without --config: the device's profile"))
     ] = None,
-    unit: Annotated[int, typer.Option(min=0, max=247)] = 1,
-    serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
-    host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
+    unit: Annotated[int, typer.Option(min=0, max=247, help=_("Modbus unit id"))] = 1,
+    serial: Annotated[str | None, typer.Option(help=_("serial port of an RS-485 adapter"))] = None,
+    host: Annotated[str | None, typer.Option(help=_("Modbus TCP device or gateway"))] = None,
     tcp_port: Annotated[
-        int, typer.Option("--port", "--tcp-port", help="Modbus TCP port (with --host)")
+        int, typer.Option("--port", "--tcp-port", help=_("Modbus TCP port (with --host)"))
     ] = 502,
-    baudrate: Annotated[int | None, typer.Option(help="default: the profile's")] = None,
-    parity: Annotated[str | None, typer.Option(help="N, E or O; default: the profile's")] = None,
-    timeout_s: float = 1.0,
+    baudrate: Annotated[int | None, typer.Option(help=_("default: the profile's"))] = None,
+    parity: Annotated[str | None, typer.Option(help=_("N, E or O; default: the profile's"))] = None,
+    timeout_s: Annotated[
+        float, typer.Option(help=_("how long the device may take to answer"))
+    ] = 1.0,
 ) -> None:
-    """Read sensors once and print the decoded values: every source of a config, or one
-    Modbus device given by profile, unit and port. A quick check on site."""
     _setup_logging("critical")
     try:
         if config is not None:
             loaded = load_agent(config)
             if source is not None and source not in {s.name for s in loaded.config.sources}:
-                raise fail(ValueError(f"no source named {source!r} in {config}"))
+                raise fail(
+                    ValueError(
+                        _("no source named {source} in {config}").format(
+                            source=repr(source), config=config
+                        )
+                    )
+                )
         elif profile is not None:
             chosen = load_profile(find_profile(profile, [], Path.cwd()))
             if not isinstance(chosen, Profile):
-                raise fail(ValueError(f"{profile} is a line profile; give it a config"))
+                raise fail(
+                    ValueError(
+                        _("{profile} is a line profile; give it a config").format(profile=profile)
+                    )
+                )
             bus = _bus_from_flags(serial, host, tcp_port, chosen, baudrate, parity, timeout_s)
             loaded = LoadedAgent(
                 config=AgentConfig.model_validate(
@@ -226,7 +272,7 @@ def read(
                 buses={bus.name: bus},
             )
         else:
-            raise typer.BadParameter("give --config, or --profile with --serial or --host")
+            raise typer.BadParameter(_("give --config, or --profile with --serial or --host"))
     except (ConfigError, LookupError, ValidationError) as exc:
         raise fail(exc) from None
     if not asyncio.run(_read_once(loaded, source)):
@@ -234,37 +280,40 @@ def read(
 
 
 def _unit_range(text: str) -> list[int]:
-    first, _, last = text.partition("-")
+    first, _dash, last = text.partition("-")
     try:
         low, high = int(first), int(last or first)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a unit range like 1-247") from None
+        raise typer.BadParameter(
+            _("{text} is not a unit range like 1-247").format(text=repr(text))
+        ) from None
     if not 1 <= low <= high <= 247:
-        raise typer.BadParameter("unit ids run from 1 to 247")
+        raise typer.BadParameter(_("unit ids run from 1 to 247"))
     return list(range(low, high + 1))
 
 
-@app.command()
+@app.command(
+    help=_("Find what answers on a bus: every unit id, at each baud rate and parity given.")
+)
 def probe(
-    serial: Annotated[str | None, typer.Option(help="serial port of an RS-485 adapter")] = None,
-    host: Annotated[str | None, typer.Option(help="Modbus TCP device or gateway")] = None,
+    serial: Annotated[str | None, typer.Option(help=_("serial port of an RS-485 adapter"))] = None,
+    host: Annotated[str | None, typer.Option(help=_("Modbus TCP device or gateway"))] = None,
     tcp_port: Annotated[
-        int, typer.Option("--port", "--tcp-port", help="Modbus TCP port (with --host)")
+        int, typer.Option("--port", "--tcp-port", help=_("Modbus TCP port (with --host)"))
     ] = 502,
-    units: Annotated[str, typer.Option(help="unit ids to try, e.g. 1-32")] = "1-247",
-    baudrate: Annotated[list[int] | None, typer.Option(help="repeat to try several")] = None,
+    units: Annotated[str, typer.Option(help=_("unit ids to try, e.g. 1-32"))] = "1-247",
+    baudrate: Annotated[list[int] | None, typer.Option(help=_("repeat to try several"))] = None,
     parity: Annotated[
-        list[str] | None, typer.Option(help="N, E or O; repeat to try several")
+        list[str] | None, typer.Option(help=_("N, E or O; repeat to try several"))
     ] = None,
-    timeout_s: Annotated[float, typer.Option(help="how long each unit id may take")] = 0.2,
+    timeout_s: Annotated[float, typer.Option(help=_("how long each unit id may take"))] = 0.2,
     csv_out: CsvOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Find what answers on a bus: every unit id, at each baud rate and parity given."""
     _setup_logging("critical")
     ids = _unit_range(units)
     if (serial is None) == (host is None):
-        raise typer.BadParameter("give either --serial PORT or --host HOST")
+        raise typer.BadParameter(_("give either --serial PORT or --host HOST"))
     if host is not None:
         settings: list[RtuBus | TcpBus] = [
             TcpBus(type="tcp", name="probe", host=host, port=tcp_port, timeout_s=timeout_s)
@@ -293,7 +342,7 @@ def probe(
     async def scan() -> list[tuple[str, int, str]]:
         found: list[tuple[str, int, str]] = []
         with Progress(console=console, transient=True) as progress:
-            task = progress.add_task("probing", total=len(settings) * len(ids))
+            task = progress.add_task(_("probing"), total=len(settings) * len(ids))
             for bus_settings in settings:
                 line = (
                     f"{bus_settings.baudrate} {bus_settings.parity}"
@@ -303,7 +352,9 @@ def probe(
                 bus = ModbusBus(bus_settings)
                 try:
                     for unit in ids:
-                        progress.update(task, description=f"{line} unit {unit}")
+                        progress.update(
+                            task, description=_("{line} unit {unit}").format(line=line, unit=unit)
+                        )
                         answer = await bus.probe(unit)
                         if answer is not None:
                             found.append((line, unit, answer))
@@ -317,7 +368,13 @@ def probe(
     found = asyncio.run(scan())
     out = Output.of(csv_out, json_out)
     rows = [(line, str(unit), answer) for line, unit, answer in found]
-    emit(f"{len(found)} unit(s) answered", ("line", "unit", "answer"), rows, out)
+    emit(
+        _("{count} unit(s) answered").format(count=len(found)),
+        ("line", "unit", "answer"),
+        rows,
+        out,
+        labels=(_("line"), _("unit id"), _("answer")),
+    )
     if not found:
         raise typer.Exit(1)
     if not out.machine:
@@ -327,47 +384,56 @@ def probe(
 def _provision_hint(settings: list[RtuBus | TcpBus], found: list[tuple[str, int, str]]) -> str:
     """The `edge-agent provision` flags that wire what answered: the technician names
     each unit's profile (`edge-agent profiles`) and the box has its sensors."""
-    line, *_ = found[0]
+    line = found[0][0]
     bus = next(
         b
         for b in settings
         if (isinstance(b, RtuBus) and f"{b.baudrate} {b.parity}" == line)
         or (isinstance(b, TcpBus) and b.host == line)
     )
-    units = " ".join(f"--sensor PROFILE:{unit}" for ln, unit, _ in found if ln == line)
+    units = " ".join(f"--sensor PROFILE:{unit}" for ln, unit, _answer in found if ln == line)
     where = (
         f"--serial {bus.port} --baudrate {bus.baudrate} --parity {bus.parity}"
         if isinstance(bus, RtuBus)
         else f"--modbus-host {bus.host} --modbus-port {bus.port}"
     )
-    return f"to add them: edge-agent provision ... {units} {where}"
+    return _("to add them: edge-agent provision ... {units} {where}").format(
+        units=units, where=where
+    )
 
 
 def _parse_units(specs: list[str]) -> dict[int, Profile]:
     units: dict[int, Profile] = {}
     for spec in specs:
-        unit_text, _, name = spec.rpartition(":")
+        unit_text, _colon, name = spec.rpartition(":")
         unit_id = int(unit_text) if unit_text else len(units) + 1
         if unit_id in units or not 0 < unit_id < 248:
-            raise typer.BadParameter(f"{spec!r}: unit ids are 1-247 and each used once")
+            raise typer.BadParameter(
+                _("{spec}: unit ids are 1-247 and each used once").format(spec=repr(spec))
+            )
         chosen = load_profile(find_profile(name, [], Path.cwd()))
         if not isinstance(chosen, Profile):
-            raise typer.BadParameter(f"{name} is a line profile; only Modbus devices are simulated")
+            raise typer.BadParameter(
+                _("{name} is a line profile; only Modbus devices are simulated").format(name=name)
+            )
         units[unit_id] = chosen
     return units
 
 
-@app.command()
+@app.command(
+    help=_(
+        "Serve simulated devices that behave as their profiles describe, over Modbus TCP or"
+        " as an RS-485 line on a serial port."
+    )
+)
 def simulate(
-    units: Annotated[list[str], typer.Argument(help="PROFILE or UNIT:PROFILE, one per unit")],
-    host: str = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Modbus TCP port")] = 5020,
-    serial: Annotated[str | None, typer.Option(help="serve RTU on this serial port")] = None,
-    baudrate: Annotated[int | None, typer.Option(help="default: the first profile's")] = None,
-    seed: int = 0,
+    units: Annotated[list[str], typer.Argument(help=_("PROFILE or UNIT:PROFILE, one per unit"))],
+    host: Annotated[str, typer.Option(help=_("address to serve Modbus TCP on"))] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help=_("Modbus TCP port"))] = 5020,
+    serial: Annotated[str | None, typer.Option(help=_("serve RTU on this serial port"))] = None,
+    baudrate: Annotated[int | None, typer.Option(help=_("default: the first profile's"))] = None,
+    seed: Annotated[int, typer.Option(help=_("seed of the simulated values"))] = 0,
 ) -> None:
-    """Serve simulated devices that behave as their profiles describe, over Modbus TCP or
-    as an RS-485 line on a serial port."""
     _setup_logging("warning")
     try:
         devices = _parse_units(units)
@@ -381,12 +447,19 @@ def simulate(
             stated = first.serial or SerialSettings()
             settings = stated.model_copy(update={"baudrate": baudrate or stated.baudrate})
             server = await serve_rtu(devices, serial, settings, seed)
-            where = f"{serial} at {settings.baudrate} baud"
+            where = _("{serial} at {baudrate} baud").format(
+                serial=serial, baudrate=settings.baudrate
+            )
         else:
             server = await serve_tcp(devices, host, port, seed)
             where = f"{host}:{port}"
-        listing = ", ".join(f"unit {u} {p.model}" for u, p in devices.items())
-        console.print(f"simulating {listing} on {where}", highlight=False)
+        listing = ", ".join(
+            _("unit {unit} {model}").format(unit=u, model=p.model) for u, p in devices.items()
+        )
+        console.print(
+            _("simulating {listing} on {where}").format(listing=listing, where=where),
+            highlight=False,
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

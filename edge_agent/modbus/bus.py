@@ -19,6 +19,7 @@ from pymodbus.framer import FramerType
 from pymodbus.pdu import ModbusPDU
 
 from edge_agent.config import RtuBus, TcpBus
+from edge_agent.i18n import _
 from edge_agent.profiles import Table
 from edge_agent.sources.base import ReopenBackoff, SourceError
 
@@ -101,8 +102,12 @@ class ModbusBus:
             return
         if wait := self._reopen.wait_left():
             raise SourceError(
-                f"bus {self.name} ({self.where}) is down, next attempt in "
-                f"{wait:.1f} s: {self._last_open_error}"
+                _("bus {bus} ({where}) is down, next attempt in {seconds} s: {why}").format(
+                    bus=self.name,
+                    where=self.where,
+                    seconds=f"{wait:.1f}",
+                    why=self._last_open_error,
+                )
             )
         opened = False
         try:
@@ -114,9 +119,13 @@ class ModbusBus:
                 log.info("bus %s (%s) is back", self.name, self.where)
             self.stats.reopens += 1
             return
-        self._last_open_error = self._last_open_error or "cannot open"
+        self._last_open_error = self._last_open_error or _("cannot open")
         self._reopen.failed()
-        raise SourceError(f"bus {self.name}: cannot open {self.where}: {self._last_open_error}")
+        raise SourceError(
+            _("bus {bus}: cannot open {where}: {why}").format(
+                bus=self.name, where=self.where, why=self._last_open_error
+            )
+        )
 
     async def _exchange(
         self, unit: int, table: Table, start: int, count: int, what: str
@@ -137,10 +146,12 @@ class ModbusBus:
             except (ConnectionException, OSError) as exc:
                 self.stats.link_errors += 1
                 self._client.close()
-                raise SourceError(f"{what}: link lost: {exc}") from exc
+                raise SourceError(_("{what}: link lost: {why}").format(what=what, why=exc)) from exc
             except (ModbusIOException, TimeoutError) as exc:
                 self.stats.timeouts += 1
-                raise SourceError(f"{what}: no valid answer ({exc})") from exc
+                raise SourceError(
+                    _("{what}: no valid answer ({why})").format(what=what, why=exc)
+                ) from exc
             except ModbusException as exc:
                 self.stats.link_errors += 1
                 raise SourceError(f"{what}: {exc}") from exc
@@ -149,28 +160,41 @@ class ModbusBus:
 
     async def read_registers(self, unit: int, table: Table, start: int, count: int) -> list[int]:
         """`count` registers from `unit`, or a SourceError naming bus, unit and registers."""
-        what = f"bus {self.name} unit {unit}: {table} registers {start}-{start + count - 1}"
+        what = _("bus {bus} unit {unit}: {table} registers {first}-{last}").format(
+            bus=self.name, unit=unit, table=table, first=start, last=start + count - 1
+        )
         response = await self._exchange(unit, table, start, count, what)
         if response.isError():
             self.stats.exceptions += 1
             code = int(getattr(response, "exception_code", 0))
-            raise SourceError(f"{what}: exception {code} ({exception_name(code)})")
+            raise SourceError(
+                _("{what}: exception {code} ({name})").format(
+                    what=what, code=code, name=exception_name(code)
+                )
+            )
         if response.function_code != READ_FUNCTION[table]:
             # pymodbus hands back whatever valid frame came from the unit: a reply of
             # another function holds other registers, or none of this request's at all.
             self.stats.link_errors += 1
             raise SourceError(
-                f"{what}: answered function {response.function_code:#04x}, "
-                f"asked {READ_FUNCTION[table]:#04x}"
+                _("{what}: answered function {answered}, asked {asked}").format(
+                    what=what,
+                    answered=f"{response.function_code:#04x}",
+                    asked=f"{READ_FUNCTION[table]:#04x}",
+                )
             )
         if len(response.registers) != count:
-            raise SourceError(f"{what}: answered {len(response.registers)} registers")
+            raise SourceError(
+                _("{what}: answered {count} registers").format(
+                    what=what, count=len(response.registers)
+                )
+            )
         return list(response.registers)
 
     async def probe(self, unit: int) -> str | None:
         """What `unit` answers to a read of holding register 0, or None if nothing does.
         An exception is an answer too: something with that id is on the line."""
-        what = f"bus {self.name} unit {unit}: probe"
+        what = _("bus {bus} unit {unit}: probe").format(bus=self.name, unit=unit)
         try:
             response = await self._exchange(unit, Table.HOLDING, 0, 1, what)
         except SourceError:
@@ -179,8 +203,8 @@ class ModbusBus:
             return None
         if response.isError():
             code = int(getattr(response, "exception_code", 0))
-            return f"exception {code} ({exception_name(code)})"
-        return f"holding register 0 = {response.registers[0]}"
+            return _("exception {code} ({name})").format(code=code, name=exception_name(code))
+        return _("holding register 0 = {value}").format(value=response.registers[0])
 
     def close(self) -> None:
         self._client.close()

@@ -1,5 +1,6 @@
 """A Modbus unit on a bus, read block by block as its firmware profile describes it."""
 
+from edge_agent.i18n import _
 from edge_agent.modbus.bus import ModbusBus
 from edge_agent.modbus.registers import decode_block, plan_reads
 from edge_agent.profiles import STATUS_PARAMETER, Profile
@@ -32,7 +33,11 @@ class ModbusReader:
             try:
                 values.update(decode_block(self.profile, block, registers))
             except ValueError as exc:
-                raise SourceError(f"bus {self.bus.name} unit {self.unit}: {exc}") from exc
+                raise SourceError(
+                    _("bus {bus} unit {unit}: {why}").format(
+                        bus=self.bus.name, unit=self.unit, why=exc
+                    )
+                ) from exc
         override = self._status_quality(values.get(STATUS_PARAMETER))
         readings = []
         for point in self.profile.points:

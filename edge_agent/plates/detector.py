@@ -21,6 +21,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from edge_agent.i18n import _
 from edge_agent.plates.letterbox import letterbox, suppress
 from edge_agent.plates.ocr import Runtime
 from edge_agent.plates.reader import PlateFinder
@@ -60,9 +61,11 @@ class ModelLayout:
     def parse(cls, metadata: dict[str, str], model: Path) -> "ModelLayout":
         if METADATA_KEY not in metadata:
             raise PlateModelError(
-                f"{model}: no '{METADATA_KEY}' metadata, so not a model exported by "
-                "scripts/train_plate_detector.py (a YOLO-layout model goes in the camera's "
-                "detector setting instead)"
+                _(
+                    "{model}: no '{key}' metadata, so not a model exported by"
+                    " scripts/train_plate_detector.py (a YOLO-layout model goes in the camera's"
+                    " detector setting instead)"
+                ).format(model=model, key=METADATA_KEY)
             )
         fields = json.loads(metadata[METADATA_KEY])
         return cls(
@@ -86,13 +89,17 @@ class PlateDetector:
     ) -> None:
         if not model.is_file():
             raise PlateModelError(
-                f"plate detector model {model} not found: it ships with the edge agent in "
-                "edge_agent/plates/models/, or train it with scripts/train_plate_detector.py"
+                _(
+                    "plate detector model {model} not found: it ships with the edge agent in"
+                    " edge_agent/plates/models/, or train it with scripts/train_plate_detector.py"
+                ).format(model=model)
             )
         try:
             self._session = (runtime or Runtime()).session(model)
         except Exception as error:  # ONNX Runtime raises its own untyped errors
-            raise PlateModelError(f"{model}: not a loadable ONNX model ({error})") from error
+            raise PlateModelError(
+                _("{model}: not a loadable ONNX model ({why})").format(model=model, why=error)
+            ) from error
         self.layout = ModelLayout.parse(self._session.get_modelmeta().custom_metadata_map, model)
         self._input = self._session.get_inputs()[0].name
         self._min_score = min_score
@@ -133,11 +140,13 @@ def load_detector(model: Path, runtime: Runtime) -> PlateFinder:
     if model.name == BUILTIN:
         return PlateDetector(runtime)
     if not model.is_file():
-        raise PlateModelError(f"plate detector model {model} not found")
+        raise PlateModelError(_("plate detector model {model} not found").format(model=model))
     try:
         metadata = onnx_metadata(model)
     except Exception as error:  # ONNX Runtime raises its own untyped errors
-        raise PlateModelError(f"{model}: not a loadable ONNX model ({error})") from error
+        raise PlateModelError(
+            _("{model}: not a loadable ONNX model ({why})").format(model=model, why=error)
+        ) from error
     if METADATA_KEY in metadata:
         return PlateDetector(runtime, model)
     return YoloPlateDetector(model, runtime.providers, runtime.threads)

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from edge_agent.config import CameraSettings
+from edge_agent.i18n import _
 from edge_agent.plates.detector import BUILTIN, PlateModelError
 from edge_agent.plates.ocr import ModelMissingError
 from edge_agent.plates.reader import PlateReader
@@ -48,7 +49,7 @@ MODEL_ERRORS = (
     ort_errors.NoSuchFile,
 )
 
-UNDECODABLE = "neither an image nor a video this box can decode"
+UNDECODABLE = _("neither an image nor a video this box can decode")
 
 errors = Console(stderr=True)
 
@@ -92,7 +93,7 @@ def _image(path: Path) -> Image | None:
     header is an image format's is decoded as one, so a video is not read whole."""
     with path.open("rb") as file:
         if not file.read(1):
-            raise UnreadableError("an empty file")
+            raise UnreadableError(_("an empty file"))
     if not cv2.haveImageReader(str(path)):
         return None
     image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
@@ -147,9 +148,17 @@ def _print(path: Path, reads: list[Read], as_json: bool, extra: dict[str, object
             flush=True,
         )
         return
-    where = f"{path} at {extra['time_s']:.1f} s" if "time_s" in extra else str(path)
-    found = "; ".join(r.as_text() for r in reads) or "no plate"
-    votes = f" [{extra['votes']} of {extra['frames']} frames]" if "votes" in extra else ""
+    where = (
+        _("{path} at {seconds} s").format(path=path, seconds=f"{extra['time_s']:.1f}")
+        if "time_s" in extra
+        else str(path)
+    )
+    found = "; ".join(r.as_text() for r in reads) or _("no plate")
+    votes = (
+        " " + _("[{votes} of {frames} frames]").format(votes=extra["votes"], frames=extra["frames"])
+        if "votes" in extra
+        else ""
+    )
     print(f"{where}: {found}{votes}", flush=True)
 
 
@@ -157,7 +166,7 @@ def _read_file(
     reader: PlateReader, settings: CameraSettings, path: Path, as_json: bool, crops: bool
 ) -> None:
     if path.is_dir():
-        raise UnreadableError("a directory: give the files in it")
+        raise UnreadableError(_("a directory: give the files in it"))
     image = _image(path)
     max_bytes = settings.crop_max_kb * 1024
     if image is not None:
@@ -189,7 +198,8 @@ def _read_file(
 
 
 def _error(message: str) -> None:
-    errors.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    label = _("error:")
+    errors.print(f"[red]{label}[/red] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def read_files(
@@ -204,7 +214,7 @@ def read_files(
     models = (settings.detector, settings.ocr.det_model, settings.ocr.rec_model)
     for model in models:
         if model is not None and model.name != BUILTIN and not model.is_file():
-            _error(f"model {model}: no such file")
+            _error(_("model {model}: no such file").format(model=model))
             return 2
     try:
         reader = build_reader(settings)
@@ -212,7 +222,7 @@ def read_files(
         _error(str(exc))
         return 2
     except MODEL_ERRORS as exc:
-        _error(f"the plate reader's models would not load: {exc}")
+        _error(_("the plate reader's models would not load: {why}").format(why=exc))
         return 2
     failed = 0
     for path in paths:

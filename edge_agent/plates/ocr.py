@@ -23,6 +23,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from edge_agent.i18n import _
 from edge_agent.plates.rectify import MAX_TILT, Quad, order_corners, wide_rect
 
 Image = NDArray[np.uint8]
@@ -62,8 +63,10 @@ def packaged_model(name: str) -> Path:
         if path.is_file():
             return path
     raise ModelMissingError(
-        f"OCR model {name} not found: install it with `pip install --no-deps "
-        "rapidocr-onnxruntime`, or set its path in the camera's ocr settings"
+        _(
+            "OCR model {name} not found: install it with `pip install --no-deps"
+            " rapidocr-onnxruntime`, or set its path in the camera's ocr settings"
+        ).format(name=name)
     )
 
 
@@ -126,7 +129,7 @@ class TextDetector:
         [prob] = self._session.run(None, {self._input: _normalise(resized)[None]})
         prob = prob[0, 0]
         mask = cv2.dilate((prob > PIXEL_THRESHOLD).astype(np.uint8), np.ones((2, 2), np.uint8))
-        contours, _ = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _hierarchy = cv2.findContours(mask, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         sx, sy = w / tw, h / th
         boxes = []
         for contour in contours:

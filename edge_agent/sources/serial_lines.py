@@ -16,6 +16,7 @@ import time
 import serial
 
 from edge_agent.config import SerialLineSource
+from edge_agent.i18n import _
 from edge_agent.profiles import LineProfile
 from edge_agent.sources.base import ReopenBackoff, SourceError, checked_reading
 from iotwire.messages import Reading
@@ -43,7 +44,11 @@ class SerialLineReader:
 
     def _open(self) -> None:
         if wait := self._reopen.wait_left():
-            raise SourceError(f"port {self._settings.port} is down, next attempt in {wait:.1f} s")
+            raise SourceError(
+                _("port {port} is down, next attempt in {seconds} s").format(
+                    port=self._settings.port, seconds=f"{wait:.1f}"
+                )
+            )
         s = self.profile.serial
         try:
             port = serial.Serial(
@@ -56,7 +61,9 @@ class SerialLineReader:
             )
         except (serial.SerialException, OSError) as exc:
             self._reopen.failed()
-            raise SourceError(f"port {self._settings.port}: cannot open: {exc}") from exc
+            raise SourceError(
+                _("port {port}: cannot open: {why}").format(port=self._settings.port, why=exc)
+            ) from exc
         self._reopen.succeeded()
         self._buffer.clear()
         self._port = port
@@ -104,8 +111,14 @@ class SerialLineReader:
             self._open()
         if self._latest is None or time.monotonic() - self._latest[0] > self._settings.max_age_s:
             raise SourceError(
-                f"port {self._settings.port}: no valid line in the last "
-                f"{self._settings.max_age_s:g} s ({self.garbage_lines} garbage line(s) so far)"
+                _(
+                    "port {port}: no valid line in the last {seconds} s"
+                    " ({garbage} garbage line(s) so far)"
+                ).format(
+                    port=self._settings.port,
+                    seconds=f"{self._settings.max_age_s:g}",
+                    garbage=self.garbage_lines,
+                )
             )
         values = self._latest[1]
         return tuple(

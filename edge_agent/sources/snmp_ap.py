@@ -20,7 +20,10 @@ Readings, each tick:
   rates over a second are not. An interface named in `interfaces` that the AP does not
   list (renamed, a module gone) reads as a fault.
 - `clients` (count), the total, and `clients.radio.<radio>` and `clients.ssid.<ssid>`,
-  from the vendor's MIB (`vendor`); the same SSID on two radios is one SSID. `clients` is
+  from the vendor's MIB (`vendor`); the same SSID on two radios is one SSID. A Cisco
+  controller counts its WLANs over all its APs, without radios: its per-radio counts come
+  from the controller's AP radio table instead, summed per band (`2.4ghz`, `5ghz`, ...)
+  over every AP it manages, a radio of a type the MIB adds later as `type<N>`. `clients` is
   the parameter the wifi_ap source reports too, so the collector's alarms and the wall
   take either. An AP whose vendor table is empty (another vendor's AP, or no SNMP for
   wireless) gives a fault `clients` rather than a false 0.
@@ -73,6 +76,7 @@ from pysnmp.proto.rfc1902 import (  # type: ignore[import-untyped]
 )
 
 from edge_agent.config import SnmpApSource
+from edge_agent.i18n import _
 from edge_agent.sources.base import SourceError
 from iotwire.messages import Quality, Reading
 
@@ -85,6 +89,9 @@ IF_HC_OUT_OCTETS = "1.3.6.1.2.1.31.1.1.1.10"
 
 MAX_ROWS = 256
 """Rows taken from one table: more is an agent walking in circles, or not an AP."""
+MAX_RADIO_ROWS = 4096
+"""Rows of a controller's AP radio table: a row per radio of every AP it manages, so a
+controller of a thousand three-radio APs still reads."""
 MAX_READINGS = 256
 """What one sample holds (iotwire's Sample)."""
 MAX_INTERFACES = 32
@@ -93,16 +100,30 @@ BULK_REPETITIONS = 25
 
 
 @dataclass(frozen=True)
+class RadioTable:
+    """Where a controller counts the clients per radio of each AP, when its SSID table has
+    no radio: a row per radio, `count` its clients and `kind` its type, an enumeration
+    named by `kinds`; a row without a type is named by its last index (the slot)."""
+
+    mib: str
+    count: str
+    kind: str
+    kinds: dict[int, str]
+
+
+@dataclass(frozen=True)
 class ClientTable:
     """Where a vendor's MIB counts the associated clients: one row per SSID on a radio
     (or per SSID on a controller), with the column naming the row's SSID and the one
-    naming its radio, or the radio being the interface the row's index is the ifIndex of."""
+    naming its radio, or the radio being the interface the row's index is the ifIndex of,
+    or, for a controller whose SSID rows span radios, the radios counted in `radios`."""
 
     mib: str
     count: str
     ssid: str
     radio: str | None = None
     radio_is_ifindex: bool = False
+    radios: RadioTable | None = None
 
 
 CLIENT_TABLES: dict[str, ClientTable | None] = {
@@ -125,10 +146,20 @@ CLIENT_TABLES: dict[str, ClientTable | None] = {
     # AIRESPACE-WIRELESS-MIB bsnDot11EssTable (1.3.6.1.4.1.14179.2.1.1.1) on a Cisco
     # wireless controller: a row per WLAN, bsnDot11EssNumberOfMobileStations .38 and
     # bsnDot11EssSsid .2, counted over all the controller's APs; no per-radio split there.
+    # That split is in bsnAPIfTable (1.3.6.1.4.1.14179.2.2.2.1), a row per radio indexed
+    # by the AP's MAC (6 sub-ids) and the radio's slot: bsnApIfNoOfUsers .15 and
+    # bsnAPIfType .2, dot11b(1) "also implies 802.11b/g" (2.4 GHz), dot11a(2) 5 GHz,
+    # uwb(4), dot116ghz(6), and dot11xor56ghz(7), a flexible radio serving 5 or 6 GHz.
     "cisco-wlc": ClientTable(
         mib="AIRESPACE-WIRELESS-MIB bsnDot11EssTable",
         count="1.3.6.1.4.1.14179.2.1.1.1.38",
         ssid="1.3.6.1.4.1.14179.2.1.1.1.2",
+        radios=RadioTable(
+            mib="AIRESPACE-WIRELESS-MIB bsnAPIfTable",
+            count="1.3.6.1.4.1.14179.2.2.2.1.15",
+            kind="1.3.6.1.4.1.14179.2.2.2.1.2",
+            kinds={1: "2.4ghz", 2: "5ghz", 4: "uwb", 6: "6ghz", 7: "5-6ghz"},
+        ),
     ),
     "none": None,
 }
@@ -243,8 +274,10 @@ class SnmpApReader:
         readings += await self._traffic(uptime_s, if_names)
         if len(readings) > MAX_READINGS:
             raise SourceError(
-                f"{self._where}: {len(readings)} readings, more than a sample holds; "
-                "name fewer interfaces in `interfaces`"
+                _(
+                    "{where}: {count} readings, more than a sample holds;"
+                    " name fewer interfaces in `interfaces`"
+                ).format(where=self._where, count=len(readings))
             )
         return tuple(readings)
 
@@ -257,12 +290,16 @@ class SnmpApReader:
             lookupMib=False,
         )
         self._check(error, status, index, "SNMPv2-MIB sysUpTime")
-        ((_, ticks),) = varbinds
+        ((_oid, ticks),) = varbinds
         if not isinstance(ticks, TimeTicks):
-            raise SourceError(f"{self._where}: sysUpTime is not a time: {ticks.prettyPrint()}")
+            raise SourceError(
+                _("{where}: sysUpTime is not a time: {value}").format(
+                    where=self._where, value=ticks.prettyPrint()
+                )
+            )
         return int(ticks) / 100
 
-    async def _walk(self, column: str) -> dict[tuple[int, ...], Any]:
+    async def _walk(self, column: str, limit: int = MAX_ROWS) -> dict[tuple[int, ...], Any]:
         """The column's rows by index, in as few GETBULK round trips as the AP allows."""
         rows: dict[tuple[int, ...], Any] = {}
         prefix = len(column.split("."))
@@ -281,8 +318,12 @@ class SnmpApReader:
                 self._check(error, status, index, column)
                 for oid, value in varbinds:
                     rows[tuple(oid)[prefix:]] = value
-                if len(rows) > MAX_ROWS:
-                    raise SourceError(f"{self._where}: more than {MAX_ROWS} rows under {column}")
+                if len(rows) > limit:
+                    raise SourceError(
+                        _("{where}: more than {count} rows under {column}").format(
+                            where=self._where, count=limit, column=column
+                        )
+                    )
         return rows
 
     async def _clients(
@@ -314,6 +355,8 @@ class SnmpApReader:
                 radio = _text(radios[index])
             if radio is not None:
                 by_radio[f"clients.radio.{name_part(radio, 49)}"] += count
+        if table.radios is not None:
+            by_radio = await self._clients_per_radio(table.radios)
         total = Reading(parameter="clients", value=float(sum(by_ssid.values())), unit="count")
         return [
             total,
@@ -323,14 +366,31 @@ class SnmpApReader:
             ),
         ]
 
+    async def _clients_per_radio(self, table: RadioTable) -> Counter[str]:
+        """A controller's clients per radio band, summed over the radios of all its APs:
+        per AP would be a parameter per AP and radio, more than a sample holds on a
+        controller of any size, and the band is what the wall and the alarms compare."""
+        counts = await self._walk(table.count, MAX_RADIO_ROWS)
+        kinds = await self._walk(table.kind, MAX_RADIO_ROWS) if counts else {}
+        by_radio: Counter[str] = Counter()
+        for index, value in counts.items():
+            if index in kinds:
+                kind = self._number(kinds[index], table.kind)
+                radio = table.kinds.get(kind, f"type{kind}")
+            else:
+                radio = f"slot{index[-1]}" if index else "unnamed"
+            by_radio[f"clients.radio.{name_part(radio, 49)}"] += self._number(value, table.count)
+        return by_radio
+
     async def _traffic(
         self, uptime_s: float, if_names: dict[tuple[int, ...], str]
     ) -> list[Reading]:
         wanted = self._settings.interfaces
         if wanted is None and len(if_names) > MAX_INTERFACES:
             raise SourceError(
-                f"{self._where}: lists {len(if_names)} interfaces; name the ones to report "
-                "in `interfaces`"
+                _(
+                    "{where}: lists {count} interfaces; name the ones to report in `interfaces`"
+                ).format(where=self._where, count=len(if_names))
             )
         inbound = await self._walk(IF_HC_IN_OCTETS)
         outbound = await self._walk(IF_HC_OUT_OCTETS)
@@ -413,10 +473,20 @@ class SnmpApReader:
         try:
             secret = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{self._where}: cannot read {key} {path}: {exc}") from None
+            raise SourceError(
+                _("{where}: cannot read {key} {path}: {why}").format(
+                    where=self._where, key=key, path=path, why=exc
+                )
+            ) from None
         if len(secret) < minimum:
-            what = "is empty" if not secret else f"holds fewer than {minimum} characters"
-            raise SourceError(f"{self._where}: {key} {path} {what}")
+            problem = (
+                _("{where}: {key} {path} is empty")
+                if not secret
+                else _("{where}: {key} {path} holds fewer than {minimum} characters")
+            )
+            raise SourceError(
+                problem.format(where=self._where, key=key, path=path, minimum=minimum)
+            )
         return secret
 
     def _check(self, error: object, status: object, index: object, what: str) -> None:
@@ -427,11 +497,19 @@ class SnmpApReader:
         if error:
             raise SourceError(f"{self._where}: {what}: {error}")
         if status:
-            raise SourceError(f"{self._where}: {what}: error status {status} at {index}")
+            raise SourceError(
+                _("{where}: {what}: error status {status} at {index}").format(
+                    where=self._where, what=what, status=status, index=index
+                )
+            )
 
     def _number(self, value: object, column: str) -> int:
         if not isinstance(value, Integer32 | Counter32 | Counter64 | Gauge32):
-            raise SourceError(f"{self._where}: {column} holds a {type(value).__name__}")
+            raise SourceError(
+                _("{where}: {column} holds a {kind}").format(
+                    where=self._where, column=column, kind=type(value).__name__
+                )
+            )
         return int(value)
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from statistics import fmean
 
 from edge_agent.config import WifiApSource
+from edge_agent.i18n import _
 from edge_agent.sources.base import SourceError
 from iotwire.messages import Reading
 
@@ -38,7 +39,7 @@ def parse_iw_station_dump(text: str) -> list[Client]:
                 )
             fields = {} if _IW_STATION.match(line.strip()) else None
         elif fields is not None and ":" in line:
-            key, _, value = line.strip().partition(":")
+            key, _sep, value = line.strip().partition(":")
             fields[key.strip()] = value.strip()
     return clients
 
@@ -59,7 +60,7 @@ def parse_hostapd_all_sta(text: str) -> list[Client]:
                 )
             fields = {}
         elif fields is not None and "=" in line:
-            key, _, value = line.partition("=")
+            key, _sep, value = line.partition("=")
             fields[key] = value
     return clients
 
@@ -82,22 +83,36 @@ class WifiApReader:
         return (("clients", "count"), ("clients_signal_avg", "dBm"))
 
     async def read(self) -> tuple[Reading, ...]:
-        where = f"access point {self._settings.interface} ({self._command[0]})"
+        where = _("access point {interface} ({command})").format(
+            interface=self._settings.interface, command=self._command[0]
+        )
         try:
             process = await asyncio.create_subprocess_exec(
                 *self._command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
             )
         except OSError as exc:
-            raise SourceError(f"{where}: cannot run {self._command[0]}: {exc}") from exc
+            raise SourceError(
+                _("{where}: cannot run {command}: {why}").format(
+                    where=where, command=self._command[0], why=exc
+                )
+            ) from exc
         try:
             out, err = await asyncio.wait_for(process.communicate(), self._settings.timeout_s)
         except TimeoutError:
             process.kill()
             await process.wait()
-            raise SourceError(f"{where}: no answer within {self._settings.timeout_s:g} s") from None
+            raise SourceError(
+                _("{where}: no answer within {seconds} s").format(
+                    where=where, seconds=f"{self._settings.timeout_s:g}"
+                )
+            ) from None
         if process.returncode != 0:
             detail = err.decode(errors="replace").strip()[:200]
-            raise SourceError(f"{where}: exit status {process.returncode}: {detail}")
+            raise SourceError(
+                _("{where}: exit status {status}: {detail}").format(
+                    where=where, status=process.returncode, detail=detail
+                )
+            )
         clients = [
             c
             for c in PARSERS[self._settings.method](out[:MAX_OUTPUT_BYTES].decode(errors="replace"))

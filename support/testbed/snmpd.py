@@ -23,6 +23,21 @@ Value = tuple[str, int | str]
 """A pass_persist type (integer, gauge, counter, counter64, string, timeticks) and value."""
 
 
+CISCO_AP_RADIOS = "1.3.6.1.4.1.14179.2.2.2.1"
+"""AIRESPACE-WIRELESS-MIB bsnAPIfTable, a Cisco controller's row per radio of each AP."""
+
+
+def cisco_ap_radio(mac: str, slot: int, radio_type: int | None, users: int) -> dict[str, Value]:
+    """A bsnAPIfTable row as a controller serves it: indexed by the AP's MAC, a sub-id per
+    octet, and the radio's slot; bsnAPIfType (.2, left out when None, as for a radio the
+    controller has not typed yet) and bsnApIfNoOfUsers (.15), a Counter32 in the MIB."""
+    index = ".".join(str(int(octet, 16)) for octet in mac.split(":")) + f".{slot}"
+    row: dict[str, Value] = {f"{CISCO_AP_RADIOS}.15.{index}": ("counter", users)}
+    if radio_type is not None:
+        row[f"{CISCO_AP_RADIOS}.2.{index}"] = ("integer", radio_type)
+    return row
+
+
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))

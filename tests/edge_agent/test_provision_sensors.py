@@ -3,6 +3,7 @@ an RS-485 adapter or a Modbus TCP host; a re-run keeps the technician's edits, `
 starts from the template; without a terminal, what is missing is named at once."""
 
 import json
+from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
@@ -120,3 +121,27 @@ def test_the_center_s_config_key_goes_on_the_box_and_in_its_config(tmp_path):
     assert config(tmp_path)["collector_key"] == "collector-key.pub"
     assert (tmp_path / "ww-at-01" / "collector-key.pub").read_bytes() == public.read_bytes()
     assert load_agent(tmp_path / "ww-at-01" / "agent.yaml").config.collector_key is not None
+
+
+def test_a_box_taking_the_center_s_configs_installs_updates_where_the_installer_put_it(
+    tmp_path,
+):
+    public = tmp_path / "center.pub"
+    public.write_bytes(create_ca("center").cert_pem)  # any file: only copied here
+    done = provision(tmp_path, "--collector-key", str(public))
+    assert done.exit_code == 0, done.output
+    assert config(tmp_path)["releases_dir"] == "/opt/edge-agent"  # scripts/install-edge.sh
+    moved = provision(tmp_path, "--releases-dir", "/srv/edge-agent")
+    assert moved.exit_code == 0, moved.output
+    # A re-run with the key again keeps the folder the box was given.
+    again = provision(tmp_path, "--collector-key", str(public))
+    assert again.exit_code == 0, again.output
+    loaded = load_agent(tmp_path / "ww-at-01" / "agent.yaml").config
+    assert loaded.releases_dir == Path("/srv/edge-agent")
+    none = provision(tmp_path, "--collector-key", str(public), "--releases-dir", "none")
+    assert none.exit_code == 0, none.output
+    assert "releases_dir" not in config(tmp_path)
+    # Without the key, a box is given no install folder unless asked.
+    bare = provision(tmp_path, device="ww-at-02")
+    assert bare.exit_code == 0, bare.output
+    assert "releases_dir" not in config(tmp_path, "ww-at-02")

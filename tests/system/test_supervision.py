@@ -36,7 +36,7 @@ from tests.system.syscall_filter import allowed_calls
 pytestmark = pytest.mark.servers
 
 UNITS = REPO / "systemd"
-VENVS = {"edge-agent": "/opt/edge-agent/venv", "collector": "/opt/collector/venv"}
+VENVS = {"edge-agent": "/opt/edge-agent/current", "collector": "/opt/collector/venv"}
 EXPOSURE_AT_MOST = {"edge-agent": 1.5, "collector": 1.3}
 """`systemd-analyze security` gave 1.3 and 1.1 (3.5 and 3.2 before the system-call filter,
 PrivateUsers=, ProtectProc= and the rest): a little room, no more."""

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from collector.config import InfluxStoreSettings
+from collector.i18n import services
 from collector.query import (
     AggregateQuery,
     AggregateRow,
@@ -31,6 +32,8 @@ from collector.stores.influxdb import influxql as ql
 from collector.stores.influxdb import line_protocol as lp
 from collector.stores.influxdb.http import Exchange, InfluxHttp
 from collector.stores.influxdb.retrying import Retrier
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +113,9 @@ class Reader:
 
     def aggregate(self, query: AggregateQuery, *, rollup: bool = False) -> list[AggregateRow]:
         if rollup and query.window % timedelta(hours=1):
-            raise ValueError(f"the hourly rollup answers whole hours, not {query.window}")
+            raise ValueError(
+                _("the hourly rollup answers whole hours, not {window}").format(window=query.window)
+            )
         source = f'{self._long}."reading_hourly"' if rollup else f'{self._raw}."reading"'
         [result] = self._query(ql.aggregate_statement(source, query, rollup))
         rows = [

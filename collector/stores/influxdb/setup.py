@@ -18,10 +18,13 @@ from influxdb_client.rest import ApiException
 from influxdb_client.service.dbr_ps_service import DBRPsService
 
 from collector.config import InfluxStoreSettings, RetentionSettings
+from collector.i18n import services
 from collector.stores.base import StoreUnavailableError
 from collector.stores.influxdb import influxql as ql
 from collector.stores.influxdb.http import InfluxHttp, TransientError
 from collector.stores.influxdb.retrying import Retrier
+
+_ = services.gettext
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,14 @@ class ServerSetup:
                 found = client.buckets_api().find_buckets(name=bucket_name, org=s.org).buckets  # type: ignore[no-untyped-call]
                 if not found:
                     raise StoreUnavailableError(
-                        f"bucket {bucket_name!r} does not exist in org {s.org!r}; create it"
-                        f" with its retention, e.g. `influx bucket create -n {bucket_name}"
-                        f" -o {s.org} -r 90d`"
+                        _(
+                            "bucket {bucket} does not exist in org {org}; create it with its"
+                            " retention, e.g. {command}"
+                        ).format(
+                            bucket=repr(bucket_name),
+                            org=repr(s.org),
+                            command=f"`influx bucket create -n {bucket_name} -o {s.org} -r 90d`",
+                        )
                     )
                 service.post_dbrp(  # type: ignore[no-untyped-call]
                     DBRPCreate(  # type: ignore[no-untyped-call]

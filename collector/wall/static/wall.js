@@ -2,7 +2,24 @@
 // (/wall/scenario/NAME, optionally ?screen=N for one screen of it) or which single panel
 // (/wall/panel/NAME). One EventSource per page feeds every panel on it; the collector
 // sends a snapshot first, then changes. Text from the field is only ever set as text.
+// Every text a person reads goes through `_`, which looks it up in the translations the
+// page carries (the `web` catalog in the page's language, <script id="texts">); numbers,
+// days and times are written as readers of that language write them.
 "use strict";
+
+const LANG = document.documentElement.lang || "en";
+const TEXTS = JSON.parse(document.getElementById("texts").textContent || "{}");
+const LOCALE = LANG === "vi" ? "vi-VN" : "en-GB";
+const ASKED = new URLSearchParams(location.search).get("lang");
+// The screen's `?lang=`, kept on the links it opens.
+const LANG_QUERY = ASKED ? `?lang=${encodeURIComponent(ASKED)}` : "";
+
+function _(text) { return TEXTS[text] || text; }
+
+// A translated text's named placeholders filled in: fill(_("{n} s ago"), { n: 5 }).
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+}
 
 const state = {
   layout: null, devices: [], latest: new Map(), health: {}, alerts: [], alarms: [],
@@ -10,24 +27,39 @@ const state = {
 };
 const panels = [];
 const STATE_ORDER = { offline: 0, silent: 1, unknown: 2, "never seen": 3, online: 4 };
+// Translators: the letters on a box's map icon (at most 3 or 4 letters), by its kind.
 const KIND_LABEL = {
-  air: "AIR", domestic_water: "H2O", surface_water: "SW", wastewater: "WW", seawater: "SEA",
-  noise: "dB", camera_pole: "CAM", wifi_ap: "AP", weather: "WX",
+  air: _("AIR"), domestic_water: _("H2O"), surface_water: _("SW"), wastewater: _("WW"),
+  seawater: _("SEA"), noise: _("dB"), camera_pole: _("CAM"), wifi_ap: _("AP"), weather: _("WX"),
 };
 const KIND_NAME = {
-  air: "air stations", domestic_water: "domestic water", surface_water: "surface water",
-  wastewater: "wastewater", seawater: "seawater", noise: "noise", camera_pole: "camera poles",
-  wifi_ap: "wifi access points", weather: "weather",
+  air: _("air stations"), domestic_water: _("domestic water"), surface_water: _("surface water"),
+  wastewater: _("wastewater"), seawater: _("seawater"), noise: _("noise"),
+  camera_pole: _("camera poles"), wifi_ap: _("wifi access points"), weather: _("weather"),
+};
+const STATE_NAME = {
+  online: _("online"), silent: _("silent"), offline: _("offline"), "never seen": _("never seen"),
+  unknown: _("unknown"),
+};
+const ROLE_NAME = { ops: _("operations"), police: _("police"), env: _("environment"), technician: _("technician") };
+const SEVERITY_NAME = { info: _("information"), warning: _("warning"), critical: _("critical") };
+const MATCH_NAME = { exact: _("exact"), confusion: _("confusable characters"), one_character: _("one character off") };
+const PRIORITY_NAME = { high: _("high"), normal: _("normal"), low: _("low") };
+const AVERAGING_NAME = {
+  "1h": _("1 h"), "8h": _("8 h"), "24h": _("24 h"), day: _("day"), night: _("night"),
 };
 const WATER_KINDS = {
   water: ["domestic_water", "surface_water"], wastewater: ["wastewater"],
   seawater: ["seawater"], noise: ["noise"],
 };
 const PANEL_TITLE = {
-  map: "Island map", fleet: "Fleet health", alarms: "Active alarms", police: "Police alerts",
-  air: "Air quality · VN_AQI", water: "Domestic and surface water", wastewater: "Wastewater",
-  seawater: "Seawater", noise: "Noise", wifi: "Public wifi", series: "Time series",
+  map: _("Island map"), fleet: _("Fleet health"), alarms: _("Active alarms"),
+  police: _("Police alerts"), air: _("Air quality · VN_AQI"),
+  water: _("Domestic and surface water"), wastewater: _("Wastewater"), seawater: _("Seawater"),
+  noise: _("Noise"), wifi: _("Public wifi"), series: _("Time series"),
 };
+
+function named(table, value) { return table[value] || value; }
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -45,22 +77,35 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+const WHOLE = new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 });
+const FOUR_DIGITS = new Intl.NumberFormat(LOCALE, { maximumSignificantDigits: 4 });
+
+// A number as the screen's readers write it: 1.234 and 12,35 in Vietnamese.
 function shown(value) {
   if (value === null || value === undefined) return "–";
-  return Math.abs(value) >= 1000 ? String(Math.round(value)) : String(Number(value.toPrecision(4)));
+  return Math.abs(value) >= 1000 ? WHOLE.format(value) : FOUR_DIGITS.format(value);
 }
 
 function ago(iso) {
-  if (!iso) return "never";
+  if (!iso) return _("never");
   const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 90) return `${Math.round(s)} s ago`;
-  if (s < 5400) return `${Math.round(s / 60)} min ago`;
-  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
-  return `${Math.round(s / 86400)} days ago`;
+  if (s < 90) return fill(_("{n} s ago"), { n: Math.round(s) });
+  if (s < 5400) return fill(_("{n} min ago"), { n: Math.round(s / 60) });
+  if (s < 172800) return fill(_("{n} h ago"), { n: Math.round(s / 3600) });
+  return fill(_("{n} days ago"), { n: Math.round(s / 86400) });
 }
 
-function clock(iso) {
-  return iso ? new Date(iso).toLocaleTimeString("en-GB", { hour12: false }) : "–";
+function two(n) { return String(n).padStart(2, "0"); }
+
+// A time of day as HH:mm (with seconds for live values), and its day when not today:
+// dd/mm/yyyy in Vietnamese, the files' yyyy-mm-dd in English.
+function clock(iso, seconds = false) {
+  if (!iso) return "–";
+  const t = new Date(iso);
+  const time = `${two(t.getHours())}:${two(t.getMinutes())}${seconds ? `:${two(t.getSeconds())}` : ""}`;
+  if (t.toDateString() === new Date().toDateString()) return time;
+  const [d, m, y] = [two(t.getDate()), two(t.getMonth() + 1), t.getFullYear()];
+  return LANG === "vi" ? `${time} ${d}/${m}/${y}` : `${y}-${m}-${d} ${time}`;
 }
 
 function seriesKey(s) { return `${s.device}/${s.sensor}/${s.parameter}`; }
@@ -77,7 +122,7 @@ async function getJson(url) {
 function panelFrame(name) {
   const body = el("div", { class: "body" });
   const frame = el("section", { class: `panel panel-${name}`, "data-panel": name },
-    el("h2", {}, PANEL_TITLE[name], el("a", { href: `/wall/panel/${name}`, target: "_blank" }, "⤢")),
+    el("h2", {}, PANEL_TITLE[name], el("a", { href: `/wall/panel/${name}${LANG_QUERY}`, target: "_blank", title: _("open this panel on its own") }, "⤢")),
     body);
   return { frame, body };
 }
@@ -97,7 +142,7 @@ class MapPanel {
     fetch("/wall/static/vendor/phu-quoc-coast.geojson").then((r) => r.json()).then((coast) => {
       const land = L.geoJSON(coast, { style: { color: "#58a6ff", weight: 1, fillColor: "#23301f", fillOpacity: 1 } });
       land.addTo(this.map).bringToBack();
-      this.map.attributionControl.addAttribution("Coastline © OpenStreetMap contributors (ODbL)");
+      this.map.attributionControl.addAttribution(_("Coastline © OpenStreetMap contributors (ODbL)"));
       this.fit();
     });
     new ResizeObserver(() => this.map.invalidateSize()).observe(holder);
@@ -130,7 +175,7 @@ class MapPanel {
         icon.dataset.state = d.state;
         icon.dataset.kind = d.kind;
         icon.textContent = KIND_LABEL[d.kind] || "?";
-        icon.title = `${d.name} · ${d.state}`;
+        icon.title = `${d.name} · ${named(STATE_NAME, d.state)}`;
       }
     }
     for (const [device, marker] of this.markers) {
@@ -142,7 +187,7 @@ class MapPanel {
         L.marker([a.pole.lat, a.pole.lon], {
           icon: L.divIcon({ html: '<div class="alert-pin"></div>', className: "", iconSize: [34, 34] }),
           zIndexOffset: 1000,
-        }).bindTooltip(`alert · ${a.pole.name || a.device} · ${clock(a.ts)}`).addTo(this.alertPins);
+        }).bindTooltip(fill(_("alert · {where} · {time}"), { where: a.pole.name || a.device, time: clock(a.ts) })).addTo(this.alertPins);
       }
     }
   }
@@ -151,14 +196,15 @@ class MapPanel {
     const d = state.devices.find((x) => x.device === device) || { device };
     const rows = [...state.latest.values()].filter((s) => s.device === device)
       .map((s) => el("tr", {}, el("td", {}, s.parameter), el("td", { class: "num" }, shown(s.value)),
-        el("td", {}, s.unit), el("td", {}, clock(s.ts))));
+        el("td", {}, s.unit), el("td", {}, clock(s.ts, true))));
     const h = state.health[device];
     return el("div", { "data-popup": device },
-      el("b", {}, d.name || device), el("div", {}, `${KIND_NAME[d.kind] || d.kind} · ${device}`),
-      el("div", { class: `state-${(d.state || "").replace(" ", "-")}` }, `${d.state} · last seen ${ago(d.last_seen)}`),
-      h ? el("div", {}, `outbox ${h.outbox_depth} waiting, ${h.outbox_dropped} dropped`) : null,
-      d.gaps ? el("div", {}, `${d.gaps} messages never received`) : null,
-      rows.length ? el("table", {}, rows) : el("div", { class: "empty" }, "no values yet"));
+      el("b", {}, d.name || device), el("div", {}, `${named(KIND_NAME, d.kind)} · ${device}`),
+      el("div", { class: `state-${(d.state || "").replace(" ", "-")}` },
+        fill(_("{state} · last seen {ago}"), { state: named(STATE_NAME, d.state), ago: ago(d.last_seen) })),
+      h ? el("div", {}, fill(_("outbox: {waiting} waiting, {dropped} dropped"), { waiting: shown(h.outbox_depth), dropped: shown(h.outbox_dropped) })) : null,
+      d.gaps ? el("div", {}, fill(_("{count} messages never received"), { count: shown(d.gaps) })) : null,
+      rows.length ? el("table", {}, rows) : el("div", { class: "empty" }, _("no values yet")));
   }
 }
 
@@ -172,33 +218,62 @@ class FleetPanel {
       byKind.set(d.kind, k);
     }
     const counts = el("div", { class: "counts" }, [...byKind].map(([kind, k]) =>
-      el("div", { class: "count", "data-kind": kind }, el("b", {}, `${k.online}/${k.total}`), `${KIND_NAME[kind] || kind || "unregistered"} online`)));
+      el("div", { class: "count", "data-kind": kind }, el("b", {}, `${k.online}/${k.total}`),
+        fill(_("{kind} online"), { kind: kind ? named(KIND_NAME, kind) : _("unregistered") }))));
     const down = state.devices.filter((d) => d.state !== "online")
       .sort((a, b) => (STATE_ORDER[a.state] - STATE_ORDER[b.state]) || ((a.last_seen || "") < (b.last_seen || "") ? -1 : 1));
     const downTable = down.length
-      ? el("table", {}, el("tr", {}, el("th", {}, "box"), el("th", {}, "state"), el("th", {}, "last seen")),
-        down.map((d) => el("tr", { "data-device": d.device }, el("td", {}, d.name), el("td", { class: `state-${d.state.replace(" ", "-")}` }, d.state), el("td", {}, ago(d.last_seen)))))
-      : el("p", { class: "empty" }, "every box is online");
+      ? el("table", {}, el("tr", {}, el("th", {}, _("box")), el("th", {}, _("state")), el("th", {}, _("last seen"))),
+        down.map((d) => el("tr", { "data-device": d.device }, el("td", {}, d.name), el("td", { class: `state-${d.state.replace(" ", "-")}` }, named(STATE_NAME, d.state)), el("td", {}, ago(d.last_seen)))))
+      : el("p", { class: "empty" }, _("every box is online"));
     const backlog = Object.entries(state.health).filter(([, h]) => h.outbox_depth > 0 || h.outbox_dropped > 0)
       .sort((a, b) => b[1].outbox_depth - a[1].outbox_depth).slice(0, 10);
     const gaps = state.devices.filter((d) => d.gaps > 0 || d.resets > 0).sort((a, b) => b.gaps - a.gaps).slice(0, 10);
-    this.body.replaceChildren(counts, el("h3", {}, "Silent and offline, longest first"), downTable,
-      el("h3", {}, "Outbox backlogs"),
-      backlog.length ? el("table", {}, backlog.map(([dev, h]) => el("tr", {}, el("td", {}, dev), el("td", { class: "num" }, `${h.outbox_depth} waiting`), el("td", { class: "num" }, `${h.outbox_dropped} dropped`))))
-        : el("p", { class: "empty" }, "no backlog"),
-      el("h3", {}, "Delivery gaps"),
-      gaps.length ? el("table", {}, gaps.map((d) => el("tr", {}, el("td", {}, d.name), el("td", { class: "num" }, `${d.gaps} missing`), el("td", { class: "num" }, `${d.resets} state resets`))))
-        : el("p", { class: "empty" }, "nothing missing"));
+    this.body.replaceChildren(counts, el("h3", {}, _("Silent and offline, longest first")), downTable,
+      el("h3", {}, _("Outbox backlogs")),
+      backlog.length ? el("table", {}, backlog.map(([dev, h]) => el("tr", {}, el("td", {}, dev),
+        el("td", { class: "num" }, fill(_("{count} waiting"), { count: shown(h.outbox_depth) })),
+        el("td", { class: "num" }, fill(_("{count} dropped"), { count: shown(h.outbox_dropped) })))))
+        : el("p", { class: "empty" }, _("no backlog")),
+      el("h3", {}, _("Delivery gaps")),
+      gaps.length ? el("table", {}, gaps.map((d) => el("tr", {}, el("td", {}, d.name),
+        el("td", { class: "num" }, fill(_("{count} missing"), { count: shown(d.gaps) })),
+        el("td", { class: "num" }, fill(_("{count} state resets"), { count: shown(d.resets) })))))
+        : el("p", { class: "empty" }, _("nothing missing")));
   }
+}
+
+// An alarm in the screen's words, from its figures: the collector writes its message once,
+// in its own process's language, for the journal and the other systems; a rule type the
+// wall does not know is shown as that message.
+function alarmText(a) {
+  const values = {
+    device: a.device, subject: a.subject, value: shown(a.value), limit: shown(a.limit), unit: a.unit || "",
+    averaging: named(AVERAGING_NAME, a.averaging), regulation: a.regulation || "", clause: a.clause || "",
+  };
+  const over = a.value !== null && a.limit !== null && a.value > a.limit;
+  const texts = {
+    offline: _("{device} is offline"),
+    silent: a.value === null ? _("{device} is online but has never been heard") : _("{device} is online but silent: nothing heard for {value} s"),
+    gaps: _("{device}: {value} messages missing from its stream"),
+    outbox_drops: _("{device}: its outbox dropped {value} messages it never sent"),
+    faults: _("{subject}: too many faulted readings"),
+    threshold: over ? _("{subject}: {value} {unit} over {limit}") : _("{subject}: {value} {unit} under {limit}"),
+    limit: over ? _("{subject}: {averaging} mean {value} {unit} over the limit {limit} {unit} of {regulation} ({clause})")
+      : _("{subject}: {averaging} mean {value} {unit} under the limit {limit} {unit} of {regulation} ({clause})"),
+    aqi: _("{device}: VN_AQI {value}, at or over the alarm level {limit}"),
+  };
+  return a.rule_type in texts ? fill(texts[a.rule_type], values) : a.message;
 }
 
 class AlarmsPanel {
   constructor(body) { this.body = body; }
   update() {
-    if (!state.alarms.length) { this.body.replaceChildren(el("p", { class: "empty" }, "no active alarm")); return; }
+    if (!state.alarms.length) { this.body.replaceChildren(el("p", { class: "empty" }, _("no active alarm"))); return; }
     this.body.replaceChildren(...state.alarms.map((a) => el("div", { class: `alarm ${a.severity}`, "data-alarm": a.id },
-      el("b", {}, `${a.severity} · ${a.rule}`), el("div", {}, a.message),
-      el("div", { class: "dim" }, `${a.device} · since ${clock(a.raised_at)}${a.acked_by ? ` · acknowledged by ${a.acked_by}` : ""}`))));
+      el("b", {}, `${named(SEVERITY_NAME, a.severity)} · ${a.rule}`), el("div", {}, alarmText(a)),
+      el("div", { class: "dim" }, fill(_("{device} · since {time}"), { device: a.device, time: clock(a.raised_at) }),
+        a.acked_by ? " · " + fill(_("acknowledged by {name}"), { name: a.acked_by }) : ""))));
   }
 }
 
@@ -206,16 +281,18 @@ class PolicePanel {
   constructor(body) { this.body = body; }
   update() {
     const police = state.layout.role === "police";
-    if (!state.alerts.length) { this.body.replaceChildren(el("p", { class: "empty" }, "no alert in the last 24 hours")); return; }
+    if (!state.alerts.length) { this.body.replaceChildren(el("p", { class: "empty" }, _("no alert in the last 24 hours"))); return; }
     this.body.replaceChildren(...state.alerts.map((a) => {
       const fresh = !state.firstAlerts && !state.seenAlerts.has(a.id);
       const where = a.pole ? a.pole.name : a.device;
       const parts = police
-        ? [a.crop_jpeg_b64 ? el("img", { src: `data:image/jpeg;base64,${a.crop_jpeg_b64}`, alt: "plate crop" }) : null,
+        ? [a.crop_jpeg_b64 ? el("img", { src: `data:image/jpeg;base64,${a.crop_jpeg_b64}`, alt: _("plate crop") }) : null,
           el("div", {}, el("span", { class: "plate", "data-plate": a.plate }, a.display || a.plate),
-            el("div", {}, `${a.match} match of ${a.watched} · ${a.reason}`),
-            el("div", { class: "dim" }, `${where} · ${clock(a.ts)} · ${Math.round(a.confidence * 100)} % · ${a.acked_at ? `acknowledged by ${a.acked_by}` : "not acknowledged"}`))]
-        : [el("div", {}, el("b", {}, "Police alert"), el("div", { class: "dim" }, `${where} · ${clock(a.ts)} · priority ${a.priority}`))];
+            el("div", {}, fill(_("matches {watched} ({match}) · {reason}"), { match: named(MATCH_NAME, a.match), watched: a.watched, reason: a.reason })),
+            el("div", { class: "dim" }, `${where} · ${clock(a.ts)} · ${shown(Math.round(a.confidence * 100))} % · `,
+              a.acked_at ? fill(_("acknowledged by {name}"), { name: a.acked_by }) : _("not acknowledged")))]
+        : [el("div", {}, el("b", {}, _("Police alert")), el("div", { class: "dim" },
+          fill(_("{where} · {time} · priority {priority}"), { where, time: clock(a.ts), priority: named(PRIORITY_NAME, a.priority) })))];
       return el("div", { class: `alert${a.acked_at ? " acked" : ""}${fresh ? " fresh" : ""}`, "data-alert": a.id }, parts);
     }));
     for (const a of state.alerts) state.seenAlerts.add(a.id);
@@ -228,16 +305,24 @@ class AirPanel {
   update() {
     const env = state.environment;
     const stations = env ? env.stations.filter((s) => s.kind === "air") : [];
-    if (!stations.length) { this.body.replaceChildren(el("p", { class: "empty" }, env ? "no air station in the config" : "loading…")); return; }
+    if (!stations.length) { this.body.replaceChildren(el("p", { class: "empty" }, env ? _("no air station in the config") : _("loading…"))); return; }
     this.body.replaceChildren(...stations.map((s) => {
       const now = s.aqi && s.aqi.aqi;
-      const trend = el("div", { class: "trend", title: "hourly VN_AQI, last 24 hours" }, s.aqi_hours.map((h) =>
-        el("span", { style: h.aqi ? `height:${Math.min(100, h.aqi.value / 3)}%;background:${h.aqi.colour}` : "height:2%;background:#30363d", title: `${clock(h.start)} ${h.aqi ? h.aqi.value : "not rated"}` })));
+      const trend = el("div", { class: "trend", title: _("hourly VN_AQI, last 24 hours") }, s.aqi_hours.map((h) =>
+        el("span", { style: h.aqi ? `height:${Math.min(100, h.aqi.value / 3)}%;background:${h.aqi.colour}` : "height:2%;background:#30363d", title: clock(h.start) + " " + (h.aqi ? h.aqi.value : _("not rated")) })));
+      // The band's name, colour and advice as Decision 1459 gives them, in this language.
+      const band = now && env.bands ? env.bands[now.band] : null;
       return el("div", { "data-station": s.device },
         el("h3", {}, s.name),
         now ? el("div", { class: "aqi" }, el("span", { class: "value", style: `background:${now.colour}` }, now.value),
-          el("div", {}, el("b", {}, now.band), el("div", {}, `dominant: ${now.dominant}`), el("div", { class: "dim" }, `hour from ${clock(s.aqi.start)}`)))
-          : el("p", { class: "empty" }, "no VN_AQI yet: too few valid hourly means"),
+          el("div", {},
+            el("b", { "data-band": now.band }, band ? fill(_("{band} ({colour})"), { band: band.name, colour: band.colour }) : now.band),
+            el("div", {}, fill(_("dominant: {pollutant}"), { pollutant: now.dominant_name || now.dominant })),
+            el("div", { class: "dim" }, fill(_("hour from {time}"), { time: clock(s.aqi.start) }))))
+          : el("p", { class: "empty" }, _("no VN_AQI yet: too few valid hourly means")),
+        band ? el("div", { class: "advice" },
+          el("div", {}, el("b", {}, _("General public:")), " ", band.general),
+          el("div", {}, el("b", {}, _("Sensitive groups:")), " ", band.sensitive)) : null,
         trend);
     }));
   }
@@ -248,22 +333,34 @@ class WaterPanel {
   update() {
     const env = state.environment;
     const stations = env ? env.stations.filter((s) => this.kinds.includes(s.kind)) : [];
-    if (!stations.length) { this.body.replaceChildren(el("p", { class: "empty" }, env ? "no such station in the config" : "loading…")); return; }
+    if (!stations.length) { this.body.replaceChildren(el("p", { class: "empty" }, env ? _("no such station in the config") : _("loading…"))); return; }
     this.body.replaceChildren(...stations.map((s) => {
       const raw = (p) => [...state.latest.values()].find((x) => x.device === s.device && x.parameter === p);
       return el("div", { "data-station": s.device }, el("h3", {}, s.name),
-        el("table", {}, el("tr", {}, ...["parameter", "now", "mean", "limit", ""].map((h) => el("th", {}, h))),
+        el("table", {}, el("tr", {}, ...[_("parameter"), _("now"), _("mean"), _("limit"), ""].map((h) => el("th", {}, h))),
           s.means.filter((m) => m.averaging === "1h" || m.averaging === "day" || m.averaging === "night").map((m) => {
-            const limit = m.limits.map((l) => `${l.min !== null ? `≥${l.min} ` : ""}${l.max !== null ? `≤${l.max}` : ""} ${l.unit} (${l.regulation})`).join("; ");
+            const limit = m.limits.map((l) => `${l.min !== null ? `≥${shown(l.min)} ` : ""}${l.max !== null ? `≤${shown(l.max)}` : ""} ${l.unit} (${l.regulation})`).join("; ");
             const latest = raw(m.parameter);
             return el("tr", { class: m.exceeded ? "over" : "", "data-parameter": m.parameter },
-              el("td", {}, `${m.parameter} (${m.averaging})`), el("td", { class: "num" }, latest ? `${shown(latest.value)} ${latest.unit}` : "–"),
+              el("td", {}, `${m.name || m.parameter} (${named(AVERAGING_NAME, m.averaging)})`), el("td", { class: "num" }, latest ? `${shown(latest.value)} ${latest.unit}` : "–"),
               el("td", { class: "num" }, m.value === null ? "–" : `${shown(m.value)} ${m.unit}`),
-              el("td", {}, limit || (m.not_judged ? `not judged: ${m.not_judged}` : "no limit")),
-              el("td", {}, m.exceeded ? "OVER" : ""));
+              el("td", {}, limit || (m.why ? fill(_("not judged: {why}"), { why: m.why }) : _("no limit"))),
+              el("td", {}, m.exceeded ? _("OVER") : ""));
           })));
     }));
   }
+}
+
+// uPlot's axes and legend in the screen's words: times as `clock` writes them, numbers as
+// `shown` does (uPlot's own are American: "12:49am", "2,000").
+function secondsClock(t, seconds) { return t === null ? "–" : clock(new Date(t * 1000).toISOString(), seconds); }
+function legendValue(u, v) { return shown(v); }
+const TIME_SERIES = { label: _("time"), value: (u, t) => secondsClock(t, true) };
+function chartAxes() {
+  return [
+    { stroke: "#8b949e", values: (u, splits) => splits.map((t) => secondsClock(t, false)) },
+    { stroke: "#8b949e", values: (u, splits) => splits.map(shown) },
+  ];
 }
 
 class WifiPanel {
@@ -280,19 +377,19 @@ class WifiPanel {
     }
     const times = [...new Set([...bySite.values()].flatMap((m) => [...m.keys()]))].sort((a, b) => a - b);
     const data = [times, ...[...bySite.values()].map((m) => times.map((t) => m.get(t) ?? null))];
-    const series = [{}, ...[...bySite.keys()].map((site, i) => ({ label: site, stroke: ["#58a6ff", "#3fb950", "#d29922", "#f778ba"][i % 4] }))];
+    const series = [TIME_SERIES, ...[...bySite.keys()].map((site, i) => ({ label: site, value: legendValue, stroke: ["#58a6ff", "#3fb950", "#d29922", "#f778ba"][i % 4] }))];
     if (this.chart) this.chart.destroy();
     const width = this.chartBox.clientWidth || 400;
-    this.chart = new uPlot({ width, height: 180, series, axes: [{ stroke: "#8b949e" }, { stroke: "#8b949e" }] }, data, this.chartBox);
+    this.chart = new uPlot({ width, height: 180, series, axes: chartAxes() }, data, this.chartBox);
     this.loaded = Date.now();
   }
   update() {
     if (Date.now() - this.loaded > 60000) { this.loaded = Date.now(); this.load().catch(() => { this.loaded = 0; }); }
     const aps = [...state.latest.values()].filter((s) => s.parameter === "clients").sort((a, b) => b.value - a.value);
     this.list.replaceChildren(aps.length
-      ? el("table", {}, el("tr", {}, el("th", {}, "access point"), el("th", {}, "clients"), el("th", {}, "at")),
-        aps.map((s) => el("tr", { "data-device": s.device }, el("td", {}, s.device), el("td", { class: "num" }, shown(s.value)), el("td", {}, clock(s.ts)))))
-      : el("p", { class: "empty" }, "no access point has reported clients"));
+      ? el("table", {}, el("tr", {}, el("th", {}, _("access point")), el("th", {}, _("clients")), el("th", {}, _("at"))),
+        aps.map((s) => el("tr", { "data-device": s.device }, el("td", {}, s.device), el("td", { class: "num" }, shown(s.value)), el("td", {}, clock(s.ts, true)))))
+      : el("p", { class: "empty" }, _("no access point has reported clients")));
   }
 }
 
@@ -300,7 +397,7 @@ class SeriesPanel {
   constructor(body) {
     this.body = body; this.chosen = null; this.window = 3600; this.points = [[], []];
     this.list = el("ul"); this.chartBox = el("div", { class: "chart" });
-    const windows = el("select", { class: "window" }, [["1 hour", 3600], ["6 hours", 21600], ["24 hours", 86400], ["7 days", 604800]]
+    const windows = el("select", { class: "window" }, [[_("1 hour"), 3600], [_("6 hours"), 21600], [_("24 hours"), 86400], [_("7 days"), 604800]]
       .map(([label, s]) => el("option", { value: s }, label)));
     windows.onchange = () => { this.window = Number(windows.value); this.load(); };
     body.append(el("div", { class: "series" }, this.list, el("div", { class: "chart" }, el("div", { class: "controls" }, windows), this.chartBox)));
@@ -325,8 +422,8 @@ class SeriesPanel {
   draw() {
     if (this.chart) this.chart.destroy();
     const width = this.chartBox.clientWidth || 400;
-    this.chart = new uPlot({ width, height: Math.max(160, this.chartBox.clientHeight - 10 || 200), series: [{}, { label: this.chosen, stroke: "#58a6ff" }],
-      axes: [{ stroke: "#8b949e" }, { stroke: "#8b949e" }] }, this.points, this.chartBox);
+    this.chart = new uPlot({ width, height: Math.max(160, this.chartBox.clientHeight - 10 || 200), series: [TIME_SERIES, { label: this.chosen, value: legendValue, stroke: "#58a6ff" }],
+      axes: chartAxes() }, this.points, this.chartBox);
   }
   samples(list) {
     let added = false;
@@ -340,7 +437,7 @@ class SeriesPanel {
     if (!this.chosen && all.length) { this.choose(seriesKey(all[0])); return; }
     this.list.replaceChildren(...all.map((s) => {
       const item = el("li", { class: seriesKey(s) === this.chosen ? "chosen" : "", "data-series": seriesKey(s), "data-ts": s.ts, "data-value": s.value },
-        `${s.device} · ${s.parameter} = ${shown(s.value)} ${s.unit}`, el("span", { class: "dim" }, ` ${clock(s.ts)}`));
+        `${s.device} · ${s.parameter} = ${shown(s.value)} ${s.unit}`, el("span", { class: "dim" }, ` ${clock(s.ts, true)}`));
       item.onclick = () => this.choose(seriesKey(s));
       return item;
     }));
@@ -369,8 +466,8 @@ function take(list) {
 function listen() {
   const live = document.getElementById("live");
   const source = new EventSource("/wall/stream");
-  source.addEventListener("open", () => { live.dataset.state = "live"; live.textContent = "● live"; });
-  source.addEventListener("error", () => { live.dataset.state = "lost"; live.textContent = "● reconnecting"; });
+  source.addEventListener("open", () => { live.dataset.state = "live"; live.textContent = "● " + _("live"); });
+  source.addEventListener("error", () => { live.dataset.state = "lost"; live.textContent = "● " + _("reconnecting"); });
   source.addEventListener("snapshot", (e) => {
     const snap = JSON.parse(e.data);
     state.devices = snap.devices; state.health = snap.health; state.alerts = snap.alerts; state.alarms = snap.alarms;
@@ -391,7 +488,7 @@ function listen() {
 }
 
 async function refreshEnvironment() {
-  try { state.environment = await getJson("/wall/api/environment"); updateAll(); } catch (e) { console.error(e); }
+  try { state.environment = await getJson(`/wall/api/environment?lang=${LANG}`); updateAll(); } catch (e) { console.error(e); }
 }
 
 async function start() {
@@ -401,10 +498,10 @@ async function start() {
   const scenario = path[1] === "scenario" ? path[2] : null;
   state.layout = await getJson(`/wall/api/layout${scenario ? `?scenario=${encodeURIComponent(scenario)}` : ""}`);
   const layout = state.layout;
-  document.getElementById("who").textContent = `${layout.user} (${layout.role})`;
+  document.getElementById("who").textContent = `${layout.user} (${named(ROLE_NAME, layout.role)})`;
   const select = document.getElementById("scenario");
   for (const name of layout.scenarios) select.append(el("option", { value: name, selected: name === layout.scenario }, name));
-  select.onchange = () => { location.href = `/wall/scenario/${encodeURIComponent(select.value)}`; };
+  select.onchange = () => { location.href = `/wall/scenario/${encodeURIComponent(select.value)}${LANG_QUERY}`; };
   let names = single ? [single] : layout.screens;
   const grid = document.getElementById("grid");
   const screen = Number(params.get("screen"));
@@ -417,7 +514,7 @@ async function start() {
     grid.append(frame);
     panels.push(makePanel(name, body));
   }
-  setInterval(() => { document.getElementById("clock").textContent = new Date().toLocaleTimeString("en-GB", { hour12: false }); }, 1000);
+  setInterval(() => { document.getElementById("clock").textContent = clock(new Date().toISOString(), true); }, 1000);
   setInterval(updateAll, 10000);  // "2 min ago" keeps ageing between events
   if (names.some((n) => n === "air" || n in WATER_KINDS)) { refreshEnvironment(); setInterval(refreshEnvironment, 60000); }
   listen();

@@ -20,7 +20,7 @@ from edge_agent.sources.snmp_ap import SnmpApReader, name_part
 from iotruntime.configfile import ConfigError
 from iotwire.messages import Quality, Reading
 from testbed.collector_setup import collector_config
-from testbed.snmpd import SNMPD, Snmpd, Value
+from testbed.snmpd import SNMPD, Snmpd, Value, cisco_ap_radio
 from testbed.waiting import wait_until
 
 pytestmark = pytest.mark.servers
@@ -47,6 +47,15 @@ VALUES: dict[str, Value] = {
     f"{CISCO}.2.2": ("string", "PQ-Staff"),
     f"{CISCO}.38.1": ("counter", 40),
     f"{CISCO}.38.2": ("counter", 2),
+    # Its APs' radios: two dual-band APs, one with a 6 GHz radio, one radio not typed yet
+    # and one of a type this MIB does not name; 42 clients in all, as on the WLANs.
+    **cisco_ap_radio("00:3a:7d:10:20:30", 0, 1, 7),
+    **cisco_ap_radio("00:3a:7d:10:20:30", 1, 2, 20),
+    **cisco_ap_radio("f4:cf:e2:aa:bb:cc", 0, 1, 5),
+    **cisco_ap_radio("f4:cf:e2:aa:bb:cc", 1, 2, 6),
+    **cisco_ap_radio("f4:cf:e2:aa:bb:cc", 2, 6, 2),
+    **cisco_ap_radio("f4:cf:e2:aa:bb:cd", 3, None, 1),
+    **cisco_ap_radio("f4:cf:e2:aa:bb:ce", 0, 9, 1),
 }
 
 
@@ -171,8 +180,25 @@ def test_mikrotik_radios_are_named_by_their_interface(tmp_path, snmpd):
     }
 
 
-def test_a_cisco_controller_counts_per_wlan(tmp_path, snmpd):
+def test_a_cisco_controller_counts_per_wlan_and_per_radio_band_of_its_aps(tmp_path, snmpd):
     first = read_once(v2c(tmp_path, snmpd, vendor="cisco-wlc", interfaces=[]))
+    assert {k: v for k, v in first.items() if k.startswith("clients")} == {
+        "clients": 42.0,
+        "clients.ssid.pq-public": 40.0,
+        "clients.ssid.pq-staff": 2.0,
+        # bsnAPIfTable, summed per band over the APs: dot11b is 2.4 GHz, dot11a 5 GHz.
+        "clients.radio.2.4ghz": 12.0,
+        "clients.radio.5ghz": 26.0,
+        "clients.radio.6ghz": 2.0,
+        "clients.radio.slot3": 1.0,
+        "clients.radio.type9": 1.0,
+    }
+
+
+def test_a_cisco_controller_without_ap_radios_still_counts_per_wlan(tmp_path, snmpd):
+    radios = "1.3.6.1.4.1.14179.2.2.2"
+    snmpd.set_values({k: v for k, v in VALUES.items() if not k.startswith(radios)})
+    first = read_once(v3(tmp_path, snmpd, vendor="cisco-wlc", interfaces=[]))
     assert {k: v for k, v in first.items() if k.startswith("clients")} == {
         "clients": 42.0,
         "clients.ssid.pq-public": 40.0,
