@@ -73,6 +73,8 @@ STOP_CHILD_S = 30.0
 WATCH_EVERY_S = 0.5
 Stage = Literal["installing", "trial", "applied", "refused", "rolled_back"]
 UNSETTLED = ("installing", "trial")
+TRIAL_ENV = "EDGE_AGENT_TRIAL"
+"""Set, to the offer's nonce, in the environment of a release's agent on trial."""
 
 
 class UpdateRecord(BaseModel):
@@ -212,6 +214,27 @@ class SoftwareUpdates:
         self._state_dir = config.state_dir
         self._stop_for_trial = stop_for_trial
         self._installing: asyncio.Task[None] | None = None
+        self._settle_interrupted()
+
+    def _settle_interrupted(self) -> None:
+        """An install or a trial this agent finds unsettled at its start was cut short
+        (a power cut, a stop): say so, rather than leave the collector asking forever and
+        every new offer refused. The trial's own child is exempt: it starts while its
+        parent judges it, and knows by the offer's nonce in its environment."""
+        record = read_record(self._state_dir)
+        if record is None or record.stage not in UNSETTLED:
+            return
+        if os.environ.get(TRIAL_ENV) == record.nonce:
+            return
+        if record.release:
+            shutil.rmtree(record.release, ignore_errors=True)
+        _settle(
+            self._state_dir,
+            record,
+            "rolled_back" if record.stage == "trial" else "refused",
+            f"release {record.version}: the agent started again before its"
+            f" {'trial' if record.stage == 'trial' else 'install'} ended; {__version__} runs",
+        )
 
     async def offer(self, command: Command) -> tuple[bool, str] | None:
         """The answer (ok, detail), or None while the offer is being installed or tried:
@@ -332,6 +355,7 @@ def _trial(
     """Whether the release, run as a child on the same config, reached the broker within
     the offer's health_s, and why (or why not) in words for the collector."""
     environment = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    environment[TRIAL_ENV] = record.nonce
     trial_log = config.state_dir / FOLDER / TRIAL_LOG
     started = time.time()
     with trial_log.open("wb") as output:

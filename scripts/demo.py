@@ -516,8 +516,16 @@ async def officer_export(config: Path, workdir: Path) -> int:
         *base, "--format", "html", "--out", str(report), stderr=asyncio.subprocess.PIPE
     )
     _, html_err = await html_run.communicate()
-    if table_run.returncode or html_run.returncode:
-        console.print(f"[red]export failed: {(err + html_err).decode()}[/red]")
+    # The same report as the officer reads it in Vietnamese (dd/mm/yyyy, decimal commas,
+    # the VN_AQI bands' names and health advice as Decision 1459 words them).
+    report_vi = workdir / "report-vi.html"
+    vi_run = await asyncio.create_subprocess_exec(
+        *base, "--format", "html", "--lang", "vi", "--out", str(report_vi),
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, vi_err = await vi_run.communicate()
+    if table_run.returncode or html_run.returncode or vi_run.returncode:
+        console.print(f"[red]export failed: {(err + html_err + vi_err).decode()}[/red]")
         return 1
     table = Table(
         "station",
@@ -550,7 +558,9 @@ async def officer_export(config: Path, workdir: Path) -> int:
             row["regulation"].split(",")[0] or "no limit in force",
         )
     console.print(table)
-    console.print(f"{err.decode().strip()}; HTML report with charts: {report}")
+    console.print(
+        f"{err.decode().strip()}; HTML report with charts: {report}, in Vietnamese: {report_vi}"
+    )
     show_exceedances(rows)
     return 0
 

@@ -8,12 +8,12 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from collector.api.auth import ExportReader
 from collector.api.context import Context
-from collector.api.texts import Refusal
+from collector.api.texts import Refusal, chosen_language
 from collector.compliance.limits import configured_limits
 from collector.compliance.report import Report, build_report
 from collector.exports import MEDIA_TYPES, ExportFormat, report_writer, select_stations
@@ -26,11 +26,11 @@ ReportFormat = Literal["csv", "xlsx", "html"]
 MAX_EXPORT_DAYS = 366
 
 
-def _report_file(report: Report, fmt: ExportFormat) -> bytes:
-    """The report laid out as `fmt`, through a temporary file that is gone when the bytes
-    are read (the workbook writer needs a file)."""
+def _report_file(report: Report, fmt: ExportFormat, language: str) -> bytes:
+    """The report laid out as `fmt` in `language`, through a temporary file that is gone
+    when the bytes are read (the workbook writer needs a file)."""
     try:
-        write = report_writer(fmt)
+        write = report_writer(fmt, language)
     except ImportError as exc:
         raise Refusal(
             501,
@@ -52,11 +52,19 @@ def _report_file(report: Report, fmt: ExportFormat) -> bytes:
 def export(
     _: ExportReader,
     ctx: Context,
+    request: Request,
     first: Annotated[date, Query(alias="from", description="first local day")],
     last: Annotated[date | None, Query(alias="to", description="last day, included")] = None,
     kind: Annotated[list[str] | None, Query(description="station kind; repeatable")] = None,
     station: Annotated[list[str] | None, Query(description="device id; repeatable")] = None,
     format: ReportFormat = "csv",
+    lang: Annotated[
+        str | None,
+        Query(
+            description="en or vi for the workbook and the HTML report (default: the"
+            " request's Accept-Language); the CSV is for programs, English in any"
+        ),
+    ] = None,
 ) -> Response:
     last = last or first
     for name, day in (("from", first), ("to", last)):
@@ -83,6 +91,7 @@ def export(
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     fmt = ExportFormat(format)
+    language = chosen_language(request.headers, lang, None)
     try:
         limits = configured_limits(settings)
     except ConfigError as exc:
@@ -90,7 +99,7 @@ def export(
     report = build_report(ctx.store, chosen, settings.export, limits, first, last)
     name = f"report-{first}-{last}.{fmt}"
     return Response(
-        _report_file(report, fmt),
+        _report_file(report, fmt, language),
         media_type=MEDIA_TYPES[fmt],
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

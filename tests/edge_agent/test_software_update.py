@@ -19,9 +19,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from edge_agent import __version__
 from edge_agent.config import load_agent
+from edge_agent.records import write_record_file
 from edge_agent.software_update import (
+    FOLDER,
+    RECORD,
+    TRIAL_ENV,
     SoftwareUpdates,
     UpdateFailed,
+    UpdateRecord,
     _switch,
     _unpack,
     read_record,
@@ -160,3 +165,27 @@ def test_the_switch_points_current_at_the_release_and_keeps_one_before_it(tmp_pa
 
 def test_no_trial_pending_keeps_this_program(tmp_path):
     assert try_release(box(tmp_path), ["run"], threading.Event()) == sys.argv[0]
+
+
+def test_an_install_or_trial_cut_short_is_settled_when_the_agent_starts_again(
+    tmp_path, monkeypatch
+):
+    config = box(tmp_path)
+    release = tmp_path / "opt" / "releases" / "9.9.9"
+    release.mkdir(parents=True)
+    record = UpdateRecord(
+        id="a" * 32, nonce="a" * 32, issued=datetime.now(UTC), by="ops-lan", version="9.9.9",
+        sha256="0" * 64, health_s=30, stage="trial", release=str(release),
+    )  # fmt: skip
+    write_record_file(config.state_dir / FOLDER / RECORD, record)
+    monkeypatch.setenv(TRIAL_ENV, record.nonce)
+    SoftwareUpdates(DEVICE, config, lambda: None)  # the release's own agent, on trial
+    assert read_record(config.state_dir).stage == "trial"
+    monkeypatch.delenv(TRIAL_ENV)
+    SoftwareUpdates(DEVICE, config, lambda: None)  # a start after a power cut
+    settled = read_record(config.state_dir)
+    assert settled.stage == "rolled_back"
+    assert settled.reason == (
+        f"release 9.9.9: the agent started again before its trial ended; {__version__} runs"
+    )
+    assert not release.exists()

@@ -56,6 +56,9 @@ def test_demo_shows_four_station_kinds_a_police_alert_loses_nothing_and_exports(
     assert "alert.raise" in output
     report = (workdir / "report.html").read_text(encoding="utf-8")
     assert report.count('<figure class="chart"') >= 4
+    in_vietnamese = (workdir / "report-vi.html").read_text(encoding="utf-8")
+    assert '<html lang="vi"' in in_vietnamese
+    assert "Báo cáo kết quả quan trắc môi trường" in in_vietnamese
 
 
 def test_demo_shows_the_wastewater_ammonium_over_its_limit(demo):

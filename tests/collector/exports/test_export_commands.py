@@ -192,6 +192,11 @@ def test_the_api_serves_exports_to_env_and_ops_only(tmp_path, dataset, mosquitto
     status, body = get(f"{base}&format=html", tokens["ops"])
     assert status == 200
     assert body.count(b'<figure class="chart"') == 4
+    assert b'<html lang="en"' in body
+    status, body = get(f"{base}&format=html&lang=vi", tokens["env"])
+    assert status == 200
+    assert b'<html lang="vi"' in body
+    assert "Báo cáo kết quả quan trắc môi trường".encode() in body
 
     for role in ("police", "technician"):
         status, body = get(f"{base}&format=csv", tokens[role])
