@@ -10,7 +10,9 @@ unavailable is different: with a spool configured, the batch is committed to the
 (collector/ingest/spool.py), acknowledged, and moved into the store when it is back; without one,
 nothing is acknowledged, the session closes, and the broker keeps the messages until the
 store is back. Each committed or spooled message that carries an epoch is then confirmed to
-its box (collector/ingest/confirmations.py), which keeps it until then.
+its box (collector/ingest/confirmations.py), which keeps it until then; batches committed
+side by side are confirmed in the order they came, since a box takes an earlier piece
+left unconfirmed behind a later one for lost.
 """
 
 import asyncio
@@ -133,6 +135,8 @@ class Ingest:
         self._rng = random.Random()  # noqa: S311 - jitter, not security
         self.stats = IngestStats()
         self.connected = asyncio.Event()
+        # Done when the batch handed over last has confirmed or spooled what it will.
+        self._turn: asyncio.Future[None] | None = None
 
     @property
     def alerts_published(self) -> int:
@@ -269,25 +273,48 @@ class Ingest:
         in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]],
         batch: list[aiomqtt.Message],
     ) -> None:
-        in_commit.append((batch, asyncio.create_task(self._commit_messages(batch))))
+        """Start committing `batch`; what it confirms or spools waits for the batch
+        handed over before it to have done so (`_turn`)."""
+        turn, self._turn = self._turn, asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(self._commit_messages(batch, turn, self._turn))
+        in_commit.append((batch, task))
 
-    async def _commit_messages(self, batch: list[aiomqtt.Message]) -> None:
-        received = datetime.now(UTC)
-        self.stats.received += len(batch)
-        arrivals = [
-            (str(m.topic), bytes(m.payload), False)
-            for m in batch
-            if isinstance(m.payload, bytes | bytearray)
-        ]
-        if len(arrivals) < len(batch):
-            self.stats.invalid["bad_payload"] += len(batch) - len(arrivals)
-        await self.handle_batch(arrivals, received)
+    async def _commit_messages(
+        self,
+        batch: list[aiomqtt.Message],
+        turn: asyncio.Future[None] | None,
+        done: asyncio.Future[None],
+    ) -> None:
+        try:
+            received = datetime.now(UTC)
+            self.stats.received += len(batch)
+            arrivals = [
+                (str(m.topic), bytes(m.payload), False)
+                for m in batch
+                if isinstance(m.payload, bytes | bytearray)
+            ]
+            if len(arrivals) < len(batch):
+                self.stats.invalid["bad_payload"] += len(batch) - len(arrivals)
+            await self.handle_batch(arrivals, received, turn)
+        finally:
+            done.set_result(None)  # failed or not, the next batch may go on
 
-    async def handle_batch(self, batch: list[Arrival], received: datetime) -> None:
+    async def handle_batch(
+        self,
+        batch: list[Arrival],
+        received: datetime,
+        turn: asyncio.Future[None] | None = None,
+    ) -> None:
         """Record its plate reads, then have the batch committed to the store, or to the
         spool when the store is down or the spool already holds messages: alerts do not
         wait for the store. Raises only when the reads or the batch could not be committed;
-        then nothing of the batch may be acknowledged."""
+        then nothing of the batch may be acknowledged.
+
+        Batches commit side by side (up to the committer's `depth`), each from a thread
+        of its own, and a later one may be committed first. So nothing of this one is
+        spooled, confirmed or heard by `on_commit` before `turn` (the batch handed over
+        before it is done): a box that heard a later piece confirmed first would take the
+        earlier one, still unconfirmed, for lost and send it all again."""
         police = self._police
         if police is not None and (reads := plate_arrivals(batch)):
             prefix = self._broker.topic_prefix
@@ -296,9 +323,13 @@ class Ingest:
                 police.wakeup.notify()
         spool = self._spool
         if spool is not None and spool.depth:
+            if turn is not None:
+                await turn
             self._to_spool(spool, batch, received)
             return
         result = await self._commit(batch, received)
+        if turn is not None:
+            await turn
         if result.unavailable is None:
             self.confirmations.publish(result.committed)
             for listener in self._on_commit:
