@@ -21,6 +21,7 @@ round trips.
 """
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -228,13 +229,17 @@ class Uplink:
 
     async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Send what is due; when nothing is, wait for a new message, for the stop, or,
-        while messages await confirmation, for the first of them to fall due again."""
+        while messages await confirmation, for the first of them to fall due again. A
+        stop ends a round of publishes too (thousands of single messages sent again can
+        take a loaded broker longer than systemd waits): what the round had not finished
+        is not marked sent, stays in the outbox and goes out again."""
         changed = self._outbox.changed
         while not stop.is_set():
             changed.clear()
             batch = self._take()
             if batch:
-                await self._publish(client, batch)
+                if not await self._publish_unless_stopped(client, batch, stop):
+                    return
                 continue
             recheck = self._resend_after_s / 4 if self._outbox.unconfirmed() else None
             waiters = [asyncio.create_task(changed.wait()), asyncio.create_task(stop.wait())]
@@ -243,6 +248,26 @@ class Uplink:
             )
             for task in pending:
                 task.cancel()
+
+    async def _publish_unless_stopped(
+        self, client: aiomqtt.Client, batch: list[Entry], stop: asyncio.Event
+    ) -> bool:
+        """Publish `batch`, or as much of it as goes out before `stop`; whether it all
+        went. A lost connection is raised, for the session to reconnect."""
+        publishing = asyncio.create_task(self._publish(client, batch))
+        stopping = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({publishing, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not publishing.done():
+                publishing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await publishing
+        if publishing.cancelled():
+            return False
+        publishing.result()
+        return True
 
     async def _final_drain(self, client: aiomqtt.Client, timeout_s: float) -> None:
         """On shutdown, send what is queued and hear it confirmed if broker and collector
