@@ -115,6 +115,25 @@ def answer(record: PushRecord) -> tuple[bool, str]:
     return outcome is PushOutcome.APPLIED, outcome_detail(outcome, record.reason)
 
 
+def stale(issued: datetime, last: datetime | None, what: str) -> str | None:
+    """Why a new signed command (a push, a release offer) is not to be acted on: issued
+    too long ago, or not after the last one this box took (an old one replayed to roll it
+    back). Only a new one must be fresh: the same one is asked about until it settles,
+    which a long rollback window or a release's install can put well past the age."""
+    age = datetime.now(UTC) - issued
+    if age > timedelta(seconds=PUSH_MAX_AGE_S):
+        return outcome_detail(
+            PushOutcome.REFUSED, f"issued {age.total_seconds():.0f} s ago: too old to act on"
+        )
+    if last is not None and issued <= last:
+        return outcome_detail(
+            PushOutcome.REFUSED,
+            f"issued {issued.isoformat()}, not after the last {what} this box took"
+            f" ({last.isoformat()}): an old {what} replayed",
+        )
+    return None
+
+
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -169,19 +188,9 @@ class RemoteConfig:
         record = read_record(self._state_dir)
         if record is not None and record.nonce == push.nonce:
             return self._asked_again(record)
-        # Only a new push must be fresh: the same one is asked about until it settles,
-        # which a long rollback window can put well past PUSH_MAX_AGE_S.
-        age = datetime.now(UTC) - push.issued
-        if age > timedelta(seconds=PUSH_MAX_AGE_S):
-            return False, outcome_detail(
-                PushOutcome.REFUSED, f"issued {age.total_seconds():.0f} s ago: too old to act on"
-            )
-        if record is not None and push.issued <= record.issued:
-            return False, outcome_detail(
-                PushOutcome.REFUSED,
-                f"issued {push.issued.isoformat()}, not after the last push this box took"
-                f" ({record.issued.isoformat()}): an old push replayed",
-            )
+        refusal = stale(push.issued, record.issued if record else None, "push")
+        if refusal is not None:
+            return False, refusal
         # From here the push is this box's latest: whatever becomes of it is recorded.
         record = PushRecord(
             id=command.id,

@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
@@ -51,6 +51,7 @@ from pydantic import BaseModel
 from edge_agent import __version__
 from edge_agent.config import AgentConfig
 from edge_agent.records import read_record_file, write_record_file
+from edge_agent.remote_config import stale
 from edge_agent.status import read_status
 from iotruntime.systemd import notify
 from iotwire.config_push import PushError, PushOutcome, outcome_detail, public_key
@@ -65,7 +66,6 @@ TRIAL_LOG = "trial.log"
 RELEASES = "releases"
 CURRENT = "current"
 DOWNLOADS = ".downloads"
-OFFER_MAX_AGE_S = 300.0
 MAX_BUNDLE_BYTES = 1 << 30
 FETCH_TIMEOUT_S = 60.0
 INSTALL_TIMEOUT_S = 1800.0
@@ -246,22 +246,12 @@ class SoftwareUpdates:
         record = read_record(self._state_dir)
         if record is not None and record.nonce == update.nonce:
             return None if record.stage in UNSETTLED else answer(record)
-        # Only a new offer must be fresh: the same one is asked about for as long as the
-        # release takes to install and try, minutes on a Pi.
-        age = datetime.now(UTC) - update.issued
-        if age > timedelta(seconds=OFFER_MAX_AGE_S):
-            return False, outcome_detail(
-                PushOutcome.REFUSED, f"issued {age.total_seconds():.0f} s ago: too old to act on"
-            )
+        refusal = stale(update.issued, record.issued if record else None, "update")
+        if refusal is not None:
+            return False, refusal
         if record is not None and record.stage in UNSETTLED:
             return False, outcome_detail(
                 PushOutcome.REFUSED, f"release {record.version} is being installed or tried"
-            )
-        if record is not None and update.issued <= record.issued:
-            return False, outcome_detail(
-                PushOutcome.REFUSED,
-                f"issued {update.issued.isoformat()}, not after the last update this box took"
-                f" ({record.issued.isoformat()}): an old offer replayed",
             )
         record = UpdateRecord(
             id=command.id,
