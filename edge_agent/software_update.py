@@ -153,7 +153,9 @@ def _unpack(bundle: Path, into: Path) -> Path:
     for line in sums:
         expected, _, name = line.partition("  ")
         path = wheels / name.strip()
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        with path.open("rb") as wheel:
+            digest = hashlib.file_digest(wheel, "sha256").hexdigest()
+        if digest != expected:
             raise UpdateFailed(f"{name.strip()} does not match its checksum: a damaged bundle")
     return wheels
 

@@ -162,7 +162,8 @@ class ReleaseShelf:
         kept = self.folder / name
         partial = self.folder / f".{name}.part"
         shutil.copyfile(bundle, partial)
-        digest = hashlib.sha256(partial.read_bytes()).hexdigest()
+        with partial.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()
         partial.replace(kept)
         release = Release(
             name, version, digest, kept.stat().st_size, datetime.now(UTC).replace(microsecond=0), by
@@ -176,12 +177,17 @@ class ReleaseShelf:
         return release
 
     def get(self, name: str) -> Release | None:
-        found = [r for r in self.all() if r.name == name]
+        found = self._releases("WHERE name = ?", (name,))
         return found[0] if found else None
 
     def all(self) -> list[Release]:
+        return self._releases("ORDER BY added", ())
+
+    def _releases(self, clause: str, args: tuple[str, ...]) -> list[Release]:
         rows: list[sqlite3.Row] = self._db.execute(
-            "SELECT name, version, sha256, bytes, added, added_by FROM releases ORDER BY added"
+            "SELECT name, version, sha256, bytes, added, added_by FROM releases "  # noqa: S608 - fixed clauses, values bound
+            + clause,
+            args,
         ).fetchall()
         return [
             Release(name, version, digest, size, datetime.fromisoformat(added), by)
