@@ -36,6 +36,7 @@ from edge_agent.sources.wifi_ap import WifiApReader
 from edge_agent.status import AgentStatus, keep_writing, source_states
 from edge_agent.uplink import Uplink
 from iotruntime.private_files import make_private_dirs
+from iotruntime.stopping import sleep_unless_stopped
 from iotruntime.systemd import supervise
 from iotwire.messages import Health, PlateRead, Sample, Telemetry
 from iotwire.plate_formats import CATEGORY
@@ -205,10 +206,10 @@ class Agent:
             ),
         )
 
-    async def _health_loop(self) -> None:
-        while True:
+    async def _health_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             self._commit_health()
-            await asyncio.sleep(self._config.health.interval_s)
+            await sleep_unless_stopped(stop, self._config.health.interval_s)
 
     async def _watch(self, camera: CameraSettings, stop: asyncio.Event) -> None:
         from edge_agent.sources.camera import watch_camera
@@ -238,6 +239,7 @@ class Agent:
                             s.interval_s,
                             self.source_stats[s.name],
                             self._commit_sample,
+                            stop,
                         )
                     )
                     for s in self._config.sources
@@ -245,11 +247,14 @@ class Agent:
                 # Cameras stop on `stop` by themselves, deciding the plates still in view.
                 for camera in self._config.cameras:
                     group.create_task(self._watch(camera, stop))
-                workers.append(group.create_task(self._health_loop()))
+                workers.append(group.create_task(self._health_loop(stop)))
                 group.create_task(self.uplink.run(stop))
                 group.create_task(supervise(stop))
                 group.create_task(keep_writing(self._config.state_dir, self.status, stop))
                 await stop.wait()
+                # Every task ends on `stop` by itself; the cancel ends a read in progress
+                # at once, and a cancel lost in a library's wait (iotruntime/stopping.py)
+                # costs no more than that read.
                 for worker in workers:
                     worker.cancel()
         finally:

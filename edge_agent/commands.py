@@ -96,7 +96,8 @@ class CommandHandler:
             known = ", ".join(sorted(self._readers)) or "none"
             return self._ack(command, False, f"no source {name!r}; this box has: {known}")
         try:
-            readings = await asyncio.wait_for(reader.read(), READ_TIMEOUT_S)
+            async with asyncio.timeout(READ_TIMEOUT_S):
+                readings = await reader.read()
         except (SourceError, TimeoutError) as exc:
             return self._ack(command, False, f"{name}: {exc or 'no answer'}")
         return self._ack(command, True, f"{name}: {describe(readings)}")

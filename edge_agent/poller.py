@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from edge_agent.sources.base import Source, SourceError, SourceStats
 from iotruntime.console import number_text
+from iotruntime.stopping import sleep_unless_stopped
 from iotwire.messages import Quality, Reading, Sample
 
 log = logging.getLogger(__name__)
@@ -55,16 +56,19 @@ async def poll(
     interval_s: float,
     stats: SourceStats,
     emit: Callable[[Sample], None],
+    stop: asyncio.Event,
     clock: Callable[[], float] = time.time,
 ) -> None:
-    """Run forever: read at every tick, emit a sample or count the error, keep the pace."""
+    """Until `stop`: read at every tick, emit a sample or count the error, keep the pace."""
     interval_us = max(1, round(interval_s * 1_000_000))
     tick = first_tick(clock(), interval_us)
-    while True:
+    while not stop.is_set():
         sampled = _EPOCH + timedelta(microseconds=tick * interval_us)
-        await asyncio.sleep(max(0.0, tick * interval_us / 1_000_000 - clock()))
+        if await sleep_unless_stopped(stop, max(0.0, tick * interval_us / 1_000_000 - clock())):
+            return
         try:
-            readings = await asyncio.wait_for(source.read(), timeout=READ_SHARE * interval_s)
+            async with asyncio.timeout(READ_SHARE * interval_s):
+                readings = await source.read()
         except (SourceError, TimeoutError) as exc:
             message = str(exc) or f"no answer within {READ_SHARE * interval_s:g} s"
             if message != stats.last_error:

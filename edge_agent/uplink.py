@@ -21,7 +21,6 @@ round trips.
 """
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -41,7 +40,7 @@ from iotruntime.connection import (
     mqtt_session,
     version_name,
 )
-from iotruntime.stopping import sleep_unless_stopped
+from iotruntime.stopping import finished, sleep_unless_stopped
 from iotwire.backlog import marked
 from iotwire.batches import batch_payload, batch_sizes
 from iotwire.codec import DecodeError, decode, encode
@@ -131,8 +130,8 @@ class Uplink:
                     )
                     serving = await self._listen(client)
                     try:
-                        await self._drain(client, stop)
-                        await self._final_drain(client, drain_timeout_s)
+                        unfinished = await self._drain(client, stop)
+                        await self._final_drain(client, drain_timeout_s, unfinished)
                     finally:
                         if serving is not None:
                             serving.cancel()
@@ -227,19 +226,27 @@ class Uplink:
             if ack is not None:  # None: not known yet, answered when asked again
                 await client.publish(self._topic(Channel.CMD_ACK), encode(ack), qos=1)
 
-    async def _drain(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+    async def _drain(
+        self, client: aiomqtt.Client, stop: asyncio.Event
+    ) -> "asyncio.Task[None] | None":
         """Send what is due; when nothing is, wait for a new message, for the stop, or,
         while messages await confirmation, for the first of them to fall due again. A
-        stop ends a round of publishes too (thousands of single messages sent again can
-        take a loaded broker longer than systemd waits): what the round had not finished
-        is not marked sent, stays in the outbox and goes out again."""
+        round of publishes still going at the stop is returned, for the final drain to
+        give it what is left of the shutdown's time: cut at once, what it had handed the
+        broker would go out again (a duplicate), and thousands of single messages sent
+        again can take a loaded broker longer than systemd waits."""
         changed = self._outbox.changed
         while not stop.is_set():
             changed.clear()
             batch = self._take()
             if batch:
-                if not await self._publish_unless_stopped(client, batch, stop):
-                    return
+                sending = asyncio.create_task(self._publish(client, batch))
+                stopping = asyncio.create_task(stop.wait())
+                await asyncio.wait({sending, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                stopping.cancel()
+                if not sending.done():
+                    return sending
+                sending.result()
                 continue
             recheck = self._resend_after_s / 4 if self._outbox.unconfirmed() else None
             waiters = [asyncio.create_task(changed.wait()), asyncio.create_task(stop.wait())]
@@ -248,41 +255,33 @@ class Uplink:
             )
             for task in pending:
                 task.cancel()
+        return None
 
-    async def _publish_unless_stopped(
-        self, client: aiomqtt.Client, batch: list[Entry], stop: asyncio.Event
-    ) -> bool:
-        """Publish `batch`, or as much of it as goes out before `stop`; whether it all
-        went. A lost connection is raised, for the session to reconnect."""
-        publishing = asyncio.create_task(self._publish(client, batch))
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait({publishing, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopping.cancel()
-            if not publishing.done():
-                publishing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await publishing
-        if publishing.cancelled():
-            return False
-        publishing.result()
-        return True
+    async def _final_drain(
+        self, client: aiomqtt.Client, timeout_s: float, unfinished: "asyncio.Task[None] | None"
+    ) -> None:
+        """On shutdown, finish the round in progress, send what is queued and hear it
+        confirmed if broker and collector are quick; the rest waits on disk, and what was
+        sent unconfirmed goes out again after the restart unless its confirmation is
+        waiting in the broker by then. Each step is bounded by what is left of
+        `timeout_s` (iotruntime/stopping.py says why not by one cancellation)."""
+        deadline = time.monotonic() + timeout_s
 
-    async def _final_drain(self, client: aiomqtt.Client, timeout_s: float) -> None:
-        """On shutdown, send what is queued and hear it confirmed if broker and collector
-        are quick; the rest waits on disk, and what was sent unconfirmed goes out again
-        after the restart unless its confirmation is waiting in the broker by then."""
-        try:
-            async with asyncio.timeout(timeout_s):
-                while batch := self._take():
-                    await self._publish(client, batch)
-                # Only if a collector has confirmed anything in this run: with none
-                # there (or one that does not confirm) waiting would only delay the stop.
-                while self.last_confirmed_at is not None and self._outbox.unconfirmed():
-                    self._heard.clear()
-                    await self._heard.wait()
-        except TimeoutError:
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        if unfinished is not None and not await finished(unfinished, timeout_s=left()):
+            log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
+            return
+        while batch := self._take():
+            if not await finished(self._publish(client, batch), timeout_s=left()):
+                break
+        # Only if a collector has confirmed anything in this run: with none there (or one
+        # that does not confirm) waiting would only delay the stop.
+        while self.last_confirmed_at is not None and self._outbox.unconfirmed() and left():
+            self._heard.clear()
+            await finished(self._heard.wait(), timeout_s=left())
+        if self._outbox.depth():
             log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
 
     def _take(self) -> list[Entry]:

@@ -22,6 +22,7 @@ from collector.i18n import services
 from collector.police import audit, deliveries
 from collector.police.areas import Area, area
 from collector.police.database import PoliceDb, utc_text
+from iotruntime.stopping import sleep_unless_stopped
 
 _ = services.gettext
 
@@ -219,7 +220,4 @@ async def escalate_periodically(
                 "%d alert(s) escalated to the duty desk: %s", len(escalated), NOT_ACKNOWLEDGED
             )
             wakeup.notify()
-        try:
-            await asyncio.wait_for(stop.wait(), every_s)
-        except TimeoutError:
-            continue
+        await sleep_unless_stopped(stop, every_s)

@@ -45,7 +45,8 @@ class MqttAlertPublisher:
                     left = (upcoming - datetime.now(UTC)).total_seconds()
                     wait_s = min(wait_s, max(0.0, left))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._raised.wait(), wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._raised.wait()
 
     async def _publish_due(self, client: aiomqtt.Client, channel: str, topic: str) -> int:
         deliveries = self._deliveries

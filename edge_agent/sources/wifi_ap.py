@@ -97,7 +97,8 @@ class WifiApReader:
                 )
             ) from exc
         try:
-            out, err = await asyncio.wait_for(process.communicate(), self._settings.timeout_s)
+            async with asyncio.timeout(self._settings.timeout_s):
+                out, err = await process.communicate()
         except TimeoutError:
             process.kill()
             await process.wait()

@@ -60,7 +60,14 @@ class Processes:
 
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         log = (self._workdir / f"{name}.log").open("ab")
-        process = subprocess.Popen([str(BIN / args[0]), *args[1:]], stdout=log, stderr=log)
+        # A process that hangs is ended with SIGABRT by the tests that find it hanging:
+        # faulthandler then writes where each of its threads stood into its log.
+        process = subprocess.Popen(
+            [str(BIN / args[0]), *args[1:]],
+            stdout=log,
+            stderr=log,
+            env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+        )
         self._running.append(process)
         return process
 

@@ -46,11 +46,13 @@ def test_health_counts_the_errors_of_a_unit_that_answers_with_exceptions(tmp_pat
         server = await serve_tcp(
             {1: load_profile(builtin_profiles_dir() / "pq-sim-air.yaml")}, "127.0.0.1", port
         )
-        agent = Agent(loaded)
+        agent, stop = Agent(loaded), asyncio.Event()
+        stats = agent.source_stats["aqms"]
         task = asyncio.create_task(
-            poll(agent.readers["aqms"], 0.3, agent.source_stats["aqms"], agent._commit_sample)
+            poll(agent.readers["aqms"], 0.3, stats, agent._commit_sample, stop)
         )
         await asyncio.sleep(1.3)
+        stop.set()
         task.cancel()
         agent._commit_health()
         entries = agent.outbox.peek(100)

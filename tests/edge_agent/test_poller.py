@@ -35,9 +35,11 @@ def run_poller(source: ScriptedSource, interval: float, seconds: float) -> tuple
     samples, stats = [], SourceStats()
 
     async def main() -> None:
-        task = asyncio.create_task(poll(source, interval, stats, samples.append))
+        stop = asyncio.Event()
+        task = asyncio.create_task(poll(source, interval, stats, samples.append, stop))
         await asyncio.sleep(seconds)
-        task.cancel()
+        stop.set()
+        await task
 
     asyncio.run(main())
     return samples, stats
@@ -91,12 +93,49 @@ def test_a_stalled_loop_skips_ticks_and_counts_them():
             time.sleep(0.65)  # the outbox commit stalls, as on a worn SD card
 
     async def main() -> None:
-        task = asyncio.create_task(poll(ScriptedSource([]), 0.2, stats, slow_commit))
+        stop = asyncio.Event()
+        task = asyncio.create_task(poll(ScriptedSource([]), 0.2, stats, slow_commit, stop))
         await asyncio.sleep(1.8)
-        task.cancel()
+        stop.set()
+        await task
 
     asyncio.run(main())
     assert stats.overruns == 3
     stamps = [s.ts.timestamp() for s in samples]
     assert stamps == sorted(set(stamps))
     assert [round((b - a) * 5) for a, b in pairwise(stamps)].count(4) == 1
+
+
+class GatedSource(ScriptedSource):
+    """A read that ends when the test opens its gate."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.reading = asyncio.Event()
+        self.gate: asyncio.Future[None] | None = None
+
+    async def read(self) -> tuple[Reading, ...]:
+        self.gate = asyncio.get_running_loop().create_future()
+        self.reading.set()
+        await self.gate
+        return (Reading(parameter="p", value=1.0, unit="u"),)
+
+
+def test_a_stop_that_lands_as_a_read_completes_ends_the_poll():
+    # The agent's stop once hung a box past systemd's wait: its cancel arrived in the same
+    # turn of the event loop as a read's answer, and `asyncio.wait_for` on Python 3.11
+    # returned the answer and dropped the cancel. The poll now ends on the stop itself.
+    async def main() -> bool:
+        source, stop = GatedSource(), asyncio.Event()
+        task = asyncio.create_task(poll(source, 0.5, SourceStats(), lambda sample: None, stop))
+        await source.reading.wait()
+        assert source.gate is not None
+        source.gate.set_result(None)
+        await asyncio.sleep(0)  # the answer is in; the poll has not resumed yet
+        stop.set()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=3)
+        task.cancel()
+        return bool(done)
+
+    assert asyncio.run(main())

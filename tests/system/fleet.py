@@ -114,7 +114,14 @@ class Fleet:
         """Stop cleanly, so the outbox drains; returns how many messages it produced."""
         self._wait_connected(device)
         agent.send_signal(signal.SIGTERM)
-        assert agent.wait(30) == 0, self.processes.log(device)
+        try:
+            code = agent.wait(30)
+        except subprocess.TimeoutExpired:
+            agent.send_signal(signal.SIGABRT)
+            agent.wait(10)
+            log = self.processes.log(device)
+            raise AssertionError(f"{device} still running 30 s after SIGTERM:\n{log}") from None
+        assert code == 0, self.processes.log(device)
         outbox = self.outbox(device)
         produced, left = outbox.last_seq(), outbox.depth()
         outbox.close()

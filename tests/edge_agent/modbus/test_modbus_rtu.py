@@ -83,11 +83,13 @@ def test_a_silent_unit_costs_the_others_nothing(serial_pair):
         }
         samples: dict[str, list] = {name: [] for name in sources}
         stats = {name: SourceStats() for name in sources}
+        stop = asyncio.Event()
         tasks = [
-            asyncio.create_task(poll(src, interval, stats[name], samples[name].append))
+            asyncio.create_task(poll(src, interval, stats[name], samples[name].append, stop))
             for name, src in sources.items()
         ]
         await asyncio.sleep(4.5)
+        stop.set()
         for task in tasks:
             task.cancel()
         bus.close()
