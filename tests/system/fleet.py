@@ -4,6 +4,7 @@
 import signal
 import sqlite3
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,8 +112,13 @@ class Fleet:
         wait_until(lambda: "connected to" in self.processes.log(device)[since:], 60, f"{device} up")
 
     def stop_agent(self, agent: subprocess.Popen[bytes], device: str) -> int:
-        """Stop cleanly, so the outbox drains; returns how many messages it produced."""
+        """Stop cleanly, so the outbox drains; returns how many messages it produced. The
+        stop waits until what the box made so far is confirmed: a box stopped the moment
+        it connects (a loaded machine took seconds to start it) keeps what the collector
+        had no time to confirm, rightly, for its next start."""
         self._wait_connected(device)
+        moment = time.time()
+        wait_until(lambda: self.confirmed_before(device, moment), 60, f"{device} confirmed")
         agent.send_signal(signal.SIGTERM)
         try:
             code = agent.wait(30)

@@ -389,7 +389,9 @@ def test_an_eight_hour_mean_is_judged_with_six_valid_hours_and_equals_the_export
             rig.config.stations,
             rig.config.export,
             configured_limits(rig.config),
-            base.astimezone(zone).date(),
+            # From the hour before `base`, which is on the day before when `base` is
+            # local midnight (a run between 03:00 and 04:00 UTC).
+            (base - timedelta(hours=1)).astimezone(zone).date(),
             (base + timedelta(hours=8)).astimezone(zone).date(),
         )
         [air] = [s for s in report.stations if s.device == "air-1"]
