@@ -178,6 +178,11 @@ class OcrSettings(StrictModel):
     min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
     det_model: RelativePath | None = None
     rec_model: RelativePath | None = None
+    rectify: bool = Field(
+        default=True,
+        description="straighten tilted rows and detected plates before reading them; off,"
+        " a camera reads upright text only, a few milliseconds a plate cheaper",
+    )
 
 
 class CameraSettings(StrictModel):

@@ -21,8 +21,13 @@ a phone number (`1900 1234`) turns into a plausible plate. A one-row read never 
 two-letter ordinary series: those plates have two rows, and a sign's text read as one
 row is the usual source of such a read. Separators (`-`, `.`) that OCR kept must sit
 where a plate has them (after the province code, after the series, after the number's
-third of five digits): `12.500.000`, a price, is not `12S-000.00`. Phone numbers and
-prices therefore do not parse.
+third of five digits): `12.500.000`, a price, is not `12S-000.00`. Their kind counts too:
+a plate has a dash after its series (after the province code on a motorbike's top row)
+and a dot inside a five-digit number, while a phone number on a sign has dots where a
+plate has its dash (`0605.6120`); a separator of the other kind counts as a correction,
+so with a series letter read from a digit the read is rejected. A car's plate has no
+separator after the province code. The two-letter series, issued since 2023, carry
+five-digit numbers only. Phone numbers and prices therefore do not parse.
 
 The canonical form (`68A12345`, `29HA00233`, `51MD12345` for MĐ) is what the wire, the
 store and the watchlist compare; the display form is what people read.
@@ -52,6 +57,8 @@ TO_DIGIT = {
 TO_LETTER = {"8": "B", "5": "S", "2": "Z", "6": "G", "4": "A"}
 MAX_CORRECTIONS = 1
 _SEPARATOR_CHARS = "-.·:_"
+DASH, DOT, SPACE = "-", ".", " "
+_KIND = {"-": DASH, "_": DASH, ".": DOT, "·": DOT, ":": DOT}
 _SEPARATORS = re.compile(rf"[\s{re.escape(_SEPARATOR_CHARS)}]+")
 
 
@@ -105,30 +112,37 @@ class Plate:
 @dataclass(frozen=True)
 class _Row:
     """A row's characters without separators, and where separators stood between them
-    (index of the character a separator came before)."""
+    (index of the character a separator came before) and of which kind: DASH, DOT, or
+    SPACE for whitespace, which stands for either."""
 
     text: str
-    cuts: frozenset[int]
+    cuts: dict[int, str]
 
     @classmethod
     def of(cls, raw: str) -> "_Row":
         text: list[str] = []
-        cuts: set[int] = set()
+        cuts: dict[int, str] = {}
         for ch in raw.upper().replace("Ð", "Đ"):
             if ch.isspace() or ch in _SEPARATOR_CHARS:
-                cuts.add(len(text))
+                kind = SPACE if ch.isspace() else _KIND[ch]
+                if cuts.get(len(text), SPACE) == SPACE:
+                    cuts[len(text)] = kind
             else:
                 text.append(ch)
         # A screw or a frame edge read as a dot before or after the text says nothing.
-        return cls("".join(text), frozenset(cuts - {0, len(text)}))
+        inner = {at: kind for at, kind in cuts.items() if 0 < at < len(text)}
+        return cls("".join(text), inner)
 
-    def check_cuts(self, allowed: set[int]) -> None:
-        stray = sorted(self.cuts - allowed)
+    def check_cuts(self, allowed: dict[int, str]) -> int:
+        """Raises for a separator where the plate has none; the number of separators of
+        the other kind than the plate's there, each a correction."""
+        stray = sorted(set(self.cuts) - set(allowed))
         if stray:
             at = stray[0]
             raise PlateError(
                 f"{self.text[:at]}|{self.text[at:]}: a separator where a plate has none"
             )
+        return sum(kind not in (SPACE, allowed[at]) for at, kind in self.cuts.items())
 
 
 def _digits(text: str, what: str) -> tuple[str, int]:
@@ -182,10 +196,15 @@ def _number(text: str) -> tuple[str, int]:
     return _digits(text, "number")
 
 
-def _number_cuts(number: str, start: int) -> set[int]:
-    """Where a separator may stand in a row whose number begins at `start`: before it,
-    and in a five-digit number after its third digit (`123.45`)."""
-    return {start, start + 3} if len(number) == 5 else {start}
+def _number_cuts(number: str, start: int) -> dict[int, str]:
+    """Where a separator may stand in a row whose number begins at `start`, and which:
+    a dash before it, and in a five-digit number a dot after its third digit (`123.45`)."""
+    return {start: DASH, start + 3: DOT} if len(number) == 5 else {start: DASH}
+
+
+def _five_digits(series: str, vehicle: Vehicle | None, number: str) -> None:
+    if vehicle is None and len(number) != 5:
+        raise PlateError(f"series {series!r}: the two-letter series carry five-digit numbers")
 
 
 def _trusted(plate: Plate) -> Plate:
@@ -228,8 +247,8 @@ def _two_rows(top: _Row, bottom: _Row) -> Plate:
     province = _province(top.text[:2])
     series, vehicle, fixed = _series(top.text[2:])
     number, more = _number(bottom.text)
-    top.check_cuts({2})
-    bottom.check_cuts(_number_cuts(number, 0))
+    _five_digits(series, vehicle, number)
+    kinds = top.check_cuts({2: DASH}) + bottom.check_cuts(_number_cuts(number, 0))
     return _trusted(
         Plate(
             province,
@@ -237,7 +256,7 @@ def _two_rows(top: _Row, bottom: _Row) -> Plate:
             number,
             vehicle or Vehicle.MOTORBIKE,
             two_lines=True,
-            corrections=fixed + more,
+            corrections=fixed + more + kinds,
         )
     )
 
@@ -264,7 +283,11 @@ def _one_row(row: _Row, typed: bool = False) -> Plate:
                     f"(write it `{province}-{series} ...` with its rows apart)"
                 )
             number, more = _number(number_text)
-            row.check_cuts({2, 2 + series_length} | _number_cuts(number, 2 + series_length))
+            _five_digits(series, vehicle, number)
+            # A car's plate has its dash after the series only; a motorbike's rows
+            # written on one line keep the top row's dash after the province code.
+            after_province = {} if vehicle is Vehicle.CAR and not typed else {2: DASH}
+            kinds = row.check_cuts(after_province | _number_cuts(number, 2 + series_length))
             fits.append(
                 _trusted(
                     Plate(
@@ -273,7 +296,7 @@ def _one_row(row: _Row, typed: bool = False) -> Plate:
                         number,
                         vehicle or Vehicle.MOTORBIKE,
                         two_lines=vehicle is not Vehicle.CAR,
-                        corrections=fixed + more,
+                        corrections=fixed + more + kinds,
                     )
                 )
             )

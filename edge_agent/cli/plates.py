@@ -49,6 +49,9 @@ def read_plates(
     ] = OcrSettings().min_score,
     det_model: Annotated[Path | None, typer.Option(help=_("a text detector model"))] = None,
     rec_model: Annotated[Path | None, typer.Option(help=_("a text recogniser model"))] = None,
+    rectify: Annotated[
+        bool, typer.Option(help=_("straighten tilted plates before reading them"))
+    ] = OcrSettings().rectify,
 ) -> None:
     try:
         from edge_agent.plates.files import read_files
@@ -72,6 +75,7 @@ def read_plates(
             min_score=min_score,
             det_model=det_model,
             rec_model=rec_model,
+            rectify=rectify,
         ),
     )
     raise typer.Exit(read_files(paths, settings, as_json, crops))

@@ -165,6 +165,7 @@ def build_reader(settings: CameraSettings) -> PlateReader:
         settings.ocr.min_score,
         settings.ocr.det_model,
         settings.ocr.rec_model,
+        settings.ocr.rectify,
     )
     return PlateReader(options, detector)
 

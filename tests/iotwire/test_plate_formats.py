@@ -36,6 +36,10 @@ VALID = [
     ("68-BI 234.56", "68B123456", "68-B1 234.56", Vehicle.MOTORBIKE, True, 1),
     ("68-B1 Z34.56", "68B123456", "68-B1 234.56", Vehicle.MOTORBIKE, True, 1),
     ("29-H4 O02.33", "29H400233", "29-H4 002.33", Vehicle.MOTORBIKE, True, 1),
+    # A separator of the other kind than the plate's: a correction too.
+    ("68A.123.45", "68A12345", "68A-123.45", Vehicle.CAR, False, 1),
+    ("68A-123-45", "68A12345", "68A-123.45", Vehicle.CAR, False, 1),
+    ("68.B1 234.56", "68B123456", "68-B1 234.56", Vehicle.MOTORBIKE, True, 1),
 ]
 
 
@@ -81,6 +85,14 @@ INVALID = [
     # Separators where a plate has none.
     ("6.8A-123.45", r"6\|8A12345: a separator where a plate has none"),
     ("68A-12.345", r"68A12\|345: a separator where a plate has none"),
+    # A car's plate has no separator after its province code (its `Y` read as a dash).
+    ("27-24052", "a separator where a plate has none"),
+    # A dot where the plate has its dash, and a series letter read from a digit.
+    ("605.6120", "read only with 2 corrections"),
+    ("688.123.45", "read only with 2 corrections"),
+    # The two-letter series, issued since 2023, carry five-digit numbers.
+    ("652D\n6754", "series 'ZD': the two-letter series carry five-digit numbers"),
+    ("29-HA 0023", "five-digit numbers"),
 ]
 
 
@@ -111,6 +123,11 @@ NOT_PLATES = [
     "12.500.000",
     "99.000 VND",
     "12/3456",
+    # Sign numbers as the reader saw them, a leading digit lost at the sign's edge.
+    "238.7781",
+    "605.6120",
+    "..312.0903",
+    ".675.9075",
 ]
 
 

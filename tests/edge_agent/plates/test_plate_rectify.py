@@ -7,10 +7,12 @@ import cv2
 import numpy as np
 import pytest
 
+from edge_agent.config import CameraSettings
 from edge_agent.plates.detector import PlateDetector
 from edge_agent.plates.ocr import Runtime, TextRecogniser
 from edge_agent.plates.reader import OcrOptions, PlateReader
 from edge_agent.plates.rectify import MAX_GAP_INK, Method, rectify, row_gap
+from edge_agent.sources.camera import build_reader
 from iotwire.plate_formats import Colour, parse_plate
 from testbed.plate_scenes import HELD_OUT, Condition, Layout, Scene, make_scene, render_plate
 
@@ -119,3 +121,13 @@ def test_a_crop_without_plate_or_lettering_is_read_as_it_is(box):
     assert plate.method is Method.CROP
     assert len(plate.rows) == 1
     assert plate.rows[0].size > 0
+
+
+def test_a_camera_s_ocr_rectify_setting_turns_straightening_on_and_off():
+    scene = tilted(Layout.CAR_ONE_ROW)
+    readers = {
+        on: build_reader(CameraSettings(name="cam", url="street.avi", ocr={"rectify": on}))
+        for on in (True, False)
+    }
+    assert confidence(readers[True], scene) is not None
+    assert confidence(readers[False], scene) is None
