@@ -163,6 +163,21 @@ def verdict(value: float, goal: float, higher_is_better: bool = True) -> str:
     return "met" if met else "NOT met"
 
 
+def reliability(judged: list[tuple[float, bool]]) -> None:
+    """How often a read of each confidence is right: a confidence police can act on is
+    one that says so."""
+    bins = ((0.0, 0.7), (0.7, 0.9), (0.9, 0.98), (0.98, 1.01))
+    shown = []
+    for low, high in bins:
+        right = [ok for confidence, ok in judged if low <= confidence < high]
+        if right:
+            shown.append(
+                f"{low:.2f}-{min(high, 1.0):.2f}: {len(right)} reads, "
+                f"{100 * sum(right) / len(right):.0f} % right"
+            )
+    print(f"     reads by confidence: {'; '.join(shown)}")
+
+
 def targets(count: int, empty_count: int) -> None:
     runtime = Runtime(threads=2)
     readers = {
@@ -180,12 +195,15 @@ def targets(count: int, empty_count: int) -> None:
         exact: dict[str, list[bool]] = defaultdict(list)
         invented = 0
         seconds: list[float] = []
+        judged: list[tuple[float, bool]] = []
         for street in streets:
             began = time.perf_counter()
-            reads = {c.plate.canonical for c in reader.read(street.image)}
+            candidates = reader.read(street.image)
             seconds.append(time.perf_counter() - began)
+            reads = {c.plate.canonical for c in candidates}
             truths = {p.plate.canonical for p in street.plates}
             invented += len(reads - truths)
+            judged += [(c.confidence, c.plate.canonical in truths) for c in candidates]
             for placed in street.plates:
                 hit = placed.plate.canonical in reads
                 exact["overall"].append(hit)
@@ -209,6 +227,7 @@ def targets(count: int, empty_count: int) -> None:
         print(
             f"     plates read that are on no vehicle of the street (misreads, signs): {invented}"
         )
+        reliability(judged)
 
 
 def percentile(values: list[float], p: float) -> float:

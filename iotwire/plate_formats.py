@@ -27,7 +27,11 @@ and a dot inside a five-digit number, while a phone number on a sign has dots wh
 plate has its dash (`0605.6120`); a separator of the other kind counts as a correction,
 so with a series letter read from a digit the read is rejected. A car's plate has no
 separator after the province code. The two-letter series, issued since 2023, carry
-five-digit numbers only. Phone numbers and prices therefore do not parse.
+five-digit numbers only. A motorbike's plate has two rows, so a camera's one-row read
+holds a car's series (a person may type a motorbike's plate on one line); and a gap the
+camera saw in a row (`9 963 5091`, a hotline cut at a sign's edge) is a separator like
+any other, which must sit where the plate has one. Phone numbers and prices therefore do
+not parse.
 
 The canonical form (`68A12345`, `29HA00233`, `51MD12345` for MĐ) is what the wire, the
 store and the watchlist compare; the display form is what people read.
@@ -231,6 +235,15 @@ def parse_plate(text: str, typed: bool = False) -> Plate:
     raise PlateError(f"{text!r}: a plate has one or two rows, not {len(rows)}")
 
 
+def parse_row(text: str) -> Plate:
+    """One text row as a camera read it, as a one-row plate: its spaces are where the
+    recogniser saw gaps, and count as separators (`parse_plate` would take them for rows)."""
+    row = _Row.of(text)
+    if not row.text:
+        raise PlateError(f"{text!r}: no plate characters")
+    return _one_row(row)
+
+
 def _province(text: str) -> str:
     """The province code, as read: a correction here would choose the province, which
     is what a police match turns on."""
@@ -264,7 +277,7 @@ def _two_rows(top: _Row, bottom: _Row) -> Plate:
 def _one_row(row: _Row, typed: bool = False) -> Plate:
     """A one-row plate is a car's: province, a one-letter or special series, a number;
     a row that holds a letter-and-digit series is a motorbike's two rows written on one
-    line, as people type it."""
+    line, as people type it (`typed`), and from a camera a sign's number."""
     text = row.text
     if len(text) < 7:
         raise PlateError(f"{text!r}: too short for a plate")
@@ -282,6 +295,8 @@ def _one_row(row: _Row, typed: bool = False) -> Plate:
                     f"series {series!r}: two letters only on a two-row motorbike plate "
                     f"(write it `{province}-{series} ...` with its rows apart)"
                 )
+            if vehicle is Vehicle.MOTORBIKE and not typed:
+                raise PlateError(f"series {series!r}: a motorbike's plate has two rows")
             number, more = _number(number_text)
             _five_digits(series, vehicle, number)
             # A car's plate has its dash after the series only; a motorbike's rows

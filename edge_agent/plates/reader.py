@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 from edge_agent.plates.colour import plate_colour
 from edge_agent.plates.ocr import Runtime, TextBox, TextDetector, TextRecogniser
 from edge_agent.plates.rectify import Quad, quad_size, rectify, warp
-from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate
+from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate, parse_row
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
@@ -131,7 +131,7 @@ def group_plates(lines: Sequence[TextLine]) -> list[tuple[Plate, float, Box, tup
                     (score, plate, _union(top.box, bottom.box), (i, j), (top.text, bottom.text))
                 )
         try:
-            plate = parse_plate(top.text.replace(" ", ""))
+            plate = parse_row(top.text)
         except PlateError:
             continue
         found.append((top.score, plate, top.box, (i,), (top.text,)))

@@ -256,7 +256,8 @@ class Meter:
 def test_the_agent_and_the_collector_deliver_plates_and_readings_under_their_units_filters(
     tmp_path, mosquitto, serial_pair
 ):
-    images, _ = passing_vehicle(random.Random(3), Layout.MOTORBIKE, frames=30)
+    # A slow pass (6 s): on a loaded machine the camera reads a frame in 0.5 s or more.
+    images, _ = passing_vehicle(random.Random(3), Layout.MOTORBIKE, frames=60)
     video = tmp_path / "pass.avi"
     write_video(str(video), images, fps=10)
     agent_yaml = tmp_path / "agent.yaml"
