@@ -25,7 +25,9 @@ third of five digits): `12.500.000`, a price, is not `12S-000.00`. Their kind co
 a plate has a dash after its series (after the province code on a motorbike's top row)
 and a dot inside a five-digit number, while a phone number on a sign has dots where a
 plate has its dash (`0605.6120`); a separator of the other kind counts as a correction,
-so with a series letter read from a digit the read is rejected. A car's plate has no
+so with a series letter read from a digit the read is rejected. So does a camera's
+one-row read without the dash after the series: a sign's run of digits (`94843344`)
+has none, and needs a series letter read from a digit to be a plate. A car's plate has no
 separator after the province code. The two-letter series, issued since 2023, carry
 five-digit numbers only. A motorbike's plate has two rows, so a camera's one-row read
 holds a car's series (a person may type a motorbike's plate on one line); and a gap the
@@ -303,6 +305,10 @@ def _one_row(row: _Row, typed: bool = False) -> Plate:
             # written on one line keep the top row's dash after the province code.
             after_province = {} if vehicle is Vehicle.CAR and not typed else {2: DASH}
             kinds = row.check_cuts(after_province | _number_cuts(number, 2 + series_length))
+            # A camera reads a car plate's dash (a bar as tall as a digit is wide): a
+            # row without one is a run of digits more often than a plate.
+            if not typed and 2 + series_length not in row.cuts:
+                kinds += 1
             fits.append(
                 _trusted(
                     Plate(

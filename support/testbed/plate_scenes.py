@@ -104,7 +104,7 @@ def random_plate(rng: random.Random, layout: Layout) -> Plate:
         return parse_plate(f"{province}{series}\n{number}")
     series = rng.choice(letters)
     text = f"{province}{series}" + ("\n" if layout is Layout.CAR_TWO_ROWS else "") + number
-    return parse_plate(text)
+    return parse_plate(text, typed=True)  # the plate as issued, not as a camera read it
 
 
 def _rows(plate: Plate, layout: Layout) -> list[str]:

@@ -39,6 +39,9 @@ VALID = [
     ("68A.123.45", "68A12345", "68A-123.45", Vehicle.CAR, False, 1),
     ("68A-123-45", "68A12345", "68A-123.45", Vehicle.CAR, False, 1),
     ("68.B1 234.56", "68B123456", "68-B1 234.56", Vehicle.MOTORBIKE, True, 1),
+    # A one-row read without the dash after the series: a correction as well.
+    ("68A12345", "68A12345", "68A-123.45", Vehicle.CAR, False, 1),
+    ("68A 123.45", "68A12345", "68A-123.45", Vehicle.CAR, True, 0),
 ]
 
 
@@ -130,6 +133,11 @@ NOT_PLATES = [
     "605.6120",
     "..312.0903",
     ".675.9075",
+    # Runs of digits a plate detector boxed on a sign: a series letter from a digit, and
+    # no dash.
+    "94843344",
+    "56636495",
+    "9459216",
 ]
 
 
@@ -173,3 +181,7 @@ def test_a_camera_s_row_with_gaps_where_a_plate_has_none_is_not_a_plate(row):
     pass as a plate with one correction (`99G-350.91`)."""
     with pytest.raises(PlateError):
         parse_row(row)
+
+
+def test_a_person_need_not_type_the_dash():
+    assert parse_plate("68A12345", typed=True).corrections == 0
