@@ -231,6 +231,9 @@ def targets(count: int, empty_count: int) -> None:
 
 
 def percentile(values: list[float], p: float) -> float:
+    """nan for none (a naive reader that kept up with no vehicle has no latency)."""
+    if not values:
+        return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
 
