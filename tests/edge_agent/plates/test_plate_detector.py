@@ -50,7 +50,7 @@ def best_match(detector: PlateDetector, scene: Scene) -> DetectedPlate | None:
 
 @pytest.mark.parametrize("layout", list(Layout))
 def test_finds_most_plates_of_each_layout(detector, layout):
-    # The shipped model's held-out recall is 61-91 % by layout (bench/bench_plate_detector.py).
+    # The shipped model's held-out recall is 68-93 % by layout (bench/bench_plate_detector.py).
     scenes = [held_out_scene(layout, seed) for seed in SEEDS]
     matches = [best_match(detector, scene) for scene in scenes]
     assert sum(match is not None for match in matches) >= 2
