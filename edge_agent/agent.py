@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 RESTART_DELAY_S = 1.0
+PRODUCERS_STOP_S = 3.0
+"""How long the uplink's final drain waits for sources and cameras to stop producing."""
 
 
 def build_readers(loaded: LoadedAgent, buses: dict[str, ModbusBus]) -> dict[str, Source]:
@@ -245,18 +247,24 @@ class Agent:
                     for s in self._config.sources
                 ]
                 # Cameras stop on `stop` by themselves, deciding the plates still in view.
-                for camera in self._config.cameras:
-                    group.create_task(self._watch(camera, stop))
+                cameras = [
+                    group.create_task(self._watch(camera, stop)) for camera in self._config.cameras
+                ]
                 workers.append(group.create_task(self._health_loop(stop)))
-                group.create_task(self.uplink.run(stop))
+                draining = asyncio.Event()
+                group.create_task(self.uplink.run(draining))
                 group.create_task(supervise(stop))
                 group.create_task(keep_writing(self._config.state_dir, self.status, stop))
                 await stop.wait()
                 # Every task ends on `stop` by itself; the cancel ends a read in progress
                 # at once, and a cancel lost in a library's wait (iotruntime/stopping.py)
-                # costs no more than that read.
+                # costs no more than that read. The uplink's final drain begins once they
+                # have ended, so that what they commit as they stop (a camera's plates
+                # still in view, a read that answered as the stop came) goes out with it.
                 for worker in workers:
                     worker.cancel()
+                await asyncio.wait([*workers, *cameras], timeout=PRODUCERS_STOP_S)
+                draining.set()
         finally:
             for reader in self.readers.values():
                 await reader.close()
