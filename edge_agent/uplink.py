@@ -270,17 +270,15 @@ class Uplink:
         def left() -> float:
             return max(0.0, deadline - time.monotonic())
 
-        if unfinished is not None and not await finished(unfinished, timeout_s=left()):
-            log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
-            return
-        while batch := self._take():
-            if not await finished(self._publish(client, batch), timeout_s=left()):
-                break
-        # Only if a collector has confirmed anything in this run: with none there (or one
-        # that does not confirm) waiting would only delay the stop.
-        while self.last_confirmed_at is not None and self._outbox.unconfirmed() and left():
-            self._heard.clear()
-            await finished(self._heard.wait(), timeout_s=left())
+        if unfinished is None or await finished(unfinished, left()):
+            while batch := self._take():
+                if not await finished(self._publish(client, batch), left()):
+                    break
+            # Only if a collector has confirmed anything in this run: with none there (or
+            # one that does not confirm) waiting would only delay the stop.
+            while self.last_confirmed_at is not None and self._outbox.unconfirmed() and left():
+                self._heard.clear()
+                await finished(self._heard.wait(), left())
         if self._outbox.depth():
             log.info("shutdown: %d message(s) stay in the outbox", self._outbox.depth())
 

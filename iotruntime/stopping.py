@@ -20,26 +20,15 @@ async def sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> bool:
     return stop.is_set()
 
 
-async def finished(
-    work: Awaitable[object],
-    stop: asyncio.Event | None = None,
-    timeout_s: float | None = None,
-) -> bool:
-    """Run `work` until it ends, `stop` is set or `timeout_s` passes, whichever comes
-    first; whether it ended (its errors are raised), or was cancelled. The bounds are
-    awaited beside the work rather than delivered as one cancellation into it, so a
-    cancel a library swallows costs that library's own wait, never the stop."""
+async def finished(work: Awaitable[object], timeout_s: float) -> bool:
+    """Run `work` for at most `timeout_s`; whether it ended (its errors are raised), or
+    was cancelled. The bound is awaited beside the work rather than delivered as one
+    cancellation into it, so a cancel a library swallows costs that library's own wait,
+    never the stop."""
     doing = asyncio.ensure_future(work)
-    stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
     try:
-        await asyncio.wait(
-            {doing} if stopping is None else {doing, stopping},
-            timeout=timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        await asyncio.wait({doing}, timeout=timeout_s)
     finally:
-        if stopping is not None:
-            stopping.cancel()
         if not doing.done():
             doing.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -302,7 +302,8 @@ def _one_row(row: _Row, typed: bool = False) -> Plate:
             number, more = _number(number_text)
             _five_digits(series, vehicle, number)
             # A car's plate has its dash after the series only; a motorbike's rows
-            # written on one line keep the top row's dash after the province code.
+            # written on one line keep the top row's dash after the province code, and
+            # a person typing a car's may put one there too.
             after_province = {} if vehicle is Vehicle.CAR and not typed else {2: DASH}
             kinds = row.check_cuts(after_province | _number_cuts(number, 2 + series_length))
             # A camera reads a car plate's dash (a bar as tall as a digit is wide): a
