@@ -102,7 +102,8 @@ class IngestSettings(StrictModel):
     )
     spool_path: RelativePath | None = Field(
         default=None,
-        description="local file where messages wait, acknowledged, while the store is down",
+        description="local file where messages wait, acknowledged, while the store is down"
+        " or a flood of backlog outruns it",
     )
     silent_after_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
         default=300.0,

@@ -61,7 +61,11 @@ class IngestCollector(Collector):
             ("received", s.received, "messages taken from the broker"),
             ("stored", s.stored_messages, "messages committed to the store the first time"),
             ("duplicates", s.duplicates, "messages the store already held"),
-            ("spooled", s.spooled, "messages committed to the spool while the store was down"),
+            (
+                "spooled",
+                s.spooled,
+                "messages committed to the spool while the store was down or behind",
+            ),
             ("backlog", s.backlog, "messages an agent replayed after an outage"),
         ):
             yield CounterMetricFamily(f"collector_messages_{name}", doc, value=value)

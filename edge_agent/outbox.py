@@ -43,6 +43,7 @@ filesystem has `keep_free_mb` free again.
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import math
 import os
@@ -52,11 +53,11 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from edge_agent.config import OutboxSettings
+from edge_agent.send_marks import Mark, SendMarks
 from iotruntime.sqlite_files import open_sqlite
 from iotwire.codec import encode
 from iotwire.messages import WireModel
@@ -105,7 +106,7 @@ _COMPLETE = (
     "INSERT OR IGNORE INTO counters VALUES ('next_seq', 1), ('dropped', 0), ('released', 0)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
-_SELECT = "SELECT id, epoch, coalesce(seq, id), channel, payload, created FROM outbox"
+_COLUMNS = "id, epoch, coalesce(seq, id), channel, payload, created"
 _THE_RUN = "id BETWEEN ? AND ? AND epoch = ? AND coalesce(seq, id) - id = ?"
 """Consecutive entries, each its id with its number: ids of deleted rows can be handed
 out again, to a message with a later number. A run is entries of consecutive ids whose
@@ -113,16 +114,23 @@ numbers are their ids plus one offset, so one statement names each of them exact
 _MARK_RUN = f"UPDATE outbox SET sent = ? WHERE {_THE_RUN}"  # noqa: S608 - fixed text
 _FORGET_RUN = f"DELETE FROM outbox WHERE {_THE_RUN}"  # noqa: S608 - fixed text
 _CONFIRMED_PIECE = (
-    "SELECT count(*), max(seq), max(sent) FROM (SELECT seq, sent FROM outbox"
-    " WHERE epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)"
+    "SELECT count(*), max(seq), max(sent), min(id), max(id) FROM (SELECT seq, sent, id"
+    " FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)"
 )
 """How many rows of a confirmed range one write forgets (at most the limit), the last
-number among them and the latest time any of them was sent."""
+number among them, the latest time any of them was marked sent on disk, and their first
+and last row (within an epoch, rows and numbers go up together)."""
 _FORGET_PIECE = "DELETE FROM outbox WHERE epoch = ? AND seq BETWEEN ? AND ?"
+
+_CHANNELS = {channel.value: channel for channel in Channel}
+"""A row's channel from its text, without the enum's own lookup for each row."""
 
 _ROW_OVERHEAD = 128
 """Bytes a row costs beside its payload (record header, four index entries): what a drop
 is estimated to free. The bound itself is checked on pages actually in use."""
+_MARKS_HELD = 16384
+"""Send marks held in memory at most (edge_agent/send_marks.py): four rounds of a drain,
+a few megabytes; past them the oldest are written."""
 _ROWS_PER_WRITE = 8
 """Rows one transaction drops, marks or forgets at most where room is short: its log
 stays a few dozen pages."""
@@ -137,8 +145,10 @@ _TXN_FRAMES = 16
 _BALLAST_MAX = 256 * 1024
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A message as the uplink sends it. A named tuple: a drain makes a hundred
+    thousand of them, and a frozen dataclass costs several times as much to build."""
+
     id: int
     """The row, in send order: what `sent` names."""
     epoch: str
@@ -183,6 +193,8 @@ class Outbox:
         self._wal_budget = 0
         self._disk_cap = sys.maxsize  # bytes the database file may take on this disk
         self._leased: set[int] = set()  # ids of what the uplink holds
+        self._marks = SendMarks()  # first sends the broker acknowledged, not yet on disk
+        self._confirmed_leased: set[int] = set()  # what the uplink holds, gone already
         # When the newest confirmed message was sent: what was sent before it and is
         # still unconfirmed did not reach the collector.
         self._confirmed_after = -1.0
@@ -432,7 +444,7 @@ class Outbox:
                 if len(victims) == most:
                     break
                 if row not in self._leased:
-                    victims[row] = bool(was_sent)
+                    victims[row] = bool(was_sent) or row in self._marks
         self._delete(victims)
         while (
             len(victims) < most
@@ -451,14 +463,18 @@ class Outbox:
         messages first, in `drop_order` and `drop_within`; only then sent ones."""
         order = "ASC" if self._limits.drop_within == "oldest" else "DESC"
         chosen: dict[int, bool] = {}
+        floors = self._marks.floors()
         for was_sent in (False, True):
-            state = "sent >= 0" if was_sent else "sent < 0"
+            # Marked sent on disk, or here: unsent on disk and at or below the channel's
+            # highest mark (edge_agent/send_marks.py).
+            state = "(sent >= 0 OR id <= ?)" if was_sent else "sent < 0 AND id > ?"
             for channel in self._limits.drop_order:
                 query = (
                     f"SELECT id, length(payload) FROM outbox"  # noqa: S608 - fixed text
                     f" WHERE channel = ? AND {state} ORDER BY id {order}"
                 )
-                with contextlib.closing(self._db.execute(query, (channel,))) as rows:
+                floor = floors.get(Channel(channel), 0)
+                with contextlib.closing(self._db.execute(query, (channel, floor))) as rows:
                     for row, size in rows:
                         if row in self._leased:
                             continue
@@ -479,7 +495,9 @@ class Outbox:
         return (items[i : i + size] for i in range(0, len(items), size))
 
     def _delete(self, rows: Iterable[int]) -> None:
+        rows = list(rows)
         self._db.executemany("DELETE FROM outbox WHERE id = ?", ((row,) for row in rows))
+        self._marks.forget(rows)
 
     def _write(self, work: Callable[[], _T], *, durable: bool) -> _T:
         """`work` in one write transaction. A failure rolls back unless SQLite already did
@@ -560,53 +578,73 @@ class Outbox:
         more. They are now held by the uplink, until the next peek: the bounds never drop
         a message it may be sending."""
         db = self._db
-        found: list[tuple[int, int, bool]] = []  # id, payload size, sent before
-        for channel in Channel:  # an index range per channel: sent rows are never scanned
-            found += [
-                (row, size, False)
-                for row, size in db.execute(
-                    "SELECT id, length(payload) FROM outbox"
-                    " WHERE channel = ? AND sent < 0 ORDER BY id LIMIT ?",
-                    (channel.value, limit),
-                )
-            ]
         due = self._resend_through()
-        found += [
-            (row, size, True)
-            for row, size in db.execute(
-                "SELECT id, length(payload) FROM outbox"
-                " WHERE sent >= 0 AND sent <= ? ORDER BY sent, id LIMIT ?",
+        self._write_marks(self._marks.taken_by(due))  # due again only once on disk
+        floors = self._marks.floors()
+        resends = [
+            row
+            for (row,) in db.execute(
+                "SELECT id FROM outbox WHERE sent >= 0 AND sent <= ? ORDER BY sent, id LIMIT ?",
                 (due, limit),
             )
         ]
-        found.sort()
-        resent: dict[int, bool] = {}
-        total = 0
-        for row, size, was_sent in found[:limit]:
-            if resent and total + size > max_bytes:
-                break
-            resent[row] = was_sent
-            total += size
-        rows = db.execute(
-            f"{_SELECT} WHERE id IN ({','.join('?' * len(resent))}) ORDER BY id",
-            tuple(resent),
-        ).fetchall()
-        entries = [
-            Entry(row, epoch, seq, Channel(channel), payload, created, resent[row])
-            for row, epoch, seq, channel, payload, created in rows
+        # One stream in send order per channel (an index range: sent rows are never
+        # scanned) and one of what goes out again, merged, each read only as far as the
+        # merge takes it: no payload is read past the limit.
+        streams = [
+            db.execute(
+                f"SELECT {_COLUMNS}, 0 FROM outbox"  # noqa: S608 - fixed text
+                " WHERE channel = ? AND sent < 0 AND id > ? ORDER BY id LIMIT ?",
+                (channel.value, floors.get(channel, 0), limit),
+            )
+            for channel in Channel
         ]
-        self._leased = set(resent)
+        if resends:
+            streams.append(
+                db.execute(
+                    f"SELECT {_COLUMNS}, 1 FROM outbox"  # noqa: S608 - fixed text
+                    f" WHERE id IN ({','.join('?' * len(resends))}) ORDER BY id",
+                    resends,
+                )
+            )
+        entries: list[Entry] = []
+        total = 0
+        try:
+            for row, epoch, seq, channel, payload, created, resent in heapq.merge(*streams):
+                if len(entries) == limit or (entries and total + len(payload) > max_bytes):
+                    break
+                entries.append(
+                    Entry(row, epoch, seq, _CHANNELS[channel], payload, created, bool(resent))
+                )
+                total += len(payload)
+        finally:
+            for stream in streams:
+                stream.close()
+        self._leased = {entry.id for entry in entries}
+        self._confirmed_leased = set()
         return entries
 
     def sent(self, entries: Iterable[Entry]) -> None:
         """The broker acknowledged these. They wait for the collector's confirmation,
         except messages from before epochs and all of them with `delete_on: broker_ack`,
-        which nothing would confirm: those are forgotten now. One statement per run of
-        consecutive entries (a window is nearly always one), not one per message."""
+        which nothing would confirm: those are forgotten now. A first send is marked in
+        memory (edge_agent/send_marks.py), and on disk only if it is still here when that
+        matters: before it could be due again, past `_MARKS_HELD`, at `close`. What goes
+        out again is marked on disk at once. One statement per run of consecutive entries
+        (a window is nearly always one), not one per message."""
         entries = list(entries)
         now = self._clock()
         forget = self._limits.delete_on == "broker_ack"
-        for chunk in self._chunks(entries):
+        # A confirmation may overtake the broker's acknowledgement, and a row's id go to
+        # the next message: what is gone is not marked.
+        held = [
+            e
+            for e in entries
+            if not (forget or not e.epoch or e.resent or e.id in self._confirmed_leased)
+        ]
+        self._marks.add((e.id, Mark(now, e.channel, e.epoch, e.seq)) for e in held)
+        written = [e for e in entries if forget or not e.epoch or e.resent]
+        for chunk in self._chunks(written):
 
             def mark(chunk: Sequence[Entry] = chunk) -> None:
                 for first, last, leaves in _runs(chunk, lambda e: forget or not e.epoch):
@@ -618,7 +656,23 @@ class Outbox:
 
             # On a disk too full even for this they stay unsent, and go out again.
             self._write_despite_full(mark, durable=False)
+        if len(self._marks) > _MARKS_HELD:
+            self._write_marks(self._marks.oldest(len(self._marks) - _MARKS_HELD))
         self._leased.difference_update(e.id for e in entries)
+
+    def _write_marks(self, marks: Sequence[tuple[int, Mark]]) -> None:
+        """Put these send marks on disk and forget them here. On a disk too full even for
+        this they stay here, and go out again if the agent stops before they are written."""
+        for chunk in self._chunks(marks):
+
+            def mark(chunk: Sequence[tuple[int, Mark]] = chunk) -> bool:
+                self._db.executemany(
+                    "UPDATE outbox SET sent = ? WHERE id = ?", ((m.sent, row) for row, m in chunk)
+                )
+                return True
+
+            if self._write_despite_full(mark, durable=False):
+                self._marks.forget(row for row, _ in chunk)
 
     def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
         """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
@@ -636,19 +690,23 @@ class Outbox:
         forgotten = 0
         for first, last in ranges:
             while first <= last:
-                found, through, sent = self._db.execute(
+                found, through, sent, low, high = self._db.execute(
                     _CONFIRMED_PIECE, (epoch, first, last, self._chunk_size())
                 ).fetchone()
                 if not found:
                     break
-                newest = max(newest, sent)
+                newest = max(newest, sent, self._marks.newest_between(low, high))
 
                 def forget(first: int = first, through: int = through) -> int:
                     return self._db.execute(_FORGET_PIECE, (epoch, first, through)).rowcount
 
                 # On a disk too full even for this they stay, go out again and are
                 # confirmed again.
-                forgotten += self._write_despite_full(forget, durable=False) or 0
+                gone = self._write_despite_full(forget, durable=False)
+                if gone is not None:
+                    self._marks.forget_between(low, high)
+                    self._confirmed_leased.update(r for r in self._leased if low <= r <= high)
+                forgotten += gone or 0
                 first = through + 1
         if newest > self._confirmed_after:
             self._confirmed_after = newest
@@ -663,7 +721,7 @@ class Outbox:
     def unconfirmed(self) -> int:
         """Messages the broker acknowledged that the collector has not confirmed yet."""
         (count,) = self._db.execute("SELECT count(*) FROM outbox WHERE sent >= 0").fetchone()
-        return int(count)
+        return int(count) + len(self._marks)
 
     def size_bytes(self) -> int:
         """What `max_mb` bounds: database pages in use plus the write-ahead log."""
@@ -687,6 +745,9 @@ class Outbox:
         return self._next_seq() - 1
 
     def close(self) -> None:
+        """Write the send marks held in memory, so what waits for confirmation is not
+        sent again at the next start, and close."""
+        self._write_marks(self._marks.taken_by(math.inf))
         self._db.close()
 
 

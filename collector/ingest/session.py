@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,17 @@ MAX_INVALID_SENDERS = 200
 # holds up to a thousand messages, so a few hundred of them queued behind a slow commit
 # would make one commit of a whole backlog, confirmed to the box only when all of it is in.
 HANDOVER_BYTES = 2 * 1024 * 1024
+# A flood: a handover of `batch_messages` messages or FLOOD_BYTES of payload, which live
+# traffic never gathers while a commit runs (a fleet of a few hundred boxes sends a few
+# kilobytes in that time); boxes draining their outboxes after an outage do, their
+# backlog in batches of up to 256 KB. With a spool, a flood is spooled and confirmed
+# rather than waiting for the store, and has the CPU to itself: the spool drains into the
+# store once no flood has been spooled for FLOOD_QUIET_S, and meanwhile commits one batch
+# every SPOOL_DRAIN_EVERY_S, so the store is never starved.
+FLOOD_BYTES = 512 * 1024
+FLOOD_CHECK_S = 0.05
+FLOOD_QUIET_S = 0.5
+SPOOL_DRAIN_EVERY_S = 2.0
 
 
 def alert_topics(broker: BrokerSettings, police: Police) -> dict[str, str]:
@@ -105,6 +117,24 @@ class IngestStats:
             self.store_seconds += result.store_seconds
 
 
+@dataclass
+class _Handover:
+    """A batch handed to the committer, or to the spool when ingest was `behind`, and
+    the task that commits it; acknowledged to the broker when the task ends."""
+
+    messages: list[aiomqtt.Message]
+    task: asyncio.Task[None]
+    behind: bool
+
+
+def _size(messages: list[aiomqtt.Message]) -> int:
+    return sum(payload_size(m) for m in messages)
+
+
+def _is_flood(count: int, size: int, batch_messages: int) -> bool:
+    return count >= batch_messages or size >= FLOOD_BYTES
+
+
 class Ingest:
     def __init__(
         self,
@@ -130,6 +160,8 @@ class Ingest:
             else None
         )
         self._spooled = asyncio.Event()
+        self._flood_until = 0.0  # monotonic: a full handover was spooled until just before
+        self._drained_at = 0.0  # monotonic: the spool's drain last committed, or began
         self.confirmations = ConfirmationPublisher(broker.topic_prefix)
         self._protocol = ProtocolChoice(broker.protocol)
         self._rng = random.Random()  # noqa: S311 - jitter, not security
@@ -229,14 +261,21 @@ class Ingest:
         are handed over at once, each taking whatever has arrived, up to `batch_messages`
         and `HANDOVER_BYTES` (one commit for many messages under load, no added wait when
         the stream is quiet), and each is acknowledged when its commit ends, in order,
-        while the next ones commit. Nothing is acknowledged before its commit. On stop,
-        the commits under way finish and are acknowledged; what arrived after them stays
-        with the broker."""
+        while the next ones commit. Nothing is acknowledged before its commit.
+
+        With a spool, a flood (`FLOOD_BYTES`) that finds a commit still under way is
+        spooled instead (`behind`), and so is everything after it until the spool has
+        drained into the store: boxes draining their outboxes after an outage are
+        confirmed at the speed of the spool's disk, not of the store, and their backlog
+        leaves their small disks as fast as they can send it. Live traffic goes straight
+        to the store. On stop, the commits under way finish and are acknowledged; what
+        arrived after them stays with the broker."""
         messages, limit = client.messages, self._settings.batch_messages
-        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]] = deque()
+        in_commit: deque[_Handover] = deque()
+        held: list[aiomqtt.Message] = []
         try:
             while True:
-                if not in_commit:
+                if not in_commit and not held:
                     receiving = asyncio.ensure_future(anext(messages))
                     done, _ = await asyncio.wait(
                         {receiving, stopping}, return_when=asyncio.FIRST_COMPLETED
@@ -245,45 +284,56 @@ class Ingest:
                         receiving.cancel()
                         return
                     first = receiving.result()
-                    rest = queued(client, limit - 1, HANDOVER_BYTES - payload_size(first))
-                    self._hand_over(in_commit, [first, *rest])
-                    continue
-                room = len(in_commit) < self._committer.depth and not stopping.done()
-                if room and (batch := queued(client, limit, HANDOVER_BYTES)):
-                    self._hand_over(in_commit, batch)
-                    continue
-                batch, oldest = in_commit[0]
-                await asyncio.wait({oldest, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not oldest.done():  # stopping: let the commits under way end first
-                    await oldest
-                oldest.result()
+                    held = [first, *queued(client, limit - 1, HANDOVER_BYTES - payload_size(first))]
+                if stopping.done():
+                    if not in_commit:
+                        return
+                else:
+                    held += queued(client, limit - len(held), HANDOVER_BYTES - _size(held))
+                    committing = sum(not h.behind for h in in_commit)
+                    flood = _is_flood(len(held), _size(held), limit)
+                    behind = self._spool is not None and flood and committing > 0
+                    depth = self._committer.depth
+                    if held and len(in_commit) <= depth and (behind or committing < depth):
+                        self._hand_over(in_commit, held, behind=behind)
+                        held = []
+                        continue
+                oldest = in_commit[0]
+                # With a spool, what arrives meanwhile is looked at every FLOOD_CHECK_S: a
+                # flood is spooled as it comes, not after the commit under way.
+                timeout = FLOOD_CHECK_S if self._spool is not None else None
+                await asyncio.wait(
+                    {oldest.task, stopping}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not oldest.task.done():
+                    if not stopping.done():
+                        continue
+                    await oldest.task  # stopping: let the commits under way end first
+                oldest.task.result()
                 in_commit.popleft()
-                for message in batch:
+                for message in oldest.messages:
                     ack(client, message)
-                if stopping.done() and not in_commit:
-                    return
         finally:
-            for _, committing in in_commit:
-                if not committing.done():  # the session failed: let them end first
+            for handover in in_commit:
+                if not handover.task.done():  # the session failed: let them end first
                     with contextlib.suppress(Exception):
-                        await committing
+                        await handover.task
 
     def _hand_over(
-        self,
-        in_commit: deque[tuple[list[aiomqtt.Message], asyncio.Task[None]]],
-        batch: list[aiomqtt.Message],
+        self, in_commit: deque["_Handover"], batch: list[aiomqtt.Message], *, behind: bool
     ) -> None:
-        """Start committing `batch`; what it confirms or spools waits for the batch
-        handed over before it to have done so (`_turn`)."""
+        """Start committing `batch` (spooling it if `behind`); what it confirms or spools
+        waits for the batch handed over before it to have done so (`_turn`)."""
         turn, self._turn = self._turn, asyncio.get_running_loop().create_future()
-        task = asyncio.create_task(self._commit_messages(batch, turn, self._turn))
-        in_commit.append((batch, task))
+        task = asyncio.create_task(self._commit_messages(batch, turn, self._turn, behind))
+        in_commit.append(_Handover(batch, task, behind))
 
     async def _commit_messages(
         self,
         batch: list[aiomqtt.Message],
         turn: asyncio.Future[None] | None,
         done: asyncio.Future[None],
+        behind: bool,
     ) -> None:
         try:
             received = datetime.now(UTC)
@@ -295,7 +345,7 @@ class Ingest:
             ]
             if len(arrivals) < len(batch):
                 self.stats.invalid["bad_payload"] += len(batch) - len(arrivals)
-            await self.handle_batch(arrivals, received, turn)
+            await self.handle_batch(arrivals, received, turn, behind=behind)
         finally:
             done.set_result(None)  # failed or not, the next batch may go on
 
@@ -304,6 +354,8 @@ class Ingest:
         batch: list[Arrival],
         received: datetime,
         turn: asyncio.Future[None] | None = None,
+        *,
+        behind: bool = False,
     ) -> None:
         """Record its plate reads, then have the batch committed to the store, or to the
         spool when the store is down or the spool already holds messages: alerts do not
@@ -322,7 +374,7 @@ class Ingest:
             if alerts:
                 police.wakeup.notify()
         spool = self._spool
-        if spool is not None and spool.depth:
+        if spool is not None and (spool.depth or behind):
             if turn is not None:
                 await turn
             self._to_spool(spool, batch, received)
@@ -342,6 +394,9 @@ class Ingest:
 
     def _to_spool(self, spool: Spool, batch: list[Arrival], received: datetime) -> None:
         spool.put(((topic, payload) for topic, payload, _ in batch), received)
+        size = sum(len(payload) for _, payload, _ in batch)
+        if _is_flood(len(batch), size, self._settings.batch_messages):
+            self._flood_until = time.monotonic() + FLOOD_QUIET_S
         self.stats.spooled += len(batch)
         self._spooled.set()
         positions: Positions = {}
@@ -354,6 +409,14 @@ class Ingest:
         result = await asyncio.to_thread(self._committer.commit, batch, received)
         self.stats.count(result)
         return result
+
+    def _flood_pause(self) -> float:
+        """How long the spool's drain waits before its next commit: while a flood is
+        being spooled, until it ends or SPOOL_DRAIN_EVERY_S has passed since the last."""
+        now = time.monotonic()
+        if now >= self._flood_until:
+            return 0.0
+        return max(0.0, min(self._flood_until, self._drained_at + SPOOL_DRAIN_EVERY_S) - now)
 
     async def _drain_spool(self, spool: Spool, stop: asyncio.Event) -> None:
         """Move spooled messages into the store, oldest first, once it takes them again.
@@ -368,8 +431,12 @@ class Ingest:
                 await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 waiting.cancel()
                 stopping.cancel()
+                self._drained_at = time.monotonic()
                 continue
-            items = spool.peek(self._settings.batch_messages)
+            if pause := self._flood_pause():
+                await sleep_unless_stopped(stop, pause)
+                continue
+            items = spool.peek(self._settings.batch_messages, HANDOVER_BYTES)
             by_arrival: dict[datetime, list[Spooled]] = {}
             for item in items:
                 by_arrival.setdefault(item.received, []).append(item)
@@ -380,6 +447,7 @@ class Ingest:
                     if result.unavailable is not None:
                         raise StoreUnavailableError(result.unavailable)
                     spool.remove(item.id for item in arrived)
+                    self._drained_at = time.monotonic()
                     for listener in self._on_commit:
                         listener(batch)
             except Exception as exc:  # the drain must outlive any failure of the store

@@ -9,6 +9,7 @@ and store path as live messages; SQLite in WAL mode with synchronous=FULL, like 
 on the boxes, so a collector killed mid-outage loses nothing it acknowledged.
 """
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -55,11 +56,21 @@ class Spool:
             raise
         self._depth += len(rows)
 
-    def peek(self, limit: int) -> list[Spooled]:
+    def peek(self, limit: int, max_bytes: int = sys.maxsize) -> list[Spooled]:
+        """The oldest messages, up to `limit` and no more once their payloads reach
+        `max_bytes` (at least one): a spooled batch may hold a thousand messages."""
+        taken: list[Spooled] = []
+        size = 0
         rows = self._db.execute(
             "SELECT id, topic, payload, received FROM spool ORDER BY id LIMIT ?", (limit,)
-        ).fetchall()
-        return [Spooled(i, topic, payload, from_micros(us)) for i, topic, payload, us in rows]
+        )
+        for i, topic, payload, us in rows:
+            taken.append(Spooled(i, topic, payload, from_micros(us)))
+            size += len(payload)
+            if size >= max_bytes:
+                break
+        rows.close()
+        return taken
 
     def remove(self, ids: Iterable[int]) -> None:
         self._db.execute("BEGIN IMMEDIATE")

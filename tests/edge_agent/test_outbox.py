@@ -386,3 +386,47 @@ def test_the_bounds_drop_what_was_never_sent_before_what_awaits_confirmation(tmp
     assert smaller.confirm(smaller.epoch, [(1, 121)]) == 100 - released
     smaller.close()
     assert Outbox(path).released() == released
+
+
+def sent_on_disk(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        (count,) = db.execute("SELECT count(*) FROM outbox WHERE sent >= 0").fetchone()
+    return int(count)
+
+
+def test_a_first_send_is_marked_on_disk_only_when_that_matters(tmp_path, monkeypatch):
+    path = tmp_path / "outbox.sqlite"
+    outbox = Outbox(path)
+    for _ in range(5):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(10))
+    assert (outbox.peek(10), outbox.unconfirmed(), sent_on_disk(path)) == ([], 5, 0)
+    # Killed now, the agent would send them again after its restart: a duplicate the
+    # collector counts, never a loss.
+    assert [e.seq for e in Outbox(path).peek(10)] == [1, 2, 3, 4, 5]
+    outbox.append(Channel.TELEMETRY, telemetry)
+    assert [e.seq for e in outbox.peek(10)] == [6]  # only what was never sent
+    assert outbox.confirm(outbox.epoch, [(1, 2)]) == 2
+    outbox.close()  # a clean stop writes the marks: nothing goes out twice
+    assert sent_on_disk(path) == 3
+    reopened = Outbox(path)
+    assert ([e.seq for e in reopened.peek(10)], reopened.unconfirmed()) == ([6], 3)
+
+    # Past the most held in memory, the oldest marks go to disk.
+    monkeypatch.setattr("edge_agent.outbox._MARKS_HELD", 2)
+    for _ in range(4):
+        reopened.append(Channel.TELEMETRY, telemetry)
+    reopened.sent(reopened.peek(10))
+    assert (reopened.unconfirmed(), sent_on_disk(path)) == (8, 6)
+
+
+def test_a_message_marked_sent_in_memory_that_the_bounds_drop_counts_as_released(tmp_path):
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / "outbox.sqlite", OutboxSettings(max_age_h=1), clock)
+    for _ in range(5):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(3))
+    clock.now += 3601
+    outbox.append(Channel.TELEMETRY, telemetry)
+    assert (outbox.released(), outbox.dropped(), outbox.unconfirmed()) == (3, 2, 0)
+    assert [e.seq for e in outbox.peek(10)] == [6]
