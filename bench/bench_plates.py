@@ -19,7 +19,7 @@
    25 fps, a plate in every frame, played in real time through the camera path (newest
    frame, tracking, outbox). Frames read per second sustained (goal 15), read time per
    frame, and latency from the capture of the frame an event reports to the event
-   committed in the outbox. The project looks for text on the frame scaled to 576 px, and
+   committed in the outbox. The project looks for text on the frame scaled to 768 px, and
    while a plate is tracked only around it (the whole frame every 5th read). The
    baseline, in the same run, runs the same models naively on the full frame at full
    resolution, every frame.
@@ -65,7 +65,7 @@ from testbed.plate_scenes import (
 )
 
 SEED = 2026
-PROJECT = "project (576 px, tracked regions)"
+PROJECT = "project (768 px, tracked regions)"
 BASELINE = "baseline (full frame)"
 PER_GROUP = 42
 VEHICLES = 6

@@ -173,7 +173,7 @@ class OcrSettings(StrictModel):
     threads: Annotated[int, Field(ge=1, le=16)] = 2
     providers: Annotated[tuple[str, ...], Field(min_length=1)] = ("CPUExecutionProvider",)
     side_px: Annotated[int, Field(ge=160, le=4096)] = Field(
-        default=576, description="the frame's longer side when looking for text"
+        default=768, description="the frame's longer side when looking for text"
     )
     min_score: Annotated[float, Field(ge=0, le=1)] = 0.5
     det_model: RelativePath | None = None

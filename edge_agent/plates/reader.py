@@ -86,7 +86,7 @@ class OcrOptions:
     replaced, which the benchmark measures it against."""
 
     runtime: Runtime = field(default_factory=Runtime)
-    side_px: int = 576
+    side_px: int = 768
     min_score: float = 0.5
     det_model: Path | None = None
     rec_model: Path | None = None
