@@ -196,6 +196,7 @@ class Outbox:
         self._leased: set[int] = set()  # ids of what the uplink holds
         self._marks = SendMarks()  # first sends the broker acknowledged, not yet on disk
         self._confirmed_leased: set[int] = set()  # what the uplink holds, gone already
+        self._deleted_in_write: list[int] = []  # by the write under way
         # When the newest confirmed message was sent: what was sent before it and is
         # still unconfirmed did not reach the collector.
         self._confirmed_after = -1.0
@@ -496,9 +497,10 @@ class Outbox:
         return (items[i : i + size] for i in range(0, len(items), size))
 
     def _delete(self, rows: Iterable[int]) -> None:
+        """Delete rows inside the caller's write; their send marks go when it commits."""
         rows = list(rows)
         self._db.executemany("DELETE FROM outbox WHERE id = ?", ((row,) for row in rows))
-        self._marks.forget(rows)
+        self._deleted_in_write += rows
 
     def _write(self, work: Callable[[], _T], *, durable: bool) -> _T:
         """`work` in one write transaction. A failure rolls back unless SQLite already did
@@ -508,6 +510,7 @@ class Outbox:
             # Losing a mark, a deletion or a drop with its count to a power cut only means
             # a message is sent again, a duplicate the collector counts: no fsync needed.
             db.execute("PRAGMA synchronous=NORMAL")
+        self._deleted_in_write = []
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -520,6 +523,7 @@ class Outbox:
         finally:
             if not durable:
                 db.execute("PRAGMA synchronous=FULL")
+        self._marks.forget(self._deleted_in_write)
         return result
 
     def _write_despite_full(self, work: Callable[[], _T], *, durable: bool) -> _T | None:
@@ -582,6 +586,7 @@ class Outbox:
         due = self._resend_through()
         self._write_marks(self._marks.taken_by(due))  # due again only once on disk
         floors = self._marks.floors()
+        past_marks = 0 if floors or not self._marks else len(self._marks)
         resends = [
             row
             for (row,) in db.execute(
@@ -596,7 +601,7 @@ class Outbox:
             db.execute(
                 f"SELECT {_COLUMNS}, 0 FROM outbox"  # noqa: S608 - fixed text
                 " WHERE channel = ? AND sent < 0 AND id > ? ORDER BY id LIMIT ?",
-                (channel.value, floors.get(channel, 0), limit),
+                (channel.value, floors.get(channel, 0), limit + past_marks),
             )
             for channel in Channel
         ]
@@ -622,6 +627,8 @@ class Outbox:
             for row, epoch, seq, channel, payload, created, resent in rows:
                 if len(entries) == limit or (entries and total + len(payload) > max_bytes):
                     break
+                if row in self._marks:  # below a floor not trusted: sent, awaiting
+                    continue
                 entries.append(
                     Entry(row, epoch, seq, _CHANNELS[channel], payload, created, bool(resent))
                 )
@@ -655,33 +662,39 @@ class Outbox:
         written = [e for e in entries if forget or not e.epoch or e.resent]
         for chunk in self._chunks(written):
 
-            def mark(chunk: Sequence[Entry] = chunk) -> None:
+            def mark(chunk: Sequence[Entry] = chunk) -> bool:
                 for first, last, leaves in _runs(chunk, lambda e: forget or not e.epoch):
                     run = (first.id, last.id, first.epoch, first.seq - first.id)
                     if leaves:
                         self._db.execute(_FORGET_RUN, run)
                     else:
                         self._db.execute(_MARK_RUN, (now, *run))
+                return True
 
-            # On a disk too full even for this they stay unsent, and go out again.
-            self._write_despite_full(mark, durable=False)
+            # On a disk too full even for this they stay unsent, and go out again: below
+            # a floor, perhaps.
+            if not self._write_despite_full(mark, durable=False):
+                self._marks.distrust()
         if len(self._marks) > _MARKS_HELD:
             self._write_marks(self._marks.oldest(len(self._marks) - _MARKS_HELD))
         self._leased.difference_update(e.id for e in entries)
 
     def _write_marks(self, marks: Sequence[tuple[int, Mark]]) -> None:
         """Put these send marks on disk and forget them here. On a disk too full even for
-        this they stay here, and go out again if the agent stops before they are written."""
+        this they are forgotten all the same: the messages go out again, as they would
+        have once due, a duplicate rather than a message that waits for room."""
         for chunk in self._chunks(marks):
 
             def mark(chunk: Sequence[tuple[int, Mark]] = chunk) -> bool:
                 self._db.executemany(
-                    "UPDATE outbox SET sent = ? WHERE id = ?", ((m.sent, row) for row, m in chunk)
+                    "UPDATE outbox SET sent = ? WHERE id = ? AND epoch = ? AND seq = ?",
+                    ((m.sent, row, m.epoch, m.seq) for row, m in chunk),
                 )
                 return True
 
-            if self._write_despite_full(mark, durable=False):
-                self._marks.forget(row for row, _ in chunk)
+            if not self._write_despite_full(mark, durable=False):
+                self._marks.distrust()
+            self._marks.forget(row for row, _ in chunk)
 
     def confirm(self, epoch: str, ranges: Iterable[tuple[int, int]]) -> int:
         """The collector committed these sequence numbers (inclusive ranges) of `epoch`:
@@ -756,8 +769,14 @@ class Outbox:
     def close(self) -> None:
         """Write the send marks held in memory, so what waits for confirmation is not
         sent again at the next start, and close."""
-        self._write_marks(self._marks.taken_by(math.inf))
-        self._db.close()
+        try:
+            self._write_marks(self._marks.taken_by(math.inf))
+        except sqlite3.Error as exc:
+            log.warning(
+                "outbox: %d send mark(s) not written (%s): sent again", len(self._marks), exc
+            )
+        finally:
+            self._db.close()
 
 
 def _runs(

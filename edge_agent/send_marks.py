@@ -9,7 +9,10 @@ go out again after the restart, a duplicate the collector's ledger counts, never
 
 Marks are taken in send order, a prefix of each channel's unsent rows at a time, and a new
 row's id is above every row there is; so on disk, a channel's unsent rows that are not
-marked here are exactly those above its highest mark (`floors`).
+marked here are exactly those above its highest mark (`floors`). A write that fails for
+want of disk can leave an unsent row below it (a mark it could not write, a message it
+could not forget): the outbox then `distrust`s the floors, and looks past every mark, row
+by row, until none is left.
 """
 
 from collections.abc import Iterable
@@ -28,6 +31,7 @@ class Mark(NamedTuple):
 class SendMarks:
     def __init__(self) -> None:
         self._marks: dict[int, Mark] = {}  # by row id, in the order they were taken
+        self._trusted = True
 
     def __len__(self) -> int:
         return len(self._marks)
@@ -38,8 +42,15 @@ class SendMarks:
     def add(self, rows: Iterable[tuple[int, Mark]]) -> None:
         self._marks.update(rows)
 
+    def distrust(self) -> None:
+        """Unsent rows may lie below a floor: no floors until no mark is left."""
+        self._trusted = False
+
     def floors(self) -> dict[Channel, int]:
-        """Each channel's highest marked row: its unsent rows above it are not marked."""
+        """Each channel's highest marked row, below which every unsent row is marked;
+        none while distrusted."""
+        if not self._trusted:
+            return {}
         floors: dict[Channel, int] = {}
         for row, mark in self._marks.items():
             if row > floors.get(mark.channel, 0):
@@ -57,13 +68,12 @@ class SendMarks:
                 self._marks.pop(row, None)
         else:
             self._marks = {r: m for r, m in self._marks.items() if not first <= r <= last}
+        self._trusted = self._trusted or not self._marks
 
     def forget(self, rows: Iterable[int]) -> None:
         for row in rows:
             self._marks.pop(row, None)
-
-    def of_channel(self, channel: Channel) -> list[int]:
-        return [row for row, mark in self._marks.items() if mark.channel == channel]
+        self._trusted = self._trusted or not self._marks
 
     def taken_by(self, cutoff: float) -> list[tuple[int, Mark]]:
         """Marks made at `cutoff` or before, in row order."""

@@ -66,7 +66,7 @@ HANDOVER_BYTES = 2 * 1024 * 1024
 # backlog in batches of up to 256 KB. With a spool, a flood is spooled and confirmed
 # rather than waiting for the store, and has the CPU to itself: the spool drains into the
 # store once no flood has been spooled for FLOOD_QUIET_S, and meanwhile commits one batch
-# every SPOOL_DRAIN_EVERY_S, so the store is never starved.
+# every SPOOL_DRAIN_EVERY_S (a few hundred messages a second at the least).
 FLOOD_BYTES = 512 * 1024
 FLOOD_CHECK_S = 0.05
 FLOOD_QUIET_S = 0.5
@@ -160,7 +160,7 @@ class Ingest:
             else None
         )
         self._spooled = asyncio.Event()
-        self._flood_until = 0.0  # monotonic: a full handover was spooled until just before
+        self._flood_until = 0.0  # monotonic: until FLOOD_QUIET_S after the last flood spooled
         self._drained_at = 0.0  # monotonic: the spool's drain last committed, or began
         self.confirmations = ConfirmationPublisher(broker.topic_prefix)
         self._protocol = ProtocolChoice(broker.protocol)
@@ -263,13 +263,13 @@ class Ingest:
         the stream is quiet), and each is acknowledged when its commit ends, in order,
         while the next ones commit. Nothing is acknowledged before its commit.
 
-        With a spool, a flood (`FLOOD_BYTES`) that finds a commit still under way is
-        spooled instead (`behind`), and so is everything after it until the spool has
-        drained into the store: boxes draining their outboxes after an outage are
-        confirmed at the speed of the spool's disk, not of the store, and their backlog
-        leaves their small disks as fast as they can send it. Live traffic goes straight
-        to the store. On stop, the commits under way finish and are acknowledged; what
-        arrived after them stays with the broker."""
+        With a spool, a flood (`batch_messages` messages or `FLOOD_BYTES`) that finds a
+        commit still under way is spooled instead (`behind`), and so is everything after
+        it until the spool has drained into the store: boxes draining their outboxes
+        after an outage are confirmed at the speed of the spool's disk, not of the store,
+        and their backlog leaves their small disks as fast as they can send it. Live
+        traffic goes straight to the store. On stop, the commits under way finish and are
+        acknowledged; what arrived after them stays with the broker."""
         messages, limit = client.messages, self._settings.batch_messages
         in_commit: deque[_Handover] = deque()
         held: list[aiomqtt.Message] = []
@@ -292,7 +292,10 @@ class Ingest:
                     held += queued(client, limit - len(held), HANDOVER_BYTES - _size(held))
                     committing = sum(not h.behind for h in in_commit)
                     flood = _is_flood(len(held), _size(held), limit)
-                    behind = self._spool is not None and flood and committing > 0
+                    # Behind a flood still on its way to the spool, as behind one in it.
+                    behind = self._spool is not None and (
+                        (flood and committing > 0) or any(h.behind for h in in_commit)
+                    )
                     depth = self._committer.depth
                     if held and len(in_commit) <= depth and (behind or committing < depth):
                         self._hand_over(in_commit, held, behind=behind)

@@ -430,3 +430,47 @@ def test_a_message_marked_sent_in_memory_that_the_bounds_drop_counts_as_released
     outbox.append(Channel.TELEMETRY, telemetry)
     assert (outbox.released(), outbox.dropped(), outbox.unconfirmed()) == (3, 2, 0)
     assert [e.seq for e in outbox.peek(10)] == [6]
+
+
+def disk_full() -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError("database or disk is full")
+    error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+    return error
+
+
+def test_a_write_that_fails_for_want_of_disk_leaves_no_message_unsent_and_unseen(
+    tmp_path, monkeypatch
+):
+    clock = FakeClock()
+    outbox = Outbox(tmp_path / "outbox.sqlite", OutboxSettings(resend_after_s=20), clock)
+    for _ in range(4):
+        outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(10))
+
+    # A drop by the bounds rolled back by a full disk: the rows and their marks stay.
+    def drop_then_full() -> None:
+        outbox._delete([1, 2])
+        raise disk_full()
+
+    with pytest.raises(sqlite3.OperationalError):
+        outbox._write(drop_then_full, durable=False)
+    assert (outbox.depth(), outbox.unconfirmed()) == (4, 4)
+
+    # The collector lost 1, 2 and 4: once a later message is confirmed and they are due,
+    # they go out again.
+    assert outbox.confirm(outbox.epoch, [(3, 3)]) == 1
+    outbox.append(Channel.TELEMETRY, telemetry)
+    outbox.sent(outbox.peek(10))
+    assert outbox.confirm(outbox.epoch, [(5, 5)]) == 1
+    clock.now += 20.1
+    assert [e.seq for e in outbox.peek(10)] == [1, 2, 4]
+
+    # A mark that cannot be written (here: past the most held) is forgotten, and the
+    # message goes out again as new rather than wait for room.
+    outbox.append(Channel.TELEMETRY, telemetry)
+    monkeypatch.setattr("edge_agent.outbox._MARKS_HELD", 0)
+    writes = outbox._write_despite_full
+    monkeypatch.setattr(outbox, "_write_despite_full", lambda work, durable: None)
+    outbox.sent(outbox.peek(10))
+    monkeypatch.setattr(outbox, "_write_despite_full", writes)
+    assert 6 in [e.seq for e in outbox.peek(10)]
