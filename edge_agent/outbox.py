@@ -653,13 +653,15 @@ class Outbox:
         forget = self._limits.delete_on == "broker_ack"
         # A confirmation may overtake the broker's acknowledgement, and a row's id go to
         # the next message: what is gone is not marked.
-        held = [
-            e
-            for e in entries
-            if not (forget or not e.epoch or e.resent or e.id in self._confirmed_leased)
-        ]
-        self._marks.add((e.id, Mark(now, e.channel, e.epoch, e.seq)) for e in held)
-        written = [e for e in entries if forget or not e.epoch or e.resent]
+        written: list[Entry] = []
+        held: list[Entry] = []
+        for e in entries:
+            (written if forget or not e.epoch or e.resent else held).append(e)
+        self._marks.add(
+            (e.id, Mark(now, e.channel, e.epoch, e.seq))
+            for e in held
+            if e.id not in self._confirmed_leased
+        )
         for chunk in self._chunks(written):
 
             def mark(chunk: Sequence[Entry] = chunk) -> bool:

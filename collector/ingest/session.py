@@ -289,9 +289,11 @@ class Ingest:
                     if not in_commit:
                         return
                 else:
-                    held += queued(client, limit - len(held), HANDOVER_BYTES - _size(held))
+                    size = _size(held)
+                    more = queued(client, limit - len(held), HANDOVER_BYTES - size)
+                    held += more
                     committing = sum(not h.behind for h in in_commit)
-                    flood = _is_flood(len(held), _size(held), limit)
+                    flood = _is_flood(len(held), size + _size(more), limit)
                     # Behind a flood still on its way to the spool, as behind one in it.
                     behind = self._spool is not None and (
                         (flood and committing > 0) or any(h.behind for h in in_commit)

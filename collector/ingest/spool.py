@@ -9,6 +9,7 @@ and store path as live messages; SQLite in WAL mode with synchronous=FULL, like 
 on the boxes, so a collector killed mid-outage loses nothing it acknowledged.
 """
 
+import contextlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,15 +62,13 @@ class Spool:
         `max_bytes` (at least one): a spooled batch may hold a thousand messages."""
         taken: list[Spooled] = []
         size = 0
-        rows = self._db.execute(
-            "SELECT id, topic, payload, received FROM spool ORDER BY id LIMIT ?", (limit,)
-        )
-        for i, topic, payload, us in rows:
-            taken.append(Spooled(i, topic, payload, from_micros(us)))
-            size += len(payload)
-            if size >= max_bytes:
-                break
-        rows.close()
+        query = "SELECT id, topic, payload, received FROM spool ORDER BY id LIMIT ?"
+        with contextlib.closing(self._db.execute(query, (limit,))) as rows:
+            for i, topic, payload, us in rows:
+                taken.append(Spooled(i, topic, payload, from_micros(us)))
+                size += len(payload)
+                if size >= max_bytes:
+                    break
         return taken
 
     def remove(self, ids: Iterable[int]) -> None:
