@@ -8,7 +8,7 @@ DEMO_SECONDS ?= 40
 # run, a broker site) is made once.
 PYTEST_WORKERS ?= 3
 
-.PHONY: demo test test-fast lint catalogs system-deps plate-detector wall-assets edge-bundle collector-bundle clean
+.PHONY: demo test test-fast lint catalogs system-deps plate-detector plate-recogniser wall-assets edge-bundle collector-bundle clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,12 @@ lint: $(VENV)/.installed-dev
 plate-detector: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(PY) scripts/train_plate_detector.py
+
+# Train the plate recogniser again (fixed seed, CPU, about 36 minutes on 2 cores) and write
+# edge_agent/plates/models/plate_recogniser.onnx; tests use the shipped file and never train.
+plate-recogniser: $(VENV)/.installed-dev
+	$(PY) -m pip install --quiet -e '.[train]'
+	$(PY) scripts/train_plate_recogniser.py
 
 # Vendor the wall's scripts, styles and coastline and the API docs' Swagger UI and Redoc into
 # collector/wall/static/vendor/ from web/package-lock.json (needs npm; the files are committed).

@@ -52,6 +52,15 @@ def read_plates(
     rectify: Annotated[
         bool, typer.Option(help=_("straighten tilted plates before reading them"))
     ] = OcrSettings().rectify,
+    second_look: Annotated[
+        bool,
+        typer.Option(
+            help=_(
+                "without --detector, also read the plates the shipped plate detector finds"
+                " where the text search read none"
+            )
+        ),
+    ] = OcrSettings().second_look,
 ) -> None:
     try:
         from edge_agent.plates.files import read_files
@@ -76,6 +85,7 @@ def read_plates(
             det_model=det_model,
             rec_model=rec_model,
             rectify=rectify,
+            second_look=second_look,
         ),
     )
     raise typer.Exit(read_files(paths, settings, as_json, crops))

@@ -171,7 +171,7 @@ class RowRead:
     probabilities: tuple[float, ...]
 
 
-def _row_confidence(text: str, probabilities: Sequence[float], foreign: float) -> float:
+def row_confidence(text: str, probabilities: Sequence[float], foreign: float) -> float:
     """The least sure character's probability: a read is as trustworthy as its weakest
     character, which a mean over eight confident ones hides. Separators are left out:
     they do not change which plate it is. `foreign` is the most probability a step among
@@ -274,7 +274,7 @@ class TextRecogniser:
         steps = np.flatnonzero(keep)
         inside = allowed[steps[0] : steps[-1] + 1] if len(steps) else allowed[:0]
         foreign = float(np.clip(1.0 - inside.sum(axis=1), 0.0, 1.0).max(initial=0.0))
-        return RowRead(text, _row_confidence(text, chosen, foreign), chosen)
+        return RowRead(text, row_confidence(text, chosen, foreign), chosen)
 
 
 def _width_buckets(widths: Sequence[int]) -> list[list[int]]:

@@ -14,6 +14,7 @@ read straightened along its own rotated rectangle.
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import product
 from pathlib import Path
 from typing import Protocol
 
@@ -21,13 +22,21 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.plates.colour import plate_colour
-from edge_agent.plates.ocr import Runtime, TextBox, TextDetector, TextRecogniser
-from edge_agent.plates.rectify import Quad, quad_size, rectify, warp
+from edge_agent.plates.ocr import RowRead, Runtime, TextBox, TextDetector, TextRecogniser
+from edge_agent.plates.rectify import Quad, cuts, quad_size, warp
 from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate, parse_row
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
 MAX_TILTED_RETRIES = 4
+SURE = 0.9
+
+
+class RowReader(Protocol):
+    """A recogniser of straightened rows: PP-OCR's (`ocr.py`) or the plate one
+    (`recogniser.py`)."""
+
+    def recognise(self, rows: Sequence[Image]) -> list[RowRead]: ...
 
 
 class PlateFinder(Protocol):
@@ -153,11 +162,20 @@ def _clip(box: Box, width: int, height: int) -> Box:
 
 
 class PlateReader:
-    def __init__(self, options: OcrOptions, detector: PlateFinder | None = None) -> None:
+    def __init__(
+        self,
+        options: OcrOptions,
+        detector: PlateFinder | None = None,
+        plate_rows: RowReader | None = None,
+        second_look: PlateFinder | None = None,
+    ) -> None:
         self._options = options
         self._detector = detector
         self._text = TextDetector(options.runtime, options.det_model)
         self._words = TextRecogniser(options.runtime, options.rec_model)
+        self._recognisers = [r for r in (plate_rows, self._words) if r is not None]
+        self._plate_rows = plate_rows
+        self._second_look = second_look
 
     def lines(self, image: Image, scale: float, offset: tuple[int, int] = (0, 0)) -> list[TextLine]:
         """Every text row in `image`, read, in the coordinates of the frame it came from.
@@ -186,24 +204,42 @@ class PlateReader:
         width, height = quad_size(found.quad)
         return warp(image, found.quad, (max(1, round(width)), max(1, round(height))))
 
-    def read_plate(self, frame: Image, box: Box) -> PlateCandidate | None:
+    def read_plate(
+        self, frame: Image, box: Box, recognisers: Sequence[RowReader] = ()
+    ) -> PlateCandidate | None:
         """The plate in or around `box` (a detector's box, or a tilted row's) straightened,
         cut into rows by its shape and read row by row, or None when the rows do not read
-        as a plate."""
-        plate = rectify(frame, box)
-        reads = self._words.recognise(plate.rows)
+        as a plate. Each cut (by the border, the lettering, the box) is read with its rows
+        trimmed to their characters and whole (a trim can take a character off with the
+        border), by each of `recognisers` (by default the plate recogniser, then
+        PP-OCR's); the most confident read that parses wins, and once one is SURE the
+        cuts after it are not made."""
+        best = None
+        readers = recognisers or self._recognisers
+        for plate in cuts(frame, box):
+            for images, recogniser in product((plate.rows, plate.whole_rows), readers):
+                read = self._parsed(recogniser.recognise(images))
+                if read is not None and (best is None or read[1] > best[1][1]):
+                    best = (plate, read)
+            if best is not None and best[1][1] >= SURE:
+                break
+        if best is None:
+            return None
+        plate, (parsed, confidence, rows) = best
+        height, width = plate.image.shape[:2]
+        colour = plate_colour(plate.image, (0, 0, width, height))
+        frame_box = _clip(plate.box, frame.shape[1], frame.shape[0])
+        return PlateCandidate(parsed, confidence, frame_box, colour, rows)
+
+    def _parsed(self, reads: Sequence[RowRead]) -> tuple[Plate, float, tuple[str, ...]] | None:
         confidence = min(r.confidence for r in reads)
         if confidence < self._options.min_score:
             return None
         rows = tuple(r.text for r in reads)
         try:
-            parsed = parse_plate("\n".join(rows))
+            return parse_plate("\n".join(rows)), confidence, rows
         except PlateError:
             return None
-        height, width = plate.image.shape[:2]
-        colour = plate_colour(plate.image, (0, 0, width, height))
-        frame_box = _clip(plate.box, frame.shape[1], frame.shape[0])
-        return PlateCandidate(parsed, confidence, frame_box, colour, rows)
 
     def read(self, frame: Image, regions: Sequence[Box] = ()) -> list[PlateCandidate]:
         """The plates in `frame`. With `regions` (where plates were just seen), text is
@@ -235,6 +271,25 @@ class PlateReader:
         ]
         if self._options.rectify:
             plates += self._tilted_plates(frame, lines, plates)
+            if not regions and self._detector is None:
+                plates += self._second_looks(frame, plates)
+        return plates
+
+    def _second_looks(self, frame: Image, found: Sequence[PlateCandidate]) -> list[PlateCandidate]:
+        """The plates the second-look detector finds where the text search read none,
+        read straightened by the plate recogniser alone (a few milliseconds a plate): a
+        plate whose rows the text detector missed or cut (small, blurred, two rows run
+        together) is still read, and a sign, which the detector seldom takes for a plate,
+        still does not reach the recogniser."""
+        if self._second_look is None or self._plate_rows is None:
+            return []
+        plates: list[PlateCandidate] = []
+        for box in self._second_look.regions(frame):
+            if any(_covers(p.box, box) or _covers(box, p.box) for p in (*found, *plates)):
+                continue
+            read = self.read_plate(frame, box, (self._plate_rows,))
+            if read is not None:
+                plates.append(read)
         return plates
 
     def _tilted_plates(

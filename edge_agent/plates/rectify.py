@@ -17,6 +17,7 @@ Needs numpy and OpenCV only: about 5 ms per plate on this project's x86 test mac
 (bench/bench_plate_rectify.py), against some 50 ms for the recognition it saves.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import cast
@@ -65,6 +66,7 @@ class RectifiedPlate:
     rows: tuple[Image, ...]
     quad: Quad
     method: Method
+    whole_rows: tuple[Image, ...] = ()
 
     @property
     def box(self) -> Box:
@@ -77,17 +79,27 @@ def rectify(frame: Image, box: Box) -> RectifiedPlate:
     """The plate in `box` (x, y, width, height in `frame`) made upright and cut into
     rows: by its border when one is found, else by its lettering's tilt, else the box as
     it is."""
+    return next(cuts(frame, box))
+
+
+def cuts(frame: Image, box: Box) -> Iterator[RectifiedPlate]:
+    """The plate in `box` cut every way there is, the likeliest first: by its border,
+    by its lettering's tilt, as the box is. A border found can be a frame inside the
+    plate or around the vehicle's recess, and a blurred plate's lettering can run
+    together: a reader that can afford a second look tries the next cut when a cut does
+    not read. Each is made only when asked for."""
     crop, origin = _padded(frame, box)
     inner = (box[0] - origin[0], box[1] - origin[1], box[2], box[3])
+    shift = np.array(origin, np.float32)
     quad = find_border(crop, inner)
-    method = Method.BORDER
-    if quad is None:
-        quad, method = text_quad(crop, inner), Method.TEXT
-    if quad is None:
-        x, y, w, h = box
-        corners = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
-        return _cut(frame, np.array(corners, np.float32), Method.CROP)
-    return _cut(frame, quad + np.array(origin, np.float32), method)
+    if quad is not None:
+        yield _cut(frame, quad + shift, Method.BORDER)
+    quad = text_quad(crop, inner)
+    if quad is not None:
+        yield _cut(frame, quad + shift, Method.TEXT)
+    x, y, w, h = box
+    corners = [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+    yield _cut(frame, np.array(corners, np.float32), Method.CROP)
 
 
 def _padded(frame: Image, box: Box) -> tuple[Image, tuple[int, int]]:
@@ -292,7 +304,8 @@ def _cut(frame: Image, quad: Quad, method: Method) -> RectifiedPlate:
     else:
         two_rows = aspect < TWO_ROWS_BELOW and depth < MAX_GAP_INK
     rows = (plate[:split], plate[split:]) if two_rows else (plate,)
-    return RectifiedPlate(plate, tuple(trim_row(row) for row in rows), quad, method)
+    trimmed = tuple(trim_row(row) for row in rows)
+    return RectifiedPlate(plate, trimmed, quad, method, rows)
 
 
 def _ink(gray: cv2.typing.MatLike) -> Image:

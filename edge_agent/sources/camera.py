@@ -25,9 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from edge_agent.config import CameraSettings
-from edge_agent.plates.detector import load_detector
+from edge_agent.plates.detector import PlateDetector, load_detector
 from edge_agent.plates.ocr import Runtime
 from edge_agent.plates.reader import OcrOptions, PlateReader
+from edge_agent.plates.recogniser import PlateRecogniser
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
 from edge_agent.sources.base import ReopenBackoff, SourceStats
 
@@ -167,7 +168,13 @@ def build_reader(settings: CameraSettings) -> PlateReader:
         settings.ocr.rec_model,
         settings.ocr.rectify,
     )
-    return PlateReader(options, detector)
+    plate_rows = PlateRecogniser(runtime) if settings.ocr.rectify else None
+    second_look = (
+        PlateDetector(runtime)
+        if settings.ocr.second_look and settings.ocr.rectify and detector is None
+        else None
+    )
+    return PlateReader(options, detector, plate_rows, second_look)
 
 
 async def watch_camera(
