@@ -251,6 +251,8 @@ class PlateReader:
         plates = []
         if regions:
             areas = [_clip(r, width, height) for r in regions]
+            found, areas = self._tracked(frame, areas)
+            plates += found
         elif self._detector is not None:
             areas, scale = [], 1.0
             for box in self._detector.regions(frame):
@@ -272,24 +274,59 @@ class PlateReader:
         if self._options.rectify:
             plates += self._tilted_plates(frame, lines, plates)
             if not regions and self._detector is None:
-                plates += self._second_looks(frame, plates)
+                plates = self._second_looks(frame, plates)
         return plates
 
-    def _second_looks(self, frame: Image, found: Sequence[PlateCandidate]) -> list[PlateCandidate]:
-        """The plates the second-look detector finds where the text search read none,
-        read straightened by the plate recogniser alone (a few milliseconds a plate): a
-        plate whose rows the text detector missed or cut (small, blurred, two rows run
-        together) is still read, and a sign, which the detector seldom takes for a plate,
-        still does not reach the recogniser."""
+    def _tracked(
+        self, frame: Image, regions: Sequence[Box]
+    ) -> tuple[list[PlateCandidate], list[Box]]:
+        """The plates read surely in `regions` (where plates were just seen) from the
+        second-look detector's boxes by the plate recogniser, and the regions where none
+        was, which are searched for text as before. The detector on the whole frame and a
+        recognition a plate cost a third of a text search in the regions, and while a
+        vehicle is in view most reads are of this kind."""
         if self._second_look is None or self._plate_rows is None:
-            return []
+            return [], list(regions)
+        boxes = self._second_look.regions(frame)
         plates: list[PlateCandidate] = []
+        searched = []
+        for region in regions:
+            reads = [
+                read
+                for box in boxes
+                if _covers(region, box)
+                and (read := self.read_plate(frame, box, (self._plate_rows,))) is not None
+                and read.confidence >= SURE
+            ]
+            if reads:
+                plates += reads
+            else:
+                searched.append(region)
+        return plates, searched
+
+    def _second_looks(self, frame: Image, found: list[PlateCandidate]) -> list[PlateCandidate]:
+        """`found` after a second look at the plates the second-look detector finds,
+        each straightened and read by the plate recogniser alone (a few milliseconds a
+        plate). Where the text search read nothing, a plate whose rows the text detector
+        missed or cut (small, blurred, two rows run together) is still read, and a sign,
+        which the detector seldom takes for a plate, still does not reach the recogniser.
+        Where it read a plate less than SURE, the more confident of the two reads stays:
+        the text search's unsure reads are its misreads (a series letter next to the dash
+        lost, a 7 read as 1)."""
+        if self._second_look is None or self._plate_rows is None:
+            return found
+        plates = list(found)
         for box in self._second_look.regions(frame):
-            if any(_covers(p.box, box) or _covers(box, p.box) for p in (*found, *plates)):
+            near = [i for i, p in enumerate(plates) if _covers(p.box, box) or _covers(box, p.box)]
+            if any(plates[i].confidence >= SURE for i in near):
                 continue
             read = self.read_plate(frame, box, (self._plate_rows,))
-            if read is not None:
+            if read is None:
+                continue
+            if not near:
                 plates.append(read)
+            elif len(near) == 1 and read.confidence > plates[near[0]].confidence:
+                plates[near[0]] = read
         return plates
 
     def _tilted_plates(
