@@ -4,7 +4,8 @@ Each plate is lettered in the TRAINING style's faces (never HELD_OUT's, which th
 benchmark reads) and a few more, narrowed or widened, thickened or thinned, pasted rolled
 by up to 20 degrees and in perspective onto a patch of a TRAINING backdrop at the sizes a
 pole camera sees, degraded (night, glare, blur, noise, JPEG), then straightened and cut
-into rows by `edge_agent.plates.rectify` from a box as loose as a detector's. The network
+into rows by `edge_agent.plates.rectify` from a box as loose as a detector's, the rows
+trimmed to their lettering or whole (the reader reads both). The network
 so learns from the rows it will be given, mistakes of the cut included. A plate cut into
 another number of rows than it has is left out: its rows have no labels. Everything
 follows from a seed.
@@ -105,6 +106,17 @@ def _covered(cut: NDArray[np.float32], plate: NDArray[np.float32]) -> float:
     return float(held / max(cv2.contourArea(inside), 1.0))
 
 
+def _motion_blur(rng: random.Random, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """A camera's motion blur: 3 to 11 px along a line near the horizontal, as a vehicle
+    passing a pole's camera leaves it."""
+    size = rng.choice((3, 5, 7, 9, 11))
+    kernel = np.zeros((size, size), np.float32)
+    kernel[size // 2, :] = 1 / size
+    turn = cv2.getRotationMatrix2D((size / 2 - 0.5, size / 2 - 0.5), rng.uniform(-20, 20), 1)
+    blurred = cv2.filter2D(image, -1, cv2.warpAffine(kernel, turn, (size, size)))
+    return np.asarray(blurred, np.uint8)
+
+
 def generate(seed: int) -> list[Row]:
     """The labelled rows of one plate drawn from `seed` (none when the cut fails)."""
     rng = random.Random(seed)  # noqa: S311 - generated plates, the same for a seed
@@ -119,12 +131,14 @@ def generate(seed: int) -> list[Row]:
     patch = backdrop(rng, rng.choice(TRAINING.backdrops), width, height)
     corners = _corners(rng, (width / 2, height / 2), (pw, ph))
     _paste(patch, face, corners)
+    if rng.random() < 0.3:
+        patch = _motion_blur(rng, patch)
     patch = _degrade(rng, patch)
     cut = rectify(patch, _loose_box(rng, corners))
     labels = _rows(plate, layout)
     if len(cut.rows) != len(labels) or _covered(cut.quad, corners) < MIN_COVERED:
         return []
-    plate_rows = cut.rows
+    plate_rows = cut.rows if rng.random() < 0.5 else cut.whole_rows
     return [
         (prepare(row), label.replace("Đ", "D"))
         for row, label in zip(plate_rows, labels, strict=True)
