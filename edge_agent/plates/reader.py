@@ -248,11 +248,11 @@ class PlateReader:
         for text at full resolution when that does not read."""
         height, width = frame.shape[:2]
         scale = min(1.0, self._options.side_px / max(height, width))
-        plates = []
+        plates: list[PlateCandidate] = []
+        unsure: list[PlateCandidate] = []
         if regions:
             areas = [_clip(r, width, height) for r in regions]
-            found, areas = self._tracked(frame, areas)
-            plates += found
+            plates, unsure, areas = self._tracked(frame, areas)
         elif self._detector is not None:
             areas, scale = [], 1.0
             for box in self._detector.regions(frame):
@@ -275,20 +275,24 @@ class PlateReader:
             plates += self._tilted_plates(frame, lines, plates)
             if not regions and self._detector is None:
                 plates = self._second_looks(frame, plates)
+        for read in unsure:
+            _settle(plates, read)
         return plates
 
     def _tracked(
         self, frame: Image, regions: Sequence[Box]
-    ) -> tuple[list[PlateCandidate], list[Box]]:
-        """The plates read surely in `regions` (where plates were just seen) from the
-        second-look detector's boxes by the plate recogniser, and the regions where none
-        was, which are searched for text as before. The detector on the whole frame and a
-        recognition a plate cost a third of a text search in the regions, and while a
-        vehicle is in view most reads are of this kind."""
+    ) -> tuple[list[PlateCandidate], list[PlateCandidate], list[Box]]:
+        """In `regions` (where plates were just seen), the plates read surely from the
+        second-look detector's boxes by the plate recogniser, those read less surely, and
+        the regions without a sure read, which are searched for text as before (an unsure
+        read then stands where the text search reads nothing surer). The detector on the
+        whole frame and a recognition a plate cost a third of a text search in the
+        regions, and while a vehicle is in view most reads are of this kind."""
         if self._second_look is None or self._plate_rows is None:
-            return [], list(regions)
+            return [], [], list(regions)
         boxes = self._second_look.regions(frame)
-        plates: list[PlateCandidate] = []
+        sure: list[PlateCandidate] = []
+        unsure: list[PlateCandidate] = []
         searched = []
         for region in regions:
             reads = [
@@ -296,13 +300,14 @@ class PlateReader:
                 for box in boxes
                 if _covers(region, box)
                 and (read := self.read_plate(frame, box, (self._plate_rows,))) is not None
-                and read.confidence >= SURE
             ]
-            if reads:
-                plates += reads
+            if reads and all(read.confidence >= SURE for read in reads):
+                sure += reads
             else:
+                unsure += [read for read in reads if read.confidence < SURE]
+                sure += [read for read in reads if read.confidence >= SURE]
                 searched.append(region)
-        return plates, searched
+        return sure, unsure, searched
 
     def _second_looks(self, frame: Image, found: list[PlateCandidate]) -> list[PlateCandidate]:
         """`found` after a second look at the plates the second-look detector finds,
@@ -317,16 +322,11 @@ class PlateReader:
             return found
         plates = list(found)
         for box in self._second_look.regions(frame):
-            near = [i for i, p in enumerate(plates) if _covers(p.box, box) or _covers(box, p.box)]
-            if any(plates[i].confidence >= SURE for i in near):
+            if any(p.confidence >= SURE and _same_place(p.box, box) for p in plates):
                 continue
             read = self.read_plate(frame, box, (self._plate_rows,))
-            if read is None:
-                continue
-            if not near:
-                plates.append(read)
-            elif len(near) == 1 and read.confidence > plates[near[0]].confidence:
-                plates[near[0]] = read
+            if read is not None:
+                _settle(plates, read)
         return plates
 
     def _tilted_plates(
@@ -348,6 +348,21 @@ class PlateReader:
             if read is not None:
                 plates.append(read)
         return plates
+
+
+def _settle(plates: list[PlateCandidate], read: PlateCandidate) -> None:
+    """`read` added to `plates` where none of them lies, or in place of the one plate
+    there when it is more confident than that plate."""
+    near = [i for i, p in enumerate(plates) if _same_place(p.box, read.box)]
+    if not near:
+        plates.append(read)
+    elif len(near) == 1 and read.confidence > plates[near[0]].confidence:
+        plates[near[0]] = read
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    """Most of one box lies inside the other: two reads of one plate."""
+    return _covers(a, b) or _covers(b, a)
 
 
 def _covers(outer: Box, inner: Box) -> bool:

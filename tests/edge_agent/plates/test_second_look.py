@@ -1,0 +1,60 @@
+"""The camera's reader: a text search, then a second look at the shipped detector's plates
+read by the shipped plate recogniser; and while a plate is tracked, that look first."""
+
+import random
+
+import pytest
+
+from edge_agent.config import CameraSettings, OcrSettings
+from edge_agent.plates.reader import PlateReader
+from edge_agent.sources.camera import build_reader
+from iotwire.plate_formats import Colour
+from testbed.plate_scenes import HELD_OUT, Condition, Layout, Street, make_street
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return build_reader(CameraSettings(name="pole", url="street.avi"))
+
+
+@pytest.fixture(scope="module")
+def text_alone() -> PlateReader:
+    settings = CameraSettings(name="pole", url="street.avi", ocr=OcrSettings(second_look=False))
+    return build_reader(settings)
+
+
+def blurred_street(seed: int) -> Street:
+    """A held-out street with one two-row car plate, blurred by the vehicle's motion."""
+    plates = ((Layout.CAR_TWO_ROWS, Colour.WHITE),)
+    return make_street(random.Random(seed), HELD_OUT, Condition.BLUR, plates)
+
+
+def read(reader: PlateReader, street: Street, regions=()) -> set[str]:
+    return {candidate.plate.canonical for candidate in reader.read(street.image, regions)}
+
+
+def test_a_plate_the_text_search_misses_is_read_at_the_second_look(reader, text_alone):
+    street = blurred_street(23)
+    [plate] = street.plates
+    assert read(text_alone, street) == set()
+    assert read(reader, street) == {plate.plate.canonical}
+
+
+def test_an_unsure_misread_gives_way_to_a_surer_second_look(reader, text_alone):
+    street = blurred_street(15)
+    [plate] = street.plates
+    [misread] = text_alone.read(street.image)
+    assert misread.plate.canonical != plate.plate.canonical
+    assert read(reader, street) == {plate.plate.canonical}
+
+
+def test_a_tracked_plate_is_read_in_its_region(reader):
+    street = blurred_street(23)
+    [plate] = street.plates
+    x0, y0 = plate.corners.min(axis=0)
+    x1, y1 = plate.corners.max(axis=0)
+    w, h = int(x1 - x0), int(y1 - y0)
+    region = (int(x0) - w, int(y0) - h, 3 * w, 3 * h)  # as the tracker grows it
+    assert read(reader, street, [region]) == {plate.plate.canonical}
+    elsewhere = (0, 0, 200, 100)
+    assert plate.plate.canonical not in read(reader, street, [elsewhere])
