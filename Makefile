@@ -66,7 +66,7 @@ plate-detector: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(PY) scripts/train_plate_detector.py
 
-# Train the plate recogniser again (fixed seed, CPU, about 36 minutes on 2 cores) and write
+# Train the plate recogniser again (fixed seed, CPU, about 30 minutes on 2 cores) and write
 # edge_agent/plates/models/plate_recogniser.onnx; tests use the shipped file and never train.
 plate-recogniser: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[train]'

@@ -30,6 +30,9 @@ Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
 MAX_TILTED_RETRIES = 4
 SURE = 0.9
+# A tracked plate's read is one vote among its frames' (`tracker.py`): a less sure one
+# spares the region's text search.
+TRACKED_SURE = 0.7
 
 
 class RowReader(Protocol):
@@ -301,11 +304,10 @@ class PlateReader:
                 if _covers(region, box)
                 and (read := self.read_plate(frame, box, (self._plate_rows,))) is not None
             ]
-            if reads and all(read.confidence >= SURE for read in reads):
+            if reads and any(read.confidence >= TRACKED_SURE for read in reads):
                 sure += reads
             else:
-                unsure += [read for read in reads if read.confidence < SURE]
-                sure += [read for read in reads if read.confidence >= SURE]
+                unsure += reads
                 searched.append(region)
         return sure, unsure, searched
 
@@ -335,7 +337,8 @@ class PlateReader:
         """Plates around the tilted rows that no plate was read from: a tilted plate's
         rows, each read straightened alone, can still lose a character at an end or
         fail to pair; the plate straightened by its border and cut by its shape reads
-        whole. At most MAX_TILTED_RETRIES a frame: each costs a recognition."""
+        whole. At most MAX_TILTED_RETRIES a frame, each read by the first recogniser
+        alone (the plate recogniser when there is one): each costs recognitions."""
         plates: list[PlateCandidate] = []
         tried = 0
         for line in lines:
@@ -344,7 +347,7 @@ class PlateReader:
             if any(_covers(p.box, line.box) for p in (*found, *plates)):
                 continue
             tried += 1
-            read = self.read_plate(frame, line.box)
+            read = self.read_plate(frame, line.box, self._recognisers[:1])
             if read is not None:
                 plates.append(read)
         return plates
