@@ -49,7 +49,7 @@ from numpy.typing import NDArray
 from edge_agent.config import CameraSettings, OcrSettings
 from edge_agent.plates.detector import PlateDetector
 from edge_agent.plates.ocr import Runtime
-from edge_agent.plates.reader import OcrOptions, PlateReader
+from edge_agent.plates.reader import SECOND_LOOK_MIN_SCORE, OcrOptions, PlateReader
 from edge_agent.plates.recogniser import PlateRecogniser
 from edge_agent.plates.tracker import PlateEvent
 from edge_agent.sources.base import SourceStats
@@ -186,7 +186,10 @@ def targets(count: int, empty_count: int) -> None:
     plate_rows = PlateRecogniser(runtime)
     readers = {
         "default (text + second look)": PlateReader(
-            OcrOptions(runtime), None, plate_rows, PlateDetector(runtime)
+            OcrOptions(runtime),
+            None,
+            plate_rows,
+            PlateDetector(runtime, min_score=SECOND_LOOK_MIN_SCORE),
         ),
         "text alone": PlateReader(OcrOptions(runtime), None, plate_rows),
         "builtin": PlateReader(OcrOptions(runtime), PlateDetector(runtime), plate_rows),

@@ -1,7 +1,9 @@
 """Training rows for the plate recogniser: generated plates cut as the reader cuts them.
 
 Each plate is lettered in the TRAINING style's faces (never HELD_OUT's, which the
-benchmark reads) and a few more, narrowed or widened, thickened or thinned, pasted rolled
+benchmark reads) and in the narrow sans faces of a few Debian font packages (DIN, the
+plates' own model, among them; `make plate-recogniser` installs them), narrowed or
+widened, thickened or thinned, pasted rolled
 by up to 20 degrees and in perspective onto a patch of a TRAINING backdrop at the sizes a
 pole camera sees, degraded (night, glare, blur, noise, JPEG), then straightened and cut
 into rows by `edge_agent.plates.rectify` from a box as loose as a detector's, the rows
@@ -13,6 +15,7 @@ follows from a seed.
 
 import random
 from multiprocessing import Pool
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,8 +37,32 @@ from testbed.plate_scenes import (
 from testbed.street_clutter import backdrop
 
 Row = tuple[NDArray[np.float32], str]
-# TRAINING's faces and three more DejaVu ones none of the benchmark's streets letter with.
-FONTS = (*TRAINING.fonts, "DejaVuSans.ttf", "DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf")
+DEBIAN_FONTS = Path("/usr/share/fonts")
+# Faces of Debian's fonts-opendin, fonts-liberation, fonts-roboto-unhinted and fonts-b612:
+# the real plates are lettered in a narrow DIN-like sans, which DejaVu's faces are not.
+NARROW_SANS = tuple(
+    str(DEBIAN_FONTS / face)
+    for face in (
+        "truetype/liberation/LiberationSansNarrow-Regular.ttf",
+        "truetype/liberation/LiberationSansNarrow-Bold.ttf",
+        "truetype/liberation/LiberationSans-Regular.ttf",
+        "truetype/roboto/unhinted/RobotoCondensed-Regular.ttf",
+        "truetype/roboto/unhinted/RobotoCondensed-Medium.ttf",
+        "truetype/roboto/unhinted/RobotoCondensed-Bold.ttf",
+        "opentype/b612/B612-Regular.otf",
+    )
+)
+OPEN_DIN = str(DEBIAN_FONTS / "truetype/opendin/OSP-DIN.ttf")  # has no Đ
+# TRAINING's faces, three more DejaVu ones and the narrow sans faces: none of them letters
+# the benchmark's streets.
+FONTS = (
+    *TRAINING.fonts,
+    "DejaVuSans.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSerif-Bold.ttf",
+    *NARROW_SANS,
+    OPEN_DIN,
+)
 WIDTH_PX = {
     Layout.CAR_ONE_ROW: (100, 340),
     Layout.CAR_TWO_ROWS: (75, 260),
@@ -61,12 +88,12 @@ def _plate(rng: random.Random, layout: Layout) -> Plate:
 
 
 def _stroke(rng: random.Random, face: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """The lettering made bolder or thinner by a pixel: faces differ in weight."""
+    """The lettering made bolder or thinner by a pixel or two: faces differ in weight."""
     choice = rng.random()
-    if choice < 0.6:
+    if choice < 0.5:
         return face
-    kernel = np.ones((2, 2), np.uint8)
-    return cv2.erode(face, kernel) if choice < 0.8 else cv2.dilate(face, kernel)
+    kernel = np.ones((rng.choice((2, 3)),) * 2, np.uint8)
+    return cv2.erode(face, kernel) if choice < 0.75 else cv2.dilate(face, kernel)
 
 
 def _corners(
@@ -122,7 +149,9 @@ def generate(seed: int) -> list[Row]:
     rng = random.Random(seed)  # noqa: S311 - generated plates, the same for a seed
     layout = rng.choice(tuple(Layout))
     plate = _plate(rng, layout)
-    face = render_plate(plate, layout, rng.choice(COLOURS), rng, FONTS, rng.uniform(0.7, 1.15))
+    labels = _rows(plate, layout)
+    fonts = tuple(f for f in FONTS if f != OPEN_DIN) if "Đ" in "".join(labels) else FONTS
+    face = render_plate(plate, layout, rng.choice(COLOURS), rng, fonts, rng.uniform(0.7, 1.15))
     face = _stroke(rng, face)
     fh, fw = face.shape[:2]
     pw = rng.uniform(*WIDTH_PX[layout])
@@ -135,7 +164,6 @@ def generate(seed: int) -> list[Row]:
         patch = _motion_blur(rng, patch)
     patch = _degrade(rng, patch)
     cut = rectify(patch, _loose_box(rng, corners))
-    labels = _rows(plate, layout)
     if len(cut.rows) != len(labels) or _covered(cut.quad, corners) < MIN_COVERED:
         return []
     plate_rows = cut.rows if rng.random() < 0.5 else cut.whole_rows

@@ -33,6 +33,11 @@ SURE = 0.9
 # A tracked plate's read is one vote among its frames' (`tracker.py`): a less sure one
 # spares the region's text search.
 TRACKED_SURE = 0.7
+# The second look's detector score floor, below the detector's own 0.4: its boxes are read
+# by the plate recogniser and kept only when they parse as a plate, so an unsure box costs
+# a few milliseconds and no false plate, and a plate in an unfamiliar lettering (which
+# the detector scores 0.2-0.4) is still read.
+SECOND_LOOK_MIN_SCORE = 0.2
 
 
 class RowReader(Protocol):

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from edge_agent.config import CameraSettings
 from edge_agent.plates.detector import PlateDetector, load_detector
 from edge_agent.plates.ocr import Runtime
-from edge_agent.plates.reader import OcrOptions, PlateReader
+from edge_agent.plates.reader import SECOND_LOOK_MIN_SCORE, OcrOptions, PlateReader
 from edge_agent.plates.recogniser import PlateRecogniser
 from edge_agent.plates.tracker import PlateEvent, PlateTracker, Sighting
 from edge_agent.sources.base import ReopenBackoff, SourceStats
@@ -170,7 +170,7 @@ def build_reader(settings: CameraSettings) -> PlateReader:
     )
     plate_rows = PlateRecogniser(runtime) if settings.ocr.rectify else None
     second_look = (
-        PlateDetector(runtime)
+        PlateDetector(runtime, min_score=SECOND_LOOK_MIN_SCORE)
         if settings.ocr.second_look and settings.ocr.rectify and detector is None
         else None
     )
