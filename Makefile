@@ -66,7 +66,7 @@ plate-detector: $(VENV)/.installed-dev
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(PY) scripts/train_plate_detector.py
 
-# Train the plate recogniser again (fixed seed, CPU, about 35 minutes on 2 cores) and write
+# Train the plate recogniser again (fixed seed, CPU, about 50 minutes on 2 cores) and write
 # edge_agent/plates/models/plate_recogniser.onnx; tests use the shipped file and never train.
 # Its plates are lettered in Debian's narrow sans fonts too, installed here when missing.
 plate-recogniser: $(VENV)/.installed-dev

@@ -1,6 +1,6 @@
 """Train the plate recogniser from generated plate rows and export it to ONNX.
 
-    .venv/bin/python scripts/train_plate_recogniser.py [--plates 20000] [--epochs 5]
+    .venv/bin/python scripts/train_plate_recogniser.py [--plates 48000] [--epochs 10]
 
 CPU only, 2 threads, a fixed seed: the same command gives the same model on the same
 software. It generates its rows (`plate_recogniser_data.py`; nothing is downloaded),
@@ -131,8 +131,8 @@ def train(plates: int, epochs: int, batch: int, seed: int, out: Path, max_minute
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--plates", type=int, default=20_000)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--plates", type=int, default=48_000)
+    parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)

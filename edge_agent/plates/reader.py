@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from edge_agent.plates.colour import plate_colour
 from edge_agent.plates.ocr import RowRead, Runtime, TextBox, TextDetector, TextRecogniser
 from edge_agent.plates.rectify import Quad, cuts, quad_size, warp
-from iotwire.plate_formats import Colour, Plate, PlateError, parse_plate, parse_row
+from iotwire.plate_formats import Colour, Plate, PlateError, Vehicle, parse_plate, parse_row
 
 Image = NDArray[np.uint8]
 Box = tuple[int, int, int, int]
@@ -33,11 +33,13 @@ SURE = 0.9
 # A tracked plate's read is one vote among its frames' (`tracker.py`): a less sure one
 # spares the region's text search.
 TRACKED_SURE = 0.7
-# The second look's detector score floor, below the detector's own 0.4: its boxes are read
-# by the plate recogniser and kept only when they parse as a plate, so an unsure box costs
-# a few milliseconds and no false plate, and a plate in an unfamiliar lettering (which
-# the detector scores 0.2-0.4) is still read.
+# The second look's detector score floor, below the detector's own 0.4: a plate in an
+# unfamiliar lettering scores 0.2-0.4, and an unsure box costs a few milliseconds.
 SECOND_LOOK_MIN_SCORE = 0.2
+# Below this score a second-look box's read stands only when it reads as a plate is
+# printed (`printed_as_plate`): in boxes the detector doubts, the reads that parsed but
+# were not were shop signs' numbers ('1900 7782' read as 88B / 19007).
+DOUBTED_BELOW = 0.4
 
 
 class RowReader(Protocol):
@@ -52,6 +54,22 @@ class PlateFinder(Protocol):
     user's own (`yolo.py`)."""
 
     def regions(self, frame: Image) -> list[Box]: ...
+
+
+class ScoredPlate(Protocol):
+    """A detector's plate with the model's score for it."""
+
+    @property
+    def box(self) -> Box: ...
+
+    @property
+    def score(self) -> float: ...
+
+
+class ScoringFinder(PlateFinder, Protocol):
+    """A plate detector that scores its plates: the shipped one, for the second look."""
+
+    def detect(self, frame: Image) -> Sequence[ScoredPlate]: ...
 
 
 @dataclass(frozen=True)
@@ -175,7 +193,7 @@ class PlateReader:
         options: OcrOptions,
         detector: PlateFinder | None = None,
         plate_rows: RowReader | None = None,
-        second_look: PlateFinder | None = None,
+        second_look: ScoringFinder | None = None,
     ) -> None:
         self._options = options
         self._detector = detector
@@ -213,20 +231,24 @@ class PlateReader:
         return warp(image, found.quad, (max(1, round(width)), max(1, round(height))))
 
     def read_plate(
-        self, frame: Image, box: Box, recognisers: Sequence[RowReader] = ()
+        self,
+        frame: Image,
+        box: Box,
+        recognisers: Sequence[RowReader] = (),
+        strict: bool = False,
     ) -> PlateCandidate | None:
         """The plate in or around `box` (a detector's box, or a tilted row's) straightened,
         cut into rows by its shape and read row by row, or None when the rows do not read
-        as a plate. Each cut (by the border, the lettering, the box) is read with its rows
-        trimmed to their characters and whole (a trim can take a character off with the
-        border), by each of `recognisers` (by default the plate recogniser, then
-        PP-OCR's); the most confident read that parses wins, and once one is SURE the
-        cuts after it are not made."""
+        as a plate (`strict`: as a plate is printed). Each cut (by the border, the
+        lettering, the box) is read with its rows trimmed to their characters and whole
+        (a trim can take a character off with the border), by each of `recognisers` (by
+        default the plate recogniser, then PP-OCR's); the most confident read that parses
+        wins, and once one is SURE the cuts after it are not made."""
         best = None
         readers = recognisers or self._recognisers
         for plate in cuts(frame, box):
             for images, recogniser in product((plate.rows, plate.whole_rows), readers):
-                read = self._parsed(recogniser.recognise(images))
+                read = self._parsed(recogniser.recognise(images), strict)
                 if read is not None and (best is None or read[1] > best[1][1]):
                     best = (plate, read)
             if best is not None and best[1][1] >= SURE:
@@ -239,15 +261,20 @@ class PlateReader:
         frame_box = _clip(plate.box, frame.shape[1], frame.shape[0])
         return PlateCandidate(parsed, confidence, frame_box, colour, rows)
 
-    def _parsed(self, reads: Sequence[RowRead]) -> tuple[Plate, float, tuple[str, ...]] | None:
+    def _parsed(
+        self, reads: Sequence[RowRead], strict: bool = False
+    ) -> tuple[Plate, float, tuple[str, ...]] | None:
         confidence = min(r.confidence for r in reads)
         if confidence < self._options.min_score:
             return None
         rows = tuple(r.text for r in reads)
         try:
-            return parse_plate("\n".join(rows)), confidence, rows
+            plate = parse_plate("\n".join(rows))
         except PlateError:
             return None
+        if strict and not printed_as_plate(plate, rows):
+            return None
+        return plate, confidence, rows
 
     def read(self, frame: Image, regions: Sequence[Box] = ()) -> list[PlateCandidate]:
         """The plates in `frame`. With `regions` (where plates were just seen), text is
@@ -321,17 +348,20 @@ class PlateReader:
         each straightened and read by the plate recogniser alone (a few milliseconds a
         plate). Where the text search read nothing, a plate whose rows the text detector
         missed or cut (small, blurred, two rows run together) is still read, and a sign,
-        which the detector seldom takes for a plate, still does not reach the recogniser.
+        which the detector seldom takes for a plate, still does not reach the recogniser;
+        a box it doubts (below DOUBTED_BELOW) stands only when it reads as printed.
         Where it read a plate less than SURE, the more confident of the two reads stays:
         the text search's unsure reads are its misreads (a series letter next to the dash
         lost, a 7 read as 1)."""
         if self._second_look is None or self._plate_rows is None:
             return found
         plates = list(found)
-        for box in self._second_look.regions(frame):
+        for detected in self._second_look.detect(frame):
+            box = detected.box
             if any(p.confidence >= SURE and _same_place(p.box, box) for p in plates):
                 continue
-            read = self.read_plate(frame, box, (self._plate_rows,))
+            strict = detected.score < DOUBTED_BELOW
+            read = self.read_plate(frame, box, (self._plate_rows,), strict)
             if read is not None:
                 _settle(plates, read)
         return plates
@@ -356,6 +386,19 @@ class PlateReader:
             if read is not None:
                 plates.append(read)
         return plates
+
+
+def printed_as_plate(plate: Plate, rows: Sequence[str]) -> bool:
+    """The rows were read as the plate is printed: no character corrected, and the dash
+    and the number's dot where the plate has them (`51F-123.45`; `51F` over `123.45`;
+    `29-B1` over `123.45`). The plate recogniser reads the separators too, and a sign's
+    number that parses as a plate seldom has them in those places."""
+    if plate.corrections:
+        return False
+    printed = plate.display.replace("Đ", "D").replace(" ", "")
+    if len(rows) == 2 and plate.vehicle is not Vehicle.MOTORBIKE:
+        printed = printed.replace("-", "")
+    return "".join(rows).replace("Đ", "D") == printed
 
 
 def _settle(plates: list[PlateCandidate], read: PlateCandidate) -> None:

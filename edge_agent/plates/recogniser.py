@@ -35,24 +35,37 @@ ROW_WIDTH = 192
 STRETCH = 1.25
 ALPHABET = "0123456789ABCDEFGHKLMNPQRSTUVXYZ-."
 MAX_BATCH = 32
+# Grey levels between a row's 2nd and 98th percentiles below which it holds no lettering:
+# the contrast stretch would turn its noise into strokes for the network to read.
+MIN_CONTRAST = 8.0
 
 
 class RecogniserModelError(RuntimeError):
     """The plate recogniser's model is missing or is not a plate recogniser."""
 
 
+def _grey(row: Image) -> Image:
+    return np.asarray(cv2.cvtColor(row, cv2.COLOR_BGR2GRAY) if row.ndim == 3 else row, np.uint8)
+
+
+def inked(row: Image) -> bool:
+    """The row has the contrast of lettering on a plate."""
+    low, high = np.percentile(_grey(row), (2, 98))
+    return float(high - low) >= MIN_CONTRAST
+
+
 def prepare(row: Image) -> NDArray[np.float32]:
     """A row as the network takes it (1, ROW_HEIGHT, ROW_WIDTH): grey, its contrast
     stretched between its 2nd and 98th percentiles (night and glare alike), scaled to
     the height, stretched, padded on the right with the row's median."""
-    grey = cv2.cvtColor(row, cv2.COLOR_BGR2GRAY) if row.ndim == 3 else row
+    grey = _grey(row)
     height, width = grey.shape[:2]
     scaled = min(ROW_WIDTH, max(8, round(ROW_HEIGHT * STRETCH * width / max(1, height))))
     resized = cv2.resize(grey, (scaled, ROW_HEIGHT), interpolation=cv2.INTER_AREA).astype(
         np.float32
     )
     low, high = np.percentile(resized, (2, 98))
-    resized = np.clip((resized - low) / max(high - low, 8.0), 0.0, 1.0)
+    resized = np.clip((resized - low) / max(high - low, MIN_CONTRAST), 0.0, 1.0)
     out = np.full((1, ROW_HEIGHT, ROW_WIDTH), float(np.median(resized)), np.float32)
     out[0, :, :scaled] = resized
     return out
@@ -99,9 +112,13 @@ class PlateRecogniser:
         self._input = self._session.get_inputs()[0].name
 
     def recognise(self, rows: Sequence[Image]) -> list[RowRead]:
-        reads: list[RowRead] = []
-        for start in range(0, len(rows), MAX_BATCH):
-            batch = np.stack([prepare(row) for row in rows[start : start + MAX_BATCH]])
+        """A read per row; a row without lettering's contrast reads as nothing."""
+        reads = [RowRead("", 0.0, ())] * len(rows)
+        lettered = [i for i, row in enumerate(rows) if inked(row)]
+        for start in range(0, len(lettered), MAX_BATCH):
+            chunk = lettered[start : start + MAX_BATCH]
+            batch = np.stack([prepare(rows[i]) for i in chunk])
             [probs] = self._session.run(None, {self._input: batch})
-            reads += [decode(p, self._alphabet) for p in probs]
+            for i, p in zip(chunk, probs, strict=True):
+                reads[i] = decode(p, self._alphabet)
         return reads

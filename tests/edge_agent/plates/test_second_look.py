@@ -7,9 +7,9 @@ import pytest
 
 from edge_agent.config import CameraSettings, OcrSettings
 from edge_agent.plates.detector import PlateDetector
-from edge_agent.plates.reader import Box, PlateReader, _same_place
+from edge_agent.plates.reader import Box, PlateReader, _same_place, printed_as_plate
 from edge_agent.sources.camera import build_reader
-from iotwire.plate_formats import Colour
+from iotwire.plate_formats import Colour, parse_plate
 from testbed.plate_scenes import HELD_OUT, Condition, Layout, PlacedPlate, Street, make_street
 
 
@@ -70,7 +70,8 @@ def test_a_plate_the_detector_is_unsure_of_is_still_read_at_the_second_look(
     seed, reader, text_alone
 ):
     """A yellow one-row plate seen at an angle, which the detector scores below its own
-    0.4 and the text search cannot read: the second look reads from 0.2."""
+    0.4 and the text search cannot read: the second look reads from 0.2, and the read
+    stands, printed as a plate is."""
     street = make_street(
         random.Random(seed), HELD_OUT, Condition.ANGLE, ((Layout.CAR_ONE_ROW, Colour.YELLOW),)
     )
@@ -79,3 +80,26 @@ def test_a_plate_the_detector_is_unsure_of_is_still_read_at_the_second_look(
     assert not any(_same_place(d.box, box_of(plate)) for d in detected)
     assert read(text_alone, street) == set()
     assert read(reader, street) == {plate.plate.canonical}
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [("89A-786.24",), ("21M-4742",), ("41B", "106.34"), ("29-B1", "123.45"), ("51MD", "123.45")],
+)
+def test_a_read_as_plates_are_printed_is_taken_from_a_doubted_box(rows):
+    plate = parse_plate("\n".join(rows))
+    assert printed_as_plate(plate, rows)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        ("888", "19007"),  # a sign's '1900 7782': a number without its dot
+        ("94F07704",),  # 'CAF 0770 96': no dash after the series
+        ("2645", "17775"),  # '...00 2645 / ...44 117 775': the series corrected from a 4
+        ("29B1", "123.45"),  # a motorbike's top row without its dash
+    ],
+)
+def test_a_sign_number_that_parses_is_not_taken_from_a_doubted_box(rows):
+    plate = parse_plate("\n".join(rows))
+    assert not printed_as_plate(plate, rows)
