@@ -63,6 +63,7 @@ FONTS = (
     *NARROW_SANS,
     OPEN_DIN,
 )
+FONTS_WITH_D_STROKE = tuple(face for face in FONTS if face != OPEN_DIN)
 WIDTH_PX = {
     Layout.CAR_ONE_ROW: (100, 340),
     Layout.CAR_TWO_ROWS: (75, 260),
@@ -150,7 +151,7 @@ def generate(seed: int) -> list[Row]:
     layout = rng.choice(tuple(Layout))
     plate = _plate(rng, layout)
     labels = _rows(plate, layout)
-    fonts = tuple(f for f in FONTS if f != OPEN_DIN) if "Đ" in "".join(labels) else FONTS
+    fonts = FONTS_WITH_D_STROKE if "Đ" in "".join(labels) else FONTS
     face = render_plate(plate, layout, rng.choice(COLOURS), rng, fonts, rng.uniform(0.7, 1.15))
     face = _stroke(rng, face)
     fh, fw = face.shape[:2]

@@ -44,21 +44,10 @@ class RecogniserModelError(RuntimeError):
     """The plate recogniser's model is missing or is not a plate recogniser."""
 
 
-def _grey(row: Image) -> Image:
-    return np.asarray(cv2.cvtColor(row, cv2.COLOR_BGR2GRAY) if row.ndim == 3 else row, np.uint8)
-
-
-def inked(row: Image) -> bool:
-    """The row has the contrast of lettering on a plate."""
-    low, high = np.percentile(_grey(row), (2, 98))
-    return float(high - low) >= MIN_CONTRAST
-
-
-def prepare(row: Image) -> NDArray[np.float32]:
-    """A row as the network takes it (1, ROW_HEIGHT, ROW_WIDTH): grey, its contrast
-    stretched between its 2nd and 98th percentiles (night and glare alike), scaled to
-    the height, stretched, padded on the right with the row's median."""
-    grey = _grey(row)
+def _prepared(row: Image) -> tuple[NDArray[np.float32], float]:
+    """The row as the network takes it, and its contrast: the grey levels between its
+    2nd and 98th percentiles."""
+    grey = cv2.cvtColor(row, cv2.COLOR_BGR2GRAY) if row.ndim == 3 else row
     height, width = grey.shape[:2]
     scaled = min(ROW_WIDTH, max(8, round(ROW_HEIGHT * STRETCH * width / max(1, height))))
     resized = cv2.resize(grey, (scaled, ROW_HEIGHT), interpolation=cv2.INTER_AREA).astype(
@@ -68,7 +57,14 @@ def prepare(row: Image) -> NDArray[np.float32]:
     resized = np.clip((resized - low) / max(high - low, MIN_CONTRAST), 0.0, 1.0)
     out = np.full((1, ROW_HEIGHT, ROW_WIDTH), float(np.median(resized)), np.float32)
     out[0, :, :scaled] = resized
-    return out
+    return out, float(high - low)
+
+
+def prepare(row: Image) -> NDArray[np.float32]:
+    """A row as the network takes it (1, ROW_HEIGHT, ROW_WIDTH): grey, its contrast
+    stretched between its 2nd and 98th percentiles (night and glare alike), scaled to
+    the height, stretched, padded on the right with the row's median."""
+    return _prepared(row)[0]
 
 
 def decode(probs: NDArray[np.float32], alphabet: str) -> RowRead:
@@ -114,10 +110,11 @@ class PlateRecogniser:
     def recognise(self, rows: Sequence[Image]) -> list[RowRead]:
         """A read per row; a row without lettering's contrast reads as nothing."""
         reads = [RowRead("", 0.0, ())] * len(rows)
-        lettered = [i for i, row in enumerate(rows) if inked(row)]
+        prepared = [_prepared(row) for row in rows]
+        lettered = [i for i, (_, contrast) in enumerate(prepared) if contrast >= MIN_CONTRAST]
         for start in range(0, len(lettered), MAX_BATCH):
             chunk = lettered[start : start + MAX_BATCH]
-            batch = np.stack([prepare(rows[i]) for i in chunk])
+            batch = np.stack([prepared[i][0] for i in chunk])
             [probs] = self._session.run(None, {self._input: batch})
             for i, p in zip(chunk, probs, strict=True):
                 reads[i] = decode(p, self._alphabet)
